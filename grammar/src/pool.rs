@@ -1,0 +1,461 @@
+//! License pools: what a vendor daemon counts, built from a file's lines.
+//!
+//! The rules, in the order they apply:
+//! 1. Lines that are not servable (bad signature, no server...) and lines
+//!    expired on `today` take no part. SUPERSEDE lines retire older lines.
+//! 2. PACKAGE lines expand the FEATURE/INCREMENT lines that enable them into
+//!    component lines (component version overrides; counts multiply; with
+//!    OPTIONS=SUITE the package feature itself stays and every component
+//!    also takes a suite license).
+//! 3. Lines are put in the order of precedence, per feature: FEATURE before
+//!    INCREMENT, uncounted before counted, higher versions first, newest
+//!    ISSUED=/START= first, then file order. A `sort=` attribute on any line
+//!    of a feature switches that off: lines go by their sort value
+//!    (default 100), then file order.
+//! 4. Uncounted lines each stand alone. Only the first counted FEATURE line
+//!    of a feature counts; later ones are shadowed. An INCREMENT adds its
+//!    count to the pool with the same key (feature, version, hostids,
+//!    DUP_GROUP, FLOAT_OK, HOST_BASED, USER_BASED, PLATFORMS), or opens a
+//!    new pool.
+//! 5. Each UPGRADE takes up to its count from the closest preceding line
+//!    with version in [from, to) and moves them to a pool at the new version.
+
+use crate::date::{Date, Expiry};
+use crate::hostid::{self, HostId};
+use crate::model::{DupGroup, EntryKind, Feature, FeatureKind, LicenseFile, Package};
+use crate::version::Version;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One contribution of licenses to a pool, from one line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contribution {
+    /// First physical line of the contributing license line.
+    pub line: u32,
+    pub count: u32,
+    /// Licenses this line gave up to later UPGRADE lines.
+    pub upgraded_away: u32,
+    pub start: Option<Date>,
+    pub expiry: Expiry,
+}
+
+impl Contribution {
+    fn active(&self, today: Date) -> bool {
+        !self.expiry.is_expired(today) && self.start.is_none_or(|s| s <= today)
+    }
+}
+
+/// A group of licenses counted together.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    pub vendor: String,
+    pub feature: String,
+    pub version: Version,
+    pub counted: bool,
+    pub hostids: Option<Vec<HostId>>,
+    pub dup_group: Option<DupGroup>,
+    pub overdraft: u32,
+    pub borrow_hours: Option<u32>,
+    pub float_ok: bool,
+    pub user_based: Option<Option<u32>>,
+    pub host_based: Option<Option<u32>>,
+    pub platforms: Vec<String>,
+    /// For a SUITE component: the suite feature checked out with it.
+    pub suite: Option<String>,
+    /// The PACKAGE the pool was expanded from.
+    pub package: Option<String>,
+    pub contributions: Vec<Contribution>,
+}
+
+impl Pool {
+    /// Licenses usable on `today` (0 for uncounted pools, which have no limit).
+    pub fn issued(&self, today: Date) -> u32 {
+        self.contributions
+            .iter()
+            .filter(|c| c.active(today))
+            .map(|c| c.count)
+            .fold(0u32, u32::saturating_add)
+    }
+
+    /// Whether any line of the pool can be used on `today`.
+    pub fn is_active(&self, today: Date) -> bool {
+        self.contributions.iter().any(|c| c.active(today))
+    }
+
+    /// The latest expiry among the pool's lines.
+    pub fn expiry(&self) -> Expiry {
+        self.contributions
+            .iter()
+            .map(|c| c.expiry)
+            .max_by_key(|e| match e {
+                Expiry::Permanent => (1, None),
+                Expiry::On(d) => (0, Some(*d)),
+            })
+            .unwrap_or(Expiry::Permanent)
+    }
+
+    pub fn is_node_locked(&self) -> bool {
+        self.hostids
+            .as_ref()
+            .is_some_and(|ids| ids.iter().any(|id| !id.is_unrestricted()))
+    }
+}
+
+/// What became of one FEATURE-like or PACKAGE line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LineOutcome {
+    /// Adds licenses to these pools (indices into `PoolSet::pools`).
+    Pooled { pools: Vec<usize> },
+    /// Expired on the date the pools were built for.
+    Expired,
+    /// A counted FEATURE line after the first one for the same feature.
+    Shadowed { by_line: u32 },
+    /// Retired by a later SUPERSEDE line.
+    Superseded { by_line: u32 },
+    /// An UPGRADE with no earlier line in its version range.
+    NothingToUpgrade,
+    /// A PACKAGE definition (it licenses nothing by itself).
+    PackageDefinition,
+    /// Not used, for the reason given (signature, missing server...).
+    NotServed { reason: String },
+}
+
+/// The pools of a file, and what happened to each line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PoolSet {
+    pub pools: Vec<Pool>,
+    /// Outcome per entry index of the file (FEATURE-like and PACKAGE lines).
+    pub outcomes: HashMap<usize, LineOutcome>,
+}
+
+impl PoolSet {
+    /// Pools of one feature, in the order of precedence.
+    pub fn for_feature<'a>(
+        &'a self,
+        vendor: &'a str,
+        feature: &'a str,
+    ) -> impl Iterator<Item = &'a Pool> + 'a {
+        self.pools
+            .iter()
+            .filter(move |p| p.vendor == vendor && p.feature == feature)
+    }
+}
+
+/// A FEATURE-like line after PACKAGE expansion.
+struct Candidate<'a> {
+    entry: usize,
+    line: u32,
+    feature: &'a Feature,
+    name: String,
+    version: Version,
+    count: u32,
+    suite: Option<String>,
+    package: Option<String>,
+}
+
+/// Builds the pools of `file` for `today`. `not_served` gives, per entry
+/// index, the reason a line cannot be used (for example a bad signature);
+/// such lines take no part.
+pub fn build_pools(
+    file: &LicenseFile,
+    not_served: &HashMap<usize, String>,
+    today: Date,
+) -> PoolSet {
+    let mut set = PoolSet::default();
+    for (idx, reason) in not_served {
+        set.outcomes.insert(
+            *idx,
+            LineOutcome::NotServed {
+                reason: reason.clone(),
+            },
+        );
+    }
+    let usable = |idx: &usize| !not_served.contains_key(idx);
+
+    let packages: Vec<(usize, &Package)> = file
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| usable(i))
+        .filter_map(|(i, e)| match &e.kind {
+            EntryKind::Package(p) => Some((i, p)),
+            _ => None,
+        })
+        .collect();
+    for (i, _) in &packages {
+        set.outcomes.insert(*i, LineOutcome::PackageDefinition);
+    }
+
+    let features: Vec<(usize, u32, &Feature)> = file
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| usable(i))
+        .filter_map(|(i, e)| match &e.kind {
+            EntryKind::Feature(f) => Some((i, e.line, f)),
+            _ => None,
+        })
+        .collect();
+
+    let mut candidates = Vec::new();
+    let mut upgrades = Vec::new();
+    for &(idx, line, f) in &features {
+        if f.expiry.is_expired(today) {
+            set.outcomes.insert(idx, LineOutcome::Expired);
+            continue;
+        }
+        if let Some(by_line) = superseded_by(f, line, &features) {
+            set.outcomes
+                .insert(idx, LineOutcome::Superseded { by_line });
+            continue;
+        }
+        if matches!(f.kind, FeatureKind::Upgrade { .. }) {
+            upgrades.push((idx, line, f));
+            continue;
+        }
+        expand(idx, line, f, &packages, &mut candidates);
+    }
+
+    order_by_precedence(&mut candidates);
+
+    let mut first_feature: HashMap<(&str, &str), u32> = HashMap::new();
+    for c in &candidates {
+        let pool = if c.count == 0 {
+            Some(new_pool(&mut set, c))
+        } else if c.feature.kind == FeatureKind::Feature {
+            match first_feature.get(&(c.feature.vendor.as_str(), c.name.as_str())) {
+                Some(&by_line) if by_line != c.line => {
+                    set.outcomes
+                        .entry(c.entry)
+                        .or_insert(LineOutcome::Shadowed { by_line });
+                    None
+                }
+                _ => {
+                    first_feature.insert((c.feature.vendor.as_str(), c.name.as_str()), c.line);
+                    Some(find_or_new_pool(&mut set, c))
+                }
+            }
+        } else {
+            Some(find_or_new_pool(&mut set, c))
+        };
+        if let Some(p) = pool {
+            set.pools[p].contributions.push(Contribution {
+                line: c.line,
+                count: c.count,
+                upgraded_away: 0,
+                start: c.feature.start,
+                expiry: c.feature.expiry,
+            });
+            match set
+                .outcomes
+                .entry(c.entry)
+                .or_insert(LineOutcome::Pooled { pools: Vec::new() })
+            {
+                LineOutcome::Pooled { pools } => pools.push(p),
+                _ => {}
+            }
+        }
+    }
+
+    for (idx, line, f) in upgrades {
+        apply_upgrade(&mut set, idx, line, f);
+    }
+    set
+}
+
+/// The line of a SUPERSEDE line issued after `f` that retires it.
+fn superseded_by(f: &Feature, line: u32, all: &[(usize, u32, &Feature)]) -> Option<u32> {
+    all.iter().find_map(|&(_, by_line, s)| {
+        let listed = s.supersede.as_ref()?;
+        let names_f = if listed.is_empty() {
+            s.name == f.name
+        } else {
+            listed.contains(&f.name)
+        };
+        let newer = match (s.issued, f.issued_or_start()) {
+            (Some(cut), Some(mine)) => mine < cut,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        (by_line != line && s.vendor == f.vendor && names_f && newer).then_some(by_line)
+    })
+}
+
+/// Turns a line into candidates, expanding the packages it enables.
+fn expand<'a>(
+    idx: usize,
+    line: u32,
+    f: &'a Feature,
+    packages: &[(usize, &'a Package)],
+    out: &mut Vec<Candidate<'a>>,
+) {
+    let enabled = packages.iter().find(|(_, p)| {
+        p.vendor == f.vendor
+            && p.name == f.name
+            && p.version.as_ref().is_none_or(|v| *v == f.version)
+    });
+    let base = |name: &str, version: Version, count: u32| Candidate {
+        entry: idx,
+        line,
+        feature: f,
+        name: name.to_string(),
+        version,
+        count,
+        suite: None,
+        package: None,
+    };
+    let Some((_, pkg)) = enabled else {
+        out.push(base(&f.name, f.version.clone(), f.count));
+        return;
+    };
+    if pkg.suite {
+        out.push(base(&f.name, f.version.clone(), f.count));
+    }
+    for comp in &pkg.components {
+        let version = comp.version.clone().unwrap_or_else(|| f.version.clone());
+        let count = f.count.saturating_mul(comp.count.unwrap_or(1));
+        let mut c = base(&comp.name, version, count);
+        c.package = Some(pkg.name.clone());
+        c.suite = pkg.suite.then(|| pkg.name.clone());
+        out.push(c);
+    }
+}
+
+fn order_by_precedence(candidates: &mut [Candidate]) {
+    // Each feature's lines stay together, features in order of first
+    // appearance; `manual` records whether any of its lines has sort=.
+    let key = |c: &Candidate| (c.feature.vendor.clone(), c.name.clone());
+    let mut groups: HashMap<(String, String), (usize, bool)> = HashMap::new();
+    for c in candidates.iter() {
+        let g = groups.entry(key(c)).or_insert((c.entry, false));
+        g.0 = g.0.min(c.entry);
+        g.1 |= c.feature.sort.is_some();
+    }
+    let rank = |c: &Candidate| u8::from(c.feature.kind != FeatureKind::Feature);
+    candidates.sort_by(|a, b| {
+        let (first_a, manual) = groups[&key(a)];
+        let (first_b, _) = groups[&key(b)];
+        let group =
+            (first_a, &a.feature.vendor, &a.name).cmp(&(first_b, &b.feature.vendor, &b.name));
+        let by_sort = a
+            .feature
+            .sort
+            .unwrap_or(100)
+            .cmp(&b.feature.sort.unwrap_or(100));
+        let within = if manual {
+            by_sort.then(a.entry.cmp(&b.entry))
+        } else {
+            rank(a)
+                .cmp(&rank(b))
+                .then((a.count > 0).cmp(&(b.count > 0)))
+                .then(b.version.cmp(&a.version))
+                .then(
+                    b.feature
+                        .issued_or_start()
+                        .cmp(&a.feature.issued_or_start()),
+                )
+                .then(a.entry.cmp(&b.entry))
+        };
+        group.then(within)
+    });
+}
+
+/// Fields that split INCREMENT lines into separate pools.
+fn same_key(p: &Pool, c: &Candidate) -> bool {
+    let f = c.feature;
+    p.counted
+        && p.vendor == f.vendor
+        && p.feature == c.name
+        && p.version == c.version
+        && p.hostids.as_deref().map(hostid::display_list)
+            == f.hostids.as_deref().map(hostid::display_list)
+        && p.dup_group == f.dup_group
+        && p.float_ok == f.float_ok.is_some()
+        && p.user_based == f.user_based
+        && p.host_based == f.host_based
+        && p.platforms == f.platforms
+        && p.suite == c.suite
+}
+
+fn find_or_new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
+    match set.pools.iter().position(|p| same_key(p, c)) {
+        Some(i) => {
+            set.pools[i].overdraft = set.pools[i].overdraft.saturating_add(c.feature.overdraft);
+            i
+        }
+        None => new_pool(set, c),
+    }
+}
+
+fn new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
+    let f = c.feature;
+    set.pools.push(Pool {
+        vendor: f.vendor.clone(),
+        feature: c.name.clone(),
+        version: c.version.clone(),
+        counted: c.count > 0,
+        hostids: f.hostids.clone(),
+        dup_group: f.dup_group,
+        overdraft: f.overdraft,
+        borrow_hours: f.borrow_hours,
+        float_ok: f.float_ok.is_some(),
+        user_based: f.user_based,
+        host_based: f.host_based,
+        platforms: f.platforms.clone(),
+        suite: c.suite.clone(),
+        package: c.package.clone(),
+        contributions: Vec::new(),
+    });
+    set.pools.len() - 1
+}
+
+/// Moves licenses from the closest earlier line in [from, to) to `to`.
+fn apply_upgrade(set: &mut PoolSet, idx: usize, line: u32, u: &Feature) {
+    let FeatureKind::Upgrade { from } = &u.kind else {
+        return;
+    };
+    let mut best: Option<(usize, usize)> = None;
+    for (pi, pool) in set.pools.iter().enumerate() {
+        if !pool.counted || pool.vendor != u.vendor || pool.feature != u.name {
+            continue;
+        }
+        if pool.version < *from || pool.version >= u.version {
+            continue;
+        }
+        for (ci, c) in pool.contributions.iter().enumerate() {
+            let closer = best.is_none_or(|(bp, bc)| set.pools[bp].contributions[bc].line < c.line);
+            if c.line < line && c.count > 0 && closer {
+                best = Some((pi, ci));
+            }
+        }
+    }
+    let Some((pi, ci)) = best else {
+        set.outcomes.insert(idx, LineOutcome::NothingToUpgrade);
+        return;
+    };
+    let source = &mut set.pools[pi].contributions[ci];
+    let moved = source.count.min(u.count);
+    source.count -= moved;
+    source.upgraded_away += moved;
+    let c = Candidate {
+        entry: idx,
+        line,
+        feature: u,
+        name: u.name.clone(),
+        version: u.version.clone(),
+        count: moved,
+        suite: set.pools[pi].suite.clone(),
+        package: set.pools[pi].package.clone(),
+    };
+    let p = find_or_new_pool(set, &c);
+    set.pools[p].contributions.push(Contribution {
+        line,
+        count: moved,
+        upgraded_away: 0,
+        start: u.start,
+        expiry: u.expiry,
+    });
+    set.outcomes
+        .insert(idx, LineOutcome::Pooled { pools: vec![p] });
+}

@@ -1,0 +1,539 @@
+//! License signatures: which bytes of a line are signed, the SIGN= field,
+//! publisher key files, and (batch) verification.
+//!
+//! The signed content of a line is built from its parsed fields, not from
+//! its text, so re-indenting, re-wrapping, re-quoting or reordering the
+//! attributes of a line keeps its signature valid, while any change of
+//! meaning breaks it. What an administrator may edit is left out: host names
+//! and ports on SERVER lines, everything on VENDOR lines, and lowercase
+//! `keyword=value` attributes. For counted lines the SERVER hostids are
+//! signed in, so a counted line only serves on the servers it was issued for.
+
+use crate::date::Date;
+use crate::hostid::{self, HostId};
+use crate::model::{Attribute, Entry, EntryKind, Feature, FeatureKind, LicenseFile, Package};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Prefix of our SIGN= values; FLEXlm's own signatures never contain `:`.
+pub const SIGN_PREFIX: &str = "ED25519:";
+
+/// What a line's SIGN= (or legacy key) holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignField {
+    /// No SIGN=, AUTH= or legacy key at all.
+    Missing,
+    /// Our Ed25519 signature, with the id of the key that made it.
+    Ed25519 {
+        key_id: [u8; 4],
+        signature: [u8; 64],
+    },
+    /// A FLEXlm key or signature we cannot verify.
+    Legacy(String),
+    /// Looked like ours but is damaged.
+    Malformed(String),
+}
+
+impl SignField {
+    /// Reads a SIGN= value. White space anywhere is ignored, so the value
+    /// may be wrapped across continuation lines.
+    pub fn parse(value: &str) -> SignField {
+        let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+        let Some(rest) = strip_prefix_ignore_case(&compact, SIGN_PREFIX) else {
+            return SignField::Legacy(compact);
+        };
+        let Some((kid, sig)) = rest.split_once(':') else {
+            return SignField::Malformed("expected ED25519:<key id>:<signature>".into());
+        };
+        match (decode_hex::<4>(kid), decode_hex::<64>(sig)) {
+            (Some(key_id), Some(signature)) => SignField::Ed25519 { key_id, signature },
+            (None, _) => {
+                SignField::Malformed(format!("key id `{kid}` is not 8 hexadecimal digits"))
+            }
+            (_, None) => SignField::Malformed("the signature is not 128 hexadecimal digits".into()),
+        }
+    }
+
+    /// The value to write after `SIGN=`, quoted, in groups that can wrap.
+    pub fn format(key_id: [u8; 4], signature: &Signature) -> String {
+        let hex = encode_hex(&signature.to_bytes());
+        let groups: Vec<&str> = hex
+            .as_bytes()
+            .chunks(32)
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect();
+        format!(
+            "\"{SIGN_PREFIX}{}:{}\"",
+            encode_hex(&key_id),
+            groups.join(" ")
+        )
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+pub(crate) fn encode_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The outcome of checking one line's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureStatus {
+    Valid,
+    /// The signature does not match the line: LM_BADCODE (-8).
+    Invalid,
+    /// Signed, but not by a key we hold (or by FLEXlm): shown, never served.
+    Unverifiable,
+    /// Not signed at all: never served (LM_SIGN_REQ, -114).
+    Missing,
+}
+
+/// The id a SIGN= value names its key by: the key's first four bytes.
+pub fn key_id(key: &VerifyingKey) -> [u8; 4] {
+    let b = key.as_bytes();
+    [b[0], b[1], b[2], b[3]]
+}
+
+// ---------------------------------------------------------------------------
+// Signed content
+
+/// Appends one length-prefixed field, so that no two different lines can
+/// produce the same bytes.
+fn push_field(out: &mut Vec<u8>, field: &str) {
+    out.extend_from_slice(field.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(field.as_bytes());
+    out.push(b'\n');
+}
+
+fn collapse_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The normal form of an attribute's value: typed values print in one way
+/// whatever the spelling (hostid case, date padding), free text has its
+/// white space collapsed.
+fn normal_value(attr: &Attribute) -> String {
+    let Some(v) = &attr.value else {
+        return String::new();
+    };
+    match attr.name.as_str() {
+        "HOSTID" | "FLOAT_OK" => HostId::parse_list(v)
+            .map(|ids| hostid::display_list(&ids))
+            .unwrap_or_else(|_| collapse_ws(v)),
+        "START" | "ISSUED" => match Date::parse(v).map(|p| p.expiry) {
+            Ok(e) => e.to_string(),
+            Err(_) => collapse_ws(v),
+        },
+        _ => collapse_ws(v),
+    }
+}
+
+fn push_attributes(out: &mut Vec<u8>, attrs: &[Attribute]) {
+    let mut signed: Vec<(&str, String)> = attrs
+        .iter()
+        .filter(|a| a.is_authenticated())
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.value
+                    .as_ref()
+                    .map(|_| normal_value(a))
+                    .map_or_else(String::new, |v| format!("={v}")),
+            )
+        })
+        .collect();
+    signed.sort();
+    for (name, value) in signed {
+        push_field(out, &format!("{name}{value}"));
+    }
+}
+
+/// The bytes a FEATURE/INCREMENT/UPGRADE line's signature covers.
+pub fn feature_content(f: &Feature, server_hostids: &[&[HostId]]) -> Vec<u8> {
+    let mut out = b"lmsign1\n".to_vec();
+    push_field(&mut out, f.kind.keyword());
+    push_field(&mut out, &f.name);
+    push_field(&mut out, &f.vendor);
+    if let FeatureKind::Upgrade { from } = &f.kind {
+        push_field(&mut out, &from.normalized());
+    }
+    push_field(&mut out, &f.version.normalized());
+    push_field(&mut out, &f.expiry.to_string());
+    push_field(
+        &mut out,
+        &if f.is_counted() {
+            f.count.to_string()
+        } else {
+            "uncounted".into()
+        },
+    );
+    push_attributes(&mut out, &f.attributes);
+    if f.is_counted() {
+        for ids in server_hostids {
+            push_field(&mut out, &format!("SERVER {}", hostid::display_list(ids)));
+        }
+    }
+    out
+}
+
+/// The bytes a PACKAGE line's signature covers.
+pub fn package_content(p: &Package) -> Vec<u8> {
+    let mut out = b"lmsign1\n".to_vec();
+    push_field(&mut out, "PACKAGE");
+    push_field(&mut out, &p.name);
+    push_field(&mut out, &p.vendor);
+    push_field(
+        &mut out,
+        &p.version
+            .as_ref()
+            .map_or_else(String::new, |v| v.normalized()),
+    );
+    push_attributes(&mut out, &p.attributes);
+    out
+}
+
+/// The bytes an entry's signature covers, or `None` for lines that are not
+/// signed (SERVER, VENDOR, USE_SERVER). A FEATURESET covers the signed
+/// content of every FEATURE-like and PACKAGE line of its vendor, in order,
+/// so lines cannot be added, removed or reordered.
+pub fn signed_content(file: &LicenseFile, entry: &Entry) -> Option<Vec<u8>> {
+    let servers = file.server_hostids();
+    match &entry.kind {
+        EntryKind::Feature(f) => Some(feature_content(f, &servers)),
+        EntryKind::Package(p) => Some(package_content(p)),
+        EntryKind::FeatureSet(fs) => {
+            let mut out = b"lmsign1\n".to_vec();
+            push_field(&mut out, "FEATURESET");
+            push_field(&mut out, &fs.vendor);
+            for e in &file.entries {
+                let content = match &e.kind {
+                    EntryKind::Feature(f) if f.vendor == fs.vendor => feature_content(f, &servers),
+                    EntryKind::Package(p) if p.vendor == fs.vendor => package_content(p),
+                    _ => continue,
+                };
+                out.extend_from_slice(&content);
+            }
+            Some(out)
+        }
+        EntryKind::Server(_) | EntryKind::Vendor(_) | EntryKind::UseServer => None,
+    }
+}
+
+/// The vendor an entry belongs to, for finding its key.
+pub fn entry_vendor(entry: &Entry) -> Option<&str> {
+    match &entry.kind {
+        EntryKind::Feature(f) => Some(&f.vendor),
+        EntryKind::Package(p) => Some(&p.vendor),
+        EntryKind::FeatureSet(fs) => Some(&fs.vendor),
+        _ => None,
+    }
+}
+
+/// The SIGN= field of an entry, if it can carry one.
+pub fn entry_sign_field(entry: &Entry) -> Option<&SignField> {
+    match &entry.kind {
+        EntryKind::Feature(f) => Some(&f.signature),
+        EntryKind::Package(p) => Some(&p.signature),
+        EntryKind::FeatureSet(fs) => Some(&fs.signature),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+
+/// Why a key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no usable {what} found (expected a PEM block)")]
+    NoKey { path: PathBuf, what: &'static str },
+    #[error("{path}: {message}")]
+    Bad { path: PathBuf, message: String },
+}
+
+fn pem_blocks<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&begin) {
+        let Some(stop) = rest[start..].find(&end) else {
+            break;
+        };
+        let stop = start + stop + end.len();
+        out.push(&rest[start..stop]);
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// Reads every public key (SubjectPublicKeyInfo PEM) in a `.pub` file.
+pub fn read_public_keys(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut keys = Vec::new();
+    for block in pem_blocks(&text, "PUBLIC KEY") {
+        let key = VerifyingKey::from_public_key_pem(block).map_err(|e| KeyError::Bad {
+            path: path.to_path_buf(),
+            message: format!("not an Ed25519 public key: {e}"),
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(KeyError::NoKey {
+            path: path.to_path_buf(),
+            what: "public key",
+        });
+    }
+    Ok(keys)
+}
+
+/// Reads a publisher's private key (PKCS#8 PEM).
+pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let block = pem_blocks(&text, "PRIVATE KEY")
+        .into_iter()
+        .next()
+        .ok_or_else(|| KeyError::NoKey {
+            path: path.to_path_buf(),
+            what: "private key",
+        })?;
+    SigningKey::from_pkcs8_pem(block).map_err(|e| KeyError::Bad {
+        path: path.to_path_buf(),
+        message: format!("not an Ed25519 private key: {e}"),
+    })
+}
+
+/// A new key pair as (private PEM, public PEM).
+pub fn generate_key_pair() -> Result<(SigningKey, String, String), String> {
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let private = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    Ok((key, private, public))
+}
+
+/// The publishers' public keys, per vendor.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRing {
+    by_vendor: HashMap<String, Vec<VerifyingKey>>,
+    sources: HashMap<String, PathBuf>,
+}
+
+impl KeyRing {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, vendor: &str, key: VerifyingKey) {
+        self.by_vendor
+            .entry(vendor.to_string())
+            .or_default()
+            .push(key);
+    }
+
+    pub fn has_vendor(&self, vendor: &str) -> bool {
+        self.by_vendor.contains_key(vendor)
+    }
+
+    /// Where the vendor's keys were read from, if from a file.
+    pub fn source(&self, vendor: &str) -> Option<&Path> {
+        self.sources.get(vendor).map(PathBuf::as_path)
+    }
+
+    /// The key of `vendor` whose id is `id`.
+    pub fn find(&self, vendor: &str, id: [u8; 4]) -> Option<&VerifyingKey> {
+        self.by_vendor.get(vendor)?.iter().find(|k| key_id(k) == id)
+    }
+
+    /// Loads `<vendor>.pub` for each vendor from the first directory of
+    /// `dirs` that has one. Only that file counts: a key further down the
+    /// list (say, beside the license file) can never add to or override the
+    /// one the publisher placed earlier (beside the daemon).
+    pub fn load<'a>(
+        vendors: impl IntoIterator<Item = &'a str>,
+        dirs: &[PathBuf],
+    ) -> (KeyRing, Vec<KeyError>) {
+        let mut ring = KeyRing::new();
+        let mut problems = Vec::new();
+        for vendor in vendors {
+            if ring.has_vendor(vendor) {
+                continue;
+            }
+            let Some(path) = dirs
+                .iter()
+                .map(|d| d.join(format!("{vendor}.pub")))
+                .find(|p| p.is_file())
+            else {
+                continue;
+            };
+            match read_public_keys(&path) {
+                Ok(keys) => {
+                    for k in keys {
+                        ring.insert(vendor, k);
+                    }
+                    ring.sources.insert(vendor.to_string(), path);
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        (ring, problems)
+    }
+}
+
+/// The directories searched for `<vendor>.pub`, in order: those named by
+/// the `LM_PUBLIC_KEY_PATH` variable (a `:`-separated list), the directory
+/// of the running program, then the license file's directory.
+pub fn key_search_dirs(license_file: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LM_PUBLIC_KEY_PATH")
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        dirs.push(dir);
+    }
+    if let Some(dir) = license_file.and_then(Path::parent) {
+        dirs.push(if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.to_path_buf()
+        });
+    }
+    dirs
+}
+
+// ---------------------------------------------------------------------------
+// Signing and verification
+
+/// Signs an entry's content; `None` for lines that are not signed.
+pub fn sign_entry(file: &LicenseFile, entry: &Entry, key: &SigningKey) -> Option<String> {
+    let content = signed_content(file, entry)?;
+    let sig = key.sign(&content);
+    Some(SignField::format(key_id(&key.verifying_key()), &sig))
+}
+
+/// Checks every entry's signature. The result has one slot per entry of
+/// `file.entries`; lines that carry no signature (SERVER, VENDOR,
+/// USE_SERVER) get `None`. Ed25519 signatures are checked in batches on
+/// all available cores; a batch that fails is re-checked line by line to
+/// find the culprits.
+pub fn verify_file(file: &LicenseFile, keys: &KeyRing) -> Vec<Option<SignatureStatus>> {
+    let mut status: Vec<Option<SignatureStatus>> = vec![None; file.entries.len()];
+    let mut jobs: Vec<(usize, Vec<u8>, Signature, VerifyingKey)> = Vec::new();
+    for (i, entry) in file.entries.iter().enumerate() {
+        let Some(field) = entry_sign_field(entry) else {
+            continue;
+        };
+        status[i] = Some(match field {
+            SignField::Missing => SignatureStatus::Missing,
+            SignField::Legacy(_) => SignatureStatus::Unverifiable,
+            SignField::Malformed(_) => SignatureStatus::Invalid,
+            SignField::Ed25519 { key_id, signature } => {
+                let vendor = entry_vendor(entry).unwrap_or("");
+                match (keys.find(vendor, *key_id), signed_content(file, entry)) {
+                    (Some(key), Some(content)) => {
+                        jobs.push((i, content, Signature::from_bytes(signature), *key));
+                        continue;
+                    }
+                    _ => SignatureStatus::Unverifiable,
+                }
+            }
+        });
+    }
+    for (i, ok) in verify_jobs(&jobs) {
+        status[i] = Some(if ok {
+            SignatureStatus::Valid
+        } else {
+            SignatureStatus::Invalid
+        });
+    }
+    status
+}
+
+type Job = (usize, Vec<u8>, Signature, VerifyingKey);
+
+fn verify_jobs(jobs: &[Job]) -> Vec<(usize, bool)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if jobs.len() < 64 || threads == 1 {
+        return verify_chunk(jobs);
+    }
+    let per = jobs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(per)
+            .map(|c| s.spawn(move || verify_chunk(c)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn verify_chunk(jobs: &[Job]) -> Vec<(usize, bool)> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for batch in jobs.chunks(256) {
+        let msgs: Vec<&[u8]> = batch.iter().map(|j| j.1.as_slice()).collect();
+        let sigs: Vec<Signature> = batch.iter().map(|j| j.2).collect();
+        let keys: Vec<VerifyingKey> = batch.iter().map(|j| j.3).collect();
+        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
+            out.extend(batch.iter().map(|j| (j.0, true)));
+        } else {
+            out.extend(
+                batch
+                    .iter()
+                    .map(|j| (j.0, j.3.verify_strict(&j.1, &j.2).is_ok())),
+            );
+        }
+    }
+    out
+}
