@@ -14,8 +14,14 @@ use crate::signature::{entry_sign_field, signed_content, SignField};
 /// The checksum of an entry, or `None` for lines without one (SERVER,
 /// VENDOR, USE_SERVER).
 pub fn entry_checksum(file: &LicenseFile, entry: &Entry, case_sensitive: bool) -> Option<u8> {
-    let mut bytes = signed_content(file, entry)?;
-    match entry_sign_field(entry) {
+    let content = signed_content(file, entry)?;
+    Some(checksum(content, entry_sign_field(entry), case_sensitive))
+}
+
+/// The checksum of signed content with the given SIGN= field.
+pub fn checksum(content: Vec<u8>, sign: Option<&SignField>, case_sensitive: bool) -> u8 {
+    let mut bytes = content;
+    match sign {
         Some(SignField::Ed25519 { key_id, signature }) => {
             bytes.extend_from_slice(&key_id[..]);
             bytes.extend_from_slice(&signature[..]);
@@ -28,13 +34,14 @@ pub fn entry_checksum(file: &LicenseFile, entry: &Entry, case_sensitive: bool) -
     if !case_sensitive {
         bytes.make_ascii_lowercase();
     }
-    Some((crc32fast::hash(&bytes) % 256) as u8)
+    (crc32fast::hash(&bytes) % 256) as u8
 }
 
 /// The `ck=` value the line carries, if any.
 pub fn written_checksum(entry: &Entry) -> Option<u32> {
     match &entry.kind {
         crate::model::EntryKind::Feature(f) => f.ck,
+        crate::model::EntryKind::FeatureSet(fs) => fs.ck,
         crate::model::EntryKind::Package(p) => p
             .attributes
             .iter()

@@ -253,6 +253,7 @@ pub struct Package {
 pub struct FeatureSet {
     pub vendor: String,
     pub legacy_key: Option<String>,
+    pub ck: Option<u32>,
     pub signature: SignField,
 }
 

@@ -521,6 +521,8 @@ impl LineBuilder {
                 } if name.eq_ignore_ascii_case("OPTIONS") => {
                     v.options = Some(value.to_string());
                     let _ = value_offset;
+                    // A bare word after OPTIONS= can only be the port.
+                    positional = positional.max(2);
                 }
                 Item::Attr {
                     name,
@@ -528,6 +530,7 @@ impl LineBuilder {
                     value_offset,
                 } if name.eq_ignore_ascii_case("PORT") => {
                     v.port = self.port(value_offset, value);
+                    positional = 3;
                 }
                 Item::Bare(w) | Item::Quoted { inner: w } if positional < 3 => {
                     match positional {
@@ -1022,6 +1025,7 @@ impl LineBuilder {
         let mut fs = FeatureSet {
             vendor,
             legacy_key: None,
+            ck: None,
             signature: SignField::Missing,
         };
         let mut sign = None;
@@ -1038,6 +1042,14 @@ impl LineBuilder {
                         ..
                     },
                 ) => sign = Some(value.to_string()),
+                (
+                    _,
+                    Item::Attr {
+                        name: "ck",
+                        value,
+                        value_offset,
+                    },
+                ) => fs.ck = self.number(value_offset, "ck", value),
                 (at, other) => self.unexpected(at, &other, "FEATURESET"),
             }
         }

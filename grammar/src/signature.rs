@@ -13,7 +13,8 @@ use crate::date::Date;
 use crate::hostid::{self, HostId};
 use crate::model::{Attribute, Entry, EntryKind, Feature, FeatureKind, LicenseFile, Package};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -453,10 +454,27 @@ pub fn key_search_dirs(license_file: Option<&Path>) -> Vec<PathBuf> {
 // Signing and verification
 
 /// Signs an entry's content; `None` for lines that are not signed.
+/// Returns the quoted SIGN= value.
 pub fn sign_entry(file: &LicenseFile, entry: &Entry, key: &SigningKey) -> Option<String> {
+    sign_entry_field(file, entry, key).map(|(text, _)| text)
+}
+
+/// Like [`sign_entry`], also returning the parsed field (for `ck=`).
+pub fn sign_entry_field(
+    file: &LicenseFile,
+    entry: &Entry,
+    key: &SigningKey,
+) -> Option<(String, SignField)> {
     let content = signed_content(file, entry)?;
     let sig = key.sign(&content);
-    Some(SignField::format(key_id(&key.verifying_key()), &sig))
+    let kid = key_id(&key.verifying_key());
+    Some((
+        SignField::format(kid, &sig),
+        SignField::Ed25519 {
+            key_id: kid,
+            signature: sig.to_bytes(),
+        },
+    ))
 }
 
 /// Checks every entry's signature. The result has one slot per entry of

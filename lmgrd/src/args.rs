@@ -1,0 +1,192 @@
+//! lmgrd's command line, spelled as FLEXlm spells it: single-dash flags,
+//! several of them longer than one letter (`-help`, `-local`, `-reuseaddr`),
+//! which is why this is a small hand-written parser rather than clap.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything lmgrd can be told on its command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// `-c license_file_list`
+    pub license: Option<String>,
+    /// `-l [+]debug_log`: the path, and whether `+` asked to append.
+    pub log: Option<(PathBuf, bool)>,
+    /// `-z`: stay in the foreground.
+    pub foreground: bool,
+    /// `-t seconds`: how long a triad member waits for the others at start-up.
+    pub connect_timeout: Option<u32>,
+    /// `-s minutes`: interval between TIMESTAMP lines in the debug log.
+    pub timestamp_minutes: Option<u32>,
+    /// `-x lmdown`, `-x lmremove`
+    pub disable_lmdown: bool,
+    pub disable_lmremove: bool,
+    /// `-local`: admin requests only from this host.
+    pub local_only: bool,
+    /// `-2 -p`: admin requests only from license administrators.
+    pub restrict_admin: bool,
+    /// `-reuseaddr`: set SO_REUSEADDR on the listening socket.
+    pub reuse_addr: bool,
+    /// `-v`
+    pub version: bool,
+    /// `-help`
+    pub help: bool,
+    /// `--check`: validate the license file and exit.
+    pub check: bool,
+    /// `--json`: with `--check`, print JSON.
+    pub json: bool,
+    /// `--date dd-mmm-yyyy`: with `--check`, judge expiry on this day.
+    pub date: Option<String>,
+}
+
+/// A command line lmgrd cannot act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgsError {
+    Unknown(String),
+    MissingValue(&'static str),
+    BadValue {
+        flag: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgsError::Unknown(a) => write!(f, "unknown option `{a}`"),
+            ArgsError::MissingValue(flag) => write!(f, "option {flag} needs a value"),
+            ArgsError::BadValue {
+                flag,
+                value,
+                expected,
+            } => {
+                write!(f, "option {flag}: `{value}` is not {expected}")
+            }
+        }
+    }
+}
+
+pub const USAGE: &str = "\
+usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
+             [-s timestamp_minutes] [-x lmdown] [-x lmremove] [-local] [-2 -p]
+             [-reuseaddr] [-v] [-help]
+       lmgrd -c license_file --check [--json] [--date dd-mmm-yyyy]
+
+  -c list       license file(s), directories of *.lic, port@host (default:
+                $LM_LICENSE_FILE, else /usr/local/flexlm/licenses/license.dat)
+  -l [+]path    write the debug log to path (+ appends)
+  -z            run in the foreground
+  -t seconds    how long triad members wait for each other at start-up
+  -s minutes    interval between TIMESTAMP lines in the debug log (default 360)
+  -x lmdown     refuse lmdown requests; -x lmremove refuses lmremove
+  -local        accept lmdown/lmreread/lmremove only from this host
+  -2 -p         accept them only from root or members of group lmadmin
+  -reuseaddr    set SO_REUSEADDR on the listening port
+  -v            print the version and exit
+  -help         print this message and exit
+  --check       check the license file (syntax, signatures, pools) and exit;
+                exit status 0 when it has no errors
+  --json        with --check, print the result as JSON
+  --date d      with --check, judge expiry and START on day d
+";
+
+fn number(flag: &'static str, value: Option<String>) -> Result<u32, ArgsError> {
+    let value = value.ok_or(ArgsError::MissingValue(flag))?;
+    value.parse().map_err(|_| ArgsError::BadValue {
+        flag,
+        value,
+        expected: "a whole number",
+    })
+}
+
+impl Args {
+    /// Parses the arguments after the program name.
+    pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Args, ArgsError> {
+        let mut out = Args::default();
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "-c" => out.license = Some(it.next().ok_or(ArgsError::MissingValue("-c"))?),
+                "-l" | "-L" => {
+                    let v = it.next().ok_or(ArgsError::MissingValue("-l"))?;
+                    out.log = Some(match v.strip_prefix('+') {
+                        Some(p) => (PathBuf::from(p), true),
+                        None => (PathBuf::from(v), false),
+                    });
+                }
+                "-z" => out.foreground = true,
+                "-t" => out.connect_timeout = Some(number("-t", it.next())?),
+                "-s" => out.timestamp_minutes = Some(number("-s", it.next())?),
+                "-x" => match it.next().as_deref() {
+                    Some("lmdown") => out.disable_lmdown = true,
+                    Some("lmremove") => out.disable_lmremove = true,
+                    Some(other) => {
+                        return Err(ArgsError::BadValue {
+                            flag: "-x",
+                            value: other.to_string(),
+                            expected: "lmdown or lmremove",
+                        })
+                    }
+                    None => return Err(ArgsError::MissingValue("-x")),
+                },
+                "-local" => out.local_only = true,
+                "-2" | "-p" => out.restrict_admin = true,
+                "-reuseaddr" => out.reuse_addr = true,
+                "-nfs_log" => {}
+                "-v" | "-version" | "--version" => out.version = true,
+                "-help" | "-h" | "--help" => out.help = true,
+                "--check" | "-check" => out.check = true,
+                "--json" | "-json" => out.json = true,
+                "--date" | "-date" => {
+                    out.date = Some(it.next().ok_or(ArgsError::MissingValue("--date"))?)
+                }
+                _ => return Err(ArgsError::Unknown(arg)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Args, ArgsError> {
+        Args::parse(s.split_whitespace().map(str::to_string))
+    }
+
+    #[test]
+    fn flexlm_flags() {
+        let a = parse("-c lic.dat -l +/tmp/x.log -z -t 15 -s 60 -x lmdown -x lmremove -local -2 -p -reuseaddr").unwrap();
+        assert_eq!(a.license.as_deref(), Some("lic.dat"));
+        assert_eq!(a.log, Some((PathBuf::from("/tmp/x.log"), true)));
+        assert!(a.foreground && a.disable_lmdown && a.disable_lmremove && a.local_only);
+        assert!(a.restrict_admin && a.reuse_addr);
+        assert_eq!(
+            (a.connect_timeout, a.timestamp_minutes),
+            (Some(15), Some(60))
+        );
+    }
+
+    #[test]
+    fn check_flags() {
+        let a = parse("-c x.lic --check --json --date 1-jan-2030").unwrap();
+        assert!(a.check && a.json);
+        assert_eq!(a.date.as_deref(), Some("1-jan-2030"));
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        assert_eq!(parse("-q"), Err(ArgsError::Unknown("-q".into())));
+        assert_eq!(parse("-c"), Err(ArgsError::MissingValue("-c")));
+        assert!(matches!(
+            parse("-t soon"),
+            Err(ArgsError::BadValue { flag: "-t", .. })
+        ));
+        assert!(matches!(
+            parse("-x lmstat"),
+            Err(ArgsError::BadValue { flag: "-x", .. })
+        ));
+    }
+}

@@ -1,0 +1,78 @@
+//! lmgrd: the license manager daemon.
+//!
+//! This build reads and checks license files (`--check`); serving them
+//! (vendor daemon supervision, client redirection) is built on top of the
+//! same license model.
+
+mod args;
+mod check_cmd;
+
+use args::{Args, USAGE};
+use grammar::{Date, Expiry};
+
+/// Where FLEXlm looks when neither -c nor LM_LICENSE_FILE says.
+const DEFAULT_LICENSE: &str = "/usr/local/flexlm/licenses/license.dat";
+
+fn main() {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lmgrd: {e}\n{USAGE}");
+            std::process::exit(1);
+        }
+    };
+    if args.help {
+        print!("{USAGE}");
+        return;
+    }
+    if args.version {
+        println!("lmgrd v{}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    let license = args
+        .license
+        .clone()
+        .or_else(|| {
+            std::env::var("LM_LICENSE_FILE")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .unwrap_or_else(|| DEFAULT_LICENSE.to_string());
+    if args.check {
+        let today = match args.date.as_deref().map(Date::parse) {
+            None => local_today(),
+            Some(Ok(p)) => match p.expiry {
+                Expiry::On(d) => d,
+                Expiry::Permanent => {
+                    eprintln!("lmgrd: --date needs a calendar date");
+                    std::process::exit(1);
+                }
+            },
+            Some(Err(e)) => {
+                eprintln!("lmgrd: --date: {e}");
+                std::process::exit(1);
+            }
+        };
+        std::process::exit(check_cmd::run(&license, args.json, today));
+    }
+    eprintln!(
+        "lmgrd: this build checks license files but does not serve them yet; run `lmgrd -c {license} --check`"
+    );
+    std::process::exit(2);
+}
+
+/// Today's date in local time, as FLEXlm judges expiry.
+fn local_today() -> Date {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as libc::time_t);
+    // SAFETY: localtime_r only writes the struct we hand it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    if ok {
+        if let Some(d) = Date::new(tm.tm_year + 1900, (tm.tm_mon + 1) as u8, tm.tm_mday as u8) {
+            return d;
+        }
+    }
+    Date::from_days_since_epoch(now as i64 / 86_400)
+}
