@@ -34,24 +34,24 @@ pub fn run(list: &str, json: bool, today: Date) -> i32 {
         }
         reports.push(report);
     }
-    if json {
-        let value = if reports.len() == 1 {
-            serde_json::to_value(&reports[0])
+    let text = if json {
+        let encoded = if reports.len() == 1 {
+            serde_json::to_string_pretty(&reports[0])
         } else {
-            serde_json::to_value(&reports)
+            serde_json::to_string_pretty(&reports)
         };
-        match value.and_then(|v| serde_json::to_string_pretty(&v)) {
-            Ok(text) => println!("{text}"),
+        match encoded {
+            Ok(text) => text + "\n",
             Err(e) => {
                 eprintln!("lmgrd: cannot encode the report: {e}");
                 return 1;
             }
         }
     } else {
-        for r in &reports {
-            print!("{}", render(r));
-        }
-    }
+        reports.iter().map(render).collect()
+    };
+    // A closed pipe (`lmgrd --check | head`) is not worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     status
 }
 
