@@ -218,9 +218,9 @@ pub fn check(file: &LicenseFile, keys: &KeyRing, today: Date) -> (CheckReport, P
             None
         };
         if let Some(reason) = reason {
-            if !not_served.contains_key(&idx) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = not_served.entry(idx) {
                 add(Severity::Error, (entry.line, 1), reason.clone());
-                not_served.insert(idx, reason);
+                slot.insert(reason);
             }
         }
     }

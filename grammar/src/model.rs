@@ -43,6 +43,9 @@ pub struct ItemSpan {
     pub at: (u32, u32),
 }
 
+// Most entries are FEATURE lines, so boxing the large variant would only
+// add an allocation per line.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum EntryKind {
     Server(Server),
@@ -218,7 +221,7 @@ impl Feature {
     pub fn is_demo(&self) -> bool {
         self.hostids
             .as_ref()
-            .is_some_and(|ids| ids.iter().any(|id| *id == HostId::Demo))
+            .is_some_and(|ids| ids.contains(&HostId::Demo))
     }
 
     /// The date the order of precedence sorts by: ISSUED=, else START=.

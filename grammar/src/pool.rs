@@ -247,13 +247,12 @@ pub fn build_pools(
                 start: c.feature.start,
                 expiry: c.feature.expiry,
             });
-            match set
+            if let LineOutcome::Pooled { pools } = set
                 .outcomes
                 .entry(c.entry)
                 .or_insert(LineOutcome::Pooled { pools: Vec::new() })
             {
-                LineOutcome::Pooled { pools } => pools.push(p),
-                _ => {}
+                pools.push(p);
             }
         }
     }

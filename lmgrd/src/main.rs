@@ -63,9 +63,10 @@ fn main() {
 
 /// Today's date in local time, as FLEXlm judges expiry.
 fn local_today() -> Date {
-    let now = std::time::SystemTime::now()
+    let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as libc::time_t);
+        .map_or(0, |d| d.as_secs());
+    let now = secs as libc::time_t;
     // SAFETY: localtime_r only writes the struct we hand it.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
@@ -74,5 +75,5 @@ fn local_today() -> Date {
             return d;
         }
     }
-    Date::from_days_since_epoch(now as i64 / 86_400)
+    Date::from_days_since_epoch((secs / 86_400) as i64)
 }

@@ -21,9 +21,20 @@ fn lmgrd(args: &[&str]) -> Output {
 }
 
 fn check_json(path: &Path) -> (i32, serde_json::Value) {
-    let out = lmgrd(&["-c", path.to_str().unwrap(), "--check", "--json", "--date", TODAY]);
+    let out = lmgrd(&[
+        "-c",
+        path.to_str().unwrap(),
+        "--check",
+        "--json",
+        "--date",
+        TODAY,
+    ]);
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{}: not JSON ({e}): {}", path.display(), String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "{}: not JSON ({e}): {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
     });
     (out.status.code().unwrap_or(-1), json)
 }
@@ -46,7 +57,12 @@ fn every_good_example_passes_with_all_signatures_valid() {
     for path in files {
         let (code, json) = check_json(&path);
         assert_eq!(code, 0, "{}: {json:#}", path.display());
-        assert_eq!(json["errors"].as_array().unwrap().len(), 0, "{}", path.display());
+        assert_eq!(
+            json["errors"].as_array().unwrap().len(),
+            0,
+            "{}",
+            path.display()
+        );
         let lines = json["lines"].as_array().unwrap();
         assert!(!lines.is_empty(), "{}", path.display());
         for line in lines {
@@ -76,7 +92,12 @@ fn tampered_example_fails_naming_the_line() {
     assert_eq!(bad[0]["line"], 8);
     assert_eq!(bad[0]["outcome"], "not_served");
     // The other lines are still served.
-    let pools: Vec<&str> = json["pools"].as_array().unwrap().iter().map(|p| p["feature"].as_str().unwrap()).collect();
+    let pools: Vec<&str> = json["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["feature"].as_str().unwrap())
+        .collect();
     assert_eq!(pools, ["cad_view", "solver"]);
 }
 
@@ -90,7 +111,17 @@ fn json_has_the_documented_fields() {
     assert_eq!(json["vendors"][0]["options"], "/etc/flexlm/demo.opt");
     assert!(json["vendors"][0]["path"].is_null());
     let first = &json["lines"][0];
-    for key in ["line", "kind", "feature", "vendor", "version", "expiry", "count", "hostid", "signature"] {
+    for key in [
+        "line",
+        "kind",
+        "feature",
+        "vendor",
+        "version",
+        "expiry",
+        "count",
+        "hostid",
+        "signature",
+    ] {
         assert!(first.get(key).is_some(), "lines[0] lacks {key}: {first}");
     }
     assert_eq!(first["kind"], "FEATURE");
@@ -124,15 +155,32 @@ fn pools_of_the_worked_examples() {
     };
     let mut upgrade = pools("upgrade.lic");
     upgrade.sort();
-    assert_eq!(upgrade, [("f1".into(), "1.000".into(), 3), ("f1".into(), "2.000".into(), 2)]);
+    assert_eq!(
+        upgrade,
+        [
+            ("f1".into(), "1.000".into(), 3),
+            ("f1".into(), "2.000".into(), 2)
+        ]
+    );
     let mut package = pools("package.lic");
     package.sort();
     assert_eq!(
         package,
-        [("apple".into(), "1.5".into(), 6), ("comp3".into(), "1.0".into(), 3), ("orange".into(), "3.0".into(), 12)]
+        [
+            ("apple".into(), "1.5".into(), 6),
+            ("comp3".into(), "1.0".into(), 3),
+            ("orange".into(), "3.0".into(), 12)
+        ]
     );
     let increment = pools("increment.lic");
-    assert_eq!(increment.iter().filter(|p| p.0 == "f1" && p.1 == "1.000").map(|p| p.2).sum::<u64>(), 9);
+    assert_eq!(
+        increment
+            .iter()
+            .filter(|p| p.0 == "f1" && p.1 == "1.000")
+            .map(|p| p.2)
+            .sum::<u64>(),
+        9
+    );
     assert_eq!(increment.iter().filter(|p| p.0 == "f2").count(), 3);
     let (_, expired) = check_json(&examples().join("expired.lic"));
     assert!(expired["pools"].as_array().unwrap().is_empty());
@@ -142,10 +190,26 @@ fn pools_of_the_worked_examples() {
 #[test]
 fn expiry_follows_the_date_given() {
     let path = examples().join("floating.lic");
-    let out = lmgrd(&["-c", path.to_str().unwrap(), "--check", "--json", "--date", "1-jan-2100"]);
-    assert_eq!(out.status.code(), Some(0), "expired lines are warnings, not errors");
+    let out = lmgrd(&[
+        "-c",
+        path.to_str().unwrap(),
+        "--check",
+        "--json",
+        "--date",
+        "1-jan-2100",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "expired lines are warnings, not errors"
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let outcomes: Vec<&str> = json["lines"].as_array().unwrap().iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = json["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["served", "expired", "served"]);
 }
 
@@ -154,14 +218,21 @@ fn syntax_errors_name_file_line_and_column_and_the_rest_is_used() {
     let dir = tempdir("syntax");
     std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
     let good = std::fs::read_to_string(examples().join("demo.lic")).unwrap();
-    let broken = format!("{good}FEATURE f3 demo 1.0 31-foo-2030 2\nFEATURE f4 demo 1.0 permanent lots\n");
+    let broken =
+        format!("{good}FEATURE f3 demo 1.0 31-foo-2030 2\nFEATURE f4 demo 1.0 permanent lots\n");
     let path = dir.join("broken.lic");
     std::fs::write(&path, broken).unwrap();
     let out = lmgrd(&["-c", path.to_str().unwrap(), "--check", "--date", TODAY]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let n = good.lines().count();
-    assert!(text.contains(&format!("broken.lic:{}:21: error: expiry date: `foo` is not a month name", n + 1)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "broken.lic:{}:21: error: expiry date: `foo` is not a month name",
+            n + 1
+        )),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("broken.lic:{}:31: error: expected a license count (a number or uncounted), found `lots`", n + 2)),
         "{text}"
@@ -177,14 +248,22 @@ fn public_key_is_found_beside_the_file_or_through_the_search_path() {
     let (code, json) = check_json(&path);
     assert_eq!(code, 1, "no key: nothing can be verified");
     assert_eq!(json["lines"][0]["signature"], "unverifiable");
-    assert!(json["errors"][0]["message"].as_str().unwrap().contains("demo.pub not found"));
+    assert!(json["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("demo.pub not found"));
 
     let out = Command::new(env!("CARGO_BIN_EXE_lmgrd"))
         .args(["-c", path.to_str().unwrap(), "--check", "--date", TODAY])
         .env("LM_PUBLIC_KEY_PATH", examples())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -192,13 +271,17 @@ fn bad_command_lines_get_usage() {
     let out = lmgrd(&["-bogus"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown option `-bogus`") && err.contains("usage: lmgrd"), "{err}");
+    assert!(
+        err.contains("unknown option `-bogus`") && err.contains("usage: lmgrd"),
+        "{err}"
+    );
     let out = lmgrd(&["-help"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--check"));
     let out = lmgrd(&["-c", "/nonexistent/license.dat", "--check"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read license file \"/nonexistent/license.dat\""));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot read license file \"/nonexistent/license.dat\""));
 }
 
 fn tempdir(tag: &str) -> PathBuf {

@@ -4,6 +4,7 @@
 
 use grammar::checksum::{entry_checksum, written_checksum};
 use grammar::EntryKind;
+use std::fmt::Write as _;
 
 const USAGE: &str =
     "usage: lmcksum [-c license_file] [-k] [feature]\n  -k  case-sensitive checksums\n";
@@ -42,8 +43,8 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
-    println!("lmcksum: using license file \"{path}\"");
-    println!();
+    // Written in one go at the end: a closed pipe (`| head`) is not an error.
+    let mut out = format!("lmcksum: using license file \"{path}\"\n\n");
     let mut bad = 0;
     for entry in &file.entries {
         let (name, vendor, version) = match &entry.kind {
@@ -79,16 +80,14 @@ pub fn run(args: &[String]) -> i32 {
             .copied()
             .collect::<Vec<_>>()
             .join(" ");
-        println!("{:>5}: ck={sum:<3} {what}  {verdict}", entry.line);
+        let _ = writeln!(out, "{:>5}: ck={sum:<3} {what}  {verdict}", entry.line);
     }
     for d in &file.diagnostics {
         eprintln!("{d}");
     }
     if bad > 0 {
-        println!();
-        println!("{bad} line(s) with a checksum that does not match");
-        1
-    } else {
-        0
+        let _ = write!(out, "\n{bad} line(s) with a checksum that does not match\n");
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
+    i32::from(bad > 0)
 }

@@ -9,9 +9,11 @@ mod rewrite;
 
 use std::path::Path;
 
+/// A tool's entry point: its arguments in, the exit status out.
+type Tool = fn(&[String]) -> i32;
+
 /// Tools this binary answers to.
-const TOOLS: [(&str, fn(&[String]) -> i32); 2] =
-    [("lmcksum", lmcksum::run), ("lmcrypt", lmcrypt::run)];
+const TOOLS: [(&str, Tool); 2] = [("lmcksum", lmcksum::run), ("lmcrypt", lmcrypt::run)];
 
 fn usage() -> String {
     format!(

@@ -38,9 +38,21 @@ fn statuses(path: &Path, pubkey: &Path, vendor: &str) -> Vec<SignatureStatus> {
 fn genkey_then_sign_in_place() {
     let dir = tempdir("sign");
     let out = lmutil(&["lmcrypt", "-genkey", "acme"], &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("acme.key")).unwrap().permissions());
-    assert_eq!(mode & 0o777, 0o600, "the private key is readable by its owner only");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("acme.key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the private key is readable by its owner only"
+    );
     // A second -genkey must not destroy the publisher's key.
     let again = lmutil(&["lmcrypt", "-genkey", "acme"], &dir);
     assert!(!again.status.success());
@@ -51,11 +63,19 @@ fn genkey_then_sign_in_place() {
     let lic = dir.join("license.dat");
     std::fs::write(&lic, text).unwrap();
     let out = lmutil(&["lmcrypt", "-key", "acme.key", "license.dat"], &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("signed 1 line(s) of vendor acme"));
     let signed = std::fs::read_to_string(&lic).unwrap();
-    assert!(signed.starts_with("# a comment that must survive\r\nSERVER host1 ANY 27000\r\nVENDOR acme\r\n"));
-    assert!(signed.contains("FEATURE other othervendor 1.0 permanent 5\r\n"), "other vendors untouched");
+    assert!(signed
+        .starts_with("# a comment that must survive\r\nSERVER host1 ANY 27000\r\nVENDOR acme\r\n"));
+    assert!(
+        signed.contains("FEATURE other othervendor 1.0 permanent 5\r\n"),
+        "other vendors untouched"
+    );
     assert!(signed.contains("SIGN=\"ED25519:"));
     assert!(signed.contains("NOTICE=\"keep  me\""));
     assert_eq!(
@@ -71,13 +91,19 @@ fn genkey_then_sign_in_place() {
 #[test]
 fn refuses_to_sign_a_file_with_errors() {
     let dir = tempdir("errors");
-    assert!(lmutil(&["lmcrypt", "-genkey", "acme"], &dir).status.success());
+    assert!(lmutil(&["lmcrypt", "-genkey", "acme"], &dir)
+        .status
+        .success());
     let text = "FEATURE f1 acme 1.0 permanent 5\nFEATURE f2 acme 1.0 32-jan-2030 5\n";
     std::fs::write(dir.join("bad.lic"), text).unwrap();
     let out = lmutil(&["lmcrypt", "-key", "acme.key", "bad.lic"], &dir);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.lic:2:21: error"));
-    assert_eq!(std::fs::read_to_string(dir.join("bad.lic")).unwrap(), text, "file untouched");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("bad.lic")).unwrap(),
+        text,
+        "file untouched"
+    );
 }
 
 /// The shipped examples are exactly what signing them again produces, so
@@ -98,14 +124,23 @@ fn shipped_examples_are_freshly_signed() {
     let mut args = vec!["lmcrypt", "-key", "demo.key"];
     args.extend(names.iter().map(String::as_str));
     let out = lmutil(&args, &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for name in &names {
         let fresh = std::fs::read_to_string(dir.join(name)).unwrap();
         let shipped = std::fs::read_to_string(examples().join(name)).unwrap();
-        assert_eq!(fresh, shipped, "{name} is stale: run examples/licenses/resign.sh");
-        assert!(statuses(&dir.join(name), &examples().join("demo.pub"), "demo")
-            .iter()
-            .all(|s| *s == SignatureStatus::Valid));
+        assert_eq!(
+            fresh, shipped,
+            "{name} is stale: run examples/licenses/resign.sh"
+        );
+        assert!(
+            statuses(&dir.join(name), &examples().join("demo.pub"), "demo")
+                .iter()
+                .all(|s| *s == SignatureStatus::Valid)
+        );
     }
 }
 
@@ -119,7 +154,9 @@ fn lmcksum_flags_mistyped_lines() {
     assert_eq!(text.matches(" OK").count(), 3, "{text}");
     assert!(text.contains("lmcksum: using license file \"license.dat\""));
 
-    let typo = std::fs::read_to_string(dir.join("license.dat")).unwrap().replace("SN=CAD-0001", "SN=CAD-0007");
+    let typo = std::fs::read_to_string(dir.join("license.dat"))
+        .unwrap()
+        .replace("SN=CAD-0001", "SN=CAD-0007");
     std::fs::write(dir.join("license.dat"), typo).unwrap();
     let out = lmutil(&["lmcksum", "-c", "license.dat"], &dir);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -130,10 +167,18 @@ fn lmcksum_flags_mistyped_lines() {
     // One feature only, and under its own name through a link.
     let link = dir.join("lmcksum");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_lmutil"), &link).unwrap();
-    let out = Command::new(&link).args(["-c", "license.dat", "solver"]).current_dir(&dir).output().unwrap();
+    let out = Command::new(&link)
+        .args(["-c", "license.dat", "solver"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert_eq!(text.lines().filter(|l| l.contains("ck=")).count(), 1, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("ck=")).count(),
+        1,
+        "{text}"
+    );
     assert!(text.contains("FEATURE solver demo 1.5  OK"), "{text}");
 }
 
