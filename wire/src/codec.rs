@@ -1,0 +1,131 @@
+//! Our own binary encoding of message fields: fixed-width big-endian
+//! integers, strings and lists with a 16-bit length. No schema compiler and
+//! no general-purpose parser ever reads network bytes.
+
+use crate::error::DecodeError;
+
+/// Bytes being written.
+#[derive(Debug, Default)]
+pub struct Writer {
+    pub buf: Vec<u8>,
+}
+
+/// Bytes being read; every read checks the length first.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf }
+    }
+
+    pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated(what));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    /// Fails unless every byte was used.
+    pub fn finish(self) -> Result<(), DecodeError> {
+        match self.buf.len() {
+            0 => Ok(()),
+            n => Err(DecodeError::Trailing(n)),
+        }
+    }
+}
+
+/// A value that can go on the wire.
+pub trait Wire: Sized {
+    fn put(&self, w: &mut Writer);
+    fn get(r: &mut Reader) -> Result<Self, DecodeError>;
+}
+
+macro_rules! int_wire {
+    ($($t:ty),*) => {$(
+        impl Wire for $t {
+            fn put(&self, w: &mut Writer) {
+                w.buf.extend_from_slice(&self.to_be_bytes());
+            }
+            fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+                let b = r.take(std::mem::size_of::<$t>(), stringify!($t))?;
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(b);
+                Ok(<$t>::from_be_bytes(a))
+            }
+        }
+    )*};
+}
+int_wire!(u8, u16, u32, u64, i32, i64);
+
+impl Wire for bool {
+    fn put(&self, w: &mut Writer) {
+        w.buf.push(u8::from(*self));
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        match u8::get(r)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::BadValue("bool")),
+        }
+    }
+}
+
+impl Wire for String {
+    fn put(&self, w: &mut Writer) {
+        // Longer strings are cut at a character boundary; no field needs more.
+        let mut end = self.len().min(u16::MAX as usize);
+        while !self.is_char_boundary(end) {
+            end -= 1;
+        }
+        (end as u16).put(w);
+        w.buf.extend_from_slice(&self.as_bytes()[..end]);
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        let n = u16::get(r)? as usize;
+        let b = r.take(n, "string")?;
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Utf8("string"))
+    }
+}
+
+impl<T: Wire> Wire for Vec<T> {
+    fn put(&self, w: &mut Writer) {
+        let n = self.len().min(u16::MAX as usize);
+        (n as u16).put(w);
+        for item in &self[..n] {
+            item.put(w);
+        }
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        let n = u16::get(r)? as usize;
+        // Each element takes at least one byte: a short payload cannot make
+        // us reserve a large vector.
+        let mut v = Vec::with_capacity(n.min(r.buf.len()));
+        for _ in 0..n {
+            v.push(T::get(r)?);
+        }
+        Ok(v)
+    }
+}
+
+/// Declares a struct whose fields go on the wire in order.
+#[macro_export]
+macro_rules! wire_struct {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+        impl $crate::codec::Wire for $name {
+            fn put(&self, w: &mut $crate::codec::Writer) {
+                $(self.$field.put(w);)*
+            }
+            fn get(r: &mut $crate::codec::Reader) -> Result<Self, $crate::error::DecodeError> {
+                Ok($name { $($field: <$ty as $crate::codec::Wire>::get(r)?),* })
+            }
+        }
+    };
+}

@@ -1,0 +1,58 @@
+//! The license manager's TCP protocol, with no I/O inside.
+//!
+//! [`frame`] cuts a byte stream into checked, bounded frames; [`message`]
+//! gives each frame a typed meaning. [`MessageDecoder`] does both, so a
+//! daemon's event loop only moves bytes: read into `feed`, call `next`
+//! until it returns `Ok(None)`, and close the connection on `Err`.
+//! The format is documented in `docs/protocol.md`.
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod message;
+
+pub use error::{DecodeError, FrameError};
+pub use frame::{Decoder, Frame};
+pub use message::*;
+
+/// Why a peer's bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Bytes in, messages out.
+#[derive(Debug, Default)]
+pub struct MessageDecoder {
+    frames: Decoder,
+}
+
+impl MessageDecoder {
+    pub fn new(max_payload: usize) -> Self {
+        MessageDecoder {
+            frames: Decoder::new(max_payload),
+        }
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.frames.feed(bytes);
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.frames.buffered()
+    }
+
+    /// The next whole message, or `Ok(None)` when more bytes are needed.
+    pub fn next(&mut self) -> Result<Option<Message>, ProtocolError> {
+        match self.frames.next_frame()? {
+            Some(f) => Ok(Some(Message::decode(f.kind, &f.payload)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,242 @@
+//! The messages, and their type codes on the wire.
+//!
+//! A client first sends `Hello` (who it is) and gets `Welcome` (heartbeat
+//! rules, and any seats its job already holds). To lmgrd it then sends
+//! `VendorLookup`; to a vendor daemon `Checkout`, `Checkin`, `Heartbeat`.
+//! Status and admin requests work on both.
+
+use crate::codec::{Reader, Wire, Writer};
+use crate::error::DecodeError;
+use crate::frame::encode_frame;
+use crate::wire_struct;
+
+wire_struct!(
+    /// Who is asking: sent once per connection.
+    ClientIdentity {
+        user: String,
+        host: String,
+        display: String,
+        pid: u32,
+        platform: String,
+        /// The client machine's hostids, as lmhostid prints them.
+        hostids: Vec<String>,
+        client_version: String,
+        /// Stable for the life of the application's license job, so a job
+        /// that reconnects gets its own seats back.
+        job: u64,
+        /// LM_PROJECT, for options-file PROJECT rules.
+        project: String,
+    }
+);
+
+wire_struct!(Hello {
+    identity: ClientIdentity
+});
+
+wire_struct!(
+    Welcome {
+        /// "lmgrd" or the vendor name.
+        server: String,
+        version: String,
+        /// How often the client should send a heartbeat.
+        heartbeat_interval_ms: u32,
+        /// After how long without one its seats are reclaimed.
+        timeout_ms: u32,
+        /// Seats this job already holds (after a reconnect).
+        held: Vec<Granted>,
+    }
+);
+
+wire_struct!(
+    /// A refusal or failure, with FLEXlm's error number.
+    ErrorReply { code: i32, minor: i32, text: String }
+);
+
+wire_struct!(Heartbeat { seq: u32 });
+
+wire_struct!(VendorLookup { vendor: String });
+
+wire_struct!(VendorInfo {
+    vendor: String,
+    /// The vendor daemon's TCP port on the host the client used for lmgrd.
+    port: u16,
+});
+
+wire_struct!(Checkout {
+    /// Chosen by the client; echoed in the reply.
+    req: u32,
+    feature: String,
+    /// Minimum version, as a decimal string.
+    version: String,
+    count: u32,
+    /// DUP_GROUP mask asked by the application (bits: 1 user, 2 host,
+    /// 4 display, 8 vendor; 0x10 site; 0 none). A DUP_GROUP on the
+    /// license line wins.
+    dup_group: u8,
+    /// Wait in the queue instead of failing when no seat is free.
+    queue: bool,
+});
+
+wire_struct!(Granted {
+    req: u32,
+    handle: u64,
+    feature: String,
+    version: String,
+    count: u32,
+    expiry: String,
+});
+
+wire_struct!(Denied {
+    req: u32,
+    code: i32,
+    minor: i32,
+    text: String
+});
+
+wire_struct!(Checkin {
+    req: u32,
+    handle: u64
+});
+
+wire_struct!(
+    /// The server took a seat back (lmremove, shutdown...).
+    Revoked { handle: u64, code: i32, text: String }
+);
+
+wire_struct!(StatusQuery { feature: String });
+
+wire_struct!(Holder {
+    user: String,
+    host: String,
+    display: String,
+    version: String,
+    handle: u64,
+    /// Unix time of the checkout.
+    started: u64,
+    count: u32,
+});
+
+wire_struct!(
+    FeatureStatus {
+        name: String,
+        version: String,
+        counted: bool,
+        issued: u32,
+        in_use: u32,
+        expiry: String,
+        holders: Vec<Holder>,
+    }
+);
+
+wire_struct!(
+    StatusReply {
+        /// "lmgrd" or the vendor name.
+        server: String,
+        version: String,
+        host: String,
+        port: u16,
+        /// For lmgrd: its vendor daemons and whether each is up.
+        vendors: Vec<VendorState>,
+        features: Vec<FeatureStatus>,
+    }
+);
+
+wire_struct!(VendorState {
+    name: String,
+    up: bool,
+    port: u16,
+    version: String
+});
+
+/// What an admin request asks for.
+pub mod admin_op {
+    pub const SHUTDOWN: u8 = 1;
+    pub const REREAD: u8 = 2;
+    pub const REMOVE_USER: u8 = 3;
+    pub const REMOVE_HANDLE: u8 = 4;
+    pub const SWITCH_LOG: u8 = 5;
+}
+
+wire_struct!(AdminRequest {
+    op: u8,
+    /// Empty: all vendors.
+    vendor: String,
+    feature: String,
+    user: String,
+    host: String,
+    display: String,
+    handle: u64,
+    force: bool,
+    path: String,
+});
+
+wire_struct!(AdminReply {
+    code: i32,
+    text: String
+});
+
+macro_rules! messages {
+    ($($variant:ident($ty:ty) = $code:expr),* $(,)?) => {
+        /// Every message of the protocol.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Message { $($variant($ty)),* }
+
+        impl Message {
+            /// The type code in the frame header.
+            pub fn kind(&self) -> u8 {
+                match self { $(Message::$variant(_) => $code),* }
+            }
+
+            /// Decodes a frame's payload.
+            pub fn decode(kind: u8, payload: &[u8]) -> Result<Message, DecodeError> {
+                let mut r = Reader::new(payload);
+                let m = match kind {
+                    $($code => Message::$variant(<$ty>::get(&mut r)?),)*
+                    other => return Err(DecodeError::UnknownType(other)),
+                };
+                r.finish()?;
+                Ok(m)
+            }
+
+            fn put_payload(&self, w: &mut Writer) {
+                match self { $(Message::$variant(m) => m.put(w)),* }
+            }
+        }
+    };
+}
+
+messages! {
+    Hello(Hello) = 0x01,
+    Welcome(Welcome) = 0x02,
+    Error(ErrorReply) = 0x03,
+    Heartbeat(Heartbeat) = 0x04,
+    HeartbeatAck(Heartbeat) = 0x05,
+    VendorLookup(VendorLookup) = 0x10,
+    VendorInfo(VendorInfo) = 0x11,
+    Checkout(Checkout) = 0x20,
+    Granted(Granted) = 0x21,
+    Denied(Denied) = 0x22,
+    Checkin(Checkin) = 0x23,
+    CheckedIn(Checkin) = 0x24,
+    Revoked(Revoked) = 0x25,
+    StatusQuery(StatusQuery) = 0x30,
+    Status(StatusReply) = 0x31,
+    Admin(AdminRequest) = 0x40,
+    AdminReply(AdminReply) = 0x41,
+}
+
+impl Message {
+    /// Appends this message, framed, to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut w = Writer::default();
+        self.put_payload(&mut w);
+        encode_frame(self.kind(), &w.buf, out);
+    }
+
+    /// This message as one frame.
+    pub fn to_frame_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+}
