@@ -2,7 +2,7 @@
 //!
 //! [`frame`] cuts a byte stream into checked, bounded frames; [`message`]
 //! gives each frame a typed meaning. [`MessageDecoder`] does both, so a
-//! daemon's event loop only moves bytes: read into `feed`, call `next`
+//! daemon's event loop only moves bytes: read into `feed`, call `next_message`
 //! until it returns `Ok(None)`, and close the connection on `Err`.
 //! The format is documented in `docs/protocol.md`.
 
@@ -46,7 +46,7 @@ impl MessageDecoder {
     }
 
     /// The next whole message, or `Ok(None)` when more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Message>, ProtocolError> {
+    pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         match self.frames.next_frame()? {
             Some(f) => Ok(Some(Message::decode(f.kind, &f.payload)?)),
             None => Ok(None),

@@ -122,7 +122,7 @@ fn every_message_round_trips_through_a_split_stream() {
         let mut got = Vec::new();
         for piece in bytes.chunks(chunk) {
             d.feed(piece);
-            while let Some(m) = d.next().unwrap() {
+            while let Some(m) = d.next_message().unwrap() {
                 got.push(m);
             }
         }
@@ -137,7 +137,7 @@ fn content_errors_are_reported() {
     let mut d = MessageDecoder::default();
     d.feed(&bytes);
     assert_eq!(
-        d.next(),
+        d.next_message(),
         Err(ProtocolError::Decode(DecodeError::UnknownType(0x7f)))
     );
 
@@ -146,7 +146,7 @@ fn content_errors_are_reported() {
     let mut d = MessageDecoder::default();
     d.feed(&bytes);
     assert_eq!(
-        d.next(),
+        d.next_message(),
         Err(ProtocolError::Decode(DecodeError::Trailing(1)))
     );
 
@@ -155,7 +155,7 @@ fn content_errors_are_reported() {
     let mut d = MessageDecoder::default();
     d.feed(&bytes);
     assert_eq!(
-        d.next(),
+        d.next_message(),
         Err(ProtocolError::Decode(DecodeError::Truncated("string")))
     );
 }
@@ -167,7 +167,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut d = MessageDecoder::default();
         d.feed(&bytes);
-        while let Ok(Some(_)) = d.next() {}
+        while let Ok(Some(_)) = d.next_message() {}
     }
 
     #[test]
@@ -186,9 +186,8 @@ proptest! {
         d.feed(&bad);
         // Either an error, or (when the length grew) a wait for more bytes;
         // never a different message.
-        match d.next() {
-            Ok(Some(m)) => prop_assert!(false, "corruption at {} accepted: {:?}", idx, m),
-            Ok(None) | Err(_) => {}
+        if let Ok(Some(m)) = d.next_message() {
+            prop_assert!(false, "corruption at {} accepted: {:?}", idx, m);
         }
     }
 }
