@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod lmerr;
 pub mod message;
 
 pub use error::{DecodeError, FrameError};
