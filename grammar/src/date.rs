@@ -114,6 +114,14 @@ impl Date {
         let day: u32 = d.parse().map_err(|_| shape())?;
         let year: i32 = y.parse().map_err(|_| shape())?;
         if year == 0 {
+            // Still a date: 31-feb-0 is a typing mistake, not "permanent".
+            if Date::new(2000, month, day.min(255) as u8).is_none() {
+                return Err(DateError::Day {
+                    day,
+                    month: MONTHS[usize::from(month) - 1],
+                    year,
+                });
+            }
             return Ok(ParsedDate {
                 expiry: Expiry::Permanent,
                 two_digit_year: false,
@@ -228,6 +236,10 @@ mod tests {
             Err(DateError::Day { .. })
         ));
         assert!(Date::parse("29-feb-2024").is_ok());
+        assert!(matches!(
+            Date::parse("99-jan-0"),
+            Err(DateError::Day { .. })
+        ));
         assert!(matches!(
             Date::parse("1-foo-2024"),
             Err(DateError::Month(_))

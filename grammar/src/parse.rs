@@ -149,7 +149,8 @@ fn push_issue(file: &mut LicenseFile, line: &LogicalLine, issue: &LineIssue) {
 }
 
 /// A keyword the word is probably a misspelling of (same letters in a
-/// different order, or one letter off), so it is not silently a comment.
+/// different order, one letter changed, or one letter left out), so it is
+/// not silently a comment.
 fn near_keyword(word: &str) -> Option<&'static str> {
     if word.len() < 5 || !word.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
         return None;
@@ -163,7 +164,8 @@ fn near_keyword(word: &str) -> Option<&'static str> {
         (kw.len() == word.len()
             && (sorted(kw) == sorted(word)
                 || kw.bytes().zip(word.bytes()).filter(|(a, b)| a != b).count() == 1))
-            || (kw.len() == word.len() + 1 && kw.starts_with(word))
+            || (kw.len() == word.len() + 1
+                && (0..kw.len()).any(|i| kw[..i] == word[..i] && kw[i + 1..] == word[i..]))
     })
 }
 
@@ -171,13 +173,16 @@ fn near_keyword(word: &str) -> Option<&'static str> {
 fn parse_line(line: &LogicalLine) -> (Option<Entry>, Vec<LineIssue>) {
     let text = line.text.as_str();
     let mut issues = Vec::new();
-    if text.len() > MAX_LINE {
+    // Bytes are never fewer than characters: count only when it matters.
+    let chars = if text.len() > MAX_LINE {
+        text.chars().count()
+    } else {
+        0
+    };
+    if chars > MAX_LINE {
         issues.push(LineIssue::warning(
             0,
-            format!(
-                "line is {} characters long; FLEXlm accepts at most {MAX_LINE}",
-                text.len()
-            ),
+            format!("line is {chars} characters long; FLEXlm accepts at most {MAX_LINE}"),
         ));
     }
     let pair = match LicenseGrammar::parse(Rule::line, text) {
@@ -390,11 +395,14 @@ impl LineBuilder {
         }
     }
 
+    /// `offset` is where `value` starts in the line; an error points at the
+    /// id that is wrong, which may sit on a later physical line of a list.
     fn hostids(&mut self, offset: usize, value: &str) -> Option<Vec<HostId>> {
         match HostId::parse_list(value) {
             Ok(ids) => Some(ids),
             Err(e) => {
-                self.error(offset, e.to_string());
+                let at = bad_hostid_at(value).map_or(offset, |i| offset + i);
+                self.error(at, e.to_string());
                 None
             }
         }
@@ -427,8 +435,9 @@ impl LineBuilder {
         let host = parts.next()?;
         self.check_len(&host, MAX_HOST_NAME, "host name");
         let hostid_pair = parts.next()?;
-        let hostid_offset = hostid_pair.as_span().start();
         let hostid_text = hostid_pair.as_str().trim_matches('"');
+        let quote = usize::from(hostid_pair.as_str().starts_with('"'));
+        let hostid_offset = hostid_pair.as_span().start() + quote;
         let hostids = self.hostids(hostid_offset, hostid_text).unwrap_or_default();
         let mut server = Server {
             host: host.as_str().to_string(),
@@ -663,7 +672,13 @@ impl LineBuilder {
                     self.feature_attr(&mut f, at, w, None, at);
                 }
                 Item::Bare(w) if positional_slot => self.positional_hostid(&mut f, at, w),
-                Item::Bare(w) if f.legacy_key.is_none() && !seen_attr && !f.old_format => {
+                // `=value` with no name before it is a typo, not a key.
+                Item::Bare(w)
+                    if f.legacy_key.is_none()
+                        && !seen_attr
+                        && !f.old_format
+                        && !w.starts_with('=') =>
+                {
                     f.legacy_key = Some(w.to_string());
                 }
                 Item::Bare(w)
@@ -732,13 +747,11 @@ impl LineBuilder {
     }
 
     fn positional_hostid(&mut self, f: &mut Feature, at: usize, text: &str) {
-        if let Some(ids) = self.hostids(at, text) {
-            f.hostids = Some(ids);
-            f.attributes.push(Attribute {
-                name: "HOSTID".into(),
-                value: Some(text.to_string()),
-            });
-        }
+        f.hostids = self.hostids(at, text);
+        f.attributes.push(Attribute {
+            name: "HOSTID".into(),
+            value: Some(text.to_string()),
+        });
     }
 
     /// Records one attribute of a FEATURE-like line and fills the typed field.
@@ -836,7 +849,9 @@ impl LineBuilder {
 
     /// Rules that involve several fields of a FEATURE-like line.
     fn feature_rules(&mut self, f: &Feature, at: usize, count_pair: &Pair<Rule>) {
-        if !f.is_counted() && f.hostids.is_none() {
+        // A HOSTID= that was written but is bad has its own error already.
+        let hostid_written = f.attributes.iter().any(|a| a.name == "HOSTID");
+        if !f.is_counted() && f.hostids.is_none() && !hostid_written {
             self.error(
                 count_pair.as_span().start(),
                 "an uncounted line must be locked with HOSTID= (or DEMO/ANY)",
@@ -903,7 +918,7 @@ impl LineBuilder {
                         value: None,
                     });
                 }
-                Item::Bare(w) if !seen_attr && p.legacy_key.is_none() => {
+                Item::Bare(w) if !seen_attr && p.legacy_key.is_none() && !w.starts_with('=') => {
                     p.legacy_key = Some(w.to_string())
                 }
                 Item::Attr {
@@ -1031,7 +1046,9 @@ impl LineBuilder {
         let mut sign = None;
         for item in parts {
             match self.item(item) {
-                (_, Item::Bare(w)) if fs.legacy_key.is_none() && sign.is_none() => {
+                (_, Item::Bare(w))
+                    if fs.legacy_key.is_none() && sign.is_none() && !w.starts_with('=') =>
+                {
                     fs.legacy_key = Some(w.to_string())
                 }
                 (
@@ -1060,6 +1077,19 @@ impl LineBuilder {
         };
         Some(EntryKind::FeatureSet(fs))
     }
+}
+
+/// Byte offset of the first word of a hostid list that is not a hostid.
+fn bad_hostid_at(list: &str) -> Option<usize> {
+    let mut pos = 0;
+    for word in list.split_whitespace() {
+        let start = pos + list[pos..].find(word)?;
+        if HostId::parse(word).is_err() {
+            return Some(start);
+        }
+        pos = start + word.len();
+    }
+    None
 }
 
 /// Free text in quotes: runs of white space count as one space.

@@ -205,7 +205,7 @@ pub fn build_pools(
             set.outcomes.insert(idx, LineOutcome::Expired);
             continue;
         }
-        if let Some(by_line) = superseded_by(f, line, &features) {
+        if let Some(by_line) = superseded_by(f, line, &features, today) {
             set.outcomes
                 .insert(idx, LineOutcome::Superseded { by_line });
             continue;
@@ -247,11 +247,16 @@ pub fn build_pools(
                 start: c.feature.start,
                 expiry: c.feature.expiry,
             });
-            if let LineOutcome::Pooled { pools } = set
+            let outcome = set
                 .outcomes
                 .entry(c.entry)
-                .or_insert(LineOutcome::Pooled { pools: Vec::new() })
-            {
+                .or_insert(LineOutcome::Pooled { pools: Vec::new() });
+            // A PACKAGE line expands into several candidates: the line
+            // serves if any of them is pooled, even if another is shadowed.
+            if matches!(outcome, LineOutcome::Shadowed { .. }) {
+                *outcome = LineOutcome::Pooled { pools: Vec::new() };
+            }
+            if let LineOutcome::Pooled { pools } = outcome {
                 pools.push(p);
             }
         }
@@ -264,8 +269,17 @@ pub fn build_pools(
 }
 
 /// The line of a SUPERSEDE line issued after `f` that retires it.
-fn superseded_by(f: &Feature, line: u32, all: &[(usize, u32, &Feature)]) -> Option<u32> {
+fn superseded_by(
+    f: &Feature,
+    line: u32,
+    all: &[(usize, u32, &Feature)],
+    today: Date,
+) -> Option<u32> {
     all.iter().find_map(|&(_, by_line, s)| {
+        // An expired line retires nothing: it no longer applies at all.
+        if s.expiry.is_expired(today) {
+            return None;
+        }
         let listed = s.supersede.as_ref()?;
         let names_f = if listed.is_empty() {
             s.name == f.name
