@@ -1,11 +1,12 @@
 //! lmgrd: the license manager daemon.
 //!
-//! This build reads and checks license files (`--check`); serving them
-//! (vendor daemon supervision, client redirection) is built on top of the
-//! same license model.
+//! It reads the license file, starts and supervises one vendor daemon per
+//! VENDOR line, and tells clients where their vendor daemon listens.
+//! `--check` validates a license file without serving it.
 
 mod args;
 mod check_cmd;
+mod serve;
 
 use args::{Args, USAGE};
 use grammar::{Date, Expiry};
@@ -55,10 +56,7 @@ fn main() {
         };
         std::process::exit(check_cmd::run(&license, args.json, today));
     }
-    eprintln!(
-        "lmgrd: this build checks license files but does not serve them yet; run `lmgrd -c {license} --check`"
-    );
-    std::process::exit(2);
+    std::process::exit(serve::start::run(args, &license));
 }
 
 /// Today's date in local time, as FLEXlm judges expiry.

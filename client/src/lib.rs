@@ -1,0 +1,47 @@
+//! The application side of the license manager: find licenses along the
+//! FLEXlm search path, check them out of a vendor daemon (or validate an
+//! uncounted line on this machine), keep them with heartbeats across
+//! connection loss, and report failures with FLEXlm's error numbers.
+//!
+//! ```no_run
+//! let job = client::Job::new("demo");
+//! match job.checkout("f1", "1.0", 1) {
+//!     Ok(license) => {
+//!         println!("got {} {}", license.feature(), license.version());
+//!         // ... work; heartbeats run in the background ...
+//!         job.checkin(&license).ok();
+//!     }
+//!     Err(e) => eprint!("{}", e.long_form()),
+//! }
+//! ```
+//!
+//! - [`search`]: the license search path (pure).
+//! - [`local`]: what one license file can do for a request (pure but for
+//!   reading the file and the publisher's key).
+//! - [`job`]: [`Job`], [`License`], checkout along the path.
+//! - `session`: one server connection with its reader and keeper threads
+//!   (heartbeats, reconnect with the same job id).
+//! - [`error`]: [`LmError`], FLEXlm's short and long forms.
+//! - [`identity`]: this machine's hostids and the `Hello` identity.
+//!
+//! Blocking I/O on `std::net` and plain threads; no async runtime.
+
+// An `LmError` carries the entry, the step and the whole path so that a
+// failed checkout can be explained; it is returned once per failure, where
+// its size costs nothing, and its fields stay plain for applications.
+#![allow(clippy::result_large_err)]
+
+pub mod error;
+pub mod event;
+pub mod identity;
+pub mod job;
+pub mod local;
+pub mod search;
+
+mod conn;
+mod session;
+
+pub use error::{LmError, Step};
+pub use event::JobEvent;
+pub use job::{Job, JobConfig, JobStatus, License};
+pub use search::{LicensePath, PathEntry, ServerSpec};

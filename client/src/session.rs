@@ -1,0 +1,1092 @@
+//! One job's connection to one license server: finding the vendor daemon
+//! through lmgrd, checking licenses out and in, heartbeats, and
+//! reconnecting.
+//!
+//! Each session has two threads. The *reader* owns the socket's reading
+//! side: it hands replies to the thread waiting for them (by request
+//! number), counts heartbeat acknowledgements and notes revocations. The
+//! *keeper* sends a heartbeat every `heartbeat_interval_ms` of the
+//! vendor daemon's `Welcome`, declares the connection dead when the reader
+//! saw it close or nothing was heard for two intervals plus the I/O
+//! timeout, and then reconnects: lmgrd again (the vendor daemon may have
+//! moved to another port), `Hello` with the same job id, and for every
+//! license the server did not give back in `Welcome.held`, a new checkout.
+//! Application threads only send requests and wait for their replies.
+
+use crate::conn::{connect_error, send_on, Conn};
+use crate::error::{minor, LmError, Step};
+use crate::event::{lock, Events, JobEvent};
+use crate::local::io_text;
+use crate::search::ServerSpec;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wire::{lmerr, Checkin, Checkout, ClientIdentity, Granted, Hello, Message, Welcome};
+
+/// The heartbeat interval when a server asks for none.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(120);
+/// The shortest heartbeat interval we honour.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
+
+/// Timeouts and retry policy.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) retry_initial: Duration,
+    pub(crate) retry_max: Duration,
+    pub(crate) retry_count: u32,
+    pub(crate) dup_group: u8,
+}
+
+/// What every session of a job shares.
+#[derive(Debug)]
+pub(crate) struct JobCtx {
+    pub(crate) vendor: String,
+    /// Sent in every `Hello`; its `job` never changes.
+    pub(crate) identity: ClientIdentity,
+    pub(crate) settings: Settings,
+    pub(crate) events: Events,
+}
+
+/// How to reach a server: the search-path entry it came from (for
+/// messages) and its address(es): one, or a triad tried in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub(crate) entry: String,
+    pub(crate) servers: Vec<ServerSpec>,
+}
+
+/// The delay before reconnect attempt `attempt` (1-based): doubling from
+/// `initial`, at most `max`.
+pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    initial.saturating_mul(factor).min(max)
+}
+
+/// Whether a seat is still ours.
+#[derive(Debug, Clone)]
+pub(crate) enum SeatState {
+    Held,
+    /// Reconnecting failed or the server would not give it back; a later
+    /// reconnect tries again.
+    Lost(LmError),
+    /// The server took it back; it is not asked for again.
+    Revoked(LmError),
+}
+
+#[derive(Debug, Clone)]
+struct Seat {
+    id: u64,
+    feature: String,
+    /// The version asked for (the minimum), for checking out again.
+    version: String,
+    count: u32,
+    handle: u64,
+    state: SeatState,
+}
+
+#[derive(Debug)]
+struct Link {
+    writer: TcpStream,
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    link: Option<Link>,
+    /// The vendor daemon's address of the current (or last) connection.
+    vendor_addr: Option<SocketAddr>,
+    /// Counts connections; a reader or reply of an older one is ignored.
+    generation: u64,
+    /// Why the current connection is to be given up, once known.
+    lost: Option<String>,
+    closed: bool,
+    waiting: HashSet<u32>,
+    replies: HashMap<u32, Message>,
+    next_req: u32,
+    next_seq: u32,
+    next_seat: u64,
+    last_heard: Instant,
+    last_sent: Instant,
+    interval: Duration,
+    seats: Vec<Seat>,
+    error: Option<LmError>,
+    reconnects: u64,
+    heartbeats_acked: u64,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// A snapshot for `Job::status`.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionStatus {
+    pub(crate) connected: bool,
+    pub(crate) held: usize,
+    pub(crate) reconnects: u64,
+    pub(crate) heartbeats_acked: u64,
+    pub(crate) error: Option<LmError>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    route: Route,
+    ctx: Arc<JobCtx>,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// What [`Session::open`] found.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    New(Arc<Session>),
+    /// The vendor daemon at this address already has a session.
+    Existing(SocketAddr),
+}
+
+/// What [`establish`] reached.
+#[derive(Debug)]
+pub(crate) enum Reached {
+    New(Conn, Welcome),
+    Existing(SocketAddr),
+}
+
+/// A job's connection to one server.
+#[derive(Debug)]
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    keeper: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Session {
+    /// Connects (lmgrd, then the vendor daemon) and starts the threads.
+    /// When lmgrd names a vendor daemon for which `known` is true, stops
+    /// there: a job keeps one connection per vendor daemon, since a second
+    /// `Hello` with the same job id would take the first one's seats.
+    pub(crate) fn open(
+        route: Route,
+        ctx: Arc<JobCtx>,
+        known: &dyn Fn(SocketAddr) -> bool,
+    ) -> Result<Opened, LmError> {
+        let (conn, welcome) = match establish(&route, &ctx, known)? {
+            Reached::New(conn, welcome) => (conn, welcome),
+            Reached::Existing(addr) => return Ok(Opened::Existing(addr)),
+        };
+        let now = Instant::now();
+        let shared = Arc::new(Shared {
+            route,
+            ctx,
+            state: Mutex::new(State {
+                link: None,
+                vendor_addr: None,
+                generation: 0,
+                lost: None,
+                closed: false,
+                waiting: HashSet::new(),
+                replies: HashMap::new(),
+                next_req: 1,
+                next_seq: 1,
+                next_seat: 1,
+                last_heard: now,
+                last_sent: now,
+                interval: DEFAULT_HEARTBEAT,
+                seats: Vec::new(),
+                error: None,
+                reconnects: 0,
+                heartbeats_acked: 0,
+                readers: Vec::new(),
+            }),
+            changed: Condvar::new(),
+        });
+        {
+            let mut st = lock(&shared.state);
+            install(&shared, &mut st, conn, &welcome)
+                .map_err(|e| e.on_entry(&shared.route.entry))?;
+        }
+        let keeper_shared = Arc::clone(&shared);
+        let keeper = std::thread::Builder::new()
+            .name("lm-keeper".into())
+            .spawn(move || keep(&keeper_shared))
+            .map_err(|e| thread_error(&e))?;
+        Ok(Opened::New(Arc::new(Session {
+            shared,
+            keeper: Mutex::new(Some(keeper)),
+        })))
+    }
+
+    pub(crate) fn route(&self) -> &Route {
+        &self.shared.route
+    }
+
+    /// The vendor daemon this session talks to.
+    pub(crate) fn vendor_addr(&self) -> Option<SocketAddr> {
+        lock(&self.shared.state).vendor_addr
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.shared.state).closed
+    }
+
+    /// True if any seat is held or waiting to be re-acquired.
+    pub(crate) fn holds_seats(&self) -> bool {
+        lock(&self.shared.state)
+            .seats
+            .iter()
+            .any(|s| !matches!(s.state, SeatState::Revoked(_)))
+    }
+
+    pub(crate) fn status(&self) -> SessionStatus {
+        let st = lock(&self.shared.state);
+        SessionStatus {
+            connected: st.link.is_some(),
+            held: st
+                .seats
+                .iter()
+                .filter(|s| matches!(s.state, SeatState::Held))
+                .count(),
+            reconnects: st.reconnects,
+            heartbeats_acked: st.heartbeats_acked,
+            error: st.error.clone(),
+        }
+    }
+
+    /// Checks `count` licenses of `feature` (at least `version`) out.
+    /// Returns the seat's id in this session and the grant.
+    pub(crate) fn checkout(
+        &self,
+        feature: &str,
+        version: &str,
+        count: u32,
+    ) -> Result<(u64, Granted), LmError> {
+        let shared = &self.shared;
+        let st = lock(&shared.state);
+        let dup_group = shared.ctx.settings.dup_group;
+        let (mut st, reply) = request(shared, st, "checkout", |req| {
+            Message::Checkout(Checkout {
+                req,
+                feature: feature.to_string(),
+                version: version.to_string(),
+                count,
+                dup_group,
+                queue: false,
+            })
+        });
+        let entry = shared.route.entry.clone();
+        match reply.map_err(|e| e.on_entry(&entry))? {
+            Message::Granted(g) => {
+                let id = st.next_seat;
+                st.next_seat += 1;
+                st.seats.push(Seat {
+                    id,
+                    feature: feature.to_string(),
+                    version: version.to_string(),
+                    count,
+                    handle: g.handle,
+                    state: SeatState::Held,
+                });
+                Ok((id, g))
+            }
+            Message::Denied(d) => Err(LmError::from_server(
+                d.code,
+                d.minor,
+                &d.text,
+                Step::CheckoutDenied,
+                format!(
+                    "checkout of {feature} from {}: denied by the vendor daemon",
+                    shared.route.entry
+                ),
+            )
+            .on_entry(&entry)),
+            other => Err(unexpected("checkout", &other).on_entry(&entry)),
+        }
+    }
+
+    /// Returns a seat. A seat the server no longer has for us (lost,
+    /// revoked, or the connection is down) is just forgotten: a closed
+    /// connection has released it already.
+    pub(crate) fn checkin(&self, seat: u64) -> Result<(), LmError> {
+        let shared = &self.shared;
+        let mut st = lock(&shared.state);
+        let Some(idx) = st.seats.iter().position(|s| s.id == seat) else {
+            return Ok(());
+        };
+        let s = st.seats.remove(idx);
+        if !matches!(s.state, SeatState::Held) || st.link.is_none() {
+            return Ok(());
+        }
+        let (_st, reply) = request(shared, st, "checkin", |req| {
+            Message::Checkin(Checkin {
+                req,
+                handle: s.handle,
+            })
+        });
+        match reply {
+            Ok(Message::CheckedIn(_)) => Ok(()),
+            Ok(Message::Denied(d)) => Err(LmError::from_server(
+                d.code,
+                d.minor,
+                &d.text,
+                Step::Checkin,
+                format!("checkin of {} at {}", s.feature, shared.route.entry),
+            )),
+            Ok(other) => Err(unexpected("checkin", &other)),
+            Err(mut e) => {
+                e.step = Step::Checkin;
+                Err(e)
+            }
+        }
+        .map_err(|e| e.on_entry(&shared.route.entry))
+    }
+
+    /// `Ok` while the seat is held; why not otherwise.
+    pub(crate) fn seat_status(&self, seat: u64) -> Result<(), LmError> {
+        let st = lock(&self.shared.state);
+        match st.seats.iter().find(|s| s.id == seat).map(|s| &s.state) {
+            Some(SeatState::Held) | None => Ok(()),
+            Some(SeatState::Lost(e) | SeatState::Revoked(e)) => Err(e.clone()),
+        }
+    }
+
+    /// The seat's current handle at the server.
+    pub(crate) fn seat_handle(&self, seat: u64) -> Option<u64> {
+        let st = lock(&self.shared.state);
+        st.seats.iter().find(|s| s.id == seat).map(|s| s.handle)
+    }
+
+    /// Closes the connection (the server releases what it still holds)
+    /// and tells the threads to stop. It does not wait for them, so it may
+    /// be called with any lock held; see [`Session::join`].
+    pub(crate) fn close(&self) {
+        let mut st = lock(&self.shared.state);
+        st.closed = true;
+        if let Some(link) = st.link.take() {
+            let _ = link.writer.shutdown(std::net::Shutdown::Both);
+        }
+        st.generation += 1;
+        self.shared.changed.notify_all();
+    }
+
+    /// Closes, then waits for the threads to end; a thread of the session
+    /// itself (running an event callback) is not waited for. Call it with
+    /// no lock held: a callback may be waiting for one.
+    pub(crate) fn join(&self) {
+        self.close();
+        let readers = std::mem::take(&mut lock(&self.shared.state).readers);
+        let keeper = lock(&self.keeper).take();
+        let me = std::thread::current().id();
+        for t in keeper.into_iter().chain(readers) {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn thread_error(e: &std::io::Error) -> LmError {
+    LmError::new(
+        lmerr::LM_CANTCONNECT,
+        minor::CONNECT,
+        Step::Connect,
+        format!("cannot start a thread: {}", io_text(e)),
+    )
+}
+
+fn unexpected(doing: &str, msg: &Message) -> LmError {
+    LmError::new(
+        lmerr::LM_BADCOMM,
+        minor::UNEXPECTED,
+        Step::Handshake,
+        format!("{doing}: unexpected message type 0x{:02x}", msg.kind()),
+    )
+}
+
+/// Sends the request `build(req)` on the current connection and waits for
+/// the reply with the same `req`. Gives the lock back with the result.
+fn request<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    doing: &str,
+    build: impl FnOnce(u32) -> Message,
+) -> (MutexGuard<'a, State>, Result<Message, LmError>) {
+    let req = st.next_req;
+    st.next_req = st.next_req.wrapping_add(1).max(1);
+    let Some(link) = st.link.as_mut() else {
+        let detail = format!(
+            "{doing} at {}: the connection is being re-established",
+            shared.route.entry
+        );
+        let e = LmError::new(
+            lmerr::LM_HOSTDOWN,
+            minor::RECONNECTING,
+            Step::Keepalive,
+            detail,
+        );
+        return (st, Err(e));
+    };
+    let generation = link.generation;
+    if let Err(e) = send_on(&mut link.writer, &build(req)) {
+        st.lost = Some(format!("write failed: {}", io_text(&e)));
+        shared.changed.notify_all();
+        let err = LmError::new(
+            lmerr::LM_CANTWRITE,
+            minor::WRITE,
+            Step::Keepalive,
+            format!("{doing} at {}: {}", shared.route.entry, io_text(&e)),
+        )
+        .with_errno(e.raw_os_error());
+        return (st, Err(err));
+    }
+    st.waiting.insert(req);
+    let deadline = Instant::now() + shared.ctx.settings.io_timeout;
+    loop {
+        if let Some(reply) = st.replies.remove(&req) {
+            st.waiting.remove(&req);
+            return (st, Ok(reply));
+        }
+        if st.generation != generation || st.lost.is_some() || st.closed {
+            st.waiting.remove(&req);
+            let e = LmError::new(
+                lmerr::LM_CANTREAD,
+                minor::READ,
+                Step::Keepalive,
+                format!(
+                    "{doing} at {}: the connection was lost before the reply",
+                    shared.route.entry
+                ),
+            );
+            return (st, Err(e));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            st.waiting.remove(&req);
+            // A reply may still come and grant a seat we would not know
+            // of: give the connection up, so the server releases it.
+            st.lost = Some(format!("no reply to {doing} in time"));
+            shared.changed.notify_all();
+            let e = LmError::new(
+                lmerr::LM_NOSERVRESP,
+                minor::NO_REPLY,
+                Step::Keepalive,
+                format!("{doing} at {}: no reply in time", shared.route.entry),
+            );
+            return (st, Err(e));
+        }
+        st = shared
+            .changed
+            .wait_timeout(st, deadline - now)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// Makes `conn` the session's connection and starts its reader.
+fn install(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    conn: Conn,
+    welcome: &Welcome,
+) -> Result<(), LmError> {
+    let writer = conn.writer().map_err(|e| {
+        LmError::new(
+            lmerr::LM_CANTCONNECT,
+            minor::CONNECT,
+            Step::Connect,
+            format!("cannot share the socket: {}", io_text(&e)),
+        )
+    })?;
+    st.generation += 1;
+    let generation = st.generation;
+    let now = Instant::now();
+    st.vendor_addr = Some(conn.peer);
+    st.link = Some(Link { writer, generation });
+    st.lost = None;
+    st.interval = match welcome.heartbeat_interval_ms {
+        0 => DEFAULT_HEARTBEAT,
+        ms => Duration::from_millis(u64::from(ms)).max(MIN_HEARTBEAT),
+    };
+    st.last_heard = now;
+    st.last_sent = now;
+    st.readers.retain(|t| !t.is_finished());
+    let reader_shared = Arc::clone(shared);
+    let reader = std::thread::Builder::new()
+        .name("lm-reader".into())
+        .spawn(move || read_loop(&reader_shared, conn, generation))
+        .map_err(|e| thread_error(&e))?;
+    st.readers.push(reader);
+    shared.changed.notify_all();
+    Ok(())
+}
+
+/// The reader thread: replies, acknowledgements, revocations.
+fn read_loop(shared: &Shared, mut conn: Conn, generation: u64) {
+    if conn.set_read_timeout(None).is_err() {
+        return;
+    }
+    loop {
+        let received = conn.recv();
+        let mut events = Vec::new();
+        {
+            let mut st = lock(&shared.state);
+            if st.generation != generation || st.closed {
+                return;
+            }
+            let msg = match received {
+                Ok(m) => m,
+                Err(e) => {
+                    if st.lost.is_none() {
+                        st.lost = Some(e.to_lm("reading").detail);
+                    }
+                    shared.changed.notify_all();
+                    return;
+                }
+            };
+            st.last_heard = Instant::now();
+            if let Some(req) = reply_req(&msg) {
+                if st.waiting.contains(&req) {
+                    st.replies.insert(req, msg);
+                }
+                shared.changed.notify_all();
+                continue;
+            }
+            match msg {
+                Message::HeartbeatAck(_) => st.heartbeats_acked += 1,
+                Message::Revoked(r) => {
+                    let entry = shared.route.entry.clone();
+                    if let Some(seat) = st.seats.iter_mut().find(|s| s.handle == r.handle) {
+                        let error = LmError::from_server(
+                            r.code,
+                            0,
+                            &r.text,
+                            Step::Keepalive,
+                            format!("{} revoked by the server at {entry}", seat.feature),
+                        )
+                        .on_entry(&entry);
+                        seat.state = SeatState::Revoked(error.clone());
+                        events.push(JobEvent::Revoked {
+                            feature: seat.feature.clone(),
+                            error,
+                        });
+                    }
+                }
+                Message::Error(e) => {
+                    st.lost = Some(format!(
+                        "the server reported {}",
+                        lmerr::short_form(e.code, e.minor)
+                    ));
+                    shared.changed.notify_all();
+                    return;
+                }
+                _ => {}
+            }
+            shared.changed.notify_all();
+        }
+        for e in &events {
+            shared.ctx.events.emit(e);
+        }
+    }
+}
+
+/// The keeper thread: heartbeats, noticing a dead connection, reconnecting.
+fn keep(shared: &Arc<Shared>) {
+    let io_timeout = shared.ctx.settings.io_timeout;
+    loop {
+        let mut st = lock(&shared.state);
+        if st.closed {
+            return;
+        }
+        if st.link.is_none() || st.lost.is_some() {
+            let reason = st
+                .lost
+                .take()
+                .unwrap_or_else(|| "connection closed".to_string());
+            if let Some(link) = st.link.take() {
+                let _ = link.writer.shutdown(std::net::Shutdown::Both);
+            }
+            st.generation += 1;
+            shared.changed.notify_all();
+            let wanted = st
+                .seats
+                .iter()
+                .any(|s| !matches!(s.state, SeatState::Revoked(_)));
+            if !wanted {
+                // Nothing to keep: the job opens a new connection when it
+                // needs one.
+                st.closed = true;
+                return;
+            }
+            drop(st);
+            shared.ctx.events.emit(&JobEvent::ConnectionLost {
+                server: shared.route.entry.clone(),
+                reason,
+            });
+            reconnect(shared);
+            continue;
+        }
+        let now = Instant::now();
+        let dead_after = st.interval * 2 + io_timeout;
+        if now.duration_since(st.last_heard) > dead_after {
+            st.lost = Some(format!(
+                "nothing heard from the vendor daemon for {} ms",
+                dead_after.as_millis()
+            ));
+            continue;
+        }
+        let next_beat = st.last_sent + st.interval;
+        if now >= next_beat {
+            let seq = st.next_seq;
+            st.next_seq = st.next_seq.wrapping_add(1);
+            let beat = Message::Heartbeat(wire::Heartbeat { seq });
+            let sent = match st.link.as_mut() {
+                Some(link) => send_on(&mut link.writer, &beat),
+                None => continue,
+            };
+            if let Err(e) = sent {
+                st.lost = Some(format!("heartbeat not sent: {}", io_text(&e)));
+                continue;
+            }
+            st.last_sent = now;
+            continue;
+        }
+        let wake = next_beat.min(st.last_heard + dead_after + Duration::from_millis(1));
+        let _unused = shared
+            .changed
+            .wait_timeout(st, wake.saturating_duration_since(now))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+}
+
+/// Reconnects with backoff until connected or closed.
+fn reconnect(shared: &Arc<Shared>) {
+    let settings = &shared.ctx.settings;
+    let server = shared.route.entry.clone();
+    let mut attempt = 0u32;
+    loop {
+        if lock(&shared.state).closed {
+            return;
+        }
+        let result =
+            establish(&shared.route, &shared.ctx, &|_| false).and_then(|reached| match reached {
+                Reached::New(conn, welcome) => Ok((reconcile(shared, conn, &welcome)?, welcome)),
+                Reached::Existing(addr) => Err(LmError::new(
+                    lmerr::LM_BADCOMM,
+                    minor::UNEXPECTED,
+                    Step::Keepalive,
+                    format!("reconnecting to {}: {addr} taken", shared.route.entry),
+                )),
+            });
+        match result {
+            Ok(((conn, kept, reacquired, lost), welcome)) => {
+                let mut st = lock(&shared.state);
+                if st.closed {
+                    conn.shutdown();
+                    return;
+                }
+                if let Err(e) = install(shared, &mut st, conn, &welcome) {
+                    st.error = Some(e);
+                    continue;
+                }
+                st.reconnects += 1;
+                st.error = lost.first().map(|(_, e)| e.clone());
+                drop(st);
+                for (feature, error) in lost {
+                    shared
+                        .ctx
+                        .events
+                        .emit(&JobEvent::LicenseLost { feature, error });
+                }
+                shared.ctx.events.emit(&JobEvent::Reconnected {
+                    server,
+                    kept,
+                    reacquired,
+                });
+                return;
+            }
+            Err(error) => {
+                attempt += 1;
+                let error = error.on_entry(&server);
+                let mut newly_lost = Vec::new();
+                {
+                    let mut st = lock(&shared.state);
+                    st.error = Some(error.clone());
+                    if attempt == settings.retry_count {
+                        for seat in &mut st.seats {
+                            if matches!(seat.state, SeatState::Held) {
+                                seat.state = SeatState::Lost(error.clone());
+                                newly_lost.push(seat.feature.clone());
+                            }
+                        }
+                    }
+                }
+                shared.ctx.events.emit(&JobEvent::ReconnectFailed {
+                    server: server.clone(),
+                    attempt,
+                    error: error.clone(),
+                });
+                for feature in newly_lost {
+                    shared.ctx.events.emit(&JobEvent::LicenseLost {
+                        feature,
+                        error: error.clone(),
+                    });
+                }
+                let delay = backoff(attempt, settings.retry_initial, settings.retry_max);
+                let deadline = Instant::now() + delay;
+                let mut st = lock(&shared.state);
+                while !st.closed {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    st = shared
+                        .changed
+                        .wait_timeout(st, deadline - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+type Reconciled = (Conn, Vec<String>, Vec<String>, Vec<(String, LmError)>);
+
+/// After a reconnect: keeps the seats the server gave back, checks out
+/// again those it did not, and returns seats it holds that we no longer
+/// want. Runs before the new connection's reader starts.
+fn reconcile(shared: &Shared, mut conn: Conn, welcome: &Welcome) -> Result<Reconciled, LmError> {
+    let wanted: Vec<Seat> = lock(&shared.state)
+        .seats
+        .iter()
+        .filter(|s| !matches!(s.state, SeatState::Revoked(_)))
+        .cloned()
+        .collect();
+    let mut held: Vec<Option<&Granted>> = welcome.held.iter().map(Some).collect();
+    let mut take = |pred: &dyn Fn(&Granted) -> bool| {
+        held.iter_mut()
+            .find(|g| g.is_some_and(pred))
+            .and_then(Option::take)
+    };
+    let mut matched: Vec<(u64, Option<u64>)> = Vec::new();
+    for seat in &wanted {
+        let by_handle = take(&|g: &Granted| g.handle == seat.handle);
+        let found = by_handle
+            .or_else(|| take(&|g: &Granted| g.feature == seat.feature && g.count == seat.count));
+        matched.push((seat.id, found.map(|g| g.handle)));
+    }
+    let orphans: Vec<u64> = held.iter().flatten().map(|g| g.handle).collect();
+
+    let entry = &shared.route.entry;
+    let mut next = lock(&shared.state).next_req;
+    let mut handles: Vec<(u64, u64)> = Vec::new();
+    let mut kept = Vec::new();
+    let mut reacquired = Vec::new();
+    let mut lost: Vec<(u64, String, LmError)> = Vec::new();
+    for handle in orphans {
+        let _ = exchange(&mut conn, &mut next, entry, |req| {
+            Message::Checkin(Checkin { req, handle })
+        });
+    }
+    for (seat, (id, found)) in wanted.iter().zip(matched) {
+        if let Some(handle) = found {
+            handles.push((id, handle));
+            kept.push(seat.feature.clone());
+            continue;
+        }
+        let reply = exchange(&mut conn, &mut next, entry, |req| {
+            Message::Checkout(Checkout {
+                req,
+                feature: seat.feature.clone(),
+                version: seat.version.clone(),
+                count: seat.count,
+                dup_group: shared.ctx.settings.dup_group,
+                queue: false,
+            })
+        })?;
+        match reply {
+            Message::Granted(g) => {
+                handles.push((id, g.handle));
+                reacquired.push(seat.feature.clone());
+            }
+            Message::Denied(d) => {
+                let e = LmError::from_server(
+                    d.code,
+                    d.minor,
+                    &d.text,
+                    Step::CheckoutDenied,
+                    format!(
+                        "checking {} out again after reconnecting to {entry}: denied",
+                        seat.feature
+                    ),
+                )
+                .on_entry(entry);
+                lost.push((id, seat.feature.clone(), e));
+            }
+            other => return Err(unexpected("checkout after reconnect", &other)),
+        }
+    }
+
+    let mut st = lock(&shared.state);
+    st.next_req = next;
+    let mut abandoned = Vec::new();
+    for (id, handle) in handles {
+        match st.seats.iter_mut().find(|s| s.id == id) {
+            Some(s) => {
+                s.handle = handle;
+                s.state = SeatState::Held;
+            }
+            // Checked in while we were reconnecting.
+            None => abandoned.push(handle),
+        }
+    }
+    let mut lost_out = Vec::new();
+    for (id, feature, e) in lost {
+        if let Some(s) = st.seats.iter_mut().find(|s| s.id == id) {
+            s.state = SeatState::Lost(e.clone());
+            lost_out.push((feature, e));
+        }
+    }
+    drop(st);
+    for handle in abandoned {
+        let _ = exchange(&mut conn, &mut next, entry, |req| {
+            Message::Checkin(Checkin { req, handle })
+        });
+    }
+    lock(&shared.state).next_req = next;
+    Ok((conn, kept, reacquired, lost_out))
+}
+
+/// The number of the request a reply answers, for replies that have one.
+fn reply_req(msg: &Message) -> Option<u32> {
+    match msg {
+        Message::Granted(g) => Some(g.req),
+        Message::Denied(d) => Some(d.req),
+        Message::CheckedIn(c) => Some(c.req),
+        _ => None,
+    }
+}
+
+/// Sends one request on a connection no reader owns yet and waits for its
+/// reply, skipping anything else (heartbeat acknowledgements).
+fn exchange(
+    conn: &mut Conn,
+    next: &mut u32,
+    entry: &str,
+    build: impl FnOnce(u32) -> Message,
+) -> Result<Message, LmError> {
+    let want = *next;
+    *next = next.wrapping_add(1).max(1);
+    conn.send(&build(want)).map_err(|e| {
+        LmError::new(
+            lmerr::LM_CANTWRITE,
+            minor::WRITE,
+            Step::Keepalive,
+            format!("re-establishing {entry}: {}", io_text(&e)),
+        )
+        .with_errno(e.raw_os_error())
+    })?;
+    loop {
+        let m = conn
+            .recv()
+            .map_err(|e| e.to_lm(&format!("re-establishing {entry}")))?;
+        if reply_req(&m) == Some(want) {
+            return Ok(m);
+        }
+    }
+}
+
+/// Connects to the route's lmgrd (each server of a triad in turn, each
+/// port of an `@host`), asks where the vendor daemon listens, connects
+/// there and says `Hello`.
+pub(crate) fn establish(
+    route: &Route,
+    ctx: &JobCtx,
+    known: &dyn Fn(SocketAddr) -> bool,
+) -> Result<Reached, LmError> {
+    let mut best: Option<LmError> = None;
+    for spec in &route.servers {
+        match establish_at(spec, ctx, known) {
+            Ok(x) => return Ok(x),
+            Err(e) => best = Some(LmError::better(best, e)),
+        }
+    }
+    Err(best
+        .unwrap_or_else(|| {
+            LmError::new(
+                lmerr::LM_NOSERVER,
+                0,
+                Step::Search,
+                "no server address".to_string(),
+            )
+        })
+        .on_entry(&route.entry))
+}
+
+fn establish_at(
+    spec: &ServerSpec,
+    ctx: &JobCtx,
+    known: &dyn Fn(SocketAddr) -> bool,
+) -> Result<Reached, LmError> {
+    let host = spec.connect_host();
+    let ips: Vec<IpAddr> = match (host, 0u16).to_socket_addrs() {
+        Ok(addrs) => {
+            let mut v: Vec<IpAddr> = Vec::new();
+            for a in addrs {
+                if !v.contains(&a.ip()) {
+                    v.push(a.ip());
+                }
+            }
+            v
+        }
+        Err(e) => {
+            return Err(LmError::new(
+                lmerr::LM_BADHOST,
+                minor::NAME_RESOLUTION,
+                Step::NameResolution,
+                format!("resolve {} for {spec}: {}", spec.host, io_text(&e)),
+            ))
+        }
+    };
+    let mut best: Option<LmError> = None;
+    'hosts: for ip in &ips {
+        for port in spec.ports() {
+            let addr = SocketAddr::new(*ip, port);
+            let label = match spec.port {
+                Some(_) => format!("{spec} ({addr})"),
+                None => format!("{spec} ({addr}; ports 27000-27009 tried)"),
+            };
+            match establish_addr(addr, &label, ctx, known) {
+                Ok(x) => return Ok(x),
+                Err(e) => {
+                    let host_down = e.code == lmerr::LM_HOSTDOWN;
+                    best = Some(LmError::better(best, e));
+                    if host_down {
+                        // Every other port of a host that does not answer
+                        // would wait as long.
+                        continue 'hosts;
+                    }
+                }
+            }
+        }
+    }
+    Err(best.unwrap_or_else(|| {
+        LmError::new(
+            lmerr::LM_BADHOST,
+            minor::NAME_RESOLUTION,
+            Step::NameResolution,
+            format!("resolve {} for {spec}: no address", spec.host),
+        )
+    }))
+}
+
+fn establish_addr(
+    addr: SocketAddr,
+    label: &str,
+    ctx: &JobCtx,
+    known: &dyn Fn(SocketAddr) -> bool,
+) -> Result<Reached, LmError> {
+    let s = &ctx.settings;
+    let hello = Message::Hello(Hello {
+        identity: ctx.identity.clone(),
+    });
+    let write_error = |e: std::io::Error, doing: String| {
+        LmError::new(
+            lmerr::LM_CANTWRITE,
+            minor::WRITE,
+            Step::Handshake,
+            format!("{doing}: {}", io_text(&e)),
+        )
+        .with_errno(e.raw_os_error())
+    };
+    let mut conn = Conn::connect(addr, s.connect_timeout, Some(s.io_timeout))
+        .map_err(|e| connect_error(&e, format!("connect to {label}")))?;
+    let doing = format!("handshake with lmgrd at {label}");
+    conn.send(&hello)
+        .map_err(|e| write_error(e, doing.clone()))?;
+    let welcome = expect_welcome(&mut conn, &doing)?;
+    if welcome.server == ctx.vendor {
+        // The entry names the vendor daemon itself.
+        return Ok(Reached::New(conn, welcome));
+    }
+    let doing = format!("vendor lookup of {} at lmgrd {label}", ctx.vendor);
+    conn.send(&Message::VendorLookup(wire::VendorLookup {
+        vendor: ctx.vendor.clone(),
+    }))
+    .map_err(|e| write_error(e, doing.clone()))?;
+    let port = match conn.recv().map_err(|e| e.to_lm(&doing))? {
+        Message::VendorInfo(v) => v.port,
+        Message::Error(e) => {
+            let step = if e.code == lmerr::LM_VENDOR_DOWN {
+                Step::VendorDaemonDown
+            } else {
+                Step::VendorLookup
+            };
+            return Err(LmError::from_server(
+                e.code,
+                e.minor,
+                &e.text,
+                step,
+                format!("{doing}: {}", lmerr::short_form(e.code, e.minor)),
+            ));
+        }
+        other => return Err(unexpected(&doing, &other)),
+    };
+    drop(conn);
+    let vaddr = SocketAddr::new(addr.ip(), port);
+    if known(vaddr) {
+        return Ok(Reached::Existing(vaddr));
+    }
+    let vlabel = format!("vendor daemon {} at {vaddr} (via {label})", ctx.vendor);
+    let mut vconn = Conn::connect(vaddr, s.connect_timeout, Some(s.io_timeout)).map_err(|e| {
+        let mut err = connect_error(&e, format!("connect to {vlabel}"));
+        if err.code == lmerr::LM_CANTCONNECT {
+            err.code = lmerr::LM_VENDOR_DOWN;
+            err.minor = minor::VENDOR_CONNECT;
+            err.text = lmerr::text(lmerr::LM_VENDOR_DOWN).to_string();
+            err.step = Step::VendorDaemonDown;
+        }
+        err
+    })?;
+    let doing = format!("handshake with {vlabel}");
+    vconn
+        .send(&hello)
+        .map_err(|e| write_error(e, doing.clone()))?;
+    let welcome = expect_welcome(&mut vconn, &doing)?;
+    Ok(Reached::New(vconn, welcome))
+}
+
+fn expect_welcome(conn: &mut Conn, doing: &str) -> Result<Welcome, LmError> {
+    match conn.recv().map_err(|e| e.to_lm(doing))? {
+        Message::Welcome(w) => Ok(w),
+        Message::Error(e) => Err(LmError::from_server(
+            e.code,
+            e.minor,
+            &e.text,
+            Step::Handshake,
+            format!("{doing}: {}", lmerr::short_form(e.code, e.minor)),
+        )),
+        other => Err(unexpected(doing, &other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let ms = Duration::from_millis;
+        let seq: Vec<Duration> = (1..=6).map(|a| backoff(a, ms(100), ms(1000))).collect();
+        assert_eq!(
+            seq,
+            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+        );
+        assert_eq!(backoff(1000, ms(100), ms(1000)), ms(1000));
+        assert_eq!(backoff(0, ms(100), ms(1000)), ms(100));
+    }
+}

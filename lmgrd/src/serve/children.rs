@@ -1,0 +1,123 @@
+//! Starting vendor daemon processes and reaping them.
+
+use super::config::VendorSpec;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A started child: its pid and the read end of its notify pipe.
+pub struct Started {
+    pub pid: i32,
+    pub notify: OwnedFd,
+}
+
+/// Starts `spec`'s vendor daemon. The child gets the write end of a pipe on
+/// which it reports its port, and is set to receive SIGTERM if lmgrd dies,
+/// so it can never outlive us.
+pub fn spawn(spec: &VendorSpec, license: &Path, restarts: u32) -> io::Result<Started> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let write_fd = write.as_raw_fd();
+    let mut cmd = Command::new(&spec.program);
+    cmd.arg("-c")
+        .arg(license)
+        .arg("--vendor")
+        .arg(&spec.name)
+        .arg("--notify-fd")
+        .arg(write_fd.to_string())
+        .stdin(Stdio::null());
+    if let Some(port) = spec.port {
+        cmd.arg("--port").arg(port.to_string());
+    }
+    if restarts > 0 {
+        cmd.arg("--vdrestart").arg(restarts.to_string());
+    }
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // lmgrd may have died between fork and prctl.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            // The notify pipe is the one descriptor the child inherits.
+            let flags = libc::fcntl(write_fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(write_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(write);
+    Ok(Started {
+        pid: child.id() as i32,
+        notify: read,
+    })
+}
+
+/// One child that has exited: its pid and how, for the log.
+pub struct Exit {
+    pub pid: i32,
+    pub how: String,
+}
+
+/// Collects every child that has exited, without blocking.
+pub fn reap() -> Vec<Exit> {
+    let mut out = Vec::new();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into our integer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return out;
+        }
+        let how = if libc::WIFSIGNALED(status) {
+            format!("signal {}", libc::WTERMSIG(status))
+        } else {
+            format!("status {}", libc::WEXITSTATUS(status))
+        };
+        out.push(Exit { pid, how });
+    }
+}
+
+/// Sends `signal` to `pid`, ignoring a child that is already gone.
+pub fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill has no memory effects.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// Reads what a child wrote on its notify pipe; returns the port once a
+/// whole line has arrived. `buf` keeps partial input between calls.
+pub fn read_port(fd: &OwnedFd, buf: &mut Vec<u8>) -> Option<u16> {
+    let mut chunk = [0u8; 64];
+    loop {
+        // SAFETY: reading into a stack buffer of the length given.
+        let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        if n <= 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n as usize]);
+        if buf.len() > 64 {
+            break;
+        }
+    }
+    let line_end = buf.iter().position(|b| *b == b'\n')?;
+    std::str::from_utf8(&buf[..line_end])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

@@ -1,0 +1,176 @@
+//! What lmgrd serves, taken from the license file: its own SERVER line and
+//! port, and one vendor daemon per VENDOR/DAEMON line.
+
+use grammar::hostid::{any_matches, HostIdentity};
+use grammar::LicenseFile;
+use std::path::{Path, PathBuf};
+
+/// FLEXlm's default port range, tried in order when the SERVER line has none.
+pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 27000..=27009;
+
+/// One vendor daemon to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorSpec {
+    pub name: String,
+    pub program: PathBuf,
+    /// PORT= from the VENDOR line.
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// The SERVER line's host, as written.
+    pub server_host: String,
+    /// The SERVER line's port, if it gives one.
+    pub port: Option<u16>,
+    pub vendors: Vec<VendorSpec>,
+    /// Set when the SERVER host name does not look like this machine.
+    pub host_warning: Option<String>,
+}
+
+/// Why lmgrd cannot serve this file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}: no SERVER line: uncounted licenses need no license server")]
+    NoServer(String),
+    #[error("{file}:{line}: the SERVER line's hostid {hostid} is not this machine's (LM_NOTTHISHOST, -9)")]
+    WrongHostid {
+        file: String,
+        line: u32,
+        hostid: String,
+    },
+    #[error("{0}: no VENDOR line: there is no vendor daemon to start")]
+    NoVendor(String),
+}
+
+/// Names that always mean "this machine" on a SERVER line.
+fn is_local_name(host: &str, me: &HostIdentity) -> bool {
+    let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
+    host.eq_ignore_ascii_case("this_host")
+        || host.eq_ignore_ascii_case("localhost")
+        || host == "127.0.0.1"
+        || host.eq_ignore_ascii_case(&me.hostname)
+        || short(host) == short(&me.hostname)
+        || me.addresses.iter().any(|a| a.to_string() == host)
+}
+
+/// Builds the serving configuration. `lmgrd_dir` is where the generic
+/// `vendord` is looked for when a VENDOR line gives no path.
+pub fn from_license(
+    file: &LicenseFile,
+    me: &HostIdentity,
+    lmgrd_dir: &Path,
+) -> Result<ServeConfig, ConfigError> {
+    let servers: Vec<_> = file.servers().collect();
+    if servers.is_empty() {
+        return Err(ConfigError::NoServer(file.name.clone()));
+    }
+    // Prefer the line naming this host; a single line is ours regardless
+    // of its host name, which is only an alias an administrator may edit.
+    let (entry, server) = servers
+        .iter()
+        .find(|(_, s)| is_local_name(&s.host, me))
+        .or(servers.first())
+        .copied()
+        .ok_or_else(|| ConfigError::NoServer(file.name.clone()))?;
+    if !any_matches(&server.hostids, me) {
+        return Err(ConfigError::WrongHostid {
+            file: file.name.clone(),
+            line: entry.line,
+            hostid: grammar::hostid::display_list(&server.hostids),
+        });
+    }
+    let host_warning = (!is_local_name(&server.host, me)).then(|| {
+        format!(
+            "SERVER line host \"{}\" does not name this machine ({}); serving anyway",
+            server.host, me.hostname
+        )
+    });
+    let vendors: Vec<VendorSpec> = file
+        .vendors()
+        .map(|(_, v)| VendorSpec {
+            name: v.name.clone(),
+            program: v
+                .path
+                .as_ref()
+                .map_or_else(|| lmgrd_dir.join("vendord"), PathBuf::from),
+            port: v.port,
+        })
+        .collect();
+    if vendors.is_empty() {
+        return Err(ConfigError::NoVendor(file.name.clone()));
+    }
+    Ok(ServeConfig {
+        server_host: server.host.clone(),
+        port: server.port,
+        vendors,
+        host_warning,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> HostIdentity {
+        HostIdentity {
+            hex_ids: vec![0x0800_2000_05ac],
+            hostname: "build7.example.com".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn single_server_line() {
+        let f = grammar::parse_license(
+            "l",
+            "SERVER this_host ANY 27100\nVENDOR demo\nVENDOR other /opt/o/otherd PORT=2080\n",
+        );
+        let c = from_license(&f, &me(), Path::new("/usr/bin")).unwrap();
+        assert_eq!(c.port, Some(27100));
+        assert_eq!(c.host_warning, None);
+        assert_eq!(
+            c.vendors[0],
+            VendorSpec {
+                name: "demo".into(),
+                program: "/usr/bin/vendord".into(),
+                port: None
+            }
+        );
+        assert_eq!(c.vendors[1].program, PathBuf::from("/opt/o/otherd"));
+        assert_eq!(c.vendors[1].port, Some(2080));
+    }
+
+    #[test]
+    fn hostid_must_match_and_names_are_aliases() {
+        let f = grammar::parse_license("l", "SERVER build7 0800200005AC\nVENDOR demo\n");
+        assert!(from_license(&f, &me(), Path::new("/"))
+            .unwrap()
+            .host_warning
+            .is_none());
+        let f = grammar::parse_license("l", "SERVER elsewhere 0800200005AC\nVENDOR demo\n");
+        assert!(from_license(&f, &me(), Path::new("/"))
+            .unwrap()
+            .host_warning
+            .is_some());
+        let f = grammar::parse_license("l", "SERVER build7 12345678\nVENDOR demo\n");
+        assert!(matches!(
+            from_license(&f, &me(), Path::new("/")),
+            Err(ConfigError::WrongHostid { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn needs_server_and_vendor() {
+        let f = grammar::parse_license("l", "VENDOR demo\n");
+        assert!(matches!(
+            from_license(&f, &me(), Path::new("/")),
+            Err(ConfigError::NoServer(_))
+        ));
+        let f = grammar::parse_license("l", "SERVER this_host ANY\n");
+        assert!(matches!(
+            from_license(&f, &me(), Path::new("/")),
+            Err(ConfigError::NoVendor(_))
+        ));
+    }
+}

@@ -1,0 +1,485 @@
+//! lmgrd's event loop: one mio `Poll` for the client port, the vendor
+//! daemons' notify pipes and signals. Decisions about children are the
+//! supervisor's; this module only carries them out.
+
+use super::children;
+use super::config::{ServeConfig, DEFAULT_PORTS};
+use super::supervisor::{Action, LookupError, Policy, Supervisor};
+use crate::args::Args;
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use wire::lmerr;
+use wire::{
+    AdminReply, ErrorReply, Message, MessageDecoder, StatusReply, VendorInfo, VendorState, Welcome,
+};
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+/// Notify pipes use tokens NOTIFY_BASE + vendor index.
+const NOTIFY_BASE: usize = 1 << 30;
+/// Client connections use tokens from here up.
+const CONN_BASE: usize = 16;
+/// A peer that lets this much output pile up is dropped.
+const MAX_PENDING_OUTPUT: usize = 1 << 20;
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    decoder: MessageDecoder,
+    out: Vec<u8>,
+    user: String,
+    host: String,
+}
+
+struct Notify {
+    fd: OwnedFd,
+    pid: i32,
+    buf: Vec<u8>,
+}
+
+pub struct Daemon {
+    poll: Poll,
+    listener: TcpListener,
+    port: u16,
+    signals: Signals,
+    conns: HashMap<usize, Conn>,
+    next_conn: usize,
+    supervisor: Supervisor,
+    config: ServeConfig,
+    license: PathBuf,
+    notifies: HashMap<usize, Notify>,
+    epoch: Instant,
+    args: Args,
+    hostname: String,
+    stopping: Option<String>,
+    next_timestamp: u64,
+}
+
+/// Binds the SERVER port, or the first free one of 27000-27009.
+fn bind(port: Option<u16>) -> io::Result<(TcpListener, u16)> {
+    let ports: Vec<u16> = port.map_or_else(|| DEFAULT_PORTS.collect(), |p| vec![p]);
+    let mut last = io::Error::other("no port to try");
+    for p in ports {
+        match TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], p))) {
+            Ok(l) => return Ok((l, p)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+impl Daemon {
+    pub fn new(
+        config: ServeConfig,
+        license: PathBuf,
+        args: Args,
+        hostname: String,
+    ) -> io::Result<Daemon> {
+        let (mut listener, port) = bind(config.port).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                match config.port {
+                    Some(p) => format!("cannot listen on port {p}: {e}"),
+                    None => format!("cannot listen on any port of 27000-27009: {e}"),
+                },
+            )
+        })?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let supervisor = Supervisor::new(
+            config.vendors.iter().map(|v| v.name.clone()),
+            Policy::default(),
+        );
+        let minutes = u64::from(args.timestamp_minutes.unwrap_or(360).max(1));
+        Ok(Daemon {
+            poll,
+            listener,
+            port,
+            signals,
+            conns: HashMap::new(),
+            next_conn: CONN_BASE,
+            supervisor,
+            config,
+            license,
+            notifies: HashMap::new(),
+            epoch: Instant::now(),
+            args,
+            hostname,
+            stopping: None,
+            next_timestamp: minutes * 60_000,
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Runs until shut down and every vendor daemon has exited.
+    pub fn run(mut self) -> io::Result<i32> {
+        log::info!("lmgrd tcp-port {}", self.port);
+        log::info!("Starting vendor daemons ... ");
+        let mut events = Events::with_capacity(256);
+        loop {
+            let now = self.now();
+            let actions = self.supervisor.tick(now);
+            self.carry_out(actions);
+            if self.stopping.is_some() && self.supervisor.all_stopped() {
+                break;
+            }
+            if now >= self.next_timestamp {
+                log::info!("TIMESTAMP {}", logfmt::timestamp_date());
+                let minutes = u64::from(self.args.timestamp_minutes.unwrap_or(360).max(1));
+                self.next_timestamp = now + minutes * 60_000;
+            }
+            let deadline = self
+                .supervisor
+                .next_deadline()
+                .unwrap_or(u64::MAX)
+                .min(self.next_timestamp);
+            let timeout = Duration::from_millis(deadline.saturating_sub(self.now()).min(60_000));
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    SIGNALS => self.on_signals(),
+                    Token(t) if t >= NOTIFY_BASE => self.on_notify(t - NOTIFY_BASE),
+                    Token(t) => self.on_conn(t, event.is_readable(), event.is_writable()),
+                }
+            }
+        }
+        let reason = self.stopping.clone().unwrap_or_default();
+        log::info!("{reason}");
+        Ok(0)
+    }
+
+    fn carry_out(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Log(line) => log::info!("{line}"),
+                Action::Signal { pid, signal } => children::signal(pid, signal),
+                Action::Spawn(idx) => self.spawn(idx),
+            }
+        }
+    }
+
+    fn spawn(&mut self, idx: usize) {
+        let spec = self.config.vendors[idx].clone();
+        let restarts = self.supervisor.restart_count(idx);
+        let now = self.now();
+        match children::spawn(&spec, &self.license, restarts) {
+            Ok(started) => {
+                let verb = if restarts > 0 { "REStarted" } else { "Started" };
+                log::info!("{verb} {} (pid {})", spec.name, started.pid);
+                if let Some(port) = spec.port {
+                    log::info!("Using vendor daemon port {port} specified in license file");
+                }
+                let raw = started.notify.as_raw_fd();
+                if let Err(e) = self.poll.registry().register(
+                    &mut SourceFd(&raw),
+                    Token(NOTIFY_BASE + idx),
+                    Interest::READABLE,
+                ) {
+                    log::warn!("cannot watch {}'s start-up pipe: {e}", spec.name);
+                }
+                if let Some(old) = self.notifies.insert(
+                    idx,
+                    Notify {
+                        fd: started.notify,
+                        pid: started.pid,
+                        buf: Vec::new(),
+                    },
+                ) {
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&old.fd.as_raw_fd()));
+                }
+                self.supervisor.spawned(idx, started.pid, now);
+            }
+            Err(e) => {
+                let msg = format!("{}: {e}", spec.program.display());
+                let actions = self.supervisor.spawn_failed(idx, &msg, now);
+                self.carry_out(actions);
+            }
+        }
+    }
+
+    fn on_notify(&mut self, idx: usize) {
+        let Some(n) = self.notifies.get_mut(&idx) else {
+            return;
+        };
+        if let Some(port) = children::read_port(&n.fd, &mut n.buf) {
+            let pid = n.pid;
+            if let Some(done) = self.notifies.remove(&idx) {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&done.fd.as_raw_fd()));
+            }
+            let actions = self.supervisor.port_reported(pid, port);
+            self.carry_out(actions);
+        }
+    }
+
+    fn on_signals(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for sig in pending {
+            match sig {
+                SIGCHLD => {
+                    for exit in children::reap() {
+                        let now = self.now();
+                        let actions = self.supervisor.exited(exit.pid, &exit.how, now);
+                        self.carry_out(actions);
+                    }
+                }
+                SIGHUP => log::info!("SIGHUP received: ignored (use lmreread)"),
+                other => self.begin_shutdown(format!("EXITING DUE TO SIGNAL {other}")),
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, reason: String) {
+        if self.stopping.is_some() {
+            return;
+        }
+        log::info!("lmgrd will now shut down all the vendor daemons");
+        self.stopping = Some(reason);
+        let now = self.now();
+        let actions = self.supervisor.shutdown(now);
+        self.carry_out(actions);
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let token = self.next_conn;
+                    self.next_conn += 1;
+                    if self.next_conn >= NOTIFY_BASE {
+                        self.next_conn = CONN_BASE;
+                    }
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, Token(token), interest)
+                        .is_ok()
+                    {
+                        let _ = stream.set_nodelay(true);
+                        self.conns.insert(
+                            token,
+                            Conn {
+                                stream,
+                                peer,
+                                decoder: MessageDecoder::default(),
+                                out: Vec::new(),
+                                user: String::new(),
+                                host: String::new(),
+                            },
+                        );
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_conn(&mut self, token: usize, readable: bool, writable: bool) {
+        let mut close = None;
+        if readable {
+            close = self.read_conn(token);
+        }
+        if close.is_none() && (writable || readable) {
+            close = self.flush(token);
+        }
+        if let Some(reason) = close {
+            if let Some(mut c) = self.conns.remove(&token) {
+                if !reason.is_empty() {
+                    log::info!("closing connection from {}: {reason}", c.peer);
+                }
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+        }
+    }
+
+    /// Reads until WouldBlock and answers every whole message. Returns a
+    /// reason when the connection must close ("" for a plain hang-up).
+    fn read_conn(&mut self, token: usize) -> Option<String> {
+        let mut buf = [0u8; 8192];
+        let mut messages = Vec::new();
+        let mut closed = None;
+        {
+            let c = self.conns.get_mut(&token)?;
+            loop {
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        closed = Some(String::new());
+                        break;
+                    }
+                    Ok(n) => c.decoder.feed(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        closed = Some(format!("read error: {e}"));
+                        break;
+                    }
+                }
+            }
+            loop {
+                match c.decoder.next_message() {
+                    Ok(Some(m)) => messages.push(m),
+                    Ok(None) => break,
+                    Err(e) => {
+                        closed = Some(format!("malformed frame: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        for m in messages {
+            if let Some(reply) = self.handle(token, m) {
+                if let Some(c) = self.conns.get_mut(&token) {
+                    reply.encode(&mut c.out);
+                }
+            }
+        }
+        if closed.is_some() {
+            // Send what we owe before closing, when we can.
+            let _ = self.flush(token);
+        }
+        closed
+    }
+
+    fn flush(&mut self, token: usize) -> Option<String> {
+        let c = self.conns.get_mut(&token)?;
+        while !c.out.is_empty() {
+            match c.stream.write(&c.out) {
+                Ok(0) => return Some("peer stopped reading".into()),
+                Ok(n) => {
+                    c.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(format!("write error: {e}")),
+            }
+        }
+        (c.out.len() > MAX_PENDING_OUTPUT).then(|| "too much unread output".to_string())
+    }
+
+    fn handle(&mut self, token: usize, m: Message) -> Option<Message> {
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        match m {
+            Message::Hello(h) => {
+                if let Some(c) = self.conns.get_mut(&token) {
+                    c.user = h.identity.user;
+                    c.host = h.identity.host;
+                }
+                Some(Message::Welcome(Welcome {
+                    server: "lmgrd".into(),
+                    version,
+                    heartbeat_interval_ms: 0,
+                    timeout_ms: 0,
+                    held: Vec::new(),
+                }))
+            }
+            Message::VendorLookup(l) => Some(match self.supervisor.lookup(&l.vendor) {
+                Ok(port) => Message::VendorInfo(VendorInfo {
+                    vendor: l.vendor,
+                    port,
+                }),
+                Err(LookupError::Down) => error_reply(lmerr::LM_VENDOR_DOWN, 121),
+                Err(LookupError::Unknown) => error_reply(lmerr::LM_NOSERVSUPP, 0),
+            }),
+            Message::Heartbeat(h) => Some(Message::HeartbeatAck(h)),
+            Message::StatusQuery(_) => Some(Message::Status(StatusReply {
+                server: "lmgrd".into(),
+                version: version.clone(),
+                host: self.hostname.clone(),
+                port: self.port,
+                vendors: (0..self.supervisor.len())
+                    .map(|i| {
+                        let name = self.supervisor.name(i).to_string();
+                        let port = self.supervisor.lookup(&name).ok();
+                        VendorState {
+                            name,
+                            up: port.is_some(),
+                            port: port.unwrap_or(0),
+                            version: version.clone(),
+                        }
+                    })
+                    .collect(),
+                features: Vec::new(),
+            })),
+            Message::Admin(req) if req.op == wire::admin_op::SHUTDOWN => {
+                Some(Message::AdminReply(self.admin_shutdown(token)))
+            }
+            Message::Admin(_) => Some(Message::AdminReply(AdminReply {
+                code: lmerr::LM_NOSERVSUPP,
+                text: "lmgrd does not support this request yet".into(),
+            })),
+            _ => Some(error_reply(lmerr::LM_BADCOMM, 0)),
+        }
+    }
+
+    fn admin_shutdown(&mut self, token: usize) -> AdminReply {
+        let (user, host, peer) = match self.conns.get(&token) {
+            Some(c) => (c.user.clone(), c.host.clone(), c.peer),
+            None => {
+                return AdminReply {
+                    code: lmerr::LM_BADCOMM,
+                    text: String::new(),
+                }
+            }
+        };
+        if self.args.disable_lmdown {
+            log::info!(
+                "SHUTDOWN request from {user} at node {host} refused: lmgrd runs with -x lmdown"
+            );
+            return AdminReply {
+                code: lmerr::LM_NOTLICADMIN,
+                text: "lmdown is disabled on this server (-x lmdown)".into(),
+            };
+        }
+        if self.args.local_only && !peer.ip().is_loopback() {
+            return AdminReply {
+                code: lmerr::LM_MUST_BE_LOCAL,
+                text: lmerr::text(lmerr::LM_MUST_BE_LOCAL).into(),
+            };
+        }
+        log::info!("SHUTDOWN request from {user} at node {host}");
+        self.begin_shutdown("daemon shutdown requested - shutting down".into());
+        AdminReply {
+            code: 0,
+            text: "shutting down".into(),
+        }
+    }
+}
+
+fn error_reply(code: i32, minor: i32) -> Message {
+    Message::Error(ErrorReply {
+        code,
+        minor,
+        text: lmerr::text(code).to_string(),
+    })
+}

@@ -1,0 +1,7 @@
+//! Serving: lmgrd as a daemon.
+
+pub mod children;
+pub mod config;
+pub mod daemon;
+pub mod start;
+pub mod supervisor;

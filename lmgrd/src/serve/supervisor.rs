@@ -1,0 +1,460 @@
+//! Vendor daemon supervision as a pure state machine.
+//!
+//! lmgrd's event loop tells the supervisor what happened (a child was
+//! spawned, reported its port, exited; time passed) and carries out the
+//! actions it returns (spawn, signal, log). Nothing here touches a process
+//! or a clock, so restart policy and shutdown are tested with virtual time.
+
+/// What the supervisor asks the event loop to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start the vendor daemon with this index.
+    Spawn(usize),
+    /// Send a signal to a child.
+    Signal { pid: i32, signal: i32 },
+    /// A debug-log line for lmgrd.
+    Log(String),
+}
+
+/// Restart policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Delay before the second restart; doubles after each further one.
+    pub backoff_start_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Give up after this many restarts within `window_ms`.
+    pub max_restarts: usize,
+    pub window_ms: u64,
+    /// A daemon that has not reported its port after this long is killed.
+    pub start_timeout_ms: u64,
+    /// After SIGTERM, how long to wait before SIGKILL.
+    pub stop_grace_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            backoff_start_ms: 1_000,
+            backoff_max_ms: 30_000,
+            max_restarts: 10,
+            window_ms: 10 * 60_000,
+            start_timeout_ms: 30_000,
+            stop_grace_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Waiting to be (re)started at `at`.
+    Waiting {
+        at: u64,
+    },
+    /// Running, port not yet known.
+    Starting {
+        pid: i32,
+        since: u64,
+    },
+    Up {
+        pid: i32,
+        port: u16,
+    },
+    /// Restarted too often; left down until lmreread.
+    GaveUp,
+    /// Asked to stop; `kill_at` is when SIGKILL follows.
+    Stopping {
+        pid: i32,
+        kill_at: u64,
+    },
+    Stopped,
+}
+
+/// Why a vendor cannot be handed to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// lmgrd does not serve this vendor (LM_NOSERVSUPP, -18).
+    Unknown,
+    /// It does, but its daemon is not up (LM_VENDOR_DOWN, -97).
+    Down,
+}
+
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    state: State,
+    restarts: Vec<u64>,
+    /// Restarts so far (passed to the daemon, shown in the log).
+    restart_count: u32,
+}
+
+/// All of lmgrd's vendor daemons.
+#[derive(Debug)]
+pub struct Supervisor {
+    slots: Vec<Slot>,
+    policy: Policy,
+    shutting_down: bool,
+}
+
+impl Supervisor {
+    pub fn new(vendors: impl IntoIterator<Item = String>, policy: Policy) -> Self {
+        Supervisor {
+            slots: vendors
+                .into_iter()
+                .map(|name| Slot {
+                    name,
+                    state: State::Waiting { at: 0 },
+                    restarts: Vec::new(),
+                    restart_count: 0,
+                })
+                .collect(),
+            policy,
+            shutting_down: false,
+        }
+    }
+
+    pub fn name(&self, idx: usize) -> &str {
+        &self.slots[idx].name
+    }
+
+    #[cfg(test)]
+    pub fn state(&self, idx: usize) -> &State {
+        &self.slots[idx].state
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn restart_count(&self, idx: usize) -> u32 {
+        self.slots[idx].restart_count
+    }
+
+    /// The port of a running vendor daemon.
+    pub fn lookup(&self, vendor: &str) -> Result<u16, LookupError> {
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.name == vendor)
+            .ok_or(LookupError::Unknown)?;
+        match slot.state {
+            State::Up { port, .. } => Ok(port),
+            _ => Err(LookupError::Down),
+        }
+    }
+
+    fn find_pid(&self, pid: i32) -> Option<usize> {
+        self.slots.iter().position(|s| match s.state {
+            State::Starting { pid: p, .. }
+            | State::Up { pid: p, .. }
+            | State::Stopping { pid: p, .. } => p == pid,
+            _ => false,
+        })
+    }
+
+    /// The child for slot `idx` was started.
+    pub fn spawned(&mut self, idx: usize, pid: i32, now: u64) {
+        self.slots[idx].state = State::Starting { pid, since: now };
+    }
+
+    /// Starting the child failed outright (no such program...).
+    pub fn spawn_failed(&mut self, idx: usize, error: &str, now: u64) -> Vec<Action> {
+        let mut out = vec![Action::Log(format!(
+            "cannot start vendor daemon {}: {error}",
+            self.slots[idx].name
+        ))];
+        out.extend(self.schedule_restart(idx, now));
+        out
+    }
+
+    /// A child reported the port it listens on.
+    pub fn port_reported(&mut self, pid: i32, port: u16) -> Vec<Action> {
+        let Some(idx) = self.find_pid(pid) else {
+            return Vec::new();
+        };
+        let slot = &mut self.slots[idx];
+        if let State::Starting { .. } = slot.state {
+            slot.state = State::Up { pid, port };
+            return vec![Action::Log(format!("{} using TCP-port {port}", slot.name))];
+        }
+        Vec::new()
+    }
+
+    /// A child exited; `how` describes the status for the log.
+    pub fn exited(&mut self, pid: i32, how: &str, now: u64) -> Vec<Action> {
+        let Some(idx) = self.find_pid(pid) else {
+            return Vec::new();
+        };
+        let name = self.slots[idx].name.clone();
+        if self.shutting_down || matches!(self.slots[idx].state, State::Stopping { .. }) {
+            self.slots[idx].state = State::Stopped;
+            return Vec::new();
+        }
+        let mut out = vec![Action::Log(format!("{name} exited with {how}"))];
+        out.extend(self.schedule_restart(idx, now));
+        out
+    }
+
+    fn schedule_restart(&mut self, idx: usize, now: u64) -> Vec<Action> {
+        let policy = self.policy;
+        let slot = &mut self.slots[idx];
+        slot.restarts
+            .retain(|t| now.saturating_sub(*t) < policy.window_ms);
+        if slot.restarts.len() >= policy.max_restarts {
+            slot.state = State::GaveUp;
+            return vec![Action::Log(format!(
+                "{} exited {} times in {} minutes: lmgrd will not restart it (lmreread tries again)",
+                slot.name,
+                slot.restarts.len(),
+                policy.window_ms / 60_000
+            ))];
+        }
+        // The first restart is immediate; later ones back off.
+        let delay = match slot.restarts.len() {
+            0 => 0,
+            n => policy
+                .backoff_start_ms
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(policy.backoff_max_ms),
+        };
+        slot.restarts.push(now);
+        slot.restart_count += 1;
+        slot.state = State::Waiting { at: now + delay };
+        let mut out = vec![Action::Log(format!(
+            "lmgrd will attempt to re-start {} in {} s",
+            slot.name,
+            delay / 1000
+        ))];
+        if delay == 0 {
+            out.clear();
+            out.push(Action::Log(format!(
+                "lmgrd will attempt to re-start {}",
+                slot.name
+            )));
+        }
+        out
+    }
+
+    /// Time passed: start what is due, kill what hangs.
+    pub fn tick(&mut self, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        let policy = self.policy;
+        for (idx, slot) in self.slots.iter_mut().enumerate() {
+            match slot.state {
+                State::Waiting { at } if at <= now && !self.shutting_down => {
+                    out.push(Action::Spawn(idx))
+                }
+                State::Starting { pid, since }
+                    if now.saturating_sub(since) >= policy.start_timeout_ms =>
+                {
+                    out.push(Action::Log(format!(
+                        "{} did not report its port within {} s: stopping it",
+                        slot.name,
+                        policy.start_timeout_ms / 1000
+                    )));
+                    out.push(Action::Signal {
+                        pid,
+                        signal: libc::SIGKILL,
+                    });
+                }
+                State::Stopping { pid, kill_at } if kill_at <= now => {
+                    out.push(Action::Signal {
+                        pid,
+                        signal: libc::SIGKILL,
+                    });
+                    slot.state = State::Stopping {
+                        pid,
+                        kill_at: u64::MAX,
+                    };
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// When `tick` next has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s.state {
+                State::Waiting { at } if !self.shutting_down => Some(at),
+                State::Starting { since, .. } => Some(since + self.policy.start_timeout_ms),
+                State::Stopping { kill_at, .. } if kill_at != u64::MAX => Some(kill_at),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Stop every daemon: SIGTERM now, SIGKILL after the grace period.
+    pub fn shutdown(&mut self, now: u64) -> Vec<Action> {
+        self.shutting_down = true;
+        let grace = self.policy.stop_grace_ms;
+        let mut out = Vec::new();
+        for slot in &mut self.slots {
+            slot.state = match slot.state {
+                State::Starting { pid, .. } | State::Up { pid, .. } => {
+                    out.push(Action::Log(format!(
+                        "Shutting down {} pid={pid}",
+                        slot.name
+                    )));
+                    out.push(Action::Signal {
+                        pid,
+                        signal: libc::SIGTERM,
+                    });
+                    State::Stopping {
+                        pid,
+                        kill_at: now + grace,
+                    }
+                }
+                State::Stopping { pid, kill_at } => State::Stopping { pid, kill_at },
+                _ => State::Stopped,
+            };
+        }
+        out
+    }
+
+    /// True when no child is left running.
+    pub fn all_stopped(&self) -> bool {
+        self.slots.iter().all(|s| {
+            matches!(
+                s.state,
+                State::Stopped | State::GaveUp | State::Waiting { .. }
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sup() -> Supervisor {
+        Supervisor::new(["demo".to_string(), "other".to_string()], Policy::default())
+    }
+
+    #[test]
+    fn start_report_lookup() {
+        let mut s = sup();
+        assert_eq!(s.tick(0), vec![Action::Spawn(0), Action::Spawn(1)]);
+        s.spawned(0, 100, 0);
+        s.spawned(1, 101, 0);
+        assert_eq!(s.lookup("demo"), Err(LookupError::Down));
+        assert_eq!(s.lookup("nobody"), Err(LookupError::Unknown));
+        assert_eq!(
+            s.port_reported(100, 40000),
+            vec![Action::Log("demo using TCP-port 40000".into())]
+        );
+        assert_eq!(s.lookup("demo"), Ok(40000));
+        assert!(
+            s.port_reported(999, 1).is_empty(),
+            "unknown pids are ignored"
+        );
+    }
+
+    #[test]
+    fn restart_immediately_then_back_off_then_give_up() {
+        let mut s = Supervisor::new(
+            ["demo".to_string()],
+            Policy {
+                max_restarts: 3,
+                ..Policy::default()
+            },
+        );
+        s.tick(0);
+        s.spawned(0, 1, 0);
+        s.port_reported(1, 5);
+        let a = s.exited(1, "signal 9", 1000);
+        assert!(matches!(&a[0], Action::Log(l) if l == "demo exited with signal 9"));
+        assert_eq!(s.lookup("demo"), Err(LookupError::Down));
+        assert_eq!(
+            s.tick(1000),
+            vec![Action::Spawn(0)],
+            "first restart is immediate"
+        );
+        s.spawned(0, 2, 1000);
+        s.exited(2, "status 1", 1500);
+        assert!(s.tick(1500).is_empty(), "second restart waits");
+        assert_eq!(s.next_deadline(), Some(2500));
+        assert_eq!(s.tick(2500), vec![Action::Spawn(0)]);
+        s.spawned(0, 3, 2500);
+        s.exited(3, "status 1", 2600);
+        assert_eq!(s.next_deadline(), Some(4600), "backoff doubles");
+        s.tick(4600);
+        s.spawned(0, 4, 4600);
+        let a = s.exited(4, "status 1", 4700);
+        assert_eq!(s.state(0), &State::GaveUp);
+        assert!(matches!(&a[1], Action::Log(l) if l.contains("will not restart")));
+        assert!(s.tick(1_000_000).is_empty());
+        assert_eq!(s.restart_count(0), 3);
+    }
+
+    #[test]
+    fn restarts_outside_the_window_are_forgotten() {
+        let mut s = Supervisor::new(
+            ["demo".to_string()],
+            Policy {
+                max_restarts: 2,
+                window_ms: 10_000,
+                ..Policy::default()
+            },
+        );
+        let mut now = 0;
+        for pid in 1..10 {
+            s.tick(now);
+            s.spawned(0, pid, now);
+            now += 20_000;
+            s.exited(pid, "status 1", now);
+            assert_ne!(
+                s.state(0),
+                &State::GaveUp,
+                "one crash per 20 s is not a crash loop"
+            );
+        }
+    }
+
+    #[test]
+    fn hung_start_is_killed() {
+        let mut s = sup();
+        s.tick(0);
+        s.spawned(0, 7, 0);
+        s.spawned(1, 8, 0);
+        s.port_reported(8, 1);
+        let a = s.tick(30_000);
+        assert!(a.contains(&Action::Signal {
+            pid: 7,
+            signal: libc::SIGKILL
+        }));
+        assert!(!a.iter().any(|x| matches!(x, Action::Signal { pid: 8, .. })));
+    }
+
+    #[test]
+    fn shutdown_terms_then_kills_and_never_restarts() {
+        let mut s = sup();
+        s.tick(0);
+        s.spawned(0, 10, 0);
+        s.spawned(1, 11, 0);
+        s.port_reported(10, 1);
+        let a = s.shutdown(100);
+        assert!(a.contains(&Action::Signal {
+            pid: 10,
+            signal: libc::SIGTERM
+        }));
+        assert!(a.contains(&Action::Signal {
+            pid: 11,
+            signal: libc::SIGTERM
+        }));
+        assert!(!s.all_stopped());
+        assert!(s.exited(10, "status 0", 200).is_empty());
+        assert_eq!(
+            s.tick(10_100),
+            vec![Action::Signal {
+                pid: 11,
+                signal: libc::SIGKILL
+            }]
+        );
+        assert!(s.tick(20_000).is_empty(), "SIGKILL is sent once");
+        s.exited(11, "signal 9", 10_200);
+        assert!(s.all_stopped());
+        assert!(s.tick(99_999).is_empty());
+    }
+}

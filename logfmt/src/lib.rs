@@ -1,0 +1,324 @@
+//! The debug-log format shared by lmgrd and the vendor daemons.
+//!
+//! Every line reads `HH:MM:SS (daemon) message`: 24-hour local time with the
+//! hour padded with a space to two characters (` 8:42:20 (lmgrd) ...`), then
+//! the daemon's name in parentheses. Dates appear only in the periodic
+//! `TIMESTAMP M/D/YYYY` lines.
+//!
+//! [`DebugLog`] is a [`log::Log`] that writes such lines to standard output,
+//! each whole line (or whole multi-line message) with a single `write(2)`:
+//! lmgrd and its vendor daemons share one log file, and a line must never be
+//! cut in two by another process's line. [`init`] installs it.
+//!
+//! The clock is a plain function pointer ([`Clock`]), so tests can format
+//! lines at any time they like.
+
+use std::fmt::Write as _;
+use std::os::fd::RawFd;
+
+/// A moment in local time, as the log shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 1..=12
+    pub month: u8,
+    /// 1..=31
+    pub day: u8,
+    /// 0..=23
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+/// Where the logger reads the time.
+pub type Clock = fn() -> LocalTime;
+
+/// The current local time, from the C library's time zone rules.
+pub fn local_now() -> LocalTime {
+    // SAFETY: `time` accepts a null pointer; `localtime_r` writes only into
+    // the `tm` we own and is thread-safe.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return LocalTime {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+            };
+        }
+        LocalTime {
+            year: tm.tm_year + 1900,
+            month: (tm.tm_mon + 1) as u8,
+            day: tm.tm_mday as u8,
+            hour: tm.tm_hour as u8,
+            minute: tm.tm_min as u8,
+            second: tm.tm_sec.min(59) as u8,
+        }
+    }
+}
+
+/// The start of a line: `" 8:42:20 (lmgrd) "`.
+pub fn line_prefix(t: &LocalTime, daemon: &str) -> String {
+    format!("{:>2}:{:02}:{:02} ({daemon}) ", t.hour, t.minute, t.second)
+}
+
+/// A message as log text: every line of it prefixed, each ending in `\n`.
+/// An empty message gives one line with the prefix alone, as FLEXlm's
+/// blank log lines have.
+pub fn format_message(t: &LocalTime, daemon: &str, message: &str) -> String {
+    let prefix = line_prefix(t, daemon);
+    let body = message.strip_suffix('\n').unwrap_or(message);
+    let mut out = String::with_capacity(prefix.len() + body.len() + 1);
+    for line in body.split('\n') {
+        out.push_str(&prefix);
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A date as TIMESTAMP lines and start-up banners write it: `5/5/2022`.
+pub fn date_mdy(t: &LocalTime) -> String {
+    format!("{}/{}/{}", t.month, t.day, t.year)
+}
+
+/// Today's local date in the `M/D/YYYY` form.
+pub fn timestamp_date() -> String {
+    date_mdy(&local_now())
+}
+
+/// The periodic date line: `TIMESTAMP 5/5/2022`.
+pub fn timestamp_message(t: &LocalTime) -> String {
+    format!("TIMESTAMP {}", date_mdy(t))
+}
+
+/// A logger writing FLEXlm debug-log lines to a file descriptor
+/// (standard output unless told otherwise).
+#[derive(Debug, Clone)]
+pub struct DebugLog {
+    daemon: String,
+    clock: Clock,
+    fd: RawFd,
+    level: log::LevelFilter,
+}
+
+impl DebugLog {
+    /// A logger tagging lines with `daemon`, writing to standard output at
+    /// level Info and above.
+    pub fn new(daemon: &str) -> Self {
+        DebugLog {
+            daemon: daemon.to_string(),
+            clock: local_now,
+            fd: libc::STDOUT_FILENO,
+            level: log::LevelFilter::Info,
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes to `fd` instead of standard output. The descriptor stays
+    /// owned by the caller and must stay open while the logger is used.
+    pub fn with_fd(mut self, fd: RawFd) -> Self {
+        self.fd = fd;
+        self
+    }
+
+    pub fn with_level(mut self, level: log::LevelFilter) -> Self {
+        self.level = level;
+        self
+    }
+
+    pub fn daemon(&self) -> &str {
+        &self.daemon
+    }
+
+    /// The text one message becomes, time taken from the logger's clock.
+    pub fn render(&self, message: &str) -> String {
+        format_message(&(self.clock)(), &self.daemon, message)
+    }
+
+    /// Writes `message` as log lines, in one `write(2)`.
+    pub fn write_message(&self, message: &str) {
+        write_once(self.fd, self.render(message).as_bytes());
+    }
+}
+
+impl log::Log for DebugLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut message = String::new();
+        if write!(message, "{}", record.args()).is_ok() {
+            self.write_message(&message);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Writes all of `bytes` to `fd`. One call normally suffices; a short write
+/// (a full pipe, a signal) is continued, and errors are dropped: a logger
+/// has nowhere to report them.
+fn write_once(fd: RawFd, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live slice of the given length.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// Installs `log` as the process's logger. Fails if one is installed already.
+pub fn try_init(log: DebugLog) -> Result<(), log::SetLoggerError> {
+    let level = log.level;
+    log::set_boxed_logger(Box::new(log))?;
+    log::set_max_level(level);
+    Ok(())
+}
+
+/// Sends every `log` record of this process to standard output as debug-log
+/// lines tagged `daemon`. A second call changes nothing.
+pub fn init(daemon: &str) {
+    // SAFETY: tzset only reads the environment and sets libc's zone state,
+    // before any thread of ours formats a time.
+    unsafe { tzset() };
+    let _ = try_init(DebugLog::new(daemon));
+}
+
+extern "C" {
+    fn tzset();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn morning() -> LocalTime {
+        LocalTime {
+            year: 2022,
+            month: 5,
+            day: 5,
+            hour: 8,
+            minute: 42,
+            second: 20,
+        }
+    }
+
+    fn evening() -> LocalTime {
+        LocalTime {
+            year: 2021,
+            month: 11,
+            day: 6,
+            hour: 21,
+            minute: 3,
+            second: 4,
+        }
+    }
+
+    fn midnight() -> LocalTime {
+        LocalTime {
+            hour: 0,
+            minute: 0,
+            second: 0,
+            ..morning()
+        }
+    }
+
+    #[test]
+    fn hour_is_space_padded() {
+        assert_eq!(
+            format_message(&morning(), "lmgrd", "lmgrd tcp-port 27000"),
+            " 8:42:20 (lmgrd) lmgrd tcp-port 27000\n"
+        );
+        assert_eq!(
+            format_message(&evening(), "MLM", "OUT: \"MATLAB\" joe@ws1  "),
+            "21:03:04 (MLM) OUT: \"MATLAB\" joe@ws1  \n"
+        );
+        assert_eq!(line_prefix(&midnight(), "demo"), " 0:00:00 (demo) ");
+    }
+
+    #[test]
+    fn multi_line_messages_prefix_every_line() {
+        assert_eq!(
+            format_message(&morning(), "demo", "Server started on h for:\tf1\nf2 f3"),
+            " 8:42:20 (demo) Server started on h for:\tf1\n 8:42:20 (demo) f2 f3\n"
+        );
+        assert_eq!(
+            format_message(&morning(), "lmgrd", ""),
+            " 8:42:20 (lmgrd) \n"
+        );
+        assert_eq!(
+            format_message(&morning(), "lmgrd", "one\n"),
+            " 8:42:20 (lmgrd) one\n"
+        );
+    }
+
+    #[test]
+    fn timestamp_lines() {
+        assert_eq!(timestamp_message(&morning()), "TIMESTAMP 5/5/2022");
+        assert_eq!(date_mdy(&evening()), "11/6/2021");
+    }
+
+    #[test]
+    fn local_time_is_plausible() {
+        let t = local_now();
+        assert!(t.year >= 2020);
+        assert!((1..=12).contains(&t.month) && (1..=31).contains(&t.day));
+        assert!(t.hour < 24 && t.minute < 60 && t.second < 60);
+        assert_eq!(timestamp_date().split('/').count(), 3);
+    }
+
+    #[test]
+    fn logger_writes_whole_lines_to_its_fd() {
+        use log::Log;
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe writes two descriptors into our array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let logger = DebugLog::new("demo").with_clock(morning).with_fd(fds[1]);
+        logger.log(
+            &log::Record::builder()
+                .args(format_args!("IN: \"f1\" joe@ws1  (SHUTDOWN)"))
+                .level(log::Level::Info)
+                .build(),
+        );
+        logger.log(
+            &log::Record::builder()
+                .args(format_args!("not shown"))
+                .level(log::Level::Debug)
+                .build(),
+        );
+        logger.write_message("a\nb");
+        let mut buf = [0u8; 256];
+        // SAFETY: reads into our buffer; closes descriptors we created.
+        let n = unsafe {
+            libc::close(fds[1]);
+            let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fds[0]);
+            n
+        };
+        assert_eq!(
+            std::str::from_utf8(&buf[..n as usize]).unwrap(),
+            " 8:42:20 (demo) IN: \"f1\" joe@ws1  (SHUTDOWN)\n 8:42:20 (demo) a\n 8:42:20 (demo) b\n"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The command line lmgrd starts a vendor daemon with (docs/protocol.md).
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
+               [--heartbeat-interval SECS] [--timeout SECS] [--vdrestart N]
+
+  -c FILE                  the license file lmgrd serves
+  --vendor NAME            the vendor whose lines this daemon serves
+  --port N                 TCP port to listen on (default: one the system picks)
+  --notify-fd FD           write the port and a newline to FD, then close it
+  --heartbeat-interval S   heartbeat interval told to clients (default 30)
+  --timeout S              reclaim the seats of clients silent this long (default 120)
+  --vdrestart N            how many times lmgrd has restarted this daemon
+";
+
+/// Parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub license: PathBuf,
+    pub vendor: String,
+    pub port: u16,
+    pub notify_fd: Option<i32>,
+    pub heartbeat_interval_secs: u32,
+    pub timeout_secs: u32,
+    pub restarts: u32,
+}
+
+/// A command line that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgsError {
+    Unknown(String),
+    MissingValue(String),
+    BadValue { flag: String, value: String },
+    Missing(&'static str),
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgsError::Unknown(a) => write!(f, "unknown argument `{a}`"),
+            ArgsError::MissingValue(a) => write!(f, "`{a}` needs a value"),
+            ArgsError::BadValue { flag, value } => write!(f, "bad value `{value}` for `{flag}`"),
+            ArgsError::Missing(what) => write!(f, "missing {what}"),
+        }
+    }
+}
+
+impl Args {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, ArgsError> {
+        let mut license = None;
+        let mut vendor = None;
+        let mut port = 0u16;
+        let mut notify_fd = None;
+        let mut heartbeat_interval_secs = 30u32;
+        let mut timeout_secs = 120u32;
+        let mut restarts = 0u32;
+        let mut it = args.into_iter();
+        while let Some(flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .ok_or_else(|| ArgsError::MissingValue(flag.clone()))
+            };
+            match flag.as_str() {
+                "-c" => license = Some(PathBuf::from(value()?)),
+                "--vendor" => vendor = Some(value()?),
+                "--port" => port = number(&flag, value()?)?,
+                "--notify-fd" => notify_fd = Some(number(&flag, value()?)?),
+                "--heartbeat-interval" => heartbeat_interval_secs = number(&flag, value()?)?,
+                "--timeout" => timeout_secs = number(&flag, value()?)?,
+                "--vdrestart" => restarts = number(&flag, value()?)?,
+                _ => return Err(ArgsError::Unknown(flag)),
+            }
+        }
+        let bounded = |flag: &str, secs: u32| {
+            if secs == 0 || secs > 86_400 {
+                Err(ArgsError::BadValue {
+                    flag: flag.to_string(),
+                    value: secs.to_string(),
+                })
+            } else {
+                Ok(secs)
+            }
+        };
+        Ok(Args {
+            license: license.ok_or(ArgsError::Missing("-c <license file>"))?,
+            vendor: vendor
+                .filter(|v| !v.is_empty())
+                .ok_or(ArgsError::Missing("--vendor <name>"))?,
+            port,
+            notify_fd: notify_fd.filter(|fd: &i32| *fd >= 0),
+            heartbeat_interval_secs: bounded("--heartbeat-interval", heartbeat_interval_secs)?,
+            timeout_secs: bounded("--timeout", timeout_secs)?,
+            restarts,
+        })
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, ArgsError> {
+    value.parse().map_err(|_| ArgsError::BadValue {
+        flag: flag.to_string(),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Args, ArgsError> {
+        Args::parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn lmgrd_command_line() {
+        let a = parse("-c /x/license.dat --vendor demo --notify-fd 5 --port 2080 --vdrestart 2")
+            .unwrap();
+        assert_eq!(a.license, PathBuf::from("/x/license.dat"));
+        assert_eq!(a.vendor, "demo");
+        assert_eq!((a.port, a.notify_fd, a.restarts), (2080, Some(5), 2));
+        assert_eq!((a.heartbeat_interval_secs, a.timeout_secs), (30, 120));
+        let a = parse("-c l --vendor v --heartbeat-interval 1 --timeout 3").unwrap();
+        assert_eq!((a.port, a.notify_fd), (0, None));
+        assert_eq!((a.heartbeat_interval_secs, a.timeout_secs), (1, 3));
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(
+            parse("-c l --vendor v --bogus"),
+            Err(ArgsError::Unknown("--bogus".into()))
+        );
+        assert_eq!(
+            parse("-c l --vendor"),
+            Err(ArgsError::MissingValue("--vendor".into()))
+        );
+        assert!(matches!(
+            parse("-c l --vendor v --port 70000"),
+            Err(ArgsError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse("-c l --vendor v --timeout 0"),
+            Err(ArgsError::BadValue { .. })
+        ));
+        assert_eq!(
+            parse("--vendor v"),
+            Err(ArgsError::Missing("-c <license file>"))
+        );
+        assert_eq!(parse("-c l"), Err(ArgsError::Missing("--vendor <name>")));
+    }
+}

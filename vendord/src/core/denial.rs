@@ -1,0 +1,107 @@
+//! Why a checkout was refused, and the FLEXlm numbers that go on the wire.
+
+use wire::lmerr;
+
+/// A refused checkout. Refusals are data, not errors: each maps to one
+/// FLEXlm error number, minor number and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Denial {
+    /// The daemon serves no line of this feature.
+    NoFeature,
+    /// The feature's lines were refused at start-up (signature).
+    BadCode,
+    /// The request itself makes no sense (count 0, unreadable version).
+    BadParam,
+    /// Only node-locked pools for other hosts.
+    NotThisHost,
+    /// Every line of the feature has expired.
+    Expired,
+    /// The usable lines start in the future.
+    TooEarly,
+    /// No pool reaches the requested version.
+    VersionTooHigh,
+    /// More licenses than a pool could ever give at once.
+    TooMany,
+    /// Every seat is taken.
+    MaxUsers,
+}
+
+impl Denial {
+    pub fn code(self) -> i32 {
+        match self {
+            Denial::NoFeature => lmerr::LM_NOFEATURE,
+            Denial::BadCode => lmerr::LM_BADCODE,
+            Denial::BadParam => lmerr::LM_BADPARAM,
+            Denial::NotThisHost => lmerr::LM_NOTTHISHOST,
+            Denial::Expired => lmerr::LM_LONGGONE,
+            Denial::TooEarly => lmerr::LM_TOOEARLY,
+            Denial::VersionTooHigh => lmerr::LM_SERVLONGGONE,
+            Denial::TooMany => lmerr::LM_TOOMANY,
+            Denial::MaxUsers => lmerr::LM_MAXUSERS,
+        }
+    }
+
+    /// FLEXlm's minor numbers where real logs show them; 0 elsewhere.
+    pub fn minor(self) -> i32 {
+        match self {
+            Denial::MaxUsers => 342,
+            Denial::NoFeature => 346,
+            Denial::VersionTooHigh => 334,
+            _ => 0,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        lmerr::text(self.code())
+    }
+
+    /// When several pools refuse for different reasons, the client hears
+    /// about the pool that came closest to granting.
+    pub(crate) fn closeness(self) -> u8 {
+        match self {
+            Denial::NoFeature | Denial::BadCode | Denial::BadParam => 0,
+            Denial::NotThisHost => 1,
+            Denial::Expired => 2,
+            Denial::TooEarly => 3,
+            Denial::VersionTooHigh => 4,
+            Denial::TooMany => 5,
+            Denial::MaxUsers => 6,
+        }
+    }
+
+    /// Logged as UNSUPPORTED rather than DENIED.
+    pub fn is_unsupported(self) -> bool {
+        self == Denial::NoFeature
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(
+            (Denial::MaxUsers.code(), Denial::MaxUsers.minor()),
+            (-4, 342)
+        );
+        assert_eq!(
+            (Denial::NoFeature.code(), Denial::NoFeature.minor()),
+            (-5, 346)
+        );
+        assert_eq!(
+            (
+                Denial::VersionTooHigh.code(),
+                Denial::VersionTooHigh.minor()
+            ),
+            (-25, 334)
+        );
+        assert_eq!(Denial::Expired.code(), -10);
+        assert_eq!(Denial::TooEarly.code(), -31);
+        assert_eq!(Denial::TooMany.code(), -26);
+        assert_eq!(
+            Denial::MaxUsers.text(),
+            "Licensed number of users already reached."
+        );
+    }
+}

@@ -1,0 +1,1186 @@
+//! License accounting as a pure state machine.
+//!
+//! The core owns no socket, no clock and no thread. The event loop turns
+//! bytes into [`wire::Message`]s and calls one method per event, passing
+//! `now` (milliseconds; the core only compares and subtracts them, and uses
+//! `now / 1000` as the Unix time of a checkout, so the driver should pass
+//! milliseconds since the Unix epoch from a clock that does not go back).
+//! Each call returns [`Effects`]: replies per connection, connections to
+//! close, and debug-log lines. Nothing else leaves the core.
+//!
+//! Call order for one connection: [`Core::connect`] (its `Hello`), then any
+//! number of [`Core::checkout`], [`Core::checkin`], [`Core::heartbeat`],
+//! [`Core::status`] and [`Core::admin`], then [`Core::disconnect`] when the
+//! socket goes. [`Core::handle_message`] does that dispatch for a decoded
+//! message. Independently, call [`Core::tick`] when [`Core::next_deadline`]
+//! has passed (an early tick does nothing), [`Core::set_today`] when the
+//! local date changes, and [`Core::shutdown`] once before exiting.
+//!
+//! Invariant: in every counted pool, the seats in use never exceed the
+//! licenses issued for today plus the OVERDRAFT.
+
+mod denial;
+mod log;
+#[cfg(test)]
+mod tests;
+
+pub use denial::Denial;
+pub use log::{InReason, LogEvent};
+
+use grammar::hostid::{self, HostId, HostIdentity};
+use grammar::pool::{Pool, PoolSet};
+use grammar::{Date, DupGroup, Version};
+use std::collections::{BTreeMap, BTreeSet};
+use wire::lmerr;
+use wire::{
+    admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
+    Granted, Heartbeat, Holder, Message, Revoked, StatusQuery, StatusReply, Welcome,
+};
+
+/// A client connection, as the event loop numbers them. Never reused
+/// while the core still knows the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// Why a feature has no pool although the license file names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawn {
+    /// All its lines had expired when the file was read.
+    Expired,
+    /// Its lines failed signature verification.
+    BadSignature,
+}
+
+/// What the core needs to know besides the pools.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The vendor name: `Welcome.server` and `Status.server`.
+    pub vendor: String,
+    /// The daemon's version, as `Welcome` and `Status` report it.
+    pub version: String,
+    /// Host name and port reported in `Status`.
+    pub host: String,
+    pub port: u16,
+    pub heartbeat_interval_ms: u32,
+    /// Seats of a connection silent for this long are reclaimed.
+    pub timeout_ms: u32,
+    /// SUITE_DUP_GROUP of each suite feature (from its enabling line).
+    pub suite_dup_groups: BTreeMap<String, DupGroup>,
+    /// Features the file names but the core has no pool for, and why.
+    pub withdrawn: BTreeMap<String, Withdrawn>,
+}
+
+impl Config {
+    /// Defaults: 30 s heartbeats, 120 s timeout.
+    pub fn new(vendor: &str) -> Self {
+        Config {
+            vendor: vendor.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            host: String::new(),
+            port: 0,
+            heartbeat_interval_ms: 30_000,
+            timeout_ms: 120_000,
+            suite_dup_groups: BTreeMap::new(),
+            withdrawn: BTreeMap::new(),
+        }
+    }
+}
+
+/// A connection the event loop should close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    pub conn: ConnId,
+    /// For the log, when the peer did something wrong.
+    pub reason: Option<String>,
+}
+
+/// What one event produced.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Effects {
+    /// Messages to send, in order.
+    pub replies: Vec<(ConnId, Message)>,
+    /// Connections to close (after sending what `replies` has for them).
+    pub close: Vec<Close>,
+    /// Debug-log lines, in order.
+    pub log: Vec<LogEvent>,
+    /// An administrator asked the daemon to shut down.
+    pub shutdown: bool,
+}
+
+impl Effects {
+    fn reply(&mut self, conn: ConnId, m: Message) {
+        self.replies.push((conn, m));
+    }
+
+    fn close(&mut self, conn: ConnId, reason: Option<String>) {
+        self.close.push(Close { conn, reason });
+    }
+
+    /// Appends `other`'s effects after ours.
+    pub fn extend(&mut self, other: Effects) {
+        self.replies.extend(other.replies);
+        self.close.extend(other.close);
+        self.log.extend(other.log);
+        self.shutdown |= other.shutdown;
+    }
+}
+
+/// Usage of one pool, for status and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub feature: String,
+    pub version: String,
+    pub counted: bool,
+    /// Licenses usable today.
+    pub issued: u32,
+    pub overdraft: u32,
+    /// Seats taken (shared checkouts count once).
+    pub in_use: u32,
+}
+
+/// Which checkouts share a seat: equal keys in one pool share.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum DupKey {
+    /// Shares with nobody: the handle it belongs to.
+    Alone(u64),
+    /// Shares with every checkout that agrees on the fields of `mask`
+    /// (fields outside the mask are empty).
+    Shared {
+        mask: u8,
+        user: String,
+        host: String,
+        display: String,
+    },
+}
+
+const MASK_USER: u8 = 1;
+const MASK_HOST: u8 = 2;
+const MASK_DISPLAY: u8 = 4;
+const MASK_VENDOR: u8 = 8;
+const MASK_SITE: u8 = 0x10;
+
+/// The DUP_GROUP a request's mask asks for (0: none).
+fn dup_group_of_mask(mask: u8) -> Option<DupGroup> {
+    if mask & MASK_SITE != 0 {
+        Some(DupGroup::Site)
+    } else if mask & (MASK_USER | MASK_HOST | MASK_DISPLAY | MASK_VENDOR) != 0 {
+        Some(DupGroup::Mask {
+            user: mask & MASK_USER != 0,
+            host: mask & MASK_HOST != 0,
+            display: mask & MASK_DISPLAY != 0,
+            vendor: mask & MASK_VENDOR != 0,
+        })
+    } else {
+        None
+    }
+}
+
+fn dup_key(group: Option<DupGroup>, who: &ClientIdentity, handle: u64) -> DupKey {
+    let pick = |on: bool, v: &str| if on { v.to_string() } else { String::new() };
+    match group {
+        None | Some(DupGroup::None) => DupKey::Alone(handle),
+        Some(DupGroup::Site) => DupKey::Shared {
+            mask: MASK_SITE,
+            user: String::new(),
+            host: String::new(),
+            display: String::new(),
+        },
+        Some(DupGroup::Mask {
+            user,
+            host,
+            display,
+            vendor,
+        }) => DupKey::Shared {
+            mask: [
+                (user, MASK_USER),
+                (host, MASK_HOST),
+                (display, MASK_DISPLAY),
+                (vendor, MASK_VENDOR),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |m, (_, bit)| m | bit),
+            user: pick(user, &who.user),
+            host: pick(host, &who.host),
+            display: pick(display, &who.display),
+        },
+    }
+}
+
+/// Checkouts sharing one or more seats.
+#[derive(Debug, Default)]
+struct Group {
+    /// Seats taken: the largest count among the members.
+    count: u32,
+    /// Handle → licenses it asked for.
+    members: BTreeMap<u64, u32>,
+}
+
+#[derive(Debug)]
+struct PoolState {
+    pool: Pool,
+    /// `pool.issued(today)`.
+    issued: u32,
+    /// `pool.is_active(today)`.
+    active: bool,
+    /// Sum of the groups' counts. For a counted pool,
+    /// `in_use <= issued + pool.overdraft` at all times.
+    in_use: u32,
+    groups: BTreeMap<DupKey, Group>,
+}
+
+impl PoolState {
+    fn capacity(&self) -> u32 {
+        self.issued.saturating_add(self.pool.overdraft)
+    }
+
+    /// Seats a checkout of `count` under `key` would add.
+    fn extra(&self, key: &DupKey, count: u32) -> u32 {
+        match self.groups.get(key) {
+            Some(g) => count.saturating_sub(g.count),
+            None => count,
+        }
+    }
+
+    fn fits(&self, key: &DupKey, count: u32) -> bool {
+        !self.pool.counted || self.in_use.saturating_add(self.extra(key, count)) <= self.capacity()
+    }
+
+    fn join(&mut self, key: DupKey, handle: u64, count: u32) {
+        let g = self.groups.entry(key).or_default();
+        g.members.insert(handle, count);
+        let new = g.count.max(count);
+        self.in_use += new - g.count;
+        g.count = new;
+    }
+
+    fn leave(&mut self, key: &DupKey, handle: u64) {
+        let Some(g) = self.groups.get_mut(key) else {
+            return;
+        };
+        g.members.remove(&handle);
+        let new = g.members.values().copied().max().unwrap_or(0);
+        self.in_use -= g.count - new;
+        g.count = new;
+        if g.members.is_empty() {
+            self.groups.remove(key);
+        }
+    }
+
+    /// Why this pool cannot serve `wanted` today, if it cannot.
+    fn unusable(&self, today: Date, wanted: &Version) -> Option<Denial> {
+        if !self.active {
+            let starts_later = self
+                .pool
+                .contributions
+                .iter()
+                .any(|c| !c.expiry.is_expired(today) && c.start.is_some_and(|s| s > today));
+            return Some(if starts_later {
+                Denial::TooEarly
+            } else {
+                Denial::Expired
+            });
+        }
+        (self.pool.version < *wanted).then_some(Denial::VersionTooHigh)
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    identity: ClientIdentity,
+    who: HostIdentity,
+    /// Time of the last message from this connection.
+    last_heard: u64,
+    handles: BTreeSet<u64>,
+}
+
+/// One granted checkout.
+#[derive(Debug)]
+struct Holding {
+    conn: ConnId,
+    req: u32,
+    feature: String,
+    pool: usize,
+    key: DupKey,
+    count: u32,
+    /// For a SUITE component: the suite pool and the key of its seat.
+    suite: Option<(usize, DupKey)>,
+    started_ms: u64,
+    user: String,
+    host: String,
+    display: String,
+}
+
+/// Where a checkout would go.
+struct Plan {
+    pool: usize,
+    key: DupKey,
+    suite: Option<(usize, DupKey)>,
+}
+
+/// The accounting state of one vendor daemon.
+#[derive(Debug)]
+pub struct Core {
+    config: Config,
+    today: Date,
+    pools: Vec<PoolState>,
+    /// Pool indices per feature, in the order of precedence.
+    by_feature: BTreeMap<String, Vec<usize>>,
+    conns: BTreeMap<ConnId, Conn>,
+    holdings: BTreeMap<u64, Holding>,
+    /// `(last_heard, conn)` of every connection holding seats, so the
+    /// next timeout is the first entry.
+    idle: BTreeSet<(u64, ConnId)>,
+    next_handle: u64,
+}
+
+impl Core {
+    /// A core serving `pools` (only those of `config.vendor` are used), for
+    /// the local date `today`.
+    pub fn new(pools: PoolSet, today: Date, config: Config) -> Core {
+        let mut core = Core {
+            pools: Vec::new(),
+            by_feature: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            holdings: BTreeMap::new(),
+            idle: BTreeSet::new(),
+            next_handle: 1,
+            today,
+            config,
+        };
+        for pool in pools.pools {
+            if pool.vendor != core.config.vendor {
+                continue;
+            }
+            core.by_feature
+                .entry(pool.feature.clone())
+                .or_default()
+                .push(core.pools.len());
+            core.pools.push(PoolState {
+                issued: pool.issued(today),
+                active: pool.is_active(today),
+                in_use: 0,
+                groups: BTreeMap::new(),
+                pool,
+            });
+        }
+        core
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Sets the port reported in `Status` (known once the listener is bound).
+    pub fn set_port(&mut self, port: u16) {
+        self.config.port = port;
+    }
+
+    pub fn today(&self) -> Date {
+        self.today
+    }
+
+    /// Feature names served, in the order of the license file.
+    pub fn features(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        self.pools
+            .iter()
+            .filter(|p| seen.insert(p.pool.feature.clone()))
+            .map(|p| p.pool.feature.clone())
+            .collect()
+    }
+
+    /// Usage of every pool, in pool order.
+    pub fn usage(&self) -> Vec<PoolUsage> {
+        self.pools
+            .iter()
+            .map(|p| PoolUsage {
+                feature: p.pool.feature.clone(),
+                version: p.pool.version.as_written().to_string(),
+                counted: p.pool.counted,
+                issued: p.issued,
+                overdraft: p.pool.overdraft,
+                in_use: p.in_use,
+            })
+            .collect()
+    }
+
+    /// Number of checkouts held (shared ones each count).
+    pub fn holdings(&self) -> usize {
+        self.holdings.len()
+    }
+
+    /// Whether the core knows `conn` (it said Hello and was not closed).
+    pub fn is_connected(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    /// Handles held by `conn`, in order.
+    pub fn handles_of(&self, conn: ConnId) -> Vec<u64> {
+        self.conns
+            .get(&conn)
+            .map(|c| c.handles.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// When [`Core::tick`] next has work: the earliest time a connection
+    /// holding seats times out.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.idle
+            .first()
+            .map(|(last, _)| last.saturating_add(u64::from(self.config.timeout_ms)))
+    }
+
+    /// Dispatches a message from `conn`. Messages a client never sends, a
+    /// second Hello, and license requests before Hello close the connection.
+    pub fn handle_message(&mut self, now: u64, conn: ConnId, msg: Message) -> Effects {
+        let known = self.conns.contains_key(&conn);
+        match msg {
+            Message::Hello(h) if !known => self.connect(now, conn, h.identity),
+            Message::Hello(_) => {
+                let mut fx = Effects::default();
+                fx.close(conn, Some("second Hello on one connection".into()));
+                fx
+            }
+            Message::Checkout(c) if known => self.checkout(now, conn, &c),
+            Message::Checkin(c) if known => self.checkin(now, conn, &c),
+            Message::Heartbeat(h) if known => self.heartbeat(now, conn, &h),
+            Message::Checkout(_) | Message::Checkin(_) | Message::Heartbeat(_) => {
+                let mut fx = Effects::default();
+                fx.close(conn, Some("license request before Hello".into()));
+                fx
+            }
+            Message::StatusQuery(q) => {
+                self.touch(conn, now);
+                self.status(conn, &q)
+            }
+            Message::Admin(a) => {
+                self.touch(conn, now);
+                self.admin(now, conn, &a)
+            }
+            other => {
+                let mut fx = Effects::default();
+                fx.close(
+                    conn,
+                    Some(format!("unexpected message type 0x{:02x}", other.kind())),
+                );
+                fx
+            }
+        }
+    }
+
+    /// A client introduced itself. If another connection of the same job
+    /// (same non-zero job id, user and host) still holds seats, they move
+    /// to this connection, are listed in `Welcome.held`, and the old
+    /// connection is closed.
+    pub fn connect(&mut self, now: u64, conn: ConnId, identity: ClientIdentity) -> Effects {
+        let mut fx = Effects::default();
+        if self.conns.contains_key(&conn) {
+            fx.close(conn, Some("second Hello on one connection".into()));
+            return fx;
+        }
+        let mut moved: BTreeSet<u64> = BTreeSet::new();
+        if identity.job != 0 {
+            let old: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| {
+                    !c.handles.is_empty()
+                        && c.identity.job == identity.job
+                        && c.identity.user == identity.user
+                        && c.identity.host == identity.host
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for id in old {
+                let Some(c) = self.conns.remove(&id) else {
+                    continue;
+                };
+                self.idle.remove(&(c.last_heard, id));
+                for h in &c.handles {
+                    if let Some(holding) = self.holdings.get_mut(h) {
+                        holding.conn = conn;
+                    }
+                }
+                fx.log.push(LogEvent::Note(format!(
+                    "{}@{} reconnected: {} license checkout(s) kept",
+                    identity.user,
+                    identity.host,
+                    c.handles.len()
+                )));
+                moved.extend(c.handles);
+                fx.close(id, None);
+            }
+        }
+        let held = moved.iter().map(|h| self.granted(*h)).collect();
+        let who = host_identity(&identity);
+        if !moved.is_empty() {
+            self.idle.insert((now, conn));
+        }
+        self.conns.insert(
+            conn,
+            Conn {
+                identity,
+                who,
+                last_heard: now,
+                handles: moved,
+            },
+        );
+        fx.reply(
+            conn,
+            Message::Welcome(Welcome {
+                server: self.config.vendor.clone(),
+                version: self.config.version.clone(),
+                heartbeat_interval_ms: self.config.heartbeat_interval_ms,
+                timeout_ms: self.config.timeout_ms,
+                held,
+            }),
+        );
+        fx
+    }
+
+    /// The `Granted` describing an existing checkout (for `Welcome.held`).
+    fn granted(&self, handle: u64) -> Granted {
+        let h = &self.holdings[&handle];
+        let pool = &self.pools[h.pool].pool;
+        Granted {
+            req: h.req,
+            handle,
+            feature: h.feature.clone(),
+            version: pool.version.as_written().to_string(),
+            count: h.count,
+            expiry: pool.expiry().to_string(),
+        }
+    }
+
+    /// Records activity from `conn`, moving its timeout.
+    fn touch(&mut self, conn: ConnId, now: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !c.handles.is_empty() {
+            self.idle.remove(&(c.last_heard, conn));
+            self.idle.insert((now.max(c.last_heard), conn));
+        }
+        c.last_heard = now.max(c.last_heard);
+    }
+
+    pub fn heartbeat(&mut self, now: u64, conn: ConnId, hb: &Heartbeat) -> Effects {
+        let mut fx = Effects::default();
+        if !self.conns.contains_key(&conn) {
+            fx.close(conn, Some("heartbeat before Hello".into()));
+            return fx;
+        }
+        self.touch(conn, now);
+        fx.reply(conn, Message::HeartbeatAck(Heartbeat { seq: hb.seq }));
+        fx
+    }
+
+    /// A request for `co.count` licenses of `co.feature` at version
+    /// `co.version` or later.
+    pub fn checkout(&mut self, now: u64, conn: ConnId, co: &Checkout) -> Effects {
+        let mut fx = Effects::default();
+        if !self.conns.contains_key(&conn) {
+            fx.close(conn, Some("checkout before Hello".into()));
+            return fx;
+        }
+        self.touch(conn, now);
+        let handle = self.next_handle;
+        let c = &self.conns[&conn];
+        let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
+        match self.plan(c, co, handle) {
+            Ok(plan) => {
+                self.next_handle += 1;
+                let display = c.identity.display.clone();
+                let pool = &mut self.pools[plan.pool];
+                pool.join(plan.key.clone(), handle, co.count);
+                let granted = Granted {
+                    req: co.req,
+                    handle,
+                    feature: co.feature.clone(),
+                    version: pool.pool.version.as_written().to_string(),
+                    count: co.count,
+                    expiry: pool.pool.expiry().to_string(),
+                };
+                fx.log.push(LogEvent::Out {
+                    feature: co.feature.clone(),
+                    user: user.clone(),
+                    host: host.clone(),
+                    count: co.count,
+                });
+                if let Some((s, key)) = &plan.suite {
+                    let suite = &mut self.pools[*s];
+                    suite.join(key.clone(), handle, co.count);
+                    fx.log.push(LogEvent::Out {
+                        feature: suite.pool.feature.clone(),
+                        user: user.clone(),
+                        host: host.clone(),
+                        count: co.count,
+                    });
+                }
+                self.holdings.insert(
+                    handle,
+                    Holding {
+                        conn,
+                        req: co.req,
+                        feature: co.feature.clone(),
+                        pool: plan.pool,
+                        key: plan.key,
+                        count: co.count,
+                        suite: plan.suite,
+                        started_ms: now,
+                        user,
+                        host,
+                        display,
+                    },
+                );
+                let c = self.conns.get_mut(&conn).expect("invariant: checked above");
+                if c.handles.is_empty() {
+                    self.idle.insert((c.last_heard, conn));
+                }
+                c.handles.insert(handle);
+                fx.reply(conn, Message::Granted(granted));
+            }
+            Err(d) => {
+                let (code, minor) = (d.code(), d.minor());
+                let feature = co.feature.clone();
+                fx.log.push(if d.is_unsupported() {
+                    LogEvent::Unsupported {
+                        feature,
+                        user,
+                        host,
+                        code,
+                        minor,
+                    }
+                } else {
+                    LogEvent::Denied {
+                        feature,
+                        user,
+                        host,
+                        code,
+                        minor,
+                    }
+                });
+                fx.reply(
+                    conn,
+                    Message::Denied(Denied {
+                        req: co.req,
+                        code,
+                        minor,
+                        text: d.text().to_string(),
+                    }),
+                );
+            }
+        }
+        fx
+    }
+
+    /// Chooses the pool (and suite pool) for a checkout, or says why none.
+    ///
+    /// Candidate order: node-locked pools whose hostid matches the client,
+    /// then pools that are not node-locked, each in the order of
+    /// precedence. A pool where the client's DUP_GROUP already holds a seat
+    /// that covers the request is preferred, since it costs nothing.
+    fn plan(&self, c: &Conn, co: &Checkout, handle: u64) -> Result<Plan, Denial> {
+        let version = if co.version.trim().is_empty() {
+            "0"
+        } else {
+            co.version.trim()
+        };
+        let (Some(wanted), true) = (Version::parse(version), co.count > 0) else {
+            return Err(Denial::BadParam);
+        };
+        let Some(indices) = self.by_feature.get(&co.feature) else {
+            return Err(match self.config.withdrawn.get(&co.feature) {
+                Some(Withdrawn::Expired) => Denial::Expired,
+                Some(Withdrawn::BadSignature) => Denial::BadCode,
+                None => Denial::NoFeature,
+            });
+        };
+        let mut best: Option<Denial> = None;
+        let mut note = |d: Denial| {
+            if best.is_none_or(|b| d.closeness() > b.closeness()) {
+                best = Some(d);
+            }
+        };
+        let mut order = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let p = &self.pools[i].pool;
+            if p.is_node_locked() {
+                if p.hostids
+                    .as_deref()
+                    .is_some_and(|ids| hostid::any_matches(ids, &c.who))
+                {
+                    order.push(i);
+                } else {
+                    note(Denial::NotThisHost);
+                }
+            }
+        }
+        order.extend(
+            indices
+                .iter()
+                .copied()
+                .filter(|&i| !self.pools[i].pool.is_node_locked()),
+        );
+
+        let key_in = |i: usize| {
+            let p = &self.pools[i].pool;
+            dup_key(
+                p.dup_group.or(dup_group_of_mask(co.dup_group)),
+                &c.identity,
+                handle,
+            )
+        };
+        // A seat this client's group already holds covers the request.
+        for &i in &order {
+            let p = &self.pools[i];
+            if p.unusable(self.today, &wanted).is_some() {
+                continue;
+            }
+            let key = key_in(i);
+            if p.groups.contains_key(&key) && p.fits(&key, co.count) {
+                if let Ok(suite) = self.plan_suite(i, c, co, handle) {
+                    return Ok(Plan {
+                        pool: i,
+                        key,
+                        suite,
+                    });
+                }
+            }
+        }
+        for &i in &order {
+            let p = &self.pools[i];
+            if let Some(d) = p.unusable(self.today, &wanted) {
+                note(d);
+                continue;
+            }
+            if p.pool.counted && co.count > p.capacity() {
+                note(Denial::TooMany);
+                continue;
+            }
+            let key = key_in(i);
+            if !p.fits(&key, co.count) {
+                note(Denial::MaxUsers);
+                continue;
+            }
+            match self.plan_suite(i, c, co, handle) {
+                Ok(suite) => {
+                    return Ok(Plan {
+                        pool: i,
+                        key,
+                        suite,
+                    })
+                }
+                Err(d) => note(d),
+            }
+        }
+        Err(best.unwrap_or(Denial::NoFeature))
+    }
+
+    /// For a SUITE component in pool `component`: the suite pool and seat
+    /// that go with it (`Ok(None)` for an ordinary pool).
+    #[allow(clippy::type_complexity)]
+    fn plan_suite(
+        &self,
+        component: usize,
+        c: &Conn,
+        co: &Checkout,
+        handle: u64,
+    ) -> Result<Option<(usize, DupKey)>, Denial> {
+        let Some(suite) = &self.pools[component].pool.suite else {
+            return Ok(None);
+        };
+        let Some(indices) = self.by_feature.get(suite) else {
+            return Err(Denial::MaxUsers);
+        };
+        let mut best = Denial::MaxUsers;
+        let any = Version::parse("0").expect("invariant: 0 is a version");
+        for &i in indices {
+            let p = &self.pools[i];
+            if p.pool.is_node_locked()
+                && !p
+                    .pool
+                    .hostids
+                    .as_deref()
+                    .is_some_and(|ids| hostid::any_matches(ids, &c.who))
+            {
+                continue;
+            }
+            if let Some(d) = p.unusable(self.today, &any) {
+                if d.closeness() < best.closeness() {
+                    best = d;
+                }
+                continue;
+            }
+            let group = self
+                .config
+                .suite_dup_groups
+                .get(suite)
+                .copied()
+                .or(p.pool.dup_group)
+                .or(dup_group_of_mask(co.dup_group));
+            let key = dup_key(group, &c.identity, handle);
+            if p.fits(&key, co.count) {
+                return Ok(Some((i, key)));
+            }
+        }
+        Err(best)
+    }
+
+    /// Returns a checkout. Only the connection holding `ci.handle` may.
+    pub fn checkin(&mut self, now: u64, conn: ConnId, ci: &Checkin) -> Effects {
+        let mut fx = Effects::default();
+        if !self.conns.contains_key(&conn) {
+            fx.close(conn, Some("checkin before Hello".into()));
+            return fx;
+        }
+        self.touch(conn, now);
+        if self
+            .holdings
+            .get(&ci.handle)
+            .is_some_and(|h| h.conn == conn)
+        {
+            self.release(ci.handle, None, &mut fx);
+            fx.reply(
+                conn,
+                Message::CheckedIn(Checkin {
+                    req: ci.req,
+                    handle: ci.handle,
+                }),
+            );
+        } else {
+            fx.reply(
+                conn,
+                Message::Denied(Denied {
+                    req: ci.req,
+                    code: lmerr::LM_NEVERCHECKOUT,
+                    minor: 0,
+                    text: lmerr::text(lmerr::LM_NEVERCHECKOUT).to_string(),
+                }),
+            );
+        }
+        fx
+    }
+
+    /// Frees a checkout's seats and logs `IN:`.
+    fn release(&mut self, handle: u64, reason: Option<InReason>, fx: &mut Effects) {
+        let Some(h) = self.holdings.remove(&handle) else {
+            return;
+        };
+        self.pools[h.pool].leave(&h.key, handle);
+        fx.log.push(LogEvent::In {
+            feature: h.feature.clone(),
+            user: h.user.clone(),
+            host: h.host.clone(),
+            count: h.count,
+            reason,
+        });
+        if let Some((s, key)) = &h.suite {
+            self.pools[*s].leave(key, handle);
+            fx.log.push(LogEvent::In {
+                feature: self.pools[*s].pool.feature.clone(),
+                user: h.user.clone(),
+                host: h.host.clone(),
+                count: h.count,
+                reason,
+            });
+        }
+        if let Some(c) = self.conns.get_mut(&h.conn) {
+            c.handles.remove(&handle);
+            if c.handles.is_empty() {
+                self.idle.remove(&(c.last_heard, h.conn));
+            }
+        }
+    }
+
+    /// The connection is gone: everything it held is released.
+    pub fn disconnect(&mut self, _now: u64, conn: ConnId) -> Effects {
+        let mut fx = Effects::default();
+        let Some(c) = self.conns.remove(&conn) else {
+            return fx;
+        };
+        self.idle.remove(&(c.last_heard, conn));
+        for h in c.handles {
+            self.release(h, None, &mut fx);
+        }
+        fx
+    }
+
+    /// Reclaims the seats of connections silent for `timeout_ms` or more
+    /// (`IN: ... (INACTIVE)`) and closes them. Returns what happened and
+    /// the next deadline.
+    pub fn tick(&mut self, now: u64) -> (Effects, Option<u64>) {
+        let mut fx = Effects::default();
+        let timeout = u64::from(self.config.timeout_ms);
+        while let Some(&(last, conn)) = self.idle.first() {
+            if now.saturating_sub(last) < timeout {
+                break;
+            }
+            self.idle.remove(&(last, conn));
+            let Some(c) = self.conns.remove(&conn) else {
+                continue;
+            };
+            for h in c.handles {
+                self.release(h, Some(InReason::Inactive), &mut fx);
+            }
+            fx.close(conn, None);
+        }
+        (fx, self.next_deadline())
+    }
+
+    /// The local date changed: pools follow their lines' START and expiry
+    /// dates. If a pool now has fewer licenses than are in use, the newest
+    /// checkouts are revoked until it fits.
+    pub fn set_today(&mut self, today: Date) -> Effects {
+        let mut fx = Effects::default();
+        if today == self.today {
+            return fx;
+        }
+        self.today = today;
+        for i in 0..self.pools.len() {
+            let p = &mut self.pools[i];
+            let was_active = p.active;
+            p.issued = p.pool.issued(today);
+            p.active = p.pool.is_active(today);
+            if was_active && !p.active {
+                fx.log.push(LogEvent::Expired {
+                    feature: p.pool.feature.clone(),
+                });
+            }
+        }
+        loop {
+            let over = |p: &PoolState| p.pool.counted && p.in_use > p.capacity();
+            let victim = self.holdings.iter().rev().find_map(|(handle, h)| {
+                let in_over = over(&self.pools[h.pool])
+                    || h.suite.as_ref().is_some_and(|(s, _)| over(&self.pools[*s]));
+                in_over.then_some((*handle, h.conn))
+            });
+            let Some((handle, conn)) = victim else {
+                break;
+            };
+            self.release(handle, Some(InReason::Expired), &mut fx);
+            fx.reply(
+                conn,
+                Message::Revoked(Revoked {
+                    handle,
+                    code: lmerr::LM_LONGGONE,
+                    text: lmerr::text(lmerr::LM_LONGGONE).to_string(),
+                }),
+            );
+        }
+        fx
+    }
+
+    /// The daemon is stopping: every seat is released and logged as
+    /// `IN: ... (SHUTDOWN)`.
+    pub fn shutdown(&mut self) -> Effects {
+        let mut fx = Effects::default();
+        let handles: Vec<u64> = self.holdings.keys().copied().collect();
+        for h in handles {
+            self.release(h, Some(InReason::Shutdown), &mut fx);
+        }
+        self.conns.clear();
+        self.idle.clear();
+        fx
+    }
+
+    /// Usage per pool (all features, or those named `q.feature`).
+    pub fn status(&self, conn: ConnId, q: &StatusQuery) -> Effects {
+        let mut fx = Effects::default();
+        fx.reply(conn, Message::Status(self.status_reply(&q.feature)));
+        fx
+    }
+
+    /// What `Status` answers for `feature` (empty: every feature).
+    pub fn status_reply(&self, feature: &str) -> StatusReply {
+        let mut holders: Vec<Vec<Holder>> = self.pools.iter().map(|_| Vec::new()).collect();
+        for (handle, h) in &self.holdings {
+            let holder = Holder {
+                user: h.user.clone(),
+                host: h.host.clone(),
+                display: h.display.clone(),
+                version: self.pools[h.pool].pool.version.as_written().to_string(),
+                handle: *handle,
+                started: h.started_ms / 1000,
+                count: h.count,
+            };
+            if let Some((s, _)) = &h.suite {
+                holders[*s].push(Holder {
+                    version: self.pools[*s].pool.version.as_written().to_string(),
+                    ..holder.clone()
+                });
+            }
+            holders[h.pool].push(holder);
+        }
+        let features = self
+            .pools
+            .iter()
+            .zip(holders)
+            .filter(|(p, _)| feature.is_empty() || p.pool.feature == feature)
+            .map(|(p, holders)| FeatureStatus {
+                name: p.pool.feature.clone(),
+                version: p.pool.version.as_written().to_string(),
+                counted: p.pool.counted,
+                issued: p.issued,
+                in_use: p.in_use,
+                expiry: p.pool.expiry().to_string(),
+                holders,
+            })
+            .collect();
+        StatusReply {
+            server: self.config.vendor.clone(),
+            version: self.config.version.clone(),
+            host: self.config.host.clone(),
+            port: self.config.port,
+            vendors: Vec::new(),
+            features,
+        }
+    }
+
+    /// lmremove (by user, host and display, or by handle) and lmdown.
+    /// Removed checkouts are revoked: their holder gets `Revoked`.
+    pub fn admin(&mut self, _now: u64, conn: ConnId, req: &AdminRequest) -> Effects {
+        let mut fx = Effects::default();
+        let reply = |fx: &mut Effects, code: i32, text: String| {
+            fx.reply(conn, Message::AdminReply(AdminReply { code, text }));
+        };
+        if !req.vendor.is_empty() && req.vendor != self.config.vendor {
+            reply(
+                &mut fx,
+                lmerr::LM_NOSERVSUPP,
+                format!("This is the vendor daemon of {}.", self.config.vendor),
+            );
+            return fx;
+        }
+        let victims: Vec<(u64, ConnId)> = match req.op {
+            admin_op::REMOVE_USER => self
+                .holdings
+                .iter()
+                .filter(|(_, h)| {
+                    (req.feature.is_empty() || h.feature == req.feature)
+                        && h.user == req.user
+                        && h.host.eq_ignore_ascii_case(&req.host)
+                        && (req.display.is_empty() || h.display == req.display)
+                })
+                .map(|(handle, h)| (*handle, h.conn))
+                .collect(),
+            admin_op::REMOVE_HANDLE => self
+                .holdings
+                .get(&req.handle)
+                .filter(|h| req.feature.is_empty() || h.feature == req.feature)
+                .map(|h| (req.handle, h.conn))
+                .into_iter()
+                .collect(),
+            admin_op::SHUTDOWN => {
+                reply(&mut fx, 0, "Shutting down.".into());
+                fx.shutdown = true;
+                return fx;
+            }
+            _ => {
+                reply(
+                    &mut fx,
+                    lmerr::LM_BADPARAM,
+                    "The vendor daemon does not do this; ask lmgrd.".into(),
+                );
+                return fx;
+            }
+        };
+        if victims.is_empty() {
+            reply(
+                &mut fx,
+                lmerr::LM_NEVERCHECKOUT,
+                lmerr::text(lmerr::LM_NEVERCHECKOUT).into(),
+            );
+            return fx;
+        }
+        let n = victims.len();
+        for (handle, holder) in victims {
+            self.release(handle, Some(InReason::Removed), &mut fx);
+            fx.reply(
+                holder,
+                Message::Revoked(Revoked {
+                    handle,
+                    code: lmerr::LM_SERVER_REMOVED,
+                    text: "License removed by the administrator.".into(),
+                }),
+            );
+        }
+        reply(&mut fx, 0, format!("Removed {n} license checkout(s)."));
+        fx
+    }
+
+    /// Checks every internal invariant; used by tests.
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        for (i, p) in self.pools.iter().enumerate() {
+            let sum: u32 = p.groups.values().map(|g| g.count).sum();
+            assert_eq!(p.in_use, sum, "pool {i} in_use");
+            if p.pool.counted {
+                assert!(
+                    p.in_use <= p.capacity(),
+                    "pool {i}: {} in use > {} + {}",
+                    p.in_use,
+                    p.issued,
+                    p.pool.overdraft
+                );
+            }
+            for g in p.groups.values() {
+                assert!(!g.members.is_empty());
+                assert_eq!(g.count, g.members.values().copied().max().unwrap_or(0));
+                for h in g.members.keys() {
+                    assert!(self.holdings.contains_key(h), "dangling member {h}");
+                }
+            }
+        }
+        for (handle, h) in &self.holdings {
+            let c = self
+                .conns
+                .get(&h.conn)
+                .expect("holding of a live connection");
+            assert!(c.handles.contains(handle));
+            assert!(self.pools[h.pool].groups[&h.key]
+                .members
+                .contains_key(handle));
+            if let Some((s, key)) = &h.suite {
+                assert!(self.pools[*s].groups[key].members.contains_key(handle));
+            }
+        }
+        for (id, c) in &self.conns {
+            assert_eq!(
+                self.idle.contains(&(c.last_heard, *id)),
+                !c.handles.is_empty(),
+                "idle index of {id:?}"
+            );
+        }
+        assert_eq!(
+            self.idle.len(),
+            self.conns
+                .values()
+                .filter(|c| !c.handles.is_empty())
+                .count()
+        );
+    }
+}
+
+/// What a client's Hello says about its machine, for hostid matching.
+pub fn host_identity(id: &ClientIdentity) -> HostIdentity {
+    let mut who = HostIdentity {
+        hostname: id.host.clone(),
+        user: id.user.clone(),
+        display: id.display.clone(),
+        ..HostIdentity::default()
+    };
+    for text in &id.hostids {
+        match HostId::parse(text) {
+            Ok(HostId::Hex { value, .. }) => who.hex_ids.push(value),
+            Ok(HostId::Internet([Some(a), Some(b), Some(c), Some(d)])) => {
+                who.addresses.push(std::net::Ipv4Addr::new(a, b, c, d));
+            }
+            Ok(HostId::Other { kind, value }) => who.others.push((kind, value)),
+            _ => {}
+        }
+    }
+    who
+}

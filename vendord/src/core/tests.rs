@@ -1,0 +1,1008 @@
+use super::*;
+use grammar::pool::build_pools;
+use std::collections::HashMap;
+
+const DEMO: &str = "\
+SERVER this_host ANY 27000
+VENDOR demo
+FEATURE f1 demo 1.0 permanent 4
+FEATURE f2 demo 2.5 permanent 2 DUP_GROUP=UH
+";
+
+fn today() -> Date {
+    Date::new(2026, 6, 1).unwrap()
+}
+
+fn core_for(text: &str) -> Core {
+    core_on(text, today())
+}
+
+fn core_on(text: &str, day: Date) -> Core {
+    let file = grammar::parse_license("test.lic", text);
+    assert!(!file.has_errors(), "{:?}", file.diagnostics);
+    let pools = build_pools(&file, &HashMap::new(), day);
+    let mut config = Config::new("demo");
+    for (_, f) in file.features() {
+        if let Some(g) = f.suite_dup_group {
+            config.suite_dup_groups.insert(f.name.clone(), g);
+        }
+    }
+    Core::new(pools, day, config)
+}
+
+fn ident(user: &str, host: &str) -> ClientIdentity {
+    ClientIdentity {
+        user: user.into(),
+        host: host.into(),
+        display: ":0".into(),
+        pid: 1,
+        platform: "x64_lsb".into(),
+        hostids: vec![],
+        client_version: "0.1".into(),
+        job: 0,
+        project: String::new(),
+    }
+}
+
+fn co(feature: &str, version: &str, count: u32) -> Checkout {
+    Checkout {
+        req: 7,
+        feature: feature.into(),
+        version: version.into(),
+        count,
+        dup_group: 0,
+        queue: false,
+    }
+}
+
+/// Connects `conn` as `user@host` and checks the Welcome.
+fn hello(core: &mut Core, conn: u64, user: &str, host: &str) {
+    let fx = core.connect(0, ConnId(conn), ident(user, host));
+    assert!(
+        matches!(fx.replies.as_slice(), [(c, Message::Welcome(_))] if *c == ConnId(conn)),
+        "{fx:?}"
+    );
+}
+
+fn granted(fx: &Effects) -> u64 {
+    match fx.replies.as_slice() {
+        [(_, Message::Granted(g))] => g.handle,
+        other => panic!("expected Granted, got {other:?}"),
+    }
+}
+
+fn denied(fx: &Effects) -> (i32, i32) {
+    match fx.replies.as_slice() {
+        [(_, Message::Denied(d))] => (d.code, d.minor),
+        other => panic!("expected Denied, got {other:?}"),
+    }
+}
+
+fn lines(fx: &Effects) -> Vec<String> {
+    fx.log.iter().map(ToString::to_string).collect()
+}
+
+fn in_use(core: &Core, feature: &str) -> u32 {
+    core.usage()
+        .iter()
+        .filter(|u| u.feature == feature)
+        .map(|u| u.in_use)
+        .sum()
+}
+
+#[test]
+fn four_seats_then_max_users() {
+    let mut core = core_for(DEMO);
+    for conn in 1..=5 {
+        hello(&mut core, conn, &format!("u{conn}"), "ws1");
+    }
+    for conn in 1..=4 {
+        let fx = core.checkout(1, ConnId(conn), &co("f1", "1.0", 1));
+        granted(&fx);
+        assert_eq!(lines(&fx), vec![format!("OUT: \"f1\" u{conn}@ws1  ")]);
+    }
+    let fx = core.checkout(1, ConnId(5), &co("f1", "1.0", 1));
+    assert_eq!(denied(&fx), (-4, 342));
+    let Message::Denied(d) = &fx.replies[0].1 else {
+        unreachable!()
+    };
+    assert_eq!(d.text, "Licensed number of users already reached.");
+    assert_eq!(d.req, 7);
+    assert_eq!(
+        lines(&fx),
+        vec!["DENIED: \"f1\" u5@ws1  (Licensed number of users already reached. (-4,342))"]
+    );
+    assert_eq!(in_use(&core, "f1"), 4);
+    core.check_invariants();
+}
+
+#[test]
+fn checkin_frees_a_seat_and_only_the_holder_may() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "ann", "ws2");
+    let h = granted(&core.checkout(0, ConnId(1), &co("f1", "", 4)));
+    assert_eq!(denied(&core.checkout(0, ConnId(2), &co("f1", "", 1))).0, -4);
+
+    let fx = core.checkin(0, ConnId(2), &Checkin { req: 3, handle: h });
+    assert_eq!(denied(&fx).0, lmerr::LM_NEVERCHECKOUT);
+    assert_eq!(in_use(&core, "f1"), 4);
+
+    let fx = core.checkin(0, ConnId(1), &Checkin { req: 3, handle: h });
+    assert!(matches!(
+        fx.replies.as_slice(),
+        [(_, Message::CheckedIn(Checkin { req: 3, handle }))] if *handle == h
+    ));
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (4 licenses)"]);
+    assert_eq!(in_use(&core, "f1"), 0);
+    granted(&core.checkout(0, ConnId(2), &co("f1", "", 1)));
+    // A second checkin of the same handle is refused.
+    let fx = core.checkin(0, ConnId(1), &Checkin { req: 4, handle: h });
+    assert_eq!(denied(&fx).0, lmerr::LM_NEVERCHECKOUT);
+    core.check_invariants();
+}
+
+#[test]
+fn disconnect_releases_everything() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    granted(&core.checkout(0, ConnId(1), &co("f1", "1.0", 3)));
+    granted(&core.checkout(0, ConnId(1), &co("f2", "2.0", 1)));
+    let fx = core.disconnect(0, ConnId(1));
+    assert_eq!(
+        lines(&fx),
+        vec!["IN: \"f1\" joe@ws1  (3 licenses)", "IN: \"f2\" joe@ws1  "]
+    );
+    assert_eq!(core.holdings(), 0);
+    assert!(core.usage().iter().all(|u| u.in_use == 0));
+    assert!(!core.is_connected(ConnId(1)));
+    assert!(core.next_deadline().is_none());
+    core.check_invariants();
+}
+
+#[test]
+fn several_licenses_in_one_checkout() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    let fx = core.checkout(0, ConnId(1), &co("f1", "1.0", 3));
+    granted(&fx);
+    assert_eq!(lines(&fx), vec!["OUT: \"f1\" joe@ws1  (3 licenses)"]);
+    // More than are left: wait for them.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("f1", "1.0", 2))).0,
+        -4
+    );
+    // More than the pool could ever give.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("f1", "1.0", 5))).0,
+        -26
+    );
+    // Zero licenses, or a version that is not a number, make no sense.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("f1", "1.0", 0))).0,
+        -42
+    );
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("f1", "one", 1))).0,
+        -42
+    );
+    core.check_invariants();
+}
+
+#[test]
+fn unknown_feature_is_unsupported() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    let fx = core.checkout(0, ConnId(1), &co("f9", "1.0", 1));
+    assert_eq!(denied(&fx), (-5, 346));
+    assert_eq!(
+        lines(&fx),
+        vec![
+            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS   ) joe@ws1  (No such feature exists. (-5,346))"
+        ]
+    );
+}
+
+#[test]
+fn withdrawn_features_say_why() {
+    let mut core = core_for(DEMO);
+    core.config
+        .withdrawn
+        .insert("old".into(), Withdrawn::Expired);
+    core.config
+        .withdrawn
+        .insert("forged".into(), Withdrawn::BadSignature);
+    hello(&mut core, 1, "joe", "ws1");
+    let fx = core.checkout(0, ConnId(1), &co("old", "1.0", 1));
+    assert_eq!(denied(&fx).0, -10);
+    assert_eq!(
+        lines(&fx),
+        vec!["DENIED: \"old\" joe@ws1  (Feature has expired. (-10,0))"]
+    );
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("forged", "1", 1))).0,
+        -8
+    );
+}
+
+#[test]
+fn version_rules() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    let fx = core.checkout(0, ConnId(1), &co("f2", "3.0", 1));
+    assert_eq!(denied(&fx), (-25, 334));
+    assert_eq!(
+        lines(&fx),
+        vec![
+            "DENIED: \"f2\" joe@ws1  (License server system does not support this version of this feature. (-25,334))"
+        ]
+    );
+    // 2.50 is 2.5; lower versions are served by a higher line.
+    granted(&core.checkout(0, ConnId(1), &co("f2", "2.50", 1)));
+    granted(&core.checkout(0, ConnId(1), &co("f2", "1", 1)));
+}
+
+#[test]
+fn expiry_and_start_dates() {
+    let text = "\
+SERVER h ANY
+VENDOR demo
+FEATURE old demo 1.0 30-jun-2026 2
+FEATURE later demo 1.0 permanent 2 START=01-jul-2026
+";
+    let mut core = core_for(text);
+    hello(&mut core, 1, "joe", "ws1");
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("later", "1", 1))).0,
+        -31
+    );
+    let h = granted(&core.checkout(0, ConnId(1), &co("old", "1", 1)));
+
+    let fx = core.set_today(Date::new(2026, 7, 1).unwrap());
+    assert_eq!(
+        lines(&fx),
+        vec!["EXPIRED: old", "IN: \"old\" joe@ws1  (EXPIRED)"]
+    );
+    assert!(matches!(
+        fx.replies.as_slice(),
+        [(_, Message::Revoked(Revoked { handle, code: -10, .. }))] if *handle == h
+    ));
+    core.check_invariants();
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("old", "1", 1))).0,
+        -10
+    );
+    granted(&core.checkout(0, ConnId(1), &co("later", "1", 1)));
+    core.check_invariants();
+}
+
+#[test]
+fn a_shrinking_pool_revokes_the_newest_checkouts() {
+    let text = "\
+SERVER h ANY
+VENDOR demo
+INCREMENT f demo 1.0 permanent 1
+INCREMENT f demo 1.0 30-jun-2026 2
+";
+    let mut core = core_for(text);
+    for conn in 1..=3 {
+        hello(&mut core, conn, &format!("u{conn}"), "ws");
+        granted(&core.checkout(0, ConnId(conn), &co("f", "1", 1)));
+    }
+    let fx = core.set_today(Date::new(2026, 7, 2).unwrap());
+    let revoked: Vec<ConnId> = fx
+        .replies
+        .iter()
+        .filter(|(_, m)| matches!(m, Message::Revoked(_)))
+        .map(|(c, _)| *c)
+        .collect();
+    assert_eq!(revoked, vec![ConnId(3), ConnId(2)]);
+    assert_eq!(in_use(&core, "f"), 1);
+    core.check_invariants();
+}
+
+const LOCKED: &str = "\
+SERVER h ANY
+VENDOR demo
+INCREMENT f demo 1.0 permanent 2
+INCREMENT f demo 1.0 permanent 1 HOSTID=0800200005ac
+FEATURE onlyhere demo 1.0 permanent 2 HOSTID=0800200005ac
+FEATURE u demo 1.0 permanent uncounted HOSTID=0800200005ac
+";
+
+fn on_locked_host(user: &str) -> ClientIdentity {
+    ClientIdentity {
+        hostids: vec!["0800200005AC".into(), "garbage!".into()],
+        ..ident(user, "build7")
+    }
+}
+
+#[test]
+fn node_locked_pools_before_floating_ones() {
+    let mut core = core_for(LOCKED);
+    let _ = core.connect(0, ConnId(1), on_locked_host("joe"));
+    hello(&mut core, 2, "ann", "elsewhere");
+    let fx = core.checkout(0, ConnId(1), &co("f", "1", 1));
+    granted(&fx);
+    let usage = core.usage();
+    assert_eq!((usage[0].in_use, usage[1].in_use), (0, 1), "{usage:?}");
+    // The next one floats.
+    granted(&core.checkout(0, ConnId(1), &co("f", "1", 1)));
+    assert_eq!(core.usage()[0].in_use, 1);
+    // Another host never gets the node-locked seat.
+    granted(&core.checkout(0, ConnId(2), &co("f", "1", 1)));
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(2), &co("f", "1", 1))),
+        (-4, 342)
+    );
+    // A feature locked to another host.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(2), &co("onlyhere", "1", 1))).0,
+        -9
+    );
+    granted(&core.checkout(0, ConnId(1), &co("onlyhere", "1", 1)));
+    core.check_invariants();
+}
+
+#[test]
+fn uncounted_pools_grant_whenever_the_host_matches() {
+    let mut core = core_for(LOCKED);
+    let _ = core.connect(0, ConnId(1), on_locked_host("joe"));
+    hello(&mut core, 2, "ann", "elsewhere");
+    for _ in 0..50 {
+        granted(&core.checkout(0, ConnId(1), &co("u", "1", 3)));
+    }
+    assert_eq!(denied(&core.checkout(0, ConnId(2), &co("u", "1", 1))).0, -9);
+    let status = core.status_reply("u");
+    assert_eq!(status.features.len(), 1);
+    assert!(!status.features[0].counted);
+    assert_eq!(status.features[0].holders.len(), 50);
+    let _ = core.disconnect(0, ConnId(1));
+    assert_eq!(in_use(&core, "u"), 0);
+    core.check_invariants();
+}
+
+#[test]
+fn dup_group_on_the_line_shares_seats() {
+    let mut core = core_for(DEMO);
+    for conn in 1..=3 {
+        hello(&mut core, conn, "joe", "ws1");
+    }
+    hello(&mut core, 4, "ann", "ws1");
+    hello(&mut core, 5, "bob", "ws1");
+    let handles: Vec<u64> = (1..=3)
+        .map(|c| granted(&core.checkout(0, ConnId(c), &co("f2", "2", 1))))
+        .collect();
+    assert_eq!(in_use(&core, "f2"), 1);
+    granted(&core.checkout(0, ConnId(4), &co("f2", "2", 1)));
+    assert_eq!(in_use(&core, "f2"), 2);
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(5), &co("f2", "2", 1))).0,
+        -4
+    );
+    // joe's seat stays while any of his checkouts does.
+    let _ = core.checkin(
+        0,
+        ConnId(1),
+        &Checkin {
+            req: 1,
+            handle: handles[0],
+        },
+    );
+    let _ = core.disconnect(0, ConnId(2));
+    assert_eq!(in_use(&core, "f2"), 2);
+    let _ = core.checkin(
+        0,
+        ConnId(3),
+        &Checkin {
+            req: 1,
+            handle: handles[2],
+        },
+    );
+    assert_eq!(in_use(&core, "f2"), 1);
+    granted(&core.checkout(0, ConnId(5), &co("f2", "2", 1)));
+    core.check_invariants();
+}
+
+#[test]
+fn a_shared_seat_grows_to_the_largest_request() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "joe", "ws1");
+    granted(&core.checkout(0, ConnId(1), &co("f2", "2", 1)));
+    let h = granted(&core.checkout(0, ConnId(2), &co("f2", "2", 2)));
+    assert_eq!(in_use(&core, "f2"), 2);
+    let _ = core.checkin(0, ConnId(2), &Checkin { req: 1, handle: h });
+    assert_eq!(in_use(&core, "f2"), 1);
+    core.check_invariants();
+}
+
+#[test]
+fn dup_group_from_the_request_and_line_precedence() {
+    let text = "\
+SERVER h ANY
+VENDOR demo
+FEATURE free demo 1.0 permanent 1
+FEATURE strict demo 1.0 permanent 1 DUP_GROUP=NONE
+FEATURE site demo 1.0 permanent 1 DUP_GROUP=SITE
+";
+    let mut core = core_for(text);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "joe", "ws1");
+    hello(&mut core, 3, "ann", "ws9");
+    let uh = |f: &str| Checkout {
+        dup_group: MASK_USER | MASK_HOST,
+        ..co(f, "1", 1)
+    };
+    // The application asks for UH sharing: joe shares, ann does not.
+    granted(&core.checkout(0, ConnId(1), &uh("free")));
+    granted(&core.checkout(0, ConnId(2), &uh("free")));
+    assert_eq!(denied(&core.checkout(0, ConnId(3), &uh("free"))).0, -4);
+    // Without a mask nobody shares.
+    let _ = core.disconnect(0, ConnId(1));
+    let _ = core.disconnect(0, ConnId(2));
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "joe", "ws1");
+    granted(&core.checkout(0, ConnId(1), &co("free", "1", 1)));
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(2), &co("free", "1", 1))).0,
+        -4
+    );
+    // DUP_GROUP=NONE on the line wins over the request's mask.
+    granted(&core.checkout(0, ConnId(1), &uh("strict")));
+    assert_eq!(denied(&core.checkout(0, ConnId(2), &uh("strict"))).0, -4);
+    // SITE: everybody shares.
+    granted(&core.checkout(0, ConnId(1), &co("site", "1", 1)));
+    granted(&core.checkout(0, ConnId(3), &co("site", "1", 1)));
+    assert_eq!(in_use(&core, "site"), 1);
+    core.check_invariants();
+}
+
+#[test]
+fn overdraft_allows_extra_seats() {
+    let text = "\
+SERVER h ANY
+VENDOR demo
+FEATURE f demo 1.0 permanent 2 OVERDRAFT=1
+";
+    let mut core = core_for(text);
+    for conn in 1..=4 {
+        hello(&mut core, conn, &format!("u{conn}"), "ws");
+    }
+    for conn in 1..=3 {
+        granted(&core.checkout(0, ConnId(conn), &co("f", "1", 1)));
+    }
+    assert_eq!(denied(&core.checkout(0, ConnId(4), &co("f", "1", 1))).0, -4);
+    let u = &core.usage()[0];
+    assert_eq!((u.issued, u.overdraft, u.in_use), (2, 1, 3));
+    let _ = core.disconnect(0, ConnId(1));
+    let _ = core.disconnect(0, ConnId(2));
+    let _ = core.disconnect(0, ConnId(3));
+    // Three at once fit issued + overdraft; four never do.
+    granted(&core.checkout(0, ConnId(4), &co("f", "1", 3)));
+    let _ = core.disconnect(0, ConnId(4));
+    hello(&mut core, 4, "u4", "ws");
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(4), &co("f", "1", 4))).0,
+        -26
+    );
+    core.check_invariants();
+}
+
+const SUITE: &str = "\
+SERVER h ANY
+VENDOR demo
+PACKAGE suite demo 1.0 COMPONENTS=\"comp1 comp2\" OPTIONS=SUITE
+FEATURE suite demo 1.0 permanent 2 SUITE_DUP_GROUP=UHD
+";
+
+#[test]
+fn suite_components_take_a_suite_seat_atomically() {
+    let mut core = core_for(SUITE);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "ann", "ws2");
+    hello(&mut core, 3, "bob", "ws3");
+    let fx = core.checkout(0, ConnId(1), &co("comp1", "1", 1));
+    granted(&fx);
+    assert_eq!(
+        lines(&fx),
+        vec!["OUT: \"comp1\" joe@ws1  ", "OUT: \"suite\" joe@ws1  "]
+    );
+    // joe's second component shares his suite seat (SUITE_DUP_GROUP=UHD).
+    granted(&core.checkout(0, ConnId(1), &co("comp2", "1", 1)));
+    assert_eq!(in_use(&core, "suite"), 1);
+    granted(&core.checkout(0, ConnId(2), &co("comp1", "1", 1)));
+    assert_eq!(in_use(&core, "suite"), 2);
+    assert_eq!(in_use(&core, "comp1"), 2);
+    // comp2 has a seat left but the suite has none: neither is taken.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(3), &co("comp2", "1", 1))).0,
+        -4
+    );
+    assert_eq!(in_use(&core, "comp2"), 1);
+    assert_eq!(in_use(&core, "suite"), 2);
+    core.check_invariants();
+
+    let fx = core.disconnect(0, ConnId(1));
+    assert_eq!(lines(&fx).len(), 4);
+    assert_eq!(in_use(&core, "suite"), 1);
+    granted(&core.checkout(0, ConnId(3), &co("comp2", "1", 1)));
+    core.check_invariants();
+}
+
+#[test]
+fn suite_without_dup_group_takes_a_seat_per_component() {
+    let text = SUITE.replace(" SUITE_DUP_GROUP=UHD", "");
+    let mut core = core_for(&text);
+    hello(&mut core, 1, "joe", "ws1");
+    granted(&core.checkout(0, ConnId(1), &co("comp1", "1", 1)));
+    granted(&core.checkout(0, ConnId(1), &co("comp2", "1", 1)));
+    assert_eq!(in_use(&core, "suite"), 2);
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("comp1", "1", 1))).0,
+        -4
+    );
+    core.check_invariants();
+}
+
+#[test]
+fn a_job_that_reconnects_keeps_its_seats() {
+    let mut core = core_for(DEMO);
+    let job = |user: &str| ClientIdentity {
+        job: 42,
+        ..ident(user, "ws1")
+    };
+    // A connection of the job that holds nothing is left alone.
+    let _ = core.connect(0, ConnId(7), job("joe"));
+    let fx = core.connect(0, ConnId(1), job("joe"));
+    assert!(fx.close.is_empty());
+    let h1 = granted(&core.checkout(0, ConnId(1), &co("f1", "1", 2)));
+    let h2 = granted(&core.checkout(0, ConnId(1), &co("f2", "1", 1)));
+
+    // Same job id, another user: no reattach.
+    let fx = core.connect(5, ConnId(9), job("mallory"));
+    assert!(fx.close.is_empty());
+    assert!(matches!(&fx.replies[0].1, Message::Welcome(w) if w.held.is_empty()));
+
+    let fx = core.connect(10, ConnId(2), job("joe"));
+    let Message::Welcome(w) = &fx.replies[0].1 else {
+        panic!("{fx:?}")
+    };
+    let held: Vec<(u64, &str, u32)> = w
+        .held
+        .iter()
+        .map(|g| (g.handle, g.feature.as_str(), g.count))
+        .collect();
+    assert_eq!(held, vec![(h1, "f1", 2), (h2, "f2", 1)]);
+    assert_eq!(
+        fx.close,
+        vec![Close {
+            conn: ConnId(1),
+            reason: None
+        }]
+    );
+    // The old socket closing costs nothing.
+    let fx = core.disconnect(11, ConnId(1));
+    assert!(fx.log.is_empty());
+    assert_eq!(in_use(&core, "f1"), 2);
+    assert_eq!(core.handles_of(ConnId(2)), vec![h1, h2]);
+    // The new connection can check them in.
+    let fx = core.checkin(12, ConnId(2), &Checkin { req: 1, handle: h1 });
+    assert!(matches!(fx.replies[0].1, Message::CheckedIn(_)));
+    core.check_invariants();
+}
+
+#[test]
+fn silent_connections_lose_their_seats() {
+    let mut core = core_for(DEMO);
+    core.config.timeout_ms = 1000;
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "ann", "ws2");
+    assert_eq!(
+        core.next_deadline(),
+        None,
+        "nothing held, nothing to time out"
+    );
+    granted(&core.checkout(100, ConnId(1), &co("f1", "1", 1)));
+    granted(&core.checkout(200, ConnId(2), &co("f1", "1", 1)));
+    assert_eq!(core.next_deadline(), Some(1100));
+    // Early ticks do nothing.
+    let (fx, next) = core.tick(1099);
+    assert!(fx.log.is_empty() && fx.close.is_empty());
+    assert_eq!(next, Some(1100));
+    // joe's heartbeat moves his deadline.
+    let fx = core.heartbeat(900, ConnId(1), &Heartbeat { seq: 5 });
+    assert!(matches!(
+        fx.replies.as_slice(),
+        [(_, Message::HeartbeatAck(Heartbeat { seq: 5 }))]
+    ));
+    assert_eq!(core.next_deadline(), Some(1200));
+    let (fx, next) = core.tick(1200);
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" ann@ws2  (INACTIVE)"]);
+    assert_eq!(
+        fx.close,
+        vec![Close {
+            conn: ConnId(2),
+            reason: None
+        }]
+    );
+    assert_eq!(next, Some(1900));
+    let (fx, next) = core.tick(5000);
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (INACTIVE)"]);
+    assert_eq!(next, None);
+    assert_eq!(in_use(&core, "f1"), 0);
+    core.check_invariants();
+}
+
+fn admin(op: u8) -> AdminRequest {
+    AdminRequest {
+        op,
+        ..AdminRequest::default()
+    }
+}
+
+fn admin_reply(fx: &Effects, conn: ConnId) -> (i32, String) {
+    fx.replies
+        .iter()
+        .find_map(|(c, m)| match m {
+            Message::AdminReply(r) if *c == conn => Some((r.code, r.text.clone())),
+            _ => None,
+        })
+        .expect("an AdminReply")
+}
+
+#[test]
+fn lmremove_by_user_and_by_handle() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "ann", "ws2");
+    let tool = ConnId(99);
+    let j1 = granted(&core.checkout(0, ConnId(1), &co("f1", "1", 1)));
+    let j2 = granted(&core.checkout(0, ConnId(1), &co("f2", "1", 1)));
+    let a1 = granted(&core.checkout(0, ConnId(2), &co("f1", "1", 1)));
+
+    let fx = core.admin(
+        0,
+        tool,
+        &AdminRequest {
+            feature: "f1".into(),
+            user: "joe".into(),
+            host: "WS1".into(),
+            display: ":0".into(),
+            ..admin(admin_op::REMOVE_USER)
+        },
+    );
+    assert_eq!(admin_reply(&fx, tool).0, 0);
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (REMOVED)"]);
+    assert!(fx
+        .replies
+        .iter()
+        .any(|(c, m)| *c == ConnId(1) && matches!(m, Message::Revoked(r) if r.handle == j1)));
+    assert_eq!(core.handles_of(ConnId(1)), vec![j2]);
+
+    let fx = core.admin(
+        0,
+        tool,
+        &AdminRequest {
+            handle: a1,
+            ..admin(admin_op::REMOVE_HANDLE)
+        },
+    );
+    assert_eq!(admin_reply(&fx, tool).0, 0);
+    assert!(fx
+        .replies
+        .iter()
+        .any(|(c, m)| *c == ConnId(2) && matches!(m, Message::Revoked(r) if r.handle == a1)));
+    assert_eq!(in_use(&core, "f1"), 0);
+
+    let fx = core.admin(
+        0,
+        tool,
+        &AdminRequest {
+            handle: a1,
+            ..admin(admin_op::REMOVE_HANDLE)
+        },
+    );
+    assert_eq!(admin_reply(&fx, tool).0, lmerr::LM_NEVERCHECKOUT);
+    let fx = core.admin(
+        0,
+        tool,
+        &AdminRequest {
+            vendor: "other".into(),
+            ..admin(admin_op::REMOVE_HANDLE)
+        },
+    );
+    assert_eq!(admin_reply(&fx, tool).0, lmerr::LM_NOSERVSUPP);
+    let fx = core.admin(0, tool, &admin(admin_op::SHUTDOWN));
+    assert!(fx.shutdown);
+    assert_eq!(admin_reply(&fx, tool).0, 0);
+    core.check_invariants();
+}
+
+#[test]
+fn shutdown_logs_every_seat() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "ann", "ws2");
+    granted(&core.checkout(0, ConnId(1), &co("f1", "1", 1)));
+    granted(&core.checkout(0, ConnId(2), &co("f2", "1", 1)));
+    let fx = core.shutdown();
+    assert_eq!(
+        lines(&fx),
+        vec![
+            "IN: \"f1\" joe@ws1  (SHUTDOWN)",
+            "IN: \"f2\" ann@ws2  (SHUTDOWN)"
+        ]
+    );
+    assert_eq!(core.holdings(), 0);
+    core.check_invariants();
+}
+
+#[test]
+fn status_lists_pools_and_holders() {
+    let mut core = core_for(DEMO);
+    core.config.host = "srv".into();
+    core.set_port(4000);
+    hello(&mut core, 1, "joe", "ws1");
+    let h = granted(&core.checkout(5_000_000, ConnId(1), &co("f1", "1", 2)));
+    let fx = core.status(ConnId(1), &StatusQuery::default());
+    let [(_, Message::Status(s))] = fx.replies.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        (s.server.as_str(), s.host.as_str(), s.port),
+        ("demo", "srv", 4000)
+    );
+    let summary: Vec<(&str, &str, bool, u32, u32, &str)> = s
+        .features
+        .iter()
+        .map(|f| {
+            (
+                f.name.as_str(),
+                f.version.as_str(),
+                f.counted,
+                f.issued,
+                f.in_use,
+                f.expiry.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("f1", "1.0", true, 4, 2, "permanent"),
+            ("f2", "2.5", true, 2, 0, "permanent")
+        ]
+    );
+    assert_eq!(
+        s.features[0].holders,
+        vec![Holder {
+            user: "joe".into(),
+            host: "ws1".into(),
+            display: ":0".into(),
+            version: "1.0".into(),
+            handle: h,
+            started: 5000,
+            count: 2,
+        }]
+    );
+    assert_eq!(core.status_reply("f2").features.len(), 1);
+    assert!(core.status_reply("nope").features.is_empty());
+}
+
+#[test]
+fn protocol_misuse_closes_the_connection() {
+    let mut core = core_for(DEMO);
+    let c = ConnId(1);
+    let fx = core.handle_message(0, c, Message::Checkout(co("f1", "1", 1)));
+    assert_eq!(fx.close.len(), 1);
+    assert!(fx.replies.is_empty());
+    // Status and admin requests need no Hello.
+    let fx = core.handle_message(0, c, Message::StatusQuery(StatusQuery::default()));
+    assert!(matches!(fx.replies[0].1, Message::Status(_)));
+    let fx = core.handle_message(
+        0,
+        c,
+        Message::Hello(wire::Hello {
+            identity: ident("joe", "ws1"),
+        }),
+    );
+    assert!(matches!(fx.replies[0].1, Message::Welcome(_)));
+    let fx = core.handle_message(
+        0,
+        c,
+        Message::Hello(wire::Hello {
+            identity: ident("joe", "ws1"),
+        }),
+    );
+    assert_eq!(fx.close.len(), 1);
+    let fx = core.handle_message(0, c, Message::Welcome(Welcome::default()));
+    assert_eq!(fx.close.len(), 1);
+    let fx = core.handle_message(0, c, Message::Checkout(co("f1", "1", 1)));
+    granted(&fx);
+}
+
+#[test]
+fn client_hostids_are_parsed() {
+    let who = host_identity(&ClientIdentity {
+        hostids: vec![
+            "0800200005ac".into(),
+            "INTERNET=10.1.2.3".into(),
+            "DISK_SERIAL_NUM=abc".into(),
+            "not a hostid".into(),
+        ],
+        ..ident("joe", "ws1")
+    });
+    assert_eq!(who.hex_ids, vec![0x0800_2000_05ac]);
+    assert_eq!(who.addresses, vec![std::net::Ipv4Addr::new(10, 1, 2, 3)]);
+    assert_eq!(who.others.len(), 1);
+    assert_eq!((who.user.as_str(), who.hostname.as_str()), ("joe", "ws1"));
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LICENSE: &str = "\
+SERVER h ANY
+VENDOR demo
+FEATURE f1 demo 1.0 permanent 3
+FEATURE f2 demo 2.0 permanent 2 DUP_GROUP=UH
+FEATURE f3 demo 1.0 permanent 2 OVERDRAFT=1
+INCREMENT f4 demo 1.0 permanent 1
+INCREMENT f4 demo 1.0 permanent 2 HOSTID=0800200005ac
+PACKAGE suite demo 1.0 COMPONENTS=\"c1 c2\" OPTIONS=SUITE
+FEATURE suite demo 1.0 permanent 2 SUITE_DUP_GROUP=UH
+";
+    const FEATURES: [&str; 8] = ["f1", "f2", "f3", "f4", "c1", "c2", "suite", "f9"];
+    const USERS: [&str; 3] = ["joe", "ann", "bob"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Connect {
+            conn: u64,
+            user: usize,
+            job: u64,
+        },
+        Checkout {
+            conn: u64,
+            feature: usize,
+            count: u32,
+            mask: u8,
+        },
+        Checkin {
+            conn: u64,
+            pick: usize,
+        },
+        Disconnect {
+            conn: u64,
+        },
+        Heartbeat {
+            conn: u64,
+        },
+        Advance {
+            ms: u64,
+        },
+        Remove {
+            pick: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u64..6, 0usize..3, 0u64..3).prop_map(|(conn, user, job)| Op::Connect {
+                conn,
+                user,
+                job
+            }),
+            6 => (0u64..6, 0usize..8, 1u32..4, prop_oneof![Just(0u8), Just(3u8), Just(0x10u8)])
+                .prop_map(|(conn, feature, count, mask)| Op::Checkout {
+                    conn,
+                    feature,
+                    count,
+                    mask
+                }),
+            2 => (0u64..6, 0usize..8).prop_map(|(conn, pick)| Op::Checkin { conn, pick }),
+            1 => (0u64..6).prop_map(|conn| Op::Disconnect { conn }),
+            1 => (0u64..6).prop_map(|conn| Op::Heartbeat { conn }),
+            1 => (0u64..600).prop_map(|ms| Op::Advance { ms }),
+            1 => (0usize..8).prop_map(|pick| Op::Remove { pick }),
+        ]
+    }
+
+    /// Plays the event loop's part: connections the core closes are gone.
+    fn absorb(core: &mut Core, now: u64, fx: Effects, live: &mut BTreeSet<u64>) {
+        for c in fx.close {
+            live.remove(&c.conn.0);
+            let fx = core.disconnect(now, c.conn);
+            assert!(fx.replies.is_empty());
+            assert!(core.handles_of(c.conn).is_empty());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn seats_never_exceed_the_licenses(ops in proptest::collection::vec(op(), 1..120)) {
+            let mut core = core_for(LICENSE);
+            core.config.timeout_ms = 1000;
+            let mut now = 0u64;
+            let mut live: BTreeSet<u64> = BTreeSet::new();
+            for op in ops {
+                match op {
+                    Op::Connect { conn, user, job } => {
+                        if !live.contains(&conn) {
+                            let id = ClientIdentity {
+                                job,
+                                hostids: if user == 0 { vec!["0800200005ac".into()] } else { vec![] },
+                                ..ident(USERS[user], "ws")
+                            };
+                            let fx = core.connect(now, ConnId(conn), id);
+                            live.insert(conn);
+                            absorb(&mut core, now, fx, &mut live);
+                        }
+                    }
+                    Op::Checkout { conn, feature, count, mask } => {
+                        let req = Checkout { dup_group: mask, ..co(FEATURES[feature], "1", count) };
+                        let fx = core.handle_message(now, ConnId(conn), Message::Checkout(req));
+                        if !live.contains(&conn) {
+                            prop_assert_eq!(fx.close.len(), 1);
+                        }
+                        for (_, m) in &fx.replies {
+                            prop_assert!(matches!(m, Message::Granted(_) | Message::Denied(_)));
+                        }
+                        absorb(&mut core, now, fx, &mut live);
+                    }
+                    Op::Checkin { conn, pick } => {
+                        let handles = core.handles_of(ConnId(conn));
+                        if let Some(&handle) = handles.get(pick % handles.len().max(1)) {
+                            let fx = core.checkin(now, ConnId(conn), &Checkin { req: 0, handle });
+                            prop_assert!(matches!(fx.replies[0].1, Message::CheckedIn(_)));
+                            prop_assert!(!core.handles_of(ConnId(conn)).contains(&handle));
+                        }
+                    }
+                    Op::Disconnect { conn } => {
+                        live.remove(&conn);
+                        let _ = core.disconnect(now, ConnId(conn));
+                        prop_assert!(core.handles_of(ConnId(conn)).is_empty());
+                        prop_assert!(!core.is_connected(ConnId(conn)));
+                    }
+                    Op::Heartbeat { conn } => {
+                        if live.contains(&conn) {
+                            let _ = core.heartbeat(now, ConnId(conn), &Heartbeat { seq: 1 });
+                        }
+                    }
+                    Op::Advance { ms } => {
+                        now += ms;
+                        if core.next_deadline().is_some_and(|d| d <= now) {
+                            let (fx, next) = core.tick(now);
+                            prop_assert!(next.is_none_or(|d| d > now));
+                            absorb(&mut core, now, fx, &mut live);
+                        }
+                    }
+                    Op::Remove { pick } => {
+                        let all: Vec<u64> = live.iter().flat_map(|c| core.handles_of(ConnId(*c))).collect();
+                        if let Some(&handle) = all.get(pick % all.len().max(1)) {
+                            let fx = core.admin(now, ConnId(1000), &AdminRequest { handle, ..admin(admin_op::REMOVE_HANDLE) });
+                            prop_assert_eq!(admin_reply(&fx, ConnId(1000)).0, 0);
+                        }
+                    }
+                }
+                core.check_invariants();
+                for u in core.usage() {
+                    if u.counted {
+                        prop_assert!(u.in_use <= u.issued + u.overdraft, "{:?}", u);
+                    }
+                }
+            }
+            for conn in std::mem::take(&mut live) {
+                let _ = core.disconnect(now, ConnId(conn));
+            }
+            prop_assert_eq!(core.holdings(), 0);
+            prop_assert!(core.usage().iter().all(|u| u.in_use == 0));
+            prop_assert_eq!(core.next_deadline(), None);
+            core.check_invariants();
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The vendor daemon: serves one vendor's licenses to clients.
+//!
+//! - [`core`]: the license accounting, a pure state machine (no sockets,
+//!   no clock, no threads) driven by events and the time.
+//! - [`server`]: the single-threaded mio event loop around the core.
+//! - [`startup`]: reading and verifying the license file, process settings,
+//!   the start-up log lines.
+//! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
+
+pub mod args;
+pub mod core;
+pub mod server;
+pub mod startup;

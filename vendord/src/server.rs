@@ -1,0 +1,428 @@
+//! The event loop: one thread, one `mio::Poll`, non-blocking sockets read
+//! and written until `WouldBlock`, and the accounting [`Core`] fed with the
+//! decoded messages, the time and the date.
+//!
+//! Each connection has a wire decoder (at most one frame of 64 KiB is ever
+//! buffered) and an output buffer; a peer that lets more than
+//! [`MAX_PENDING_OUTPUT`] bytes pile up is disconnected. A malformed frame
+//! closes that connection only, with the reason and the peer's address in
+//! the log. The poll timeout is the core's next deadline, so no timer
+//! thread is needed. SIGTERM and SIGINT arrive as poll events.
+
+use crate::core::{Close, ConnId, Core, Effects};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use wire::{admin_op, lmerr, AdminReply, Message, MessageDecoder};
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const FIRST_CONN: usize = 2;
+
+/// Largest frame payload accepted from a client.
+pub const MAX_FRAME: usize = 64 * 1024;
+/// A client that leaves this much unread output is disconnected.
+pub const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+/// How often the date is looked at (expiry and START take effect at midnight).
+const DATE_CHECK_MS: u64 = 60_000;
+/// FLEXlm daemons write a `TIMESTAMP` line every six hours.
+const TIMESTAMP_MS: u64 = 6 * 3600 * 1000;
+
+/// Where the local date comes from; injectable for tests.
+pub type Today = fn() -> grammar::Date;
+
+/// The local date now.
+pub fn local_today() -> grammar::Date {
+    let t = logfmt::local_now();
+    grammar::Date::new(t.year, t.month, t.day).unwrap_or(grammar::Date {
+        year: t.year,
+        month: 1,
+        day: 1,
+    })
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    Signal(i32),
+    AdminShutdown,
+}
+
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    decoder: MessageDecoder,
+    out: Vec<u8>,
+    /// Bytes of `out` already written; `sent <= out.len()`.
+    sent: usize,
+}
+
+impl Connection {
+    fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// Writes until done or `WouldBlock`.
+    fn flush(&mut self) -> io::Result<()> {
+        while self.sent < self.out.len() {
+            match self.stream.write(&self.out[self.sent..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        } else if self.sent > 64 * 1024 {
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+        Ok(())
+    }
+}
+
+/// The vendor daemon's listener, connections and core.
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    signals: Signals,
+    conns: HashMap<usize, Connection>,
+    next_token: usize,
+    core: Core,
+    started: Instant,
+    started_unix_ms: u64,
+    today: Today,
+    next_date_check: u64,
+    next_timestamp: u64,
+    stop: Option<Stopped>,
+}
+
+impl Server {
+    /// Binds `addr`, ready to serve `core`. The core learns the port.
+    pub fn bind(addr: SocketAddr, mut core: Core, today: Today) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        core.set_port(listener.local_addr()?.port());
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Ok(Server {
+            poll,
+            listener,
+            signals,
+            conns: HashMap::new(),
+            next_token: FIRST_CONN,
+            core,
+            started: Instant::now(),
+            started_unix_ms,
+            today,
+            next_date_check: started_unix_ms + DATE_CHECK_MS,
+            next_timestamp: started_unix_ms + TIMESTAMP_MS,
+            stop: None,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Milliseconds since the Unix epoch, advancing with the monotonic clock.
+    fn now(&self) -> u64 {
+        self.started_unix_ms + self.started.elapsed().as_millis() as u64
+    }
+
+    /// Serves until SIGTERM, SIGINT or an admin shutdown; then releases
+    /// every seat (`IN: ... (SHUTDOWN)`) and closes every connection.
+    pub fn run(&mut self) -> io::Result<Stopped> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = self.now();
+            let wake = [
+                self.core.next_deadline(),
+                Some(self.next_date_check),
+                Some(self.next_timestamp),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+            // Round up so we do not wake a millisecond early and spin.
+            let timeout = Duration::from_millis(wake.saturating_sub(now) + 1);
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    SIGNALS => {
+                        for sig in self.signals.pending() {
+                            self.stop.get_or_insert(Stopped::Signal(sig));
+                        }
+                    }
+                    Token(t) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(t);
+                        }
+                        if event.is_writable() {
+                            self.flush(t);
+                        }
+                    }
+                }
+            }
+            self.housekeeping();
+            if let Some(stopped) = self.stop {
+                self.shut_down(stopped);
+                return Ok(stopped);
+            }
+        }
+    }
+
+    /// Timeouts, the date, and TIMESTAMP lines.
+    fn housekeeping(&mut self) {
+        let now = self.now();
+        if self.core.next_deadline().is_some_and(|d| d <= now) {
+            let (fx, _) = self.core.tick(now);
+            self.apply(fx);
+        }
+        if now >= self.next_date_check {
+            self.next_date_check = now + DATE_CHECK_MS;
+            let fx = self.core.set_today((self.today)());
+            self.apply(fx);
+        }
+        if now >= self.next_timestamp {
+            self.next_timestamp = now + TIMESTAMP_MS;
+            log::info!("TIMESTAMP {}", logfmt::timestamp_date());
+        }
+    }
+
+    fn shut_down(&mut self, why: Stopped) {
+        match why {
+            Stopped::Signal(sig) => log::info!("Shutting down because of signal {sig}"),
+            Stopped::AdminShutdown => log::info!("Shutdown requested."),
+        }
+        let fx = self.core.shutdown();
+        for line in &fx.log {
+            log::info!("{line}");
+        }
+        for (_, mut c) in self.conns.drain() {
+            let _ = c.flush();
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        Token(token),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("Cannot watch the connection from {peer}: {e}");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    keep_alive(&stream);
+                    self.conns.insert(
+                        token,
+                        Connection {
+                            stream,
+                            peer,
+                            decoder: MessageDecoder::new(MAX_FRAME),
+                            out: Vec::new(),
+                            sent: 0,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    log::warn!(
+                        "This license server system can handle no more concurrent clients \
+                         since it is out of file descriptors"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads what `token`'s peer sent, until `WouldBlock`, and serves each
+    /// message as soon as it is whole.
+    fn read(&mut self, token: usize) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let Some(c) = self.conns.get_mut(&token) else {
+                return;
+            };
+            let n = match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.close(token, None);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.close(token, Some(format!("read error: {e}")));
+                    return;
+                }
+            };
+            c.decoder.feed(&buf[..n]);
+            loop {
+                let Some(c) = self.conns.get_mut(&token) else {
+                    return;
+                };
+                match c.decoder.next_message() {
+                    Ok(Some(msg)) => {
+                        let local = c.peer.ip().is_loopback();
+                        let now = self.now();
+                        let conn = ConnId(token as u64);
+                        let fx = if is_shutdown(&msg) && !local {
+                            refuse_remote_shutdown(conn)
+                        } else {
+                            self.core.handle_message(now, conn, msg)
+                        };
+                        self.apply(fx);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.close(token, Some(format!("malformed frame: {e}")));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, token: usize) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        if let Err(e) = c.flush() {
+            self.close(token, Some(format!("write error: {e}")));
+        }
+    }
+
+    /// Carries out what the core decided.
+    fn apply(&mut self, fx: Effects) {
+        for line in &fx.log {
+            log::info!("{line}");
+        }
+        let mut touched = Vec::new();
+        for (conn, msg) in fx.replies {
+            let token = conn.0 as usize;
+            let Some(c) = self.conns.get_mut(&token) else {
+                continue;
+            };
+            msg.encode(&mut c.out);
+            if !touched.contains(&token) {
+                touched.push(token);
+            }
+        }
+        for token in touched {
+            self.flush(token);
+            if self
+                .conns
+                .get(&token)
+                .is_some_and(|c| c.pending() > MAX_PENDING_OUTPUT)
+            {
+                self.close(
+                    token,
+                    Some(format!(
+                        "client does not read its replies ({} bytes pending)",
+                        MAX_PENDING_OUTPUT
+                    )),
+                );
+            }
+        }
+        for Close { conn, reason } in fx.close {
+            self.close(conn.0 as usize, reason);
+        }
+        if fx.shutdown {
+            self.stop.get_or_insert(Stopped::AdminShutdown);
+        }
+    }
+
+    /// Closes a connection (after a last try at sending what is queued) and
+    /// releases whatever it held.
+    fn close(&mut self, token: usize, reason: Option<String>) {
+        let Some(mut c) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = c.flush();
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        if let Some(reason) = reason {
+            log::warn!("Closing connection from {}: {reason}", c.peer);
+        }
+        drop(c);
+        let now = self.now();
+        let fx = self.core.disconnect(now, ConnId(token as u64));
+        self.apply(fx);
+    }
+}
+
+fn is_shutdown(msg: &Message) -> bool {
+    matches!(msg, Message::Admin(a) if a.op == admin_op::SHUTDOWN)
+}
+
+/// Only a process on this machine (lmgrd, or lmdown run here) may stop the
+/// vendor daemon directly.
+fn refuse_remote_shutdown(conn: ConnId) -> Effects {
+    Effects {
+        replies: vec![(
+            conn,
+            Message::AdminReply(AdminReply {
+                code: lmerr::LM_MUST_BE_LOCAL,
+                text: lmerr::text(lmerr::LM_MUST_BE_LOCAL).to_string(),
+            }),
+        )],
+        ..Effects::default()
+    }
+}
+
+/// Turns on TCP keepalive, so a client machine that vanished without
+/// closing its connections does not keep them open for ever (connections
+/// holding seats also time out in the core; idle ones only this way).
+fn keep_alive(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
+        // SAFETY: setsockopt reads one int from a live local.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 120);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 30);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
+}
