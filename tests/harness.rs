@@ -1,0 +1,328 @@
+//! Helpers for end-to-end tests: start real `lmgrd` (which starts real
+//! `vendord`), on ports chosen at run time, watch their debug log, and talk
+//! to them with the wire protocol or with `lmflex`.
+//!
+//! The binaries are found next to the test executable's directory
+//! (`target/<profile>/`); `cargo test --workspace` builds them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wire::{ClientIdentity, Message, MessageDecoder};
+
+/// `target/<profile>`, where cargo puts the workspace's binaries.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace` (cargo test --workspace does)",
+        p.display()
+    );
+    p
+}
+
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses")
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh directory for one test.
+pub fn tempdir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Copies an example license into `dir` with its SERVER port replaced (the
+/// port is not signed), and the demo public key beside it.
+pub fn license_with_port(example: &str, dir: &Path, port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(examples().join(example)).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if !l.starts_with("SERVER ") {
+                return format!("{l}\n");
+            }
+            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            match parts.get(3) {
+                Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => parts[3] = port.to_string(),
+                _ => parts.insert(3.min(parts.len()), port.to_string()),
+            }
+            format!("{}\n", parts.join(" "))
+        })
+        .collect();
+    let path = dir.join(example);
+    std::fs::write(&path, text).unwrap();
+    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
+    path
+}
+
+/// Waits for `cond`, polling, until `within` has passed.
+pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running lmgrd and its debug log.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    /// Starts `lmgrd -z -c license` with extra args and waits until the
+    /// vendor daemon is up.
+    pub fn start(license: &Path, port: u16, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(bin("lmgrd"));
+        cmd.arg("-z").arg("-c").arg(license).args(extra);
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        cmd.env_remove("LM_LICENSE_FILE")
+            .env_remove("LM_PUBLIC_KEY_PATH");
+        let mut child = cmd.spawn().expect("lmgrd starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let server = Server {
+            child,
+            port,
+            log,
+            dir: license.parent().unwrap().to_path_buf(),
+        };
+        server.wait_log(Duration::from_secs(20), "using TCP-port");
+        server
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a debug-log line contains `needle`; returns that line.
+    pub fn wait_log(&self, within: Duration, needle: &str) -> String {
+        self.wait_log_count(within, needle, 1)
+    }
+
+    /// Waits until `n` lines contain `needle`; returns the last.
+    pub fn wait_log_count(&self, within: Duration, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                let hits: Vec<&String> = log.iter().filter(|l| l.contains(needle)).collect();
+                if hits.len() >= n {
+                    return hits[n - 1].clone();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {n} log line(s) with {needle:?} within {within:?}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The pid of the vendor daemon from the latest "Started"/"REStarted" line.
+    pub fn vendord_pid(&self) -> i32 {
+        let log = self.log.lock().unwrap();
+        let line = log
+            .iter()
+            .rev()
+            .find(|l| l.contains("tarted demo (pid "))
+            .expect("vendor daemon started");
+        line.rsplit("pid ")
+            .next()
+            .unwrap()
+            .trim_end_matches(')')
+            .parse()
+            .unwrap()
+    }
+
+    pub fn lmgrd_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Sends a signal to lmgrd.
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for lmgrd to exit; returns its status code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lmgrd did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal(libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// True while a process with this pid exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// A bare protocol client, for precise tests.
+pub struct Peer {
+    stream: TcpStream,
+    decoder: MessageDecoder,
+}
+
+impl Peer {
+    pub fn connect(addr: SocketAddr) -> Peer {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Peer {
+            stream,
+            decoder: MessageDecoder::default(),
+        }
+    }
+
+    pub fn send(&mut self, m: &Message) {
+        self.stream.write_all(&m.to_frame_bytes()).unwrap();
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// The next message; `None` when the peer closed the connection.
+    pub fn recv(&mut self) -> Option<Message> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Ok(Some(m)) = self.decoder.next_message() {
+                return Some(m);
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.decoder.feed(&buf[..n]),
+            }
+        }
+    }
+
+    pub fn request(&mut self, m: &Message) -> Message {
+        self.send(m);
+        self.recv().expect("a reply")
+    }
+
+    /// Connects and says hello as `user@host`.
+    pub fn hello(addr: SocketAddr, user: &str, job: u64) -> Peer {
+        let mut p = Peer::connect(addr);
+        let identity = ClientIdentity {
+            user: user.into(),
+            host: "e2e-host".into(),
+            display: "/dev/null".into(),
+            pid: std::process::id(),
+            platform: "x64_lsb".into(),
+            hostids: vec![],
+            client_version: "e2e".into(),
+            job,
+            project: String::new(),
+        };
+        match p.request(&Message::Hello(wire::Hello { identity })) {
+            Message::Welcome(_) => p,
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    /// Asks lmgrd where `vendor` listens.
+    pub fn vendor_port(lmgrd: SocketAddr, vendor: &str) -> Result<u16, wire::ErrorReply> {
+        let mut p = Peer::hello(lmgrd, "lookup", 0);
+        match p.request(&Message::VendorLookup(wire::VendorLookup {
+            vendor: vendor.into(),
+        })) {
+            Message::VendorInfo(i) => Ok(i.port),
+            Message::Error(e) => Err(e),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Checks out `count` of `feature`.
+    pub fn checkout(&mut self, req: u32, feature: &str, count: u32) -> Message {
+        self.request(&Message::Checkout(wire::Checkout {
+            req,
+            feature: feature.into(),
+            version: "1.0".into(),
+            count,
+            dup_group: 0,
+            queue: false,
+        }))
+    }
+}
