@@ -157,3 +157,13 @@ pub(crate) fn connect_error(e: &std::io::Error, detail: String) -> LmError {
         LmError::new(lmerr::LM_CANTCONNECT, minor::CONNECT, Step::Connect, detail).with_errno(errno)
     }
 }
+
+/// A message that makes no sense at this point of the conversation.
+pub(crate) fn unexpected(doing: &str, msg: &Message) -> LmError {
+    LmError::new(
+        lmerr::LM_BADCOMM,
+        minor::UNEXPECTED,
+        Step::Handshake,
+        format!("{doing}: unexpected message type 0x{:02x}", msg.kind()),
+    )
+}

@@ -19,6 +19,7 @@
 //! - [`local`]: what one license file can do for a request (pure but for
 //!   reading the file and the publisher's key).
 //! - [`job`]: [`Job`], [`License`], checkout along the path.
+//! - `route`: reaching a vendor daemon through lmgrd.
 //! - `session`: one server connection with its reader and keeper threads
 //!   (heartbeats, reconnect with the same job id).
 //! - [`error`]: [`LmError`], FLEXlm's short and long forms.
@@ -39,6 +40,7 @@ pub mod local;
 pub mod search;
 
 mod conn;
+mod route;
 mod session;
 
 pub use error::{LmError, Step};

@@ -485,3 +485,97 @@ fn tampered_uncounted_license_fails_with_minus_8() {
     );
     assert!(err.long_form().contains("Feature:       evaluate\n"));
 }
+
+// ---------------------------------------------------------------------------
+// lmflex
+
+fn lmflex(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lmflex"));
+    cmd.args(args)
+        .env_remove("LM_LICENSE_FILE")
+        .env_remove("DEMO_LICENSE_FILE")
+        .env("HOME", "/nonexistent");
+    cmd
+}
+
+#[test]
+fn lmflex_checks_out_holds_and_checks_in() {
+    let (vendor, lmgrd) = servers(60_000);
+    let entry = format!("{}@localhost", lmgrd.port());
+    let out = lmflex(&["f2", "2.5", "--count", "2", "-c", &entry, "--hold", "0"])
+        .output()
+        .expect("run lmflex");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Checkout succeeded: f2 (2 licenses, version 2.5)\nChecked in f2\n"
+    );
+    assert_eq!(count(&vendor.messages(), is_checkin), 1);
+}
+
+#[test]
+fn lmflex_heartbeats_until_sigterm_then_checks_in() {
+    use std::io::BufRead;
+    let (vendor, lmgrd) = servers(20);
+    let mut child = lmflex(&["f1"])
+        .env("DEMO_LICENSE_FILE", format!("{}@localhost", lmgrd.port()))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start lmflex");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let first = rx.recv_timeout(WAIT).expect("checkout line");
+    assert_eq!(first, "Checkout succeeded: f1 (1 license, version 1.0)");
+    assert!(vendor.wait_until(|log| count(log, is_heartbeat) >= 2));
+
+    // SAFETY: kill only sends a signal to the child we started.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    assert_eq!(
+        rx.recv_timeout(WAIT).expect("checkin line"),
+        "Checked in f1"
+    );
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "lmflex did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success());
+    assert_eq!(count(&vendor.messages(), is_checkin), 1);
+}
+
+#[test]
+fn lmflex_prints_the_long_form_and_exits_1() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let entry = format!("{port}@localhost");
+    let out = lmflex(&["f1", "-c", &entry]).output().expect("run lmflex");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("Cannot connect to license server system.\n"),
+        "{err}"
+    );
+    assert!(err.contains("Feature:       f1\n"), "{err}");
+    assert!(err.contains(&format!("License path:  {entry}:\n")), "{err}");
+    assert!(
+        err.contains(&format!("Step: connect to {entry} (127.0.0.1:{port})")),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("FlexNet Licensing error:-15,10:111\n"),
+        "{err}"
+    );
+}
