@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
                [--heartbeat-interval SECS] [--timeout SECS] [--vdrestart N]
+               [--no-lmremove] [--admin-local] [--admins-only]
 
   -c FILE                  the license file lmgrd serves
   --vendor NAME            the vendor whose lines this daemon serves
@@ -14,6 +15,9 @@ usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
   --heartbeat-interval S   heartbeat interval told to clients (default 30)
   --timeout S              reclaim the seats of clients silent this long (default 120)
   --vdrestart N            how many times lmgrd has restarted this daemon
+  --no-lmremove            refuse lmremove (lmgrd -x lmremove)
+  --admin-local            admin requests only from this machine (lmgrd -local)
+  --admins-only            admin requests only from root or group lmadmin (lmgrd -2 -p)
 ";
 
 /// Parsed command line.
@@ -26,6 +30,8 @@ pub struct Args {
     pub heartbeat_interval_secs: u32,
     pub timeout_secs: u32,
     pub restarts: u32,
+    /// lmgrd's `-x lmremove`, `-local` and `-2 -p`, passed on.
+    pub admin: crate::admin_auth::AdminPolicy,
 }
 
 /// A command line that cannot be used.
@@ -57,6 +63,7 @@ impl Args {
         let mut heartbeat_interval_secs = 30u32;
         let mut timeout_secs = 120u32;
         let mut restarts = 0u32;
+        let mut admin = crate::admin_auth::AdminPolicy::default();
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             let mut value = || {
@@ -71,6 +78,9 @@ impl Args {
                 "--heartbeat-interval" => heartbeat_interval_secs = number(&flag, value()?)?,
                 "--timeout" => timeout_secs = number(&flag, value()?)?,
                 "--vdrestart" => restarts = number(&flag, value()?)?,
+                "--no-lmremove" => admin.no_lmremove = true,
+                "--admin-local" => admin.local_only = true,
+                "--admins-only" => admin.admins_only = true,
                 _ => return Err(ArgsError::Unknown(flag)),
             }
         }
@@ -94,6 +104,7 @@ impl Args {
             heartbeat_interval_secs: bounded("--heartbeat-interval", heartbeat_interval_secs)?,
             timeout_secs: bounded("--timeout", timeout_secs)?,
             restarts,
+            admin,
         })
     }
 }

@@ -7,6 +7,7 @@
 //!   the start-up log lines.
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
 
+pub mod admin_auth;
 pub mod args;
 pub mod core;
 pub mod server;

@@ -69,6 +69,8 @@ fn run(args: &Args) -> Result<(), String> {
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port));
     let mut server = Server::bind(addr, core, local_today)
         .map_err(|e| format!("Failed to open the TCP port number {}: {e}", args.port))?;
+    server.reread_from(args.license.clone(), args.vendor.clone());
+    server.set_admin_policy(args.admin);
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     if let Some(fd) = args.notify_fd {
         startup::notify_port(fd, port)

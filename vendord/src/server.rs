@@ -12,7 +12,7 @@
 use crate::core::{Close, ConnId, Core, Effects};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
@@ -103,6 +103,10 @@ pub struct Server {
     next_date_check: u64,
     next_timestamp: u64,
     stop: Option<Stopped>,
+    /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
+    reread: Option<(std::path::PathBuf, String)>,
+    reread_pending: bool,
+    admin: crate::admin_auth::AdminPolicy,
 }
 
 impl Server {
@@ -112,7 +116,7 @@ impl Server {
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         core.set_port(listener.local_addr()?.port());
@@ -132,7 +136,70 @@ impl Server {
             next_date_check: started_unix_ms + DATE_CHECK_MS,
             next_timestamp: started_unix_ms + TIMESTAMP_MS,
             stop: None,
+            reread: None,
+            reread_pending: false,
+            admin: crate::admin_auth::AdminPolicy::default(),
         })
+    }
+
+    /// On SIGHUP, reread `license` for `vendor` and serve the new pools,
+    /// keeping current checkouts.
+    pub fn reread_from(&mut self, license: std::path::PathBuf, vendor: String) {
+        self.reread = Some((license, vendor));
+    }
+
+    /// Restrictions lmgrd passed on (`-x lmremove`, `-local`, `-2 -p`).
+    pub fn set_admin_policy(&mut self, policy: crate::admin_auth::AdminPolicy) {
+        self.admin = policy;
+    }
+
+    /// Why an admin message from `peer` must be refused, if it must.
+    fn admin_refusal(&self, msg: &Message, peer: SocketAddr) -> Option<crate::admin_auth::Refusal> {
+        use crate::admin_auth::AdminKind;
+        let Message::Admin(req) = msg else {
+            return None;
+        };
+        let kind = match req.op {
+            admin_op::SHUTDOWN => AdminKind::Down,
+            admin_op::REREAD => AdminKind::Reread,
+            admin_op::REMOVE_USER | admin_op::REMOVE_HANDLE => AdminKind::Remove,
+            _ => AdminKind::SwitchLog,
+        };
+        let local = self.listener.local_addr().ok()?;
+        let local = SocketAddr::new(
+            if local.ip().is_unspecified() {
+                peer.ip()
+            } else {
+                local.ip()
+            },
+            local.port(),
+        );
+        self.admin.check(kind, local, peer).err()
+    }
+
+    fn reread_license(&mut self) {
+        let Some((path, vendor)) = self.reread.clone() else {
+            return;
+        };
+        log::info!("Rereading license file...");
+        let today = (self.today)();
+        match crate::startup::load_license(&path, &vendor, today) {
+            Ok(licensed) => {
+                for problem in &licensed.problems {
+                    log::info!("{problem}");
+                }
+                self.core.reload(licensed.pools, today, licensed.withdrawn);
+                let host = self.core.config().host.clone();
+                log::info!(
+                    "{}",
+                    crate::startup::started_message(&host, &self.core.features())
+                );
+            }
+            Err(e) => log::error!(
+                "Cannot reread license file {}: {e}; still serving the old one",
+                path.display()
+            ),
+        }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -171,7 +238,11 @@ impl Server {
                     LISTENER => self.accept(),
                     SIGNALS => {
                         for sig in self.signals.pending() {
-                            self.stop.get_or_insert(Stopped::Signal(sig));
+                            if sig == SIGHUP {
+                                self.reread_pending = true;
+                            } else {
+                                self.stop.get_or_insert(Stopped::Signal(sig));
+                            }
                         }
                     }
                     Token(t) => {
@@ -185,6 +256,9 @@ impl Server {
                 }
             }
             self.housekeeping();
+            if std::mem::take(&mut self.reread_pending) {
+                self.reread_license();
+            }
             if let Some(stopped) = self.stop {
                 self.shut_down(stopped);
                 return Ok(stopped);
@@ -298,9 +372,13 @@ impl Server {
                 match c.decoder.next_message() {
                     Ok(Some(msg)) => {
                         let local = c.peer.ip().is_loopback();
+                        let peer = c.peer;
                         let now = self.now();
                         let conn = ConnId(token as u64);
-                        let fx = if is_shutdown(&msg) && !local {
+                        let refusal = self.admin_refusal(&msg, peer);
+                        let fx = if let Some(refusal) = refusal {
+                            refusal_reply(conn, refusal)
+                        } else if is_shutdown(&msg) && !local {
                             refuse_remote_shutdown(conn)
                         } else {
                             self.core.handle_message(now, conn, msg)
@@ -381,6 +459,19 @@ impl Server {
         let now = self.now();
         let fx = self.core.disconnect(now, ConnId(token as u64));
         self.apply(fx);
+    }
+}
+
+fn refusal_reply(conn: ConnId, r: crate::admin_auth::Refusal) -> Effects {
+    Effects {
+        replies: vec![(
+            conn,
+            Message::AdminReply(AdminReply {
+                code: r.code,
+                text: r.text,
+            }),
+        )],
+        ..Effects::default()
     }
 }
 

@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use vendord::admin_auth::AdminPolicy;
 
 /// A started child: its pid and the read end of its notify pipe.
 pub struct Started {
@@ -16,7 +17,12 @@ pub struct Started {
 /// Starts `spec`'s vendor daemon. The child gets the write end of a pipe on
 /// which it reports its port, and is set to receive SIGTERM if lmgrd dies,
 /// so it can never outlive us.
-pub fn spawn(spec: &VendorSpec, license: &Path, restarts: u32) -> io::Result<Started> {
+pub fn spawn(
+    spec: &VendorSpec,
+    license: &Path,
+    restarts: u32,
+    policy: AdminPolicy,
+) -> io::Result<Started> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two descriptors into the array we own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
@@ -38,6 +44,15 @@ pub fn spawn(spec: &VendorSpec, license: &Path, restarts: u32) -> io::Result<Sta
     }
     if restarts > 0 {
         cmd.arg("--vdrestart").arg(restarts.to_string());
+    }
+    for (on, flag) in [
+        (policy.no_lmremove, "--no-lmremove"),
+        (policy.local_only, "--admin-local"),
+        (policy.admins_only, "--admins-only"),
+    ] {
+        if on {
+            cmd.arg(flag);
+        }
     }
     let parent = std::process::id() as i32;
     // SAFETY: only async-signal-safe calls between fork and exec.

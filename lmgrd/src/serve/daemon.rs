@@ -3,9 +3,10 @@
 //! supervisor's; this module only carries them out.
 
 use super::children;
-use super::config::{ServeConfig, DEFAULT_PORTS};
+use super::config::{self, ServeConfig, DEFAULT_PORTS};
 use super::supervisor::{Action, LookupError, Policy, Supervisor};
 use crate::args::Args;
+use grammar::HostIdentity;
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use vendord::admin_auth::{AdminKind, AdminPolicy};
 use wire::lmerr;
 use wire::{
     AdminReply, ErrorReply, Message, MessageDecoder, StatusReply, VendorInfo, VendorState, Welcome,
@@ -62,6 +64,9 @@ pub struct Daemon {
     hostname: String,
     stopping: Option<String>,
     next_timestamp: u64,
+    policy: AdminPolicy,
+    me: HostIdentity,
+    lmgrd_dir: PathBuf,
 }
 
 /// Binds the SERVER port, or the first free one of 27000-27009.
@@ -82,8 +87,16 @@ impl Daemon {
         config: ServeConfig,
         license: PathBuf,
         args: Args,
-        hostname: String,
+        me: HostIdentity,
+        lmgrd_dir: PathBuf,
     ) -> io::Result<Daemon> {
+        let hostname = me.hostname.clone();
+        let policy = AdminPolicy {
+            no_lmdown: args.disable_lmdown,
+            no_lmremove: args.disable_lmremove,
+            local_only: args.local_only,
+            admins_only: args.restrict_admin,
+        };
         let (mut listener, port) = bind(config.port).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -120,6 +133,9 @@ impl Daemon {
             hostname,
             stopping: None,
             next_timestamp: minutes * 60_000,
+            policy,
+            me,
+            lmgrd_dir,
         })
     }
 
@@ -183,7 +199,7 @@ impl Daemon {
         let spec = self.config.vendors[idx].clone();
         let restarts = self.supervisor.restart_count(idx);
         let now = self.now();
-        match children::spawn(&spec, &self.license, restarts) {
+        match children::spawn(&spec, &self.license, restarts, self.policy) {
             Ok(started) => {
                 let verb = if restarts > 0 { "REStarted" } else { "Started" };
                 log::info!("{verb} {} (pid {})", spec.name, started.pid);
@@ -431,18 +447,14 @@ impl Daemon {
                     .collect(),
                 features: Vec::new(),
             })),
-            Message::Admin(req) if req.op == wire::admin_op::SHUTDOWN => {
-                Some(Message::AdminReply(self.admin_shutdown(token)))
-            }
-            Message::Admin(_) => Some(Message::AdminReply(AdminReply {
-                code: lmerr::LM_NOSERVSUPP,
-                text: "lmgrd does not support this request yet".into(),
-            })),
+            Message::Admin(req) => Some(Message::AdminReply(self.admin(token, &req))),
             _ => Some(error_reply(lmerr::LM_BADCOMM, 0)),
         }
     }
 
-    fn admin_shutdown(&mut self, token: usize) -> AdminReply {
+    /// lmdown and lmreread (lmremove and log switching go to the vendor
+    /// daemon, which holds the checkouts).
+    fn admin(&mut self, token: usize, req: &wire::AdminRequest) -> AdminReply {
         let (user, host, peer) = match self.conns.get(&token) {
             Some(c) => (c.user.clone(), c.host.clone(), c.peer),
             None => {
@@ -452,26 +464,116 @@ impl Daemon {
                 }
             }
         };
-        if self.args.disable_lmdown {
+        let kind = match req.op {
+            wire::admin_op::SHUTDOWN => AdminKind::Down,
+            wire::admin_op::REREAD => AdminKind::Reread,
+            wire::admin_op::REMOVE_USER | wire::admin_op::REMOVE_HANDLE => AdminKind::Remove,
+            _ => AdminKind::SwitchLog,
+        };
+        let local = match self.listener.local_addr() {
+            Ok(a) if a.ip().is_unspecified() => SocketAddr::new(peer.ip(), a.port()),
+            Ok(a) => a,
+            Err(_) => peer,
+        };
+        if let Err(refusal) = self.policy.check(kind, local, peer) {
             log::info!(
-                "SHUTDOWN request from {user} at node {host} refused: lmgrd runs with -x lmdown"
+                "{kind:?} request from {user} at node {host} refused: {}",
+                refusal.text
             );
             return AdminReply {
-                code: lmerr::LM_NOTLICADMIN,
-                text: "lmdown is disabled on this server (-x lmdown)".into(),
+                code: refusal.code,
+                text: refusal.text,
             };
         }
-        if self.args.local_only && !peer.ip().is_loopback() {
+        match kind {
+            AdminKind::Down if req.vendor.is_empty() => {
+                log::info!("SHUTDOWN request from {user} at node {host}");
+                self.begin_shutdown("daemon shutdown requested - shutting down".into());
+                AdminReply {
+                    code: 0,
+                    text: "shutting down".into(),
+                }
+            }
+            AdminKind::Down => {
+                if self.supervisor.lookup(&req.vendor) == Err(LookupError::Unknown) {
+                    return AdminReply {
+                        code: lmerr::LM_NOSERVSUPP,
+                        text: format!("no vendor daemon {}", req.vendor),
+                    };
+                }
+                log::info!(
+                    "SHUTDOWN request for {} from {user} at node {host}",
+                    req.vendor
+                );
+                let now = self.now();
+                let actions = self.supervisor.stop_one(&req.vendor, now);
+                self.carry_out(actions);
+                AdminReply {
+                    code: 0,
+                    text: format!("{} shutting down", req.vendor),
+                }
+            }
+            AdminKind::Reread => self.reread(&user, &host, &req.vendor),
+            AdminKind::Remove | AdminKind::SwitchLog => AdminReply {
+                code: lmerr::LM_NOSERVSUPP,
+                text: "send this request to the vendor daemon".into(),
+            },
+        }
+    }
+
+    /// lmreread: read the license file again, start new vendor daemons,
+    /// stop removed ones and tell the others (SIGHUP) to reread too.
+    fn reread(&mut self, user: &str, host: &str, vendor: &str) -> AdminReply {
+        log::info!("Rereading license file... Requested from {user}@{host}");
+        let file = match grammar::read_license(&self.license) {
+            Ok(f) => f,
+            Err(e) => {
+                log::info!("Cannot reread {}: {e}", self.license.display());
+                return AdminReply {
+                    code: lmerr::LM_SERVNOREADLIC,
+                    text: format!("{}: {e}", self.license.display()),
+                };
+            }
+        };
+        for d in &file.diagnostics {
+            log::warn!("{d}");
+        }
+        let fresh = match config::from_license(&file, &self.me, &self.lmgrd_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                log::info!("{e}: still serving the old license file");
+                return AdminReply {
+                    code: lmerr::LM_BADFILE,
+                    text: e.to_string(),
+                };
+            }
+        };
+        if !vendor.is_empty() && !fresh.vendors.iter().any(|v| v.name == vendor) {
             return AdminReply {
-                code: lmerr::LM_MUST_BE_LOCAL,
-                text: lmerr::text(lmerr::LM_MUST_BE_LOCAL).into(),
+                code: lmerr::LM_NOSERVSUPP,
+                text: format!("no VENDOR line for {vendor}"),
             };
         }
-        log::info!("SHUTDOWN request from {user} at node {host}");
-        self.begin_shutdown("daemon shutdown requested - shutting down".into());
+        let names: Vec<String> = fresh.vendors.iter().map(|v| v.name.clone()).collect();
+        let only = (!vendor.is_empty()).then_some(vendor);
+        let now = self.now();
+        let (added, actions) = self.supervisor.reread(&names, only, now);
+        for spec in &fresh.vendors {
+            if let Some(old) = self.config.vendors.iter_mut().find(|v| v.name == spec.name) {
+                *old = spec.clone();
+            }
+        }
+        for idx in added {
+            let name = self.supervisor.name(idx).to_string();
+            if let Some(spec) = fresh.vendors.iter().find(|v| v.name == name) {
+                self.config.vendors.push(spec.clone());
+            }
+        }
+        self.carry_out(actions);
+        log::info!("Done rereading");
         AdminReply {
             code: 0,
-            text: "shutting down".into(),
+            text: "lmreread successful".into(),
         }
     }
 }

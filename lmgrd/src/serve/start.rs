@@ -62,7 +62,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
     if args.local_only {
         log::info!("lmdown/lmreread only allowed on this machine");
     }
-    let daemon = match Daemon::new(cfg, license, args, me.hostname.clone()) {
+    let daemon = match Daemon::new(cfg, license, args, me, lmgrd_dir) {
         Ok(d) => d,
         Err(e) => {
             log::error!("{e}");

@@ -285,6 +285,100 @@ impl Supervisor {
             .min()
     }
 
+    /// lmreread: `vendors` is the new list of VENDOR lines. Running daemons
+    /// that stay get SIGHUP (they reread the file and keep their clients);
+    /// daemons that gave up are tried again; new vendors are started;
+    /// vendors no longer in the file are stopped. `only` limits all this to
+    /// one vendor (`lmreread -vendor`). Returns the indices of new slots,
+    /// in order, with the actions.
+    pub fn reread(
+        &mut self,
+        vendors: &[String],
+        only: Option<&str>,
+        now: u64,
+    ) -> (Vec<usize>, Vec<Action>) {
+        let mut out = Vec::new();
+        let grace = self.policy.stop_grace_ms;
+        for slot in &mut self.slots {
+            if only.is_some_and(|v| v != slot.name) {
+                continue;
+            }
+            let keep = vendors.contains(&slot.name);
+            slot.state = match (&slot.state, keep) {
+                (State::Up { pid, .. } | State::Starting { pid, .. }, true) => {
+                    out.push(Action::Signal {
+                        pid: *pid,
+                        signal: libc::SIGHUP,
+                    });
+                    slot.state.clone()
+                }
+                (State::GaveUp | State::Stopped, true) => {
+                    slot.restarts.clear();
+                    State::Waiting { at: now }
+                }
+                (State::Up { pid, .. } | State::Starting { pid, .. }, false) => {
+                    out.push(Action::Log(format!(
+                        "{} is no longer in the license file: stopping it",
+                        slot.name
+                    )));
+                    out.push(Action::Signal {
+                        pid: *pid,
+                        signal: libc::SIGTERM,
+                    });
+                    State::Stopping {
+                        pid: *pid,
+                        kill_at: now + grace,
+                    }
+                }
+                (State::Waiting { .. } | State::GaveUp, false) => State::Stopped,
+                (other, _) => other.clone(),
+            };
+        }
+        let mut added = Vec::new();
+        for name in vendors {
+            if only.is_some_and(|v| v != name) || self.slots.iter().any(|s| &s.name == name) {
+                continue;
+            }
+            out.push(Action::Log(format!("Starting new vendor daemon {name}")));
+            self.slots.push(Slot {
+                name: name.clone(),
+                state: State::Waiting { at: now },
+                restarts: Vec::new(),
+                restart_count: 0,
+            });
+            added.push(self.slots.len() - 1);
+        }
+        (added, out)
+    }
+
+    /// `lmdown -vendor`: stop one vendor daemon; lmgrd and the others stay.
+    /// It stays down until lmreread.
+    pub fn stop_one(&mut self, vendor: &str, now: u64) -> Vec<Action> {
+        let grace = self.policy.stop_grace_ms;
+        let Some(slot) = self.slots.iter_mut().find(|s| s.name == vendor) else {
+            return Vec::new();
+        };
+        match slot.state {
+            State::Up { pid, .. } | State::Starting { pid, .. } => {
+                slot.state = State::Stopping {
+                    pid,
+                    kill_at: now + grace,
+                };
+                vec![
+                    Action::Log(format!("Shutting down {vendor} pid={pid}")),
+                    Action::Signal {
+                        pid,
+                        signal: libc::SIGTERM,
+                    },
+                ]
+            }
+            _ => {
+                slot.state = State::Stopped;
+                Vec::new()
+            }
+        }
+    }
+
     /// Stop every daemon: SIGTERM now, SIGKILL after the grace period.
     pub fn shutdown(&mut self, now: u64) -> Vec<Action> {
         self.shutting_down = true;
@@ -425,6 +519,74 @@ mod tests {
             signal: libc::SIGKILL
         }));
         assert!(!a.iter().any(|x| matches!(x, Action::Signal { pid: 8, .. })));
+    }
+
+    #[test]
+    fn reread_signals_keeps_adds_and_removes() {
+        let mut s = sup();
+        s.tick(0);
+        s.spawned(0, 10, 0);
+        s.spawned(1, 11, 0);
+        s.port_reported(10, 1);
+        s.port_reported(11, 2);
+        let (added, a) = s.reread(&["demo".to_string(), "third".to_string()], None, 100);
+        assert_eq!(added, vec![2]);
+        assert!(a.contains(&Action::Signal {
+            pid: 10,
+            signal: libc::SIGHUP
+        }));
+        assert!(
+            a.contains(&Action::Signal {
+                pid: 11,
+                signal: libc::SIGTERM
+            }),
+            "other left the file"
+        );
+        assert_eq!(s.tick(100), vec![Action::Spawn(2)]);
+        assert!(
+            s.exited(11, "status 0", 150).is_empty(),
+            "a removed vendor is not restarted"
+        );
+        assert_eq!(s.lookup("other"), Err(LookupError::Down));
+
+        // -vendor limits the reread to one daemon.
+        let (added, a) = s.reread(
+            &[
+                "demo".to_string(),
+                "third".to_string(),
+                "fourth".to_string(),
+            ],
+            Some("demo"),
+            200,
+        );
+        assert!(added.is_empty());
+        assert_eq!(
+            a,
+            vec![Action::Signal {
+                pid: 10,
+                signal: libc::SIGHUP
+            }]
+        );
+    }
+
+    #[test]
+    fn reread_retries_a_daemon_that_gave_up() {
+        let mut s = Supervisor::new(
+            ["demo".to_string()],
+            Policy {
+                max_restarts: 1,
+                ..Policy::default()
+            },
+        );
+        s.tick(0);
+        s.spawned(0, 1, 0);
+        s.exited(1, "status 1", 10);
+        s.tick(10);
+        s.spawned(0, 2, 10);
+        s.exited(2, "status 1", 20);
+        assert_eq!(s.state(0), &State::GaveUp);
+        s.reread(&["demo".to_string()], None, 30);
+        assert_eq!(s.tick(30), vec![Action::Spawn(0)]);
     }
 
     #[test]

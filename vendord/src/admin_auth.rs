@@ -1,0 +1,329 @@
+//! Who is asking for an admin request (lmdown, lmreread, lmremove), as the
+//! kernel sees it rather than as the client claims.
+//!
+//! For a TCP connection from this machine, the kernel's socket table
+//! (`/proc/net/tcp`, `/proc/net/tcp6`) records the uid that owns the
+//! client's end: we find the row whose local address is the peer's and
+//! whose remote address is ours. Connections from other machines have no
+//! such row: they cannot be authenticated and are treated as not local.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// What lmgrd was told to allow (`-x lmdown`, `-x lmremove`, `-local`, `-2 -p`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdminPolicy {
+    pub no_lmdown: bool,
+    pub no_lmremove: bool,
+    /// Admin requests only from this machine.
+    pub local_only: bool,
+    /// Admin requests only from root or members of group `lmadmin`.
+    pub admins_only: bool,
+}
+
+/// Why an admin request is refused, with FLEXlm's error number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: i32,
+    pub text: String,
+}
+
+/// The uid owning the client end of the connection `peer` → `local`, if
+/// the client runs on this machine.
+pub fn peer_uid(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            find_uid(&text, local, peer)
+        })
+}
+
+/// Looks up the row owned by the client in a `/proc/net/tcp`-style table.
+fn find_uid(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    for row in table.lines().skip(1) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        if cols.len() < 8 {
+            continue;
+        }
+        if parse_addr(cols[1]) == Some(peer) && parse_addr(cols[2]) == Some(local) {
+            return cols[7].parse().ok();
+        }
+    }
+    None
+}
+
+/// `0100007F:1F90` (IPv4, each 32-bit word in host order) or the 32-hex-digit IPv6 form.
+fn parse_addr(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Vec<u32> = (0..ip.len() / 8)
+        .map(|i| u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16).map(u32::from_be))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let ip = match words.as_slice() {
+        [a] => IpAddr::from(a.to_be_bytes()),
+        [a, b, c, d] => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+            }
+            let v6 = std::net::Ipv6Addr::from(bytes);
+            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn normalize(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(addr, |v4| SocketAddr::new(IpAddr::V4(v4), addr.port())),
+        IpAddr::V4(_) => addr,
+    }
+}
+
+/// Root, or a member of group `lmadmin` (by membership or primary group).
+pub fn is_license_admin(uid: u32) -> bool {
+    if uid == 0 {
+        return true;
+    }
+    let Some((name, primary_gid)) = user_of(uid) else {
+        return false;
+    };
+    let Some((gid, members)) = group("lmadmin") else {
+        return false;
+    };
+    primary_gid == gid || members.contains(&name)
+}
+
+fn user_of(uid: u32) -> Option<(String, u32)> {
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: getpwuid_r fills `pwd` with pointers into `buf`, which
+    // outlives every use below.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut out) != 0
+            || out.is_null()
+        {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_string_lossy()
+            .into_owned();
+        Some((name, pwd.pw_gid))
+    }
+}
+
+fn group(name: &str) -> Option<(u32, Vec<String>)> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    // SAFETY: getgrnam_r fills `grp` with pointers into `buf`, which
+    // outlives every use below; gr_mem is a NULL-terminated array.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        if libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        ) != 0
+            || out.is_null()
+        {
+            return None;
+        }
+        let mut members = Vec::new();
+        let mut p = grp.gr_mem;
+        while !p.is_null() && !(*p).is_null() {
+            members.push(std::ffi::CStr::from_ptr(*p).to_string_lossy().into_owned());
+            p = p.add(1);
+        }
+        Some((grp.gr_gid, members))
+    }
+}
+
+/// What kind of admin request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminKind {
+    Down,
+    Reread,
+    Remove,
+    SwitchLog,
+}
+
+impl AdminPolicy {
+    /// Decides whether the request from `peer` (to our `local` address) may
+    /// go ahead. `uid` is looked up only when the policy needs it.
+    pub fn check(
+        &self,
+        kind: AdminKind,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<(), Refusal> {
+        self.check_with(kind, local, peer, peer_uid)
+    }
+
+    fn check_with(
+        &self,
+        kind: AdminKind,
+        local: SocketAddr,
+        peer: SocketAddr,
+        uid_of: impl Fn(SocketAddr, SocketAddr) -> Option<u32>,
+    ) -> Result<(), Refusal> {
+        use wire::lmerr;
+        if kind == AdminKind::Down && self.no_lmdown {
+            return Err(Refusal {
+                code: lmerr::LM_NOTLICADMIN,
+                text: "lmdown is disabled on this license server (-x lmdown)".into(),
+            });
+        }
+        if kind == AdminKind::Remove && self.no_lmremove {
+            return Err(Refusal {
+                code: lmerr::LM_NOTLICADMIN,
+                text: "lmremove is disabled on this license server (-x lmremove)".into(),
+            });
+        }
+        let is_local =
+            normalize(peer).ip().is_loopback() || normalize(peer).ip() == normalize(local).ip();
+        if self.local_only && !is_local && matches!(kind, AdminKind::Down | AdminKind::Reread) {
+            return Err(Refusal {
+                code: lmerr::LM_MUST_BE_LOCAL,
+                text: lmerr::text(lmerr::LM_MUST_BE_LOCAL).into(),
+            });
+        }
+        if self.admins_only {
+            let uid = if is_local {
+                uid_of(normalize(local), normalize(peer))
+            } else {
+                None
+            };
+            match uid {
+                Some(uid) if is_license_admin(uid) => {}
+                Some(uid) => {
+                    return Err(Refusal {
+                        code: lmerr::LM_NOTLICADMIN,
+                        text: format!("{} (uid {uid} is neither root nor in group lmadmin)", lmerr::text(lmerr::LM_NOTLICADMIN)),
+                    })
+                }
+                None => {
+                    return Err(Refusal {
+                        code: lmerr::LM_NOTLICADMIN,
+                        text: format!("{} (the request does not come from this machine, so its user cannot be verified)", lmerr::text(lmerr::LM_NOTLICADMIN)),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:6978 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:D431 0100007F:6978 01 00000000:00000000 00:00000000 00000000  1000        0 2 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:6978 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
+";
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn finds_the_client_row() {
+        // Server 127.0.0.1:27000 (0x6978), client 127.0.0.1:54321 (0xD431) owned by uid 1000.
+        assert_eq!(
+            find_uid(TABLE, addr("127.0.0.1:27000"), addr("127.0.0.1:54321")),
+            Some(1000)
+        );
+        assert_eq!(
+            find_uid(TABLE, addr("127.0.0.1:27000"), addr("127.0.0.1:1")),
+            None
+        );
+        assert_eq!(parse_addr("0100007F:6978"), Some(addr("127.0.0.1:27000")));
+        assert_eq!(
+            parse_addr("0000000000000000FFFF00000100007F:6978"),
+            Some(addr("127.0.0.1:27000")),
+            "v4-mapped IPv6 rows"
+        );
+    }
+
+    #[test]
+    fn policy_decisions() {
+        let local = addr("127.0.0.1:27000");
+        let me = addr("127.0.0.1:40000");
+        let remote = addr("10.1.2.3:40000");
+        let open = AdminPolicy::default();
+        assert!(open
+            .check_with(AdminKind::Down, local, remote, |_, _| None)
+            .is_ok());
+        let no_down = AdminPolicy {
+            no_lmdown: true,
+            ..open
+        };
+        assert_eq!(
+            no_down
+                .check_with(AdminKind::Down, local, me, |_, _| Some(0))
+                .unwrap_err()
+                .code,
+            -63
+        );
+        assert!(no_down
+            .check_with(AdminKind::Reread, local, me, |_, _| Some(0))
+            .is_ok());
+        let local_only = AdminPolicy {
+            local_only: true,
+            ..open
+        };
+        assert_eq!(
+            local_only
+                .check_with(AdminKind::Reread, local, remote, |_, _| None)
+                .unwrap_err()
+                .code,
+            -119
+        );
+        assert!(local_only
+            .check_with(AdminKind::Reread, local, me, |_, _| None)
+            .is_ok());
+        let admins = AdminPolicy {
+            admins_only: true,
+            ..open
+        };
+        assert!(
+            admins
+                .check_with(AdminKind::Down, local, me, |_, _| Some(0))
+                .is_ok(),
+            "root"
+        );
+        assert_eq!(
+            admins
+                .check_with(AdminKind::Down, local, me, |_, _| Some(65_533))
+                .unwrap_err()
+                .code,
+            -63
+        );
+        assert_eq!(
+            admins
+                .check_with(AdminKind::Down, local, remote, |_, _| Some(0))
+                .unwrap_err()
+                .code,
+            -63
+        );
+    }
+
+    #[test]
+    fn this_process_is_found_in_the_kernel_table() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server_side, peer) = listener.accept().unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(peer_uid(listener.local_addr().unwrap(), peer), Some(uid));
+    }
+}
