@@ -1,0 +1,355 @@
+//! `lmdiag [-c list] [-n] [feature]`: for each license line of the path,
+//! whether it can be checked out, and if not why: it tries a real checkout
+//! with the client library, and checks the license straight back in.
+//!
+//! ```text
+//! lmdiag - lm license manager v0.1.0
+//! lm diagnostics on Sun 11/22/2026 20:50
+//!
+//! -----------------------------------------------------
+//! License file: /etc/lm/demo.lic
+//! -----------------------------------------------------
+//! "f1" v1.0, vendor: demo
+//!   License server: this_host
+//!   floating license  no expiration date
+//!
+//! This license can be checked out
+//! -----------------------------------------------------
+//! ```
+
+use crate::common::{self, Common, CommonOpts, Cursor, Stamp, BRAND};
+use crate::net::{self, Timeouts};
+use crate::path::{self, Source};
+use crate::Invocation;
+use client::{Job, JobConfig};
+use grammar::{Expiry, Feature, HostId};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+pub const USAGE: &str = "\
+usage: lmdiag [-c license_file_list] [-n] [-t timeout] [feature]
+  -n  non-interactive (lmdiag never asks questions)
+";
+
+const RULE: &str = "-----------------------------------------------------";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    pub common: CommonOpts,
+    pub feature: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Args),
+    Help,
+    Version,
+}
+
+pub fn parse(args: &[String]) -> Result<Parsed, String> {
+    let mut a = Args::default();
+    let mut c = Cursor::new(args);
+    while let Some(arg) = c.next_arg() {
+        match c.common(arg, &mut a.common)? {
+            Common::Taken => continue,
+            Common::Help => return Ok(Parsed::Help),
+            Common::Version => return Ok(Parsed::Version),
+            Common::Other => {}
+        }
+        match arg {
+            "-n" => {}
+            f if !f.starts_with('-') && a.feature.is_none() => {
+                // FLEXlm's `feature:keyword=value` selects one line; the
+                // name alone is used here.
+                let name = f.split_once(':').map_or(f, |(n, _)| n);
+                a.feature = Some(name.to_string());
+            }
+            other => return Err(format!("unexpected `{other}`")),
+        }
+    }
+    Ok(Parsed::Run(a))
+}
+
+/// What lmdiag knows about one line before trying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub feature: String,
+    pub version: String,
+    pub vendor: String,
+    /// `License server: ...`, when the line is served.
+    pub server: Option<String>,
+    /// `floating license`, `nodelocked license, locked to "..."`, ...
+    pub lock: String,
+    /// `no expiration date`, `expires: 31-dec-2025`, with `starts: ...`.
+    pub dates: String,
+}
+
+/// How lmdiag describes a FEATURE line of a file with these servers.
+pub fn describe(f: &Feature, servers: &[String]) -> Line {
+    let ids = f.hostids.as_deref().filter(|ids| !ids.is_empty());
+    let restricted = ids.filter(|ids| !ids.iter().all(HostId::is_unrestricted));
+    let lock = match (f.count, restricted) {
+        (0, Some(ids)) => format!(
+            "uncounted nodelocked license, locked to \"{}\"",
+            grammar::hostid::display_list(ids)
+        ),
+        (0, None) => "uncounted nodelocked license locked to NOTHING (hostid=ANY)".to_string(),
+        (_, Some(ids)) => format!(
+            "nodelocked license, locked to \"{}\"",
+            grammar::hostid::display_list(ids)
+        ),
+        (_, None) => "floating license".to_string(),
+    };
+    let mut dates = String::new();
+    if let Some(s) = f.start {
+        let _ = write!(dates, "starts: {s},  ");
+    }
+    match f.expiry {
+        Expiry::Permanent => dates.push_str("no expiration date"),
+        Expiry::On(d) => {
+            let _ = write!(dates, "expires: {d}");
+        }
+    }
+    Line {
+        feature: f.name.clone(),
+        version: f.version.as_written().to_string(),
+        vendor: f.vendor.clone(),
+        server: (f.count > 0 && !servers.is_empty()).then(|| servers.join(",")),
+        lock,
+        dates,
+    }
+}
+
+/// One line's report, from what is known and the checkout's outcome
+/// (`Err((short form, detail))`).
+pub fn report_line(l: &Line, outcome: &Result<(), (String, String)>) -> String {
+    let mut out = format!("\"{}\" v{}, vendor: {}\n", l.feature, l.version, l.vendor);
+    if let Some(s) = &l.server {
+        let _ = writeln!(out, "  License server: {s}");
+    }
+    let _ = writeln!(out, "  {}  {}\n", l.lock, l.dates);
+    match outcome {
+        Ok(()) => out.push_str("This license can be checked out\n"),
+        Err((short, detail)) => {
+            let _ = writeln!(
+                out,
+                "This license cannot be checked out because:\n\t{short}"
+            );
+            if !detail.is_empty() {
+                let _ = writeln!(out, "\t{detail}");
+            }
+        }
+    }
+    let _ = writeln!(out, "{RULE}");
+    out
+}
+
+/// Checks out one license of `l` through `entry`, and back in.
+fn try_checkout(
+    jobs: &mut HashMap<(String, String), Job>,
+    entry: &str,
+    l: &Line,
+    t: Timeouts,
+) -> Result<(), (String, String)> {
+    let job = jobs
+        .entry((entry.to_string(), l.vendor.clone()))
+        .or_insert_with(|| {
+            Job::with_config(
+                &l.vendor,
+                JobConfig {
+                    license_path: Some(entry.to_string()),
+                    connect_timeout: t.connect,
+                    io_timeout: t.io,
+                    retry_count: 0,
+                    ..JobConfig::default()
+                },
+            )
+        });
+    match job.checkout(&l.feature, &l.version, 1) {
+        Ok(lic) => {
+            let _ = lic.checkin();
+            Ok(())
+        }
+        Err(e) => Err((e.to_string(), e.detail.clone())),
+    }
+}
+
+pub fn run(inv: &Invocation) -> i32 {
+    let args = match parse(&inv.args) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) => {
+            common::write_out(&format!("{}\n{USAGE}", common::banner(&inv.program)));
+            return 0;
+        }
+        Ok(Parsed::Version) => {
+            common::write_out(&format!("{}\n", common::banner(&inv.program)));
+            return 0;
+        }
+        Err(e) => return common::usage_error("lmdiag", &e, USAGE),
+    };
+    let t = args.common.timeouts();
+    let wanted = |name: &str| args.feature.as_deref().is_none_or(|w| w == name);
+    common::write_out(&format!(
+        "{}\n{BRAND} diagnostics on {}\n\n",
+        common::banner(&inv.program),
+        Stamp::now().long()
+    ));
+    let sources = path::read_sources(&path::license_path(args.common.license.as_deref()));
+    let mut jobs: HashMap<(String, String), Job> = HashMap::new();
+    let mut seen = 0;
+    let mut failed = 0;
+    let emit = |entry: &str, l: &Line, jobs: &mut HashMap<(String, String), Job>| {
+        let outcome = try_checkout(jobs, entry, l, t);
+        common::write_out(&report_line(l, &outcome));
+        usize::from(outcome.is_err())
+    };
+    for s in &sources {
+        match s {
+            Source::Files { files, .. } => {
+                for f in files {
+                    let entry = f.path.display().to_string();
+                    common::write_out(&format!("{RULE}\nLicense file: {entry}\n{RULE}\n"));
+                    let servers: Vec<String> = f.servers().iter().map(|s| s.host.clone()).collect();
+                    for feat in f.features().filter(|x| wanted(&x.name)) {
+                        seen += 1;
+                        failed += emit(&entry, &describe(feat, &servers), &mut jobs);
+                    }
+                }
+            }
+            Source::Servers { entry, servers } => {
+                common::write_out(&format!("{RULE}\nLicense file: {entry}\n{RULE}\n"));
+                let mut first_error = None;
+                let lmgrd = servers.iter().find_map(|s| match net::lmgrd(s, t) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        None
+                    }
+                });
+                let Some(lmgrd) = lmgrd else {
+                    let why = first_error.map(|e| e.to_string()).unwrap_or_default();
+                    common::write_out(&format!("Cannot reach the license server: {why}\n{RULE}\n"));
+                    failed += 1;
+                    continue;
+                };
+                for v in &lmgrd.status.vendors {
+                    let status = lmgrd.vendor(&v.name, t).and_then(|mut c| c.status(""));
+                    let features = match status {
+                        Ok(s) => s.features,
+                        Err(e) => {
+                            common::write_out(&format!("Vendor daemon {}: {e}\n{RULE}\n", v.name));
+                            failed += 1;
+                            continue;
+                        }
+                    };
+                    for fs in features.iter().filter(|x| wanted(&x.name)) {
+                        let l = Line {
+                            feature: fs.name.clone(),
+                            version: fs.version.clone(),
+                            vendor: v.name.clone(),
+                            server: Some(lmgrd.label()),
+                            lock: if fs.counted {
+                                "floating license".into()
+                            } else {
+                                "uncounted nodelocked license".into()
+                            },
+                            dates: if fs.expiry == "permanent" || fs.expiry.is_empty() {
+                                "no expiration date".into()
+                            } else {
+                                format!("expires: {}", fs.expiry)
+                            },
+                        };
+                        seen += 1;
+                        failed += emit(entry, &l, &mut jobs);
+                    }
+                }
+            }
+            Source::Failed { entry, failure } => {
+                common::write_out(&format!(
+                    "{RULE}\nLicense file: {entry}\n{RULE}\nCannot use this entry: {failure}\n{RULE}\n"
+                ));
+                failed += 1;
+            }
+        }
+    }
+    if seen == 0 {
+        match &args.feature {
+            Some(f) => common::write_out(&format!("No license line for feature \"{f}\" found.\n")),
+            None => common::write_out("No license line found.\n"),
+        }
+        return 1;
+    }
+    i32::from(failed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(text: &str) -> Feature {
+        let file = grammar::parse_license("t.lic", text);
+        file.entries
+            .into_iter()
+            .find_map(|e| match e.kind {
+                grammar::EntryKind::Feature(f) => Some(f),
+                _ => None,
+            })
+            .expect("a feature line")
+    }
+
+    #[test]
+    fn descriptions() {
+        let f = feature("FEATURE f1 demo 1.0 permanent 4 SIGN=\"x\"\n");
+        let l = describe(&f, &["lic1".into()]);
+        assert_eq!(l.lock, "floating license");
+        assert_eq!(l.dates, "no expiration date");
+        assert_eq!(l.server.as_deref(), Some("lic1"));
+        let f = feature("FEATURE f2 demo 2.0 31-dec-2030 uncounted HOSTID=17007ea8 SIGN=\"x\"\n");
+        let l = describe(&f, &[]);
+        assert_eq!(
+            l.lock,
+            "uncounted nodelocked license, locked to \"17007ea8\""
+        );
+        assert_eq!(l.dates, "expires: 31-dec-2030");
+        assert_eq!(l.server, None);
+    }
+
+    #[test]
+    fn reports() {
+        let l = Line {
+            feature: "f1".into(),
+            version: "1.0".into(),
+            vendor: "demo".into(),
+            server: Some("lic1".into()),
+            lock: "floating license".into(),
+            dates: "no expiration date".into(),
+        };
+        assert_eq!(
+            report_line(&l, &Ok(())),
+            format!(
+                "\"f1\" v1.0, vendor: demo\n  License server: lic1\n  floating license  no expiration date\n\n\
+                 This license can be checked out\n{RULE}\n"
+            )
+        );
+        let denied = Err((
+            "Licensed number of users already reached. (-4,342)".to_string(),
+            String::new(),
+        ));
+        assert!(report_line(&l, &denied).contains(
+            "This license cannot be checked out because:\n\tLicensed number of users already reached. (-4,342)\n"
+        ));
+    }
+
+    #[test]
+    fn options() {
+        let p = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            p(&["-n", "f1:VERSION=2.0"]),
+            Ok(Parsed::Run(Args {
+                common: CommonOpts::default(),
+                feature: Some("f1".into())
+            }))
+        );
+        assert!(p(&["f1", "f2"]).is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! Talking to lmgrd and vendor daemons: a blocking framed connection, and
+//! the few conversations the tools have (status, admin requests). Every
+//! failure comes back as the FLEXlm error the tools print.
+
+use crate::common::{io_text, LmFailure};
+use client::error::minor;
+use client::identity::LocalIdentity;
+use client::ServerSpec;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
+use std::time::Duration;
+use wire::frame::DEFAULT_MAX_PAYLOAD;
+use wire::{
+    lmerr, AdminReply, AdminRequest, Hello, Message, MessageDecoder, StatusQuery, StatusReply,
+};
+
+/// How long connecting and waiting for a reply may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub io: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            io: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One connection to lmgrd or a vendor daemon.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    decoder: MessageDecoder,
+    pub peer: SocketAddr,
+}
+
+impl Conn {
+    /// Connects to `addr` and says `Hello`.
+    pub fn open(addr: SocketAddr, t: Timeouts) -> Result<Conn, LmFailure> {
+        let stream =
+            TcpStream::connect_timeout(&addr, t.connect).map_err(|e| connect_failure(&e))?;
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(t.io));
+        let _ = stream.set_write_timeout(Some(t.io));
+        let mut conn = Conn {
+            stream,
+            decoder: MessageDecoder::new(DEFAULT_MAX_PAYLOAD),
+            peer: addr,
+        };
+        let hello = Message::Hello(Hello {
+            identity: identity().client_identity(0),
+        });
+        match conn.request(&hello)? {
+            Message::Welcome(_) => Ok(conn),
+            Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
+            _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
+        }
+    }
+
+    /// Sends `msg` and waits for the reply.
+    pub fn request(&mut self, msg: &Message) -> Result<Message, LmFailure> {
+        self.stream
+            .write_all(&msg.to_frame_bytes())
+            .map_err(|e| io_failure(lmerr::LM_CANTWRITE, minor::WRITE, &e))?;
+        self.recv()
+    }
+
+    fn recv(&mut self) -> Result<Message, LmFailure> {
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.decoder.next_message() {
+                Ok(Some(m)) => return Ok(m),
+                Ok(None) => {}
+                Err(_) => return Err(LmFailure::new(lmerr::LM_BADCOMM, minor::BAD_DATA)),
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(LmFailure::new(lmerr::LM_CANTREAD, minor::READ)),
+                Ok(n) => self.decoder.feed(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(LmFailure::new(lmerr::LM_NOSERVRESP, minor::NO_REPLY))
+                }
+                Err(e) => return Err(io_failure(lmerr::LM_CANTREAD, minor::READ, &e)),
+            }
+        }
+    }
+
+    /// Asks for status (`feature` empty: every feature).
+    pub fn status(&mut self, feature: &str) -> Result<StatusReply, LmFailure> {
+        match self.request(&Message::StatusQuery(StatusQuery {
+            feature: feature.to_string(),
+        }))? {
+            Message::Status(s) => Ok(s),
+            Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
+            _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
+        }
+    }
+
+    /// Sends an admin request and returns the reply.
+    pub fn admin(&mut self, req: AdminRequest) -> Result<AdminReply, LmFailure> {
+        match self.request(&Message::Admin(req))? {
+            Message::AdminReply(r) => Ok(r),
+            Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
+            _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
+        }
+    }
+}
+
+/// This machine and user, gathered once.
+pub fn identity() -> &'static LocalIdentity {
+    static ME: OnceLock<LocalIdentity> = OnceLock::new();
+    ME.get_or_init(LocalIdentity::gather)
+}
+
+/// An admin request with every field empty.
+pub fn admin_request(op: u8) -> AdminRequest {
+    AdminRequest {
+        op,
+        vendor: String::new(),
+        feature: String::new(),
+        user: String::new(),
+        host: String::new(),
+        display: String::new(),
+        handle: 0,
+        force: false,
+        path: String::new(),
+    }
+}
+
+/// A reached lmgrd: the connection and its status.
+#[derive(Debug)]
+pub struct Lmgrd {
+    pub conn: Conn,
+    pub status: StatusReply,
+}
+
+impl Lmgrd {
+    /// The address of vendor daemon port `port` on lmgrd's host, as the
+    /// tool reached it.
+    pub fn vendor_addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.conn.peer.ip(), port)
+    }
+
+    /// `port@host` as FLEXlm prints a server: lmgrd's own host name.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.status.port, self.status.host)
+    }
+
+    /// Connects to one of its vendor daemons.
+    pub fn vendor(&self, name: &str, t: Timeouts) -> Result<Conn, LmFailure> {
+        let v = self
+            .status
+            .vendors
+            .iter()
+            .find(|v| v.name == name)
+            .ok_or_else(|| LmFailure::new(lmerr::LM_NOSERVSUPP, 0))?;
+        if !v.up || v.port == 0 {
+            return Err(LmFailure::new(lmerr::LM_VENDOR_DOWN, 121));
+        }
+        Conn::open(self.vendor_addr(v.port), t)
+    }
+
+    /// The vendor daemons that serve `feature`, with a connection to each.
+    pub fn vendors_serving(&self, feature: &str, t: Timeouts) -> Vec<(String, Conn)> {
+        let mut found = Vec::new();
+        for v in self.status.vendors.iter().filter(|v| v.up) {
+            let Ok(mut conn) = self.vendor(&v.name, t) else {
+                continue;
+            };
+            if let Ok(s) = conn.status(feature) {
+                if s.features.iter().any(|f| f.name == feature) {
+                    found.push((v.name.clone(), conn));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Reaches lmgrd at `spec` (each port of an `@host` in turn) and asks for
+/// its status. A port that answers as a vendor daemon is skipped.
+pub fn lmgrd(spec: &ServerSpec, t: Timeouts) -> Result<Lmgrd, LmFailure> {
+    let ips = resolve(spec)?;
+    let mut first_error: Option<LmFailure> = None;
+    for ip in ips {
+        for port in spec.ports() {
+            let addr = SocketAddr::new(ip, port);
+            let attempt = Conn::open(addr, t).and_then(|mut conn| {
+                let status = conn.status("")?;
+                if status.server != "lmgrd" {
+                    return Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED));
+                }
+                Ok(Lmgrd { conn, status })
+            });
+            match attempt {
+                Ok(l) => return Ok(l),
+                Err(e) => {
+                    let host_down = e.code == lmerr::LM_HOSTDOWN;
+                    first_error.get_or_insert(e);
+                    if host_down {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| LmFailure::new(lmerr::LM_BADHOST, minor::NAME_RESOLUTION)))
+}
+
+/// The addresses of a server's host.
+pub fn resolve(spec: &ServerSpec) -> Result<Vec<IpAddr>, LmFailure> {
+    let host = spec.connect_host();
+    let addrs = (host, 0u16)
+        .to_socket_addrs()
+        .map_err(|_| LmFailure::new(lmerr::LM_BADHOST, minor::NAME_RESOLUTION))?;
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for a in addrs {
+        if !ips.contains(&a.ip()) {
+            ips.push(a.ip());
+        }
+    }
+    if ips.is_empty() {
+        return Err(LmFailure::new(lmerr::LM_BADHOST, minor::NAME_RESOLUTION));
+    }
+    Ok(ips)
+}
+
+/// The FLEXlm error for a failed connect: refused and the like are
+/// LM_CANTCONNECT (-15); a host that does not answer is LM_HOSTDOWN (-96).
+pub fn connect_failure(e: &std::io::Error) -> LmFailure {
+    let errno = e.raw_os_error();
+    let unreachable = matches!(
+        errno,
+        Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EHOSTDOWN | libc::ETIMEDOUT)
+    ) || e.kind() == ErrorKind::TimedOut;
+    let (code, minor) = if unreachable {
+        (lmerr::LM_HOSTDOWN, minor::HOST_DOWN)
+    } else {
+        (lmerr::LM_CANTCONNECT, minor::CONNECT)
+    };
+    let mut f = LmFailure::new(code, minor);
+    match errno {
+        Some(n) => f = f.with_errno(n),
+        None if unreachable => f = f.with_errno(libc::ETIMEDOUT),
+        None => {}
+    }
+    f
+}
+
+fn io_failure(code: i32, minor: i32, e: &std::io::Error) -> LmFailure {
+    let f = LmFailure::new(code, minor);
+    match e.raw_os_error() {
+        Some(n) => LmFailure {
+            sys: Some((n, io_text(e))),
+            ..f
+        },
+        None => f,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_port_is_cantconnect_with_errno() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let spec = ServerSpec {
+            host: "localhost".into(),
+            port: Some(port),
+        };
+        let e = lmgrd(&spec, Timeouts::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Cannot connect to license server system. (-15,10:{} \"{}\")",
+                libc::ECONNREFUSED,
+                crate::common::errno_text(libc::ECONNREFUSED)
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_host_is_badhost() {
+        let spec = ServerSpec {
+            host: "no-such-host.invalid".into(),
+            port: Some(27000),
+        };
+        assert_eq!(
+            lmgrd(&spec, Timeouts::default()).unwrap_err().code,
+            lmerr::LM_BADHOST
+        );
+    }
+}

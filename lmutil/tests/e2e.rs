@@ -1,0 +1,302 @@
+//! lmutil's tools against real lmgrd and vendord processes on loopback.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use support::*;
+use wire::Message;
+
+/// The host lmgrd reports from the `License server status: port@host` line.
+fn server_host(out: &str, port: u16) -> String {
+    let label = out
+        .lines()
+        .find_map(|l| l.strip_prefix("License server status: "))
+        .unwrap_or_else(|| panic!("no status line in\n{out}"));
+    label
+        .strip_prefix(&format!("{port}@"))
+        .unwrap_or_else(|| panic!("status line `{label}` is not for port {port}"))
+        .to_string()
+}
+
+/// The handle of `user`'s checkout in `lmstat -a` output.
+fn handle_of(out: &str, user: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("    {user} ")))
+        .unwrap_or_else(|| panic!("no checkout of {user} in\n{out}"));
+    let inner = line.split(") (").nth(1).expect("server part");
+    inner
+        .split([' ', ')'])
+        .nth(1)
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(|| panic!("no handle in `{line}`"))
+}
+
+#[test]
+fn lmstat_shows_checkouts_then_the_server_down() {
+    let mut server = Server::demo("lmstat");
+    let home = home("lmstat");
+    let mut peer = Peer::hello(server.vendord_addr(), "e2e-user", "/dev/null");
+    let handle = peer.checkout(1, "f1", 1).expect("granted");
+    let mut app = Command::new(bin("lmflex"))
+        .args(["f1", "--count", "2", "--hold", "600"])
+        .env("LM_LICENSE_FILE", server.at())
+        .env("HOME", &home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("lmflex starts");
+    server.wait_log_count("OUT: \"f1\"", 2);
+
+    let out = lmutil(&["lmstat", "-a", "-c", &server.at()], &home);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let host = server_host(&text, server.port);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("lmutil - lm license manager v{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(lines[1].starts_with("Flexible License Manager status on "));
+    for expected in [
+        format!("    License file(s) on {host}: {}:", server.at()),
+        format!(
+            "{host}: license server UP (MASTER) v{}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        format!("Vendor daemon status (on {host}):"),
+        format!("      demo: UP v{}", env!("CARGO_PKG_VERSION")),
+        "Feature usage info:".to_string(),
+        "Users of f1:  (Total of 4 licenses issued;  Total of 3 licenses in use)".to_string(),
+        "\"f1\" v1.0, vendor: demo, expiry: permanent(no expiration date)".to_string(),
+        "  floating license".to_string(),
+        "Users of f2:  (Total of 2 licenses issued;  Total of 0 licenses in use)".to_string(),
+    ] {
+        assert!(
+            lines.contains(&expected.as_str()),
+            "no `{expected}` in\n{text}"
+        );
+    }
+    let mine = format!(
+        "    e2e-user e2e-host /dev/null (v1.0) ({host}/{} {handle}), start ",
+        server.port
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&mine) && !l.contains("licenses")),
+        "no `{mine}...` in\n{text}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains(&format!("({host}/{} ", server.port)) && l.ends_with(", 2 licenses")
+        ),
+        "lmflex's two licenses are not shown in\n{text}"
+    );
+
+    // The same through the license file, and as `lmstat` through a link.
+    let link = home.join("lmstat");
+    std::os::unix::fs::symlink(bin_lmutil(), &link).unwrap();
+    let license = server.license.display().to_string();
+    let out = run_as(&link, &["-a", "-c", &license], &home, None);
+    let text = stdout(&out);
+    assert!(text.starts_with("lmstat - lm license manager v"), "{text}");
+    assert!(
+        text.contains(&format!("    License file(s) on {host}: {license}:\n")),
+        "{text}"
+    );
+    assert!(text.contains("Total of 3 licenses in use"), "{text}");
+
+    // Options that narrow the report.
+    let text = stdout(&lmutil(&["lmstat", "-f", "f2", "-c", &server.at()], &home));
+    assert!(
+        text.contains("Users of f2:") && !text.contains("Users of f1:"),
+        "{text}"
+    );
+    let text = stdout(&lmutil(&["lmstat", "-A", "-c", &server.at()], &home));
+    assert!(
+        text.contains("Users of f1:") && !text.contains("Users of f2:"),
+        "{text}"
+    );
+    let text = stdout(&lmutil(
+        &["lmstat", "-S", "demo", "-c", &server.at()],
+        &home,
+    ));
+    assert!(
+        text.contains("Users of features served by demo:\n"),
+        "{text}"
+    );
+    let text = stdout(&lmutil(&["lmstat", "-c", &server.at()], &home));
+    assert!(
+        text.contains("      demo: UP v") && !text.contains("Users of"),
+        "{text}"
+    );
+    let text = stdout(&lmutil(&["lmstat", "-i", "-c", &license], &home));
+    assert!(
+        text.contains("\nf1                               1.0          4           demo         permanent(no expiration date)\n"),
+        "{text}"
+    );
+
+    // The path kept by lmpath is used when neither -c nor LM_LICENSE_FILE is.
+    let out = lmutil(&["lmpath", "-add", "all", &server.at()], &home);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&lmutil(&["lmstat", "-a"], &home));
+    assert!(text.contains("Total of 3 licenses in use"), "{text}");
+
+    let _ = app.kill();
+    let _ = app.wait();
+    server.stop();
+    let out = lmutil(&["lmstat", "-a", "-c", &server.at()], &home);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.ends_with(
+            "\nError getting status: Cannot connect to license server system. (-15,10:111 \"Connection refused\")\n"
+        ),
+        "{text}"
+    );
+    let text = stdout(&lmutil(&["lmstat", "-lm", "-c", &server.at()], &home));
+    assert!(
+        text.contains("\nlmgrd is not running: Cannot connect to license server system. (-15,10:111 \"Connection refused\")\n"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn lmdown_q_stops_lmgrd_and_its_vendor_daemon() {
+    let mut server = Server::demo("lmdown");
+    let home = home("lmdown");
+    let vendord = server.vendord_pid();
+    assert!(alive(vendord));
+    // Answering "n" changes nothing.
+    let out = run_as(
+        &bin_lmutil(),
+        &["lmdown", "-c", &server.at()],
+        &home,
+        Some("n\n"),
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("\n   Port@Host            Vendors\n1) "),
+        "{text}"
+    );
+    assert!(text.contains(" demo \n\nAre you sure (y/n)?  "), "{text}");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "lmgrd still runs"
+    );
+
+    let out = lmutil(&["lmdown", "-q", "-c", &server.at()], &home);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).ends_with("\n    1 lm License Server shut down\n"),
+        "{}",
+        stdout(&out)
+    );
+    server.wait_exit();
+    wait_until(WAIT, "vendord to exit", || !alive(vendord));
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn lmremove_frees_seats_by_handle_and_by_user() {
+    let server = Server::demo("lmremove");
+    let home = home("lmremove");
+    let addr = server.vendord_addr();
+    let mut holders: Vec<Peer> = (0..4)
+        .map(|i| Peer::hello(addr, &format!("holder{i}"), "/dev/null"))
+        .collect();
+    for (i, p) in holders.iter_mut().enumerate() {
+        p.checkout(i as u32, "f1", 1).expect("granted");
+    }
+    let mut newcomer = Peer::hello(addr, "newcomer", "/dev/null");
+    assert!(
+        newcomer.checkout(10, "f1", 1).is_err(),
+        "all four seats are taken"
+    );
+
+    // lmdiag explains why f1 cannot be checked out, and that f2 can.
+    let out = lmutil(
+        &["lmdiag", "-n", "-c", &server.license.display().to_string()],
+        &home,
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("\"f1\" v1.0, vendor: demo\n")
+            && text.contains(
+                "This license cannot be checked out because:\n\tLicensed number of users already reached. (-4,342)\n"
+            ),
+        "{text}"
+    );
+    assert!(text.contains("\"f2\" v2.5, vendor: demo\n"), "{text}");
+    assert!(text.contains("This license can be checked out\n"), "{text}");
+    assert_eq!(out.status.code(), Some(1));
+
+    let text = stdout(&lmutil(&["lmstat", "-a", "-c", &server.at()], &home));
+    let handle = handle_of(&text, "holder2");
+    let out = lmutil(
+        &[
+            "lmremove",
+            "-h",
+            "f1",
+            "localhost",
+            &server.port.to_string(),
+            &handle.to_string(),
+        ],
+        &home,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    match holders[2].recv() {
+        Some(Message::Revoked(r)) => assert_eq!(r.handle, handle),
+        other => panic!("holder2 was not told: {other:?}"),
+    }
+    server.wait_log("IN: \"f1\" holder2@e2e-host  (REMOVED)");
+    assert!(
+        newcomer.checkout(11, "f1", 1).is_ok(),
+        "the freed seat is taken"
+    );
+    let text = stdout(&lmutil(&["lmstat", "-a", "-c", &server.at()], &home));
+    assert!(!text.contains("    holder2 "), "{text}");
+    assert!(
+        text.contains("    newcomer e2e-host /dev/null (v1.0)"),
+        "{text}"
+    );
+
+    // A handle nobody holds.
+    let out = lmutil(
+        &[
+            "lmremove",
+            "-h",
+            "f1",
+            "localhost",
+            &server.port.to_string(),
+            "999999",
+        ],
+        &home,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Feature was never checked out. (-41,0)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // By user, host and display.
+    let out = lmutil(
+        &[
+            "lmremove",
+            "-c",
+            &server.at(),
+            "f1",
+            "holder0",
+            "e2e-host",
+            "/dev/null",
+        ],
+        &home,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(matches!(holders[0].recv(), Some(Message::Revoked(_))));
+    server.wait_log("IN: \"f1\" holder0@e2e-host  (REMOVED)");
+    let _ = std::fs::remove_dir_all(&home);
+}
