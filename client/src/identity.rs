@@ -68,7 +68,7 @@ impl LocalIdentity {
             pid: self.pid,
             platform: self.platform.clone(),
             hostids: self.hostids(),
-            client_version: env!("CARGO_PKG_VERSION").to_string(),
+            client_version: wire::version().to_string(),
             job,
             project: self.project.clone(),
         }

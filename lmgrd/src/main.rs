@@ -27,7 +27,7 @@ fn main() {
         return;
     }
     if args.version {
-        println!("lmgrd v{}", env!("CARGO_PKG_VERSION"));
+        println!("lmgrd v{}", wire::version());
         return;
     }
     let license = args

@@ -10,18 +10,9 @@ use wire::lmerr;
 /// Our product name, where FLEXlm's tools print theirs ("FlexNet").
 pub const BRAND: &str = "lm";
 
-/// The version embedded in the binary; `lmver` finds it by the
-/// `lm-version:` prefix. Read through `black_box` so the marker stays in
-/// the binary even in optimised builds.
-pub static VERSION_MARKER: &str = concat!("lm-version:", env!("CARGO_PKG_VERSION"), "\0");
-
-/// This binary's version, read from its marker.
+/// This binary's version, read from the marker the `wire` crate embeds.
 pub fn version() -> &'static str {
-    let marker: &'static str = std::hint::black_box(VERSION_MARKER);
-    marker
-        .split_once(':')
-        .map_or(marker, |(_, v)| v)
-        .trim_end_matches('\0')
+    wire::version()
 }
 
 /// The first line every tool prints: `lmstat - lm license manager v0.1.0`.

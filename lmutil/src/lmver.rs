@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(find_marker(b"lm-version:"), None);
         assert_eq!(find_marker(b"nothing here"), None);
         assert_eq!(
-            find_marker(crate::common::VERSION_MARKER.as_bytes()),
+            find_marker(wire::version::VERSION_MARKER.as_bytes()),
             Some(env!("CARGO_PKG_VERSION").into())
         );
     }

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     log::info!(
         "vendord v{} for vendor {} (pid {})",
-        env!("CARGO_PKG_VERSION"),
+        wire::version(),
         args.vendor,
         std::process::id()
     );

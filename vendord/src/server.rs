@@ -3,18 +3,28 @@
 //! decoded messages, the time and the date.
 //!
 //! Each connection has a wire decoder (at most one frame of 64 KiB is ever
-//! buffered) and an output buffer; a peer that lets more than
+//! buffered) and an output buffer, both holding memory only while they
+//! hold bytes (most connections are idle most of the time, and there may be
+//! tens of thousands of them); a peer that lets more than
 //! [`MAX_PENDING_OUTPUT`] bytes pile up is disconnected. A malformed frame
 //! closes that connection only, with the reason and the peer's address in
 //! the log. The poll timeout is the core's next deadline, so no timer
 //! thread is needed. SIGTERM and SIGINT arrive as poll events.
+//!
+//! The core's debug-log lines (OUT:, IN:, DENIED: ...) are gathered in a
+//! [`LogBatch`] and written together at the end of each turn of the loop,
+//! one `write(2)` per batch of at most `PIPE_BUF` bytes, instead of one per
+//! line: under load, a write per checkout would cost as much as the
+//! checkout itself. Lines logged directly flush the batch first, so the
+//! order of lines is kept.
 
-use crate::core::{Close, ConnId, Core, Effects};
+use crate::core::{Close, ConnId, Core, Effects, LogEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +42,12 @@ pub const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 const DATE_CHECK_MS: u64 = 60_000;
 /// FLEXlm daemons write a `TIMESTAMP` line every six hours.
 const TIMESTAMP_MS: u64 = 6 * 3600 * 1000;
+/// Size of the buffer sockets are read into.
+const READ_BUF: usize = 16 * 1024;
+/// Largest batch of log text written at once, prefixes included: a write
+/// of at most `PIPE_BUF` bytes to a pipe is never interleaved with another
+/// process's (lmgrd shares our standard output).
+const LOG_BATCH_BYTES: usize = 4096;
 
 /// Where the local date comes from; injectable for tests.
 pub type Today = fn() -> grammar::Date;
@@ -89,6 +105,70 @@ impl Connection {
     }
 }
 
+/// Debug-log lines waiting to be written, as one multi-line message.
+struct LogBatch {
+    text: String,
+    /// Lines in `text`.
+    lines: usize,
+    /// Length of the `HH:MM:SS (vendor) ` prefix the logger adds per line.
+    prefix_len: usize,
+    /// Where a message goes: the logger.
+    sink: fn(&str),
+}
+
+impl LogBatch {
+    fn new(vendor: &str) -> LogBatch {
+        LogBatch {
+            text: String::new(),
+            lines: 0,
+            prefix_len: logfmt::line_prefix(&logfmt::local_now(), vendor).len(),
+            sink: |message| log::info!("{message}"),
+        }
+    }
+
+    /// Bytes the logger writes for a message of `text_len` bytes in
+    /// `lines` lines: a prefix per line, and the final newline.
+    fn rendered(&self, text_len: usize, lines: usize) -> usize {
+        text_len + 1 + lines * self.prefix_len
+    }
+
+    fn push(&mut self, event: &LogEvent) {
+        let mark = self.text.len();
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        let start = self.text.len();
+        let _ = write!(self.text, "{event}");
+        let line = &self.text[start..];
+        if line.is_empty() || line.ends_with('\n') {
+            // The logger reads such a message differently inside a batch
+            // (a blank line, or a trailing newline it strips): write it alone.
+            let line = line.to_string();
+            self.text.truncate(mark);
+            self.flush();
+            (self.sink)(&line);
+            return;
+        }
+        let added = 1 + line.bytes().filter(|&b| b == b'\n').count();
+        if self.lines > 0 && self.rendered(self.text.len(), self.lines + added) > LOG_BATCH_BYTES {
+            let line = self.text[start..].to_string();
+            self.text.truncate(mark);
+            self.flush();
+            self.text.push_str(&line);
+        }
+        self.lines += added;
+    }
+
+    /// Writes what is gathered.
+    fn flush(&mut self) {
+        if !self.text.is_empty() {
+            (self.sink)(&self.text);
+            self.text.clear();
+        }
+        self.lines = 0;
+    }
+}
+
 /// The vendor daemon's listener, connections and core.
 pub struct Server {
     poll: Poll,
@@ -107,6 +187,12 @@ pub struct Server {
     reread: Option<(std::path::PathBuf, String)>,
     reread_pending: bool,
     admin: crate::admin_auth::AdminPolicy,
+    read_buf: Vec<u8>,
+    /// An empty output buffer that keeps its capacity, lent to the
+    /// connection being answered and taken back once its output is sent.
+    spare_out: Vec<u8>,
+    /// The core's log lines not yet written.
+    log: LogBatch,
 }
 
 impl Server {
@@ -129,7 +215,6 @@ impl Server {
             signals,
             conns: HashMap::new(),
             next_token: FIRST_CONN,
-            core,
             started: Instant::now(),
             started_unix_ms,
             today,
@@ -139,6 +224,10 @@ impl Server {
             reread: None,
             reread_pending: false,
             admin: crate::admin_auth::AdminPolicy::default(),
+            read_buf: vec![0; READ_BUF],
+            spare_out: Vec::new(),
+            log: LogBatch::new(&core.config().vendor),
+            core,
         })
     }
 
@@ -181,6 +270,7 @@ impl Server {
         let Some((path, vendor)) = self.reread.clone() else {
             return;
         };
+        self.log.flush();
         log::info!("Rereading license file...");
         let today = (self.today)();
         match crate::startup::load_license(&path, &vendor, today) {
@@ -256,6 +346,7 @@ impl Server {
                 }
             }
             self.housekeeping();
+            self.log.flush();
             if std::mem::take(&mut self.reread_pending) {
                 self.reread_license();
             }
@@ -280,19 +371,22 @@ impl Server {
         }
         if now >= self.next_timestamp {
             self.next_timestamp = now + TIMESTAMP_MS;
+            self.log.flush();
             log::info!("TIMESTAMP {}", logfmt::timestamp_date());
         }
     }
 
     fn shut_down(&mut self, why: Stopped) {
+        self.log.flush();
         match why {
             Stopped::Signal(sig) => log::info!("Shutting down because of signal {sig}"),
             Stopped::AdminShutdown => log::info!("Shutdown requested."),
         }
         let fx = self.core.shutdown();
         for line in &fx.log {
-            log::info!("{line}");
+            self.log.push(line);
         }
+        self.log.flush();
         for (_, mut c) in self.conns.drain() {
             let _ = c.flush();
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -310,6 +404,7 @@ impl Server {
                         Token(token),
                         Interest::READABLE | Interest::WRITABLE,
                     ) {
+                        self.log.flush();
                         log::warn!("Cannot watch the connection from {peer}: {e}");
                         continue;
                     }
@@ -329,6 +424,7 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    self.log.flush();
                     log::warn!(
                         "This license server system can handle no more concurrent clients \
                          since it is out of file descriptors"
@@ -336,6 +432,7 @@ impl Server {
                     return;
                 }
                 Err(e) => {
+                    self.log.flush();
                     log::warn!("accept failed: {e}");
                     return;
                 }
@@ -346,12 +443,17 @@ impl Server {
     /// Reads what `token`'s peer sent, until `WouldBlock`, and serves each
     /// message as soon as it is whole.
     fn read(&mut self, token: usize) {
-        let mut buf = [0u8; 16 * 1024];
+        let mut buf = std::mem::take(&mut self.read_buf);
+        self.read_into(token, &mut buf);
+        self.read_buf = buf;
+    }
+
+    fn read_into(&mut self, token: usize, buf: &mut [u8]) {
         loop {
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
-            let n = match c.stream.read(&mut buf) {
+            let n = match c.stream.read(buf) {
                 Ok(0) => {
                     self.close(token, None);
                     return;
@@ -385,7 +487,12 @@ impl Server {
                         };
                         self.apply(fx);
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        if c.decoder.buffered() == 0 {
+                            c.decoder = MessageDecoder::new(MAX_FRAME);
+                        }
+                        break;
+                    }
                     Err(e) => {
                         self.close(token, Some(format!("malformed frame: {e}")));
                         return;
@@ -401,13 +508,20 @@ impl Server {
         };
         if let Err(e) = c.flush() {
             self.close(token, Some(format!("write error: {e}")));
+            return;
+        }
+        if c.pending() == 0 && c.out.capacity() > 0 {
+            let out = std::mem::take(&mut c.out);
+            if self.spare_out.capacity() == 0 {
+                self.spare_out = out;
+            }
         }
     }
 
     /// Carries out what the core decided.
     fn apply(&mut self, fx: Effects) {
         for line in &fx.log {
-            log::info!("{line}");
+            self.log.push(line);
         }
         let mut touched = Vec::new();
         for (conn, msg) in fx.replies {
@@ -415,6 +529,9 @@ impl Server {
             let Some(c) = self.conns.get_mut(&token) else {
                 continue;
             };
+            if c.out.capacity() == 0 {
+                c.out = std::mem::take(&mut self.spare_out);
+            }
             msg.encode(&mut c.out);
             if !touched.contains(&token) {
                 touched.push(token);
@@ -453,6 +570,7 @@ impl Server {
         let _ = c.flush();
         let _ = self.poll.registry().deregister(&mut c.stream);
         if let Some(reason) = reason {
+            self.log.flush();
             log::warn!("Closing connection from {}: {reason}", c.peer);
         }
         drop(c);
@@ -516,4 +634,90 @@ fn keep_alive(stream: &TcpStream) {
     set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 120);
     set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 30);
     set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static WRITTEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn batch() -> LogBatch {
+        WRITTEN.with(|w| w.borrow_mut().clear());
+        LogBatch {
+            sink: |m| WRITTEN.with(|w| w.borrow_mut().push(m.to_string())),
+            ..LogBatch::new("demo")
+        }
+    }
+
+    fn written() -> Vec<String> {
+        WRITTEN.with(|w| w.borrow().clone())
+    }
+
+    fn out(user: &str) -> LogEvent {
+        LogEvent::Out {
+            feature: "f1".into(),
+            user: user.into(),
+            host: "ws1".into(),
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn lines_are_written_together_in_order() {
+        let mut b = batch();
+        b.push(&out("a"));
+        b.push(&LogEvent::Note("two\nlines".into()));
+        b.push(&out("b"));
+        assert!(written().is_empty());
+        b.flush();
+        b.flush();
+        assert_eq!(
+            written(),
+            ["OUT: \"f1\" a@ws1  \ntwo\nlines\nOUT: \"f1\" b@ws1  "]
+        );
+    }
+
+    #[test]
+    fn blank_and_newline_ended_messages_go_alone() {
+        let mut b = batch();
+        b.push(&out("a"));
+        b.push(&LogEvent::Note(String::new()));
+        b.push(&LogEvent::Note("end\n".into()));
+        b.push(&out("b"));
+        b.flush();
+        assert_eq!(
+            written(),
+            ["OUT: \"f1\" a@ws1  ", "", "end\n", "OUT: \"f1\" b@ws1  "]
+        );
+    }
+
+    #[test]
+    fn a_batch_never_renders_longer_than_pipe_buf() {
+        let mut b = batch();
+        let users: Vec<String> = (0..500).map(|i| format!("user{i}")).collect();
+        for u in &users {
+            b.push(&out(u));
+        }
+        b.flush();
+        let w = written();
+        assert!(w.len() > 1);
+        let prefix = logfmt::line_prefix(&logfmt::local_now(), "demo").len();
+        for m in &w {
+            let lines = m.split('\n').count();
+            assert!(
+                m.len() + 1 + lines * prefix <= LOG_BATCH_BYTES,
+                "{}",
+                m.len()
+            );
+        }
+        let lines: Vec<&str> = w.iter().flat_map(|m| m.split('\n')).collect();
+        assert_eq!(lines.len(), users.len());
+        for (line, u) in lines.iter().zip(&users) {
+            assert_eq!(*line, format!("OUT: \"f1\" {u}@ws1  "));
+        }
+    }
 }

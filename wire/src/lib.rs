@@ -11,10 +11,12 @@ pub mod error;
 pub mod frame;
 pub mod lmerr;
 pub mod message;
+pub mod version;
 
 pub use error::{DecodeError, FrameError};
 pub use frame::{Decoder, Frame};
 pub use message::*;
+pub use version::version;
 
 /// Why a peer's bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

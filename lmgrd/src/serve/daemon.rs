@@ -404,7 +404,7 @@ impl Daemon {
     }
 
     fn handle(&mut self, token: usize, m: Message) -> Option<Message> {
-        let version = env!("CARGO_PKG_VERSION").to_string();
+        let version = wire::version().to_string();
         match m {
             Message::Hello(h) => {
                 if let Some(c) = self.conns.get_mut(&token) {

@@ -54,7 +54,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
     }
     log::info!(
         "lmgrd v{} started on {} (pid {})",
-        env!("CARGO_PKG_VERSION"),
+        wire::version(),
         me.hostname,
         std::process::id()
     );

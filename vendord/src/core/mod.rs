@@ -30,6 +30,7 @@ pub use log::{InReason, LogEvent};
 use grammar::hostid::{self, HostId, HostIdentity};
 use grammar::pool::{Pool, PoolSet};
 use grammar::{Date, DupGroup, Version};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use wire::lmerr;
 use wire::{
@@ -75,7 +76,7 @@ impl Config {
     pub fn new(vendor: &str) -> Self {
         Config {
             vendor: vendor.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: wire::version().to_string(),
             host: String::new(),
             port: 0,
             heartbeat_interval_ms: 30_000,
@@ -286,10 +287,13 @@ impl PoolState {
     }
 }
 
+/// A connection that said Hello. Its machine's identity for hostid
+/// matching ([`host_identity`]) is derived when a node-locked pool needs it,
+/// not kept: most connections never need it, and a daemon may hold tens of
+/// thousands of connections.
 #[derive(Debug)]
 struct Conn {
     identity: ClientIdentity,
-    who: HostIdentity,
     /// Time of the last message from this connection.
     last_heard: u64,
     handles: BTreeSet<u64>,
@@ -327,11 +331,17 @@ pub struct Core {
     pools: Vec<PoolState>,
     /// Pool indices per feature, in the order of precedence.
     by_feature: BTreeMap<String, Vec<usize>>,
-    conns: BTreeMap<ConnId, Conn>,
-    holdings: BTreeMap<u64, Holding>,
+    /// Connections and checkouts are boxed: a B-tree node keeps its values
+    /// inline and is often half full, which for values of a few hundred
+    /// bytes costs more than the values themselves.
+    conns: BTreeMap<ConnId, Box<Conn>>,
+    holdings: BTreeMap<u64, Box<Holding>>,
     /// `(last_heard, conn)` of every connection holding seats, so the
     /// next timeout is the first entry.
     idle: BTreeSet<(u64, ConnId)>,
+    /// `(job, conn)` of every connection whose Hello gave a job id, so a
+    /// reconnecting job finds its old connections without a scan.
+    jobs: BTreeSet<(u64, ConnId)>,
     next_handle: u64,
 }
 
@@ -345,6 +355,7 @@ impl Core {
             conns: BTreeMap::new(),
             holdings: BTreeMap::new(),
             idle: BTreeSet::new(),
+            jobs: BTreeSet::new(),
             next_handle: 1,
             today,
             config,
@@ -482,21 +493,24 @@ impl Core {
         }
         let mut moved: BTreeSet<u64> = BTreeSet::new();
         if identity.job != 0 {
+            let job = identity.job;
             let old: Vec<ConnId> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| {
-                    !c.handles.is_empty()
-                        && c.identity.job == identity.job
-                        && c.identity.user == identity.user
-                        && c.identity.host == identity.host
+                .jobs
+                .range((job, ConnId(0))..=(job, ConnId(u64::MAX)))
+                .map(|&(_, id)| id)
+                .filter(|id| {
+                    self.conns.get(id).is_some_and(|c| {
+                        !c.handles.is_empty()
+                            && c.identity.user == identity.user
+                            && c.identity.host == identity.host
+                    })
                 })
-                .map(|(id, _)| *id)
                 .collect();
             for id in old {
                 let Some(c) = self.conns.remove(&id) else {
                     continue;
                 };
+                self.jobs.remove(&(job, id));
                 self.idle.remove(&(c.last_heard, id));
                 for h in &c.handles {
                     if let Some(holding) = self.holdings.get_mut(h) {
@@ -514,18 +528,19 @@ impl Core {
             }
         }
         let held = moved.iter().map(|h| self.granted(*h)).collect();
-        let who = host_identity(&identity);
         if !moved.is_empty() {
             self.idle.insert((now, conn));
         }
+        if identity.job != 0 {
+            self.jobs.insert((identity.job, conn));
+        }
         self.conns.insert(
             conn,
-            Conn {
+            Box::new(Conn {
                 identity,
-                who,
                 last_heard: now,
                 handles: moved,
-            },
+            }),
         );
         fx.reply(
             conn,
@@ -621,7 +636,7 @@ impl Core {
                 }
                 self.holdings.insert(
                     handle,
-                    Holding {
+                    Box::new(Holding {
                         conn,
                         req: co.req,
                         feature: co.feature.clone(),
@@ -633,7 +648,7 @@ impl Core {
                         user,
                         host,
                         display,
-                    },
+                    }),
                 );
                 let c = self.conns.get_mut(&conn).expect("invariant: checked above");
                 if c.handles.is_empty() {
@@ -704,14 +719,14 @@ impl Core {
                 best = Some(d);
             }
         };
+        let who = OnceCell::new();
         let mut order = Vec::with_capacity(indices.len());
         for &i in indices {
             let p = &self.pools[i].pool;
             if p.is_node_locked() {
-                if p.hostids
-                    .as_deref()
-                    .is_some_and(|ids| hostid::any_matches(ids, &c.who))
-                {
+                if p.hostids.as_deref().is_some_and(|ids| {
+                    hostid::any_matches(ids, who.get_or_init(|| host_identity(&c.identity)))
+                }) {
                     order.push(i);
                 } else {
                     note(Denial::NotThisHost);
@@ -741,7 +756,7 @@ impl Core {
             }
             let key = key_in(i);
             if p.groups.contains_key(&key) && p.fits(&key, co.count) {
-                if let Ok(suite) = self.plan_suite(i, c, co, handle) {
+                if let Ok(suite) = self.plan_suite(i, c, &who, co, handle) {
                     return Ok(Plan {
                         pool: i,
                         key,
@@ -765,7 +780,7 @@ impl Core {
                 note(Denial::MaxUsers);
                 continue;
             }
-            match self.plan_suite(i, c, co, handle) {
+            match self.plan_suite(i, c, &who, co, handle) {
                 Ok(suite) => {
                     return Ok(Plan {
                         pool: i,
@@ -780,12 +795,14 @@ impl Core {
     }
 
     /// For a SUITE component in pool `component`: the suite pool and seat
-    /// that go with it (`Ok(None)` for an ordinary pool).
+    /// that go with it (`Ok(None)` for an ordinary pool). `who` is the
+    /// client's machine, derived on first use.
     #[allow(clippy::type_complexity)]
     fn plan_suite(
         &self,
         component: usize,
         c: &Conn,
+        who: &OnceCell<HostIdentity>,
         co: &Checkout,
         handle: u64,
     ) -> Result<Option<(usize, DupKey)>, Denial> {
@@ -800,11 +817,9 @@ impl Core {
         for &i in indices {
             let p = &self.pools[i];
             if p.pool.is_node_locked()
-                && !p
-                    .pool
-                    .hostids
-                    .as_deref()
-                    .is_some_and(|ids| hostid::any_matches(ids, &c.who))
+                && !p.pool.hostids.as_deref().is_some_and(|ids| {
+                    hostid::any_matches(ids, who.get_or_init(|| host_identity(&c.identity)))
+                })
             {
                 continue;
             }
@@ -902,6 +917,7 @@ impl Core {
             return fx;
         };
         self.idle.remove(&(c.last_heard, conn));
+        self.jobs.remove(&(c.identity.job, conn));
         for h in c.handles {
             self.release(h, None, &mut fx);
         }
@@ -922,6 +938,7 @@ impl Core {
             let Some(c) = self.conns.remove(&conn) else {
                 continue;
             };
+            self.jobs.remove(&(c.identity.job, conn));
             for h in c.handles {
                 self.release(h, Some(InReason::Inactive), &mut fx);
             }
@@ -1060,6 +1077,7 @@ impl Core {
         }
         self.conns.clear();
         self.idle.clear();
+        self.jobs.clear();
         fx
     }
 
@@ -1238,6 +1256,13 @@ impl Core {
                 .filter(|c| !c.handles.is_empty())
                 .count()
         );
+        let jobs: BTreeSet<(u64, ConnId)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.identity.job != 0)
+            .map(|(id, c)| (c.identity.job, *id))
+            .collect();
+        assert_eq!(self.jobs, jobs, "job index");
     }
 }
 
