@@ -124,7 +124,11 @@ fn run(inv: &Invocation, which: Which) -> i32 {
     let Some(lmgrd) = server.members.first() else {
         return 1;
     };
-    let mut req = admin_request(admin_op::SWITCH_LOG);
+    let mut req = admin_request(match which {
+        Which::Switch => admin_op::SWITCH_LOG,
+        Which::SwitchReport => admin_op::SWITCH_REPORT_LOG,
+        Which::NewLog => admin_op::NEW_REPORT_LOG,
+    });
     req.path = args.file.clone();
     let mut conn = if lmgrd.status.vendors.iter().any(|v| v.name == args.name) {
         req.vendor = args.name.clone();

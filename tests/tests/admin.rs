@@ -148,3 +148,82 @@ fn lmdown_vendor_stops_one_daemon_and_lmreread_brings_it_back() {
     server.wait_log_count(WAIT, "using TCP-port", 2);
     assert!(Peer::vendor_port(server.lmgrd_addr(), "demo").is_ok());
 }
+
+#[test]
+fn lmswitch_moves_the_vendor_daemon_log_to_a_new_file() {
+    let dir = tempdir("switch");
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    let server = Server::start(&license, port, &[]);
+    let vendord = std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        Peer::vendor_port(server.lmgrd_addr(), "demo").unwrap(),
+    ));
+    let new_log = dir.join("demo-new.log");
+    let mut admin_peer = Peer::hello(vendord, "root", 0);
+    let req = AdminRequest {
+        op: admin_op::SWITCH_LOG,
+        vendor: "demo".into(),
+        path: new_log.display().to_string(),
+        ..Default::default()
+    };
+    match admin_peer.request(&Message::Admin(req.clone())) {
+        Message::AdminReply(r) => assert_eq!(r.code, 0, "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    server.wait_log(WAIT, "Switching debug log to");
+    let mut user = Peer::hello(vendord, "switcher", 5);
+    assert!(matches!(user.checkout(1, "f1", 1), Message::Granted(_)));
+    wait_until(WAIT, "OUT in the new log", || {
+        std::fs::read_to_string(&new_log).is_ok_and(|t| t.contains("OUT: \"f1\" switcher@e2e-host"))
+    });
+    assert!(
+        !server.log_text().contains("OUT: \"f1\" switcher@"),
+        "the old log no longer gets vendor lines"
+    );
+    // An existing file is never overwritten.
+    match admin_peer.request(&Message::Admin(req)) {
+        Message::AdminReply(r) => assert_ne!(r.code, 0),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `-2 -p`: lmdown from an ordinary user is refused, and the user is the
+/// one the kernel reports for the connection (the tool runs as `nobody`).
+#[test]
+fn two_p_refuses_lmdown_from_an_ordinary_user() {
+    use std::os::unix::process::CommandExt;
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run the client as another user");
+        return;
+    }
+    let dir = tempdir("twop");
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    let server = Server::start(&license, port, &["-2", "-p"]);
+    let out = Command::new(bin("lmutil"))
+        .args(["lmdown", "-q", "-c", &format!("{port}@localhost")])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Not a license administrator"), "{text}");
+    server.wait_log(WAIT, "refused");
+    assert!(
+        Peer::vendor_port(server.lmgrd_addr(), "demo").is_ok(),
+        "still serving"
+    );
+    // root may.
+    let out = Command::new(bin("lmutil"))
+        .args(["lmdown", "-q", "-c", &format!("{port}@localhost")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

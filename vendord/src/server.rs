@@ -482,6 +482,8 @@ impl Server {
                             refusal_reply(conn, refusal)
                         } else if is_shutdown(&msg) && !local {
                             refuse_remote_shutdown(conn)
+                        } else if let Some(fx) = switch_log(&msg, conn) {
+                            fx
                         } else {
                             self.core.handle_message(now, conn, msg)
                         };
@@ -591,6 +593,54 @@ fn refusal_reply(conn: ConnId, r: crate::admin_auth::Refusal) -> Effects {
         )],
         ..Effects::default()
     }
+}
+
+/// lmswitch: send this daemon's debug log to a new file from now on. The
+/// file must not exist yet (FLEXlm refuses to overwrite a log). Report-log
+/// requests are answered here too while there is no report log.
+fn switch_log(msg: &Message, conn: ConnId) -> Option<Effects> {
+    let Message::Admin(req) = msg else {
+        return None;
+    };
+    let (code, text) = match req.op {
+        admin_op::SWITCH_LOG => match switch_debug_log(&req.path) {
+            Ok(()) => (0, format!("debug log switched to {}", req.path)),
+            Err(e) => (
+                lmerr::LM_BADPARAM,
+                format!("cannot switch the debug log to {}: {e}", req.path),
+            ),
+        },
+        admin_op::SWITCH_REPORT_LOG | admin_op::NEW_REPORT_LOG => (
+            lmerr::LM_NOSERVSUPP,
+            "this vendor daemon keeps no report log (set REPORTLOG in the options file)"
+                .to_string(),
+        ),
+        _ => return None,
+    };
+    Some(Effects {
+        replies: vec![(conn, Message::AdminReply(AdminReply { code, text }))],
+        ..Effects::default()
+    })
+}
+
+fn switch_debug_log(path: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if path.is_empty() {
+        return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .append(true)
+        .create_new(true)
+        .open(path)?;
+    log::info!("Switching debug log to {path}");
+    // Every later line goes to the new file: the logger writes to stdout.
+    // SAFETY: dup2 onto our own standard output descriptor.
+    if unsafe { libc::dup2(file.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    log::info!("Debug log switched here by lmswitch");
+    Ok(())
 }
 
 fn is_shutdown(msg: &Message) -> bool {

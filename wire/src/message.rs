@@ -154,7 +154,12 @@ pub mod admin_op {
     pub const REREAD: u8 = 2;
     pub const REMOVE_USER: u8 = 3;
     pub const REMOVE_HANDLE: u8 = 4;
+    /// lmswitch: the vendor daemon's debug log goes to a new file.
     pub const SWITCH_LOG: u8 = 5;
+    /// lmswitchr: the report log goes to a new file.
+    pub const SWITCH_REPORT_LOG: u8 = 6;
+    /// lmnewlog: the report log is renamed and a new one started.
+    pub const NEW_REPORT_LOG: u8 = 7;
 }
 
 wire_struct!(AdminRequest {
