@@ -629,7 +629,6 @@ fn switch_debug_log(path: &str) -> io::Result<()> {
         return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
     }
     let file = std::fs::OpenOptions::new()
-        .write(true)
         .append(true)
         .create_new(true)
         .open(path)?;
