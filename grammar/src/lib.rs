@@ -16,6 +16,7 @@ pub mod date;
 pub mod diag;
 pub mod hostid;
 pub mod model;
+pub mod options;
 mod parse;
 pub mod pool;
 pub mod signature;

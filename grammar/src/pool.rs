@@ -60,6 +60,8 @@ pub struct Pool {
     pub user_based: Option<Option<u32>>,
     pub host_based: Option<Option<u32>>,
     pub platforms: Vec<String>,
+    /// VENDOR_STRING of the first line of the pool.
+    pub vendor_string: Option<String>,
     /// For a SUITE component: the suite feature checked out with it.
     pub suite: Option<String>,
     /// The PACKAGE the pool was expanded from.
@@ -416,6 +418,7 @@ fn new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
         user_based: f.user_based,
         host_based: f.host_based,
         platforms: f.platforms.clone(),
+        vendor_string: f.vendor_string.clone(),
         suite: c.suite.clone(),
         package: c.package.clone(),
         contributions: Vec::new(),

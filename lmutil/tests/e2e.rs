@@ -59,7 +59,10 @@ fn lmstat_shows_checkouts_then_the_server_down() {
     );
     assert!(lines[1].starts_with("Flexible License Manager status on "));
     for expected in [
-        format!("    License file(s) on {host}: {}:", server.at()),
+        format!(
+            "    License file(s) on {host}: {}:",
+            server.license.display()
+        ),
         format!(
             "{host}: license server UP (MASTER) v{}",
             env!("CARGO_PKG_VERSION")

@@ -114,6 +114,10 @@ wire_struct!(Holder {
     /// Unix time of the checkout.
     started: u64,
     count: u32,
+    /// The application's process id.
+    pid: u32,
+    /// The version the application asked for (lmstat's `(v1.0)`).
+    requested_version: String,
 });
 
 wire_struct!(
@@ -125,6 +129,10 @@ wire_struct!(
         in_use: u32,
         expiry: String,
         holders: Vec<Holder>,
+        /// The pool's HOSTID as the license writes it; empty when floating.
+        hostids: String,
+        /// VENDOR_STRING of the pool's lines.
+        vendor_string: String,
     }
 );
 
@@ -138,6 +146,8 @@ wire_struct!(
         /// For lmgrd: its vendor daemons and whether each is up.
         vendors: Vec<VendorState>,
         features: Vec<FeatureStatus>,
+        /// For lmgrd: the license file(s) it serves.
+        license_files: Vec<String>,
     }
 );
 

@@ -95,8 +95,13 @@ fn samples() -> Vec<Message> {
                     handle: 99,
                     started: 1_700_000_000,
                     count: 1,
+                    pid: 4242,
+                    requested_version: "1.0".into(),
                 }],
+                hostids: String::new(),
+                vendor_string: "tier=gold".into(),
             }],
+            license_files: vec!["/usr/local/flexlm/licenses/license.dat".into()],
         }),
         Message::Admin(AdminRequest {
             op: admin_op::SHUTDOWN,

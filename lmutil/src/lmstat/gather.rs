@@ -116,6 +116,12 @@ pub fn section(
         on: master.status.host.clone(),
         vendors: vendor_blocks(master, &target.features, show, t),
     });
+    // The server says which file it serves, as FLEXlm's lmstat shows it.
+    let files = if master.status.license_files.is_empty() {
+        files
+    } else {
+        master.status.license_files.join(":")
+    };
     Section::Server(ServerSection {
         label: label.join(","),
         files_host: master.status.host.clone(),
@@ -282,8 +288,11 @@ fn line_block(
             f.name == p.name && f.version.as_written() == p.version && (f.count > 0) == p.counted
         })
         .or_else(|| local.iter().find(|f| f.name == p.name));
-    let ids: Option<&Vec<HostId>> = line
-        .and_then(|f| f.hostids.as_ref())
+    // The server's word first; the local file only fills in for older servers.
+    let served_ids = HostId::parse_list(&p.hostids).ok();
+    let ids: Option<&Vec<HostId>> = served_ids
+        .as_ref()
+        .or_else(|| line.and_then(|f| f.hostids.as_ref()))
         .filter(|v| !v.is_empty());
     let lock = match (p.counted, ids) {
         (true, Some(ids)) if !ids.iter().all(HostId::is_unrestricted) => {
@@ -299,7 +308,11 @@ fn line_block(
         version: p.version.clone(),
         vendor: vendor.to_string(),
         expiry: Some(expiry_text(&p.expiry)),
-        vendor_string: line.and_then(|f| f.vendor_string.clone()),
+        vendor_string: if p.vendor_string.is_empty() {
+            line.and_then(|f| f.vendor_string.clone())
+        } else {
+            Some(p.vendor_string.clone())
+        },
         lock,
         reservations: Vec::new(),
         users: p
@@ -310,7 +323,11 @@ fn line_block(
                 host: h.host.clone(),
                 display: h.display.clone(),
                 extra: None,
-                version: h.version.clone(),
+                version: if h.requested_version.is_empty() {
+                    h.version.clone()
+                } else {
+                    h.requested_version.clone()
+                },
                 server_host: lmgrd.host.clone(),
                 server_port: lmgrd.port.to_string(),
                 handle: h.handle,

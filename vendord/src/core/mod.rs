@@ -314,6 +314,9 @@ struct Holding {
     user: String,
     host: String,
     display: String,
+    pid: u32,
+    /// The version asked for, as the client wrote it.
+    requested: String,
 }
 
 /// Where a checkout would go.
@@ -608,6 +611,7 @@ impl Core {
             Ok(plan) => {
                 self.next_handle += 1;
                 let display = c.identity.display.clone();
+                let pid = c.identity.pid;
                 let pool = &mut self.pools[plan.pool];
                 pool.join(plan.key.clone(), handle, co.count);
                 let granted = Granted {
@@ -648,6 +652,8 @@ impl Core {
                         user,
                         host,
                         display,
+                        pid,
+                        requested: co.version.clone(),
                     }),
                 );
                 let c = self.conns.get_mut(&conn).expect("invariant: checked above");
@@ -1100,6 +1106,8 @@ impl Core {
                 handle: *handle,
                 started: h.started_ms / 1000,
                 count: h.count,
+                pid: h.pid,
+                requested_version: h.requested.clone(),
             };
             if let Some((s, _)) = &h.suite {
                 holders[*s].push(Holder {
@@ -1122,6 +1130,13 @@ impl Core {
                 in_use: p.in_use,
                 expiry: p.pool.expiry().to_string(),
                 holders,
+                hostids: p
+                    .pool
+                    .hostids
+                    .as_deref()
+                    .map(hostid::display_list)
+                    .unwrap_or_default(),
+                vendor_string: p.pool.vendor_string.clone().unwrap_or_default(),
             })
             .collect();
         StatusReply {
@@ -1131,6 +1146,7 @@ impl Core {
             port: self.config.port,
             vendors: Vec::new(),
             features,
+            license_files: Vec::new(),
         }
     }
 

@@ -784,6 +784,8 @@ fn status_lists_pools_and_holders() {
             handle: h,
             started: 5000,
             count: 2,
+            pid: 1,
+            requested_version: "1".into(),
         }]
     );
     assert_eq!(core.status_reply("f2").features.len(), 1);
