@@ -107,12 +107,46 @@ const USER_ATTRS: [&str; 6] = [
 /// Parses a whole license file. Never fails and never panics: lines that
 /// cannot be understood are reported in `diagnostics` and left out.
 pub fn parse_license(name: &str, src: &str) -> LicenseFile {
-    let mut file = LicenseFile {
-        name: name.to_string(),
-        entries: Vec::new(),
-        diagnostics: Vec::new(),
+    let lines = logical_lines(src);
+    // Lines are independent, so a large file is parsed on every core, in
+    // chunks whose results are joined in file order.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let (entries, diagnostics) = if lines.len() < PARALLEL_FROM || threads < 2 {
+        parse_lines(name, &lines)
+    } else {
+        let per = lines.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = lines
+                .chunks(per)
+                .map(|chunk| s.spawn(move || parse_lines(name, chunk)))
+                .collect();
+            let mut entries = Vec::with_capacity(lines.len());
+            let mut diagnostics = Vec::new();
+            for part in parts {
+                // A panic in a worker is a bug; re-raise it where it belongs.
+                let (e, d) = part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                entries.extend(e);
+                diagnostics.extend(d);
+            }
+            (entries, diagnostics)
+        })
     };
-    for line in logical_lines(src) {
+    LicenseFile {
+        name: name.to_string(),
+        entries,
+        diagnostics,
+    }
+}
+
+/// Below this many logical lines, threads cost more than they save.
+const PARALLEL_FROM: usize = 4096;
+
+fn parse_lines(name: &str, lines: &[LogicalLine]) -> (Vec<Entry>, Vec<Diagnostic>) {
+    let mut entries = Vec::new();
+    let mut diagnostics = Vec::new();
+    for line in lines {
         if line.is_comment() {
             continue;
         }
@@ -120,32 +154,29 @@ pub fn parse_license(name: &str, src: &str) -> LicenseFile {
         if !KEYWORDS.contains(&first) {
             if let Some(kw) = near_keyword(first) {
                 let at = line.text.find(first).unwrap_or(0);
-                push_issue(&mut file, &line, &LineIssue::warning(at, format!(
+                diagnostics.push(place(name, line, &LineIssue::warning(at, format!(
                     "line starts with `{first}`, which is not a keyword, so it is read as a comment (did you mean {kw}?)"
-                )));
+                ))));
             }
             continue;
         }
-        let (entry, issues) = parse_line(&line);
-        for issue in &issues {
-            push_issue(&mut file, &line, issue);
-        }
-        if let Some(entry) = entry {
-            file.entries.push(entry);
-        }
+        let (entry, issues) = parse_line(line);
+        diagnostics.extend(issues.iter().map(|issue| place(name, line, issue)));
+        entries.extend(entry);
     }
-    file
+    (entries, diagnostics)
 }
 
-fn push_issue(file: &mut LicenseFile, line: &LogicalLine, issue: &LineIssue) {
+/// Places a line's finding at its physical line and column.
+fn place(name: &str, line: &LogicalLine, issue: &LineIssue) -> Diagnostic {
     let (l, c) = line.position(issue.offset);
-    file.diagnostics.push(Diagnostic {
+    Diagnostic {
         severity: issue.severity,
-        file: file.name.clone(),
+        file: name.to_string(),
         line: l,
         column: c,
         message: issue.message.clone(),
-    });
+    }
 }
 
 /// A keyword the word is probably a misspelling of (same letters in a
@@ -1095,4 +1126,35 @@ fn bad_hostid_at(list: &str) -> Option<usize> {
 /// Free text in quotes: runs of white space count as one space.
 fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_parse_matches_one_thread() {
+        let mut text = String::from("SERVER this_host ANY 27000\nVENDOR demo\n");
+        for i in 0..(PARALLEL_FROM * 2 + 17) {
+            match i % 5 {
+                0 => text.push_str(&format!(
+                    "FEATURE f{i} demo 1.0 permanent {i} \\\n\tNOTICE=\"n {i}\"\n"
+                )),
+                1 => text.push_str(&format!("INCREMENT f{i} demo 1.0 31-foo-2030 2\n")),
+                2 => text.push_str("# a comment\n"),
+                3 => text.push_str(&format!("FEATUER f{i}\n")),
+                _ => text.push_str(&format!(
+                    "FEATURE f{i} demo {i}.5 1-jan-2030 uncounted HOSTID=ANY\n"
+                )),
+            }
+        }
+        let parallel = parse_license("big.lic", &text);
+        let (entries, diagnostics) = parse_lines("big.lic", &logical_lines(&text));
+        assert_eq!(parallel.diagnostics, diagnostics);
+        assert_eq!(format!("{:?}", parallel.entries), format!("{entries:?}"));
+        assert!(
+            logical_lines(&text).len() > PARALLEL_FROM,
+            "the file is large enough to be split"
+        );
+    }
 }

@@ -21,7 +21,7 @@
 //!    with version in [from, to) and moves them to a pool at the new version.
 
 use crate::date::{Date, Expiry};
-use crate::hostid::{self, HostId};
+use crate::hostid::HostId;
 use crate::model::{DupGroup, EntryKind, Feature, FeatureKind, LicenseFile, Package};
 use crate::version::Version;
 use serde::Serialize;
@@ -129,6 +129,10 @@ pub struct PoolSet {
     pub pools: Vec<Pool>,
     /// Outcome per entry index of the file (FEATURE-like and PACKAGE lines).
     pub outcomes: HashMap<usize, LineOutcome>,
+    /// Pool indices per (vendor, feature), in creation order, so pooling a
+    /// line looks only at its own feature's pools.
+    #[serde(skip)]
+    by_feature: HashMap<(String, String), Vec<usize>>,
 }
 
 impl PoolSet {
@@ -199,6 +203,12 @@ pub fn build_pools(
             _ => None,
         })
         .collect();
+    // Only lines that carry SUPERSEDE can retire others.
+    let superseders: Vec<(usize, u32, &Feature)> = features
+        .iter()
+        .copied()
+        .filter(|(_, _, f)| f.supersede.is_some())
+        .collect();
 
     let mut candidates = Vec::new();
     let mut upgrades = Vec::new();
@@ -207,7 +217,7 @@ pub fn build_pools(
             set.outcomes.insert(idx, LineOutcome::Expired);
             continue;
         }
-        if let Some(by_line) = superseded_by(f, line, &features, today) {
+        if let Some(by_line) = superseded_by(f, line, &superseders, today) {
             set.outcomes
                 .insert(idx, LineOutcome::Superseded { by_line });
             continue;
@@ -337,20 +347,28 @@ fn expand<'a>(
     }
 }
 
-fn order_by_precedence(candidates: &mut [Candidate]) {
+fn order_by_precedence(candidates: &mut Vec<Candidate>) {
     // Each feature's lines stay together, features in order of first
     // appearance; `manual` records whether any of its lines has sort=.
-    let key = |c: &Candidate| (c.feature.vendor.clone(), c.name.clone());
-    let mut groups: HashMap<(String, String), (usize, bool)> = HashMap::new();
+    let mut groups: HashMap<(&str, &str), (usize, bool)> = HashMap::new();
     for c in candidates.iter() {
-        let g = groups.entry(key(c)).or_insert((c.entry, false));
+        let g = groups
+            .entry((c.feature.vendor.as_str(), c.name.as_str()))
+            .or_insert((c.entry, false));
         g.0 = g.0.min(c.entry);
         g.1 |= c.feature.sort.is_some();
     }
+    // Sort positions by a key computed once per line, then move the lines.
+    let keys: Vec<(usize, bool)> = candidates
+        .iter()
+        .map(|c| groups[&(c.feature.vendor.as_str(), c.name.as_str())])
+        .collect();
+    drop(groups);
     let rank = |c: &Candidate| u8::from(c.feature.kind != FeatureKind::Feature);
-    candidates.sort_by(|a, b| {
-        let (first_a, manual) = groups[&key(a)];
-        let (first_b, _) = groups[&key(b)];
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&x, &y| {
+        let (a, b) = (&candidates[x], &candidates[y]);
+        let ((first_a, manual), (first_b, _)) = (keys[x], keys[y]);
         let group =
             (first_a, &a.feature.vendor, &a.name).cmp(&(first_b, &b.feature.vendor, &b.name));
         let by_sort = a
@@ -374,6 +392,9 @@ fn order_by_precedence(candidates: &mut [Candidate]) {
         };
         group.then(within)
     });
+    let mut slots: Vec<Option<Candidate>> =
+        std::mem::take(candidates).into_iter().map(Some).collect();
+    candidates.extend(order.into_iter().filter_map(|i| slots[i].take()));
 }
 
 /// Fields that split INCREMENT lines into separate pools.
@@ -383,8 +404,7 @@ fn same_key(p: &Pool, c: &Candidate) -> bool {
         && p.vendor == f.vendor
         && p.feature == c.name
         && p.version == c.version
-        && p.hostids.as_deref().map(hostid::display_list)
-            == f.hostids.as_deref().map(hostid::display_list)
+        && p.hostids == f.hostids
         && p.dup_group == f.dup_group
         && p.float_ok == f.float_ok.is_some()
         && p.user_based == f.user_based
@@ -394,7 +414,11 @@ fn same_key(p: &Pool, c: &Candidate) -> bool {
 }
 
 fn find_or_new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
-    match set.pools.iter().position(|p| same_key(p, c)) {
+    let found = set
+        .by_feature
+        .get(&(c.feature.vendor.clone(), c.name.clone()))
+        .and_then(|ids| ids.iter().copied().find(|&i| same_key(&set.pools[i], c)));
+    match found {
         Some(i) => {
             set.pools[i].overdraft = set.pools[i].overdraft.saturating_add(c.feature.overdraft);
             i
@@ -423,7 +447,12 @@ fn new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
         package: c.package.clone(),
         contributions: Vec::new(),
     });
-    set.pools.len() - 1
+    let idx = set.pools.len() - 1;
+    set.by_feature
+        .entry((f.vendor.clone(), c.name.clone()))
+        .or_default()
+        .push(idx);
+    idx
 }
 
 /// Moves licenses from the closest earlier line in [from, to) to `to`.

@@ -223,9 +223,18 @@ pub fn package_content(p: &Package) -> Vec<u8> {
 /// content of every FEATURE-like and PACKAGE line of its vendor, in order,
 /// so lines cannot be added, removed or reordered.
 pub fn signed_content(file: &LicenseFile, entry: &Entry) -> Option<Vec<u8>> {
-    let servers = file.server_hostids();
+    content_with_servers(file, entry, &file.server_hostids())
+}
+
+/// [`signed_content`] with the file's SERVER hostids already gathered, so
+/// that checking every line of a file does not search the file each time.
+fn content_with_servers(
+    file: &LicenseFile,
+    entry: &Entry,
+    servers: &[&[HostId]],
+) -> Option<Vec<u8>> {
     match &entry.kind {
-        EntryKind::Feature(f) => Some(feature_content(f, &servers)),
+        EntryKind::Feature(f) => Some(feature_content(f, servers)),
         EntryKind::Package(p) => Some(package_content(p)),
         EntryKind::FeatureSet(fs) => {
             let mut out = b"lmsign1\n".to_vec();
@@ -233,7 +242,7 @@ pub fn signed_content(file: &LicenseFile, entry: &Entry) -> Option<Vec<u8>> {
             push_field(&mut out, &fs.vendor);
             for e in &file.entries {
                 let content = match &e.kind {
-                    EntryKind::Feature(f) if f.vendor == fs.vendor => feature_content(f, &servers),
+                    EntryKind::Feature(f) if f.vendor == fs.vendor => feature_content(f, servers),
                     EntryKind::Package(p) if p.vendor == fs.vendor => package_content(p),
                     _ => continue,
                 };
@@ -480,11 +489,11 @@ pub fn sign_entry_field(
 /// Checks every entry's signature. The result has one slot per entry of
 /// `file.entries`; lines that carry no signature (SERVER, VENDOR,
 /// USE_SERVER) get `None`. Ed25519 signatures are checked in batches on
-/// all available cores; a batch that fails is re-checked line by line to
-/// find the culprits.
+/// all available cores (the signed content is built there too); a batch
+/// that fails is re-checked line by line to find the culprits.
 pub fn verify_file(file: &LicenseFile, keys: &KeyRing) -> Vec<Option<SignatureStatus>> {
     let mut status: Vec<Option<SignatureStatus>> = vec![None; file.entries.len()];
-    let mut jobs: Vec<(usize, Vec<u8>, Signature, VerifyingKey)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for (i, entry) in file.entries.iter().enumerate() {
         let Some(field) = entry_sign_field(entry) else {
             continue;
@@ -495,40 +504,57 @@ pub fn verify_file(file: &LicenseFile, keys: &KeyRing) -> Vec<Option<SignatureSt
             SignField::Malformed(_) => SignatureStatus::Invalid,
             SignField::Ed25519 { key_id, signature } => {
                 let vendor = entry_vendor(entry).unwrap_or("");
-                match (keys.find(vendor, *key_id), signed_content(file, entry)) {
-                    (Some(key), Some(content)) => {
-                        jobs.push((i, content, Signature::from_bytes(signature), *key));
+                match keys.find(vendor, *key_id) {
+                    Some(key) => {
+                        jobs.push(Job {
+                            index: i,
+                            signature: Signature::from_bytes(signature),
+                            key: *key,
+                        });
                         continue;
                     }
-                    _ => SignatureStatus::Unverifiable,
+                    None => SignatureStatus::Unverifiable,
                 }
             }
         });
     }
-    for (i, ok) in verify_jobs(&jobs) {
-        status[i] = Some(if ok {
-            SignatureStatus::Valid
-        } else {
-            SignatureStatus::Invalid
+    let servers = file.server_hostids();
+    for (i, outcome) in verify_jobs(file, &servers, &jobs) {
+        status[i] = Some(match outcome {
+            Some(true) => SignatureStatus::Valid,
+            Some(false) => SignatureStatus::Invalid,
+            None => SignatureStatus::Unverifiable,
         });
     }
     status
 }
 
-type Job = (usize, Vec<u8>, Signature, VerifyingKey);
+/// One Ed25519 signature to check: the entry it belongs to, and the key
+/// its SIGN= names.
+struct Job {
+    index: usize,
+    signature: Signature,
+    key: VerifyingKey,
+}
 
-fn verify_jobs(jobs: &[Job]) -> Vec<(usize, bool)> {
+/// Checks the jobs, split evenly over the available cores. Each result is
+/// `Some(valid)`, or `None` when the entry has no signed content.
+fn verify_jobs(
+    file: &LicenseFile,
+    servers: &[&[HostId]],
+    jobs: &[Job],
+) -> Vec<(usize, Option<bool>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     if jobs.len() < 64 || threads == 1 {
-        return verify_chunk(jobs);
+        return verify_chunk(file, servers, jobs);
     }
     let per = jobs.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .chunks(per)
-            .map(|c| s.spawn(move || verify_chunk(c)))
+            .map(|c| s.spawn(move || verify_chunk(file, servers, c)))
             .collect();
         handles
             .into_iter()
@@ -537,19 +563,37 @@ fn verify_jobs(jobs: &[Job]) -> Vec<(usize, bool)> {
     })
 }
 
-fn verify_chunk(jobs: &[Job]) -> Vec<(usize, bool)> {
+fn verify_chunk(
+    file: &LicenseFile,
+    servers: &[&[HostId]],
+    jobs: &[Job],
+) -> Vec<(usize, Option<bool>)> {
     let mut out = Vec::with_capacity(jobs.len());
     for batch in jobs.chunks(256) {
-        let msgs: Vec<&[u8]> = batch.iter().map(|j| j.1.as_slice()).collect();
-        let sigs: Vec<Signature> = batch.iter().map(|j| j.2).collect();
-        let keys: Vec<VerifyingKey> = batch.iter().map(|j| j.3).collect();
-        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
-            out.extend(batch.iter().map(|j| (j.0, true)));
+        let mut msgs: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
+        let mut sigs: Vec<Signature> = Vec::with_capacity(batch.len());
+        let mut keys: Vec<VerifyingKey> = Vec::with_capacity(batch.len());
+        let mut batch_jobs: Vec<&Job> = Vec::with_capacity(batch.len());
+        for job in batch {
+            match content_with_servers(file, &file.entries[job.index], servers) {
+                Some(content) => {
+                    msgs.push(content);
+                    sigs.push(job.signature);
+                    keys.push(job.key);
+                    batch_jobs.push(job);
+                }
+                None => out.push((job.index, None)),
+            }
+        }
+        let msg_refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        if ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys).is_ok() {
+            out.extend(batch_jobs.iter().map(|j| (j.index, Some(true))));
         } else {
             out.extend(
-                batch
+                batch_jobs
                     .iter()
-                    .map(|j| (j.0, j.3.verify_strict(&j.1, &j.2).is_ok())),
+                    .zip(&msgs)
+                    .map(|(j, m)| (j.index, Some(j.key.verify_strict(m, &j.signature).is_ok()))),
             );
         }
     }
