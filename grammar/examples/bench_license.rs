@@ -20,7 +20,9 @@
 
 use grammar::check::check;
 use grammar::pool::build_pools;
-use grammar::signature::{generate_key_pair, sign_entry, verify_file, KeyRing, SignatureStatus};
+use grammar::signature::{
+    content_with_servers, generate_key_pair, sign_content, verify_file, KeyRing, SignatureStatus,
+};
 use grammar::source::logical_lines;
 use grammar::{parse_license, Date, EntryKind};
 use std::collections::HashMap;
@@ -180,8 +182,10 @@ fn generate(lines: usize) -> Generated {
     );
     assert_eq!(unsigned.entries.len(), entries.len());
     let mut signed = 0;
+    let servers = unsigned.server_hostids();
     for (pieces, entry) in entries.iter_mut().zip(&unsigned.entries) {
-        if let Some(sign) = sign_entry(&unsigned, entry, &key) {
+        if let Some(content) = content_with_servers(&unsigned, entry, &servers) {
+            let (sign, _) = sign_content(&content, &key);
             let last = pieces.last_mut().expect("a line has a piece");
             let _ = write!(last, " SIGN={sign}");
             signed += 1;

@@ -228,7 +228,7 @@ pub fn signed_content(file: &LicenseFile, entry: &Entry) -> Option<Vec<u8>> {
 
 /// [`signed_content`] with the file's SERVER hostids already gathered, so
 /// that checking every line of a file does not search the file each time.
-fn content_with_servers(
+pub fn content_with_servers(
     file: &LicenseFile,
     entry: &Entry,
     servers: &[&[HostId]],
@@ -475,15 +475,22 @@ pub fn sign_entry_field(
     key: &SigningKey,
 ) -> Option<(String, SignField)> {
     let content = signed_content(file, entry)?;
-    let sig = key.sign(&content);
+    Some(sign_content(&content, key))
+}
+
+/// Signs content made by [`content_with_servers`]: the quoted SIGN= value
+/// and the parsed field. Signing a whole file this way gathers the SERVER
+/// hostids once instead of once per line.
+pub fn sign_content(content: &[u8], key: &SigningKey) -> (String, SignField) {
+    let sig = key.sign(content);
     let kid = key_id(&key.verifying_key());
-    Some((
+    (
         SignField::format(kid, &sig),
         SignField::Ed25519 {
             key_id: kid,
             signature: sig.to_bytes(),
         },
-    ))
+    )
 }
 
 /// Checks every entry's signature. The result has one slot per entry of

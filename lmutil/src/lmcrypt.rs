@@ -9,7 +9,7 @@
 use crate::rewrite::signed_text;
 use grammar::checksum::checksum;
 use grammar::signature::{
-    generate_key_pair, read_private_key, sign_entry_field, signed_content, SigningKey,
+    content_with_servers, generate_key_pair, read_private_key, sign_content, SigningKey,
 };
 use std::path::{Path, PathBuf};
 
@@ -162,26 +162,26 @@ fn sign_file(path: &Path, vendor: &str, key: &SigningKey) -> Result<usize, Strin
         return Err(msg);
     }
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let mut out = text.clone();
+    let servers = file.server_hostids();
+    let mut out = String::with_capacity(text.len() + text.len() / 2);
+    let mut copied = 0;
     let mut signed = 0;
-    // Back to front, so earlier byte ranges stay valid while we replace.
-    for entry in file.entries.iter().rev() {
+    // Front to back: copy what lies between entries, rewrite the signed ones.
+    for entry in &file.entries {
         if grammar::signature::entry_vendor(entry) != Some(vendor) {
             continue;
         }
-        let (Some(content), Some((sign, field))) = (
-            signed_content(&file, entry),
-            sign_entry_field(&file, entry, key),
-        ) else {
+        let Some(content) = content_with_servers(&file, entry, &servers) else {
             continue;
         };
+        let (sign, field) = sign_content(&content, key);
         let ck = checksum(content, Some(&field), false);
-        out.replace_range(
-            entry.source_range.clone(),
-            &signed_text(entry, &sign, ck, newline),
-        );
+        out.push_str(&text[copied..entry.source_range.start]);
+        out.push_str(&signed_text(entry, &sign, ck, newline));
+        copied = entry.source_range.end;
         signed += 1;
     }
+    out.push_str(&text[copied..]);
     let tmp = path.with_extension("lmcrypt-tmp");
     std::fs::write(&tmp, out).map_err(|e| format!("{}: {e}", tmp.display()))?;
     if let Ok(meta) = std::fs::metadata(path) {
