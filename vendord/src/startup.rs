@@ -21,12 +21,15 @@ pub struct Licensed {
     pub withdrawn: BTreeMap<String, Withdrawn>,
     /// Lines of this vendor that will not be served, and why, for the log.
     pub problems: Vec<String>,
+    /// The options file named on this vendor's VENDOR line, parsed.
+    pub options: grammar::options::Options,
 }
 
 impl Licensed {
     /// Fills the license-derived parts of `config`.
     pub fn configure(&self, config: &mut Config) {
         config.suite_dup_groups = self.suite_dup_groups.clone();
+        config.options = std::sync::Arc::new(self.options.clone());
         config.withdrawn = self.withdrawn.clone();
     }
 }
@@ -80,12 +83,55 @@ pub fn load_license(path: &Path, vendor: &str, today: Date) -> io::Result<Licens
             _ => None,
         })
         .collect();
+    let options = load_options(path, &file, vendor, &mut problems);
     Ok(Licensed {
         pools,
         suite_dup_groups,
         withdrawn,
         problems,
+        options,
     })
+}
+
+/// Reads the options file of `vendor`'s VENDOR line (a relative path is
+/// taken from the license file's directory). A missing or unreadable file,
+/// and each bad line in it, is reported and skipped: the daemon serves
+/// with what could be read.
+fn load_options(
+    license: &Path,
+    file: &grammar::LicenseFile,
+    vendor: &str,
+    problems: &mut Vec<String>,
+) -> grammar::options::Options {
+    let Some(named) = file
+        .vendors()
+        .find(|(_, v)| v.name == vendor)
+        .and_then(|(_, v)| v.options.clone())
+    else {
+        return grammar::options::Options::default();
+    };
+    let path = Path::new(&named);
+    let path = if path.is_relative() {
+        license
+            .parent()
+            .map_or_else(|| path.to_path_buf(), |d| d.join(path))
+    } else {
+        path.to_path_buf()
+    };
+    match grammar::options::Options::read(&path) {
+        Ok((options, diagnostics)) => {
+            problems.push(format!("Using options file: \"{}\"", path.display()));
+            problems.extend(diagnostics.iter().map(ToString::to_string));
+            options
+        }
+        Err(e) => {
+            problems.push(format!(
+                "Cannot read options file \"{}\": {e}; serving without it",
+                path.display()
+            ));
+            grammar::options::Options::default()
+        }
+    }
 }
 
 /// `Server started on HOST for:\tf1 ...`, wrapped as FLEXlm wraps it

@@ -24,6 +24,14 @@ pub enum Denial {
     TooMany,
     /// Every seat is taken.
     MaxUsers,
+    /// The options file EXCLUDEs this client.
+    Excluded,
+    /// The options file has an INCLUDE list without this client.
+    NotIncluded,
+    /// The options file's MAX for this client is reached.
+    OverMax,
+    /// Free seats are RESERVEd for others.
+    ReservedForOthers,
 }
 
 impl Denial {
@@ -38,6 +46,10 @@ impl Denial {
             Denial::VersionTooHigh => lmerr::LM_SERVLONGGONE,
             Denial::TooMany => lmerr::LM_TOOMANY,
             Denial::MaxUsers => lmerr::LM_MAXUSERS,
+            Denial::Excluded => lmerr::LM_FEATEXCLUDE,
+            Denial::NotIncluded => lmerr::LM_FEATNOTINCLUDE,
+            Denial::OverMax => lmerr::LM_MAXLIMIT,
+            Denial::ReservedForOthers => lmerr::LM_RESVFOROTHERS,
         }
     }
 
@@ -65,7 +77,9 @@ impl Denial {
             Denial::TooEarly => 3,
             Denial::VersionTooHigh => 4,
             Denial::TooMany => 5,
+            Denial::Excluded | Denial::NotIncluded => 1,
             Denial::MaxUsers => 6,
+            Denial::OverMax | Denial::ReservedForOthers => 7,
         }
     }
 

@@ -28,6 +28,7 @@ pub use denial::Denial;
 pub use log::{InReason, LogEvent};
 
 use grammar::hostid::{self, HostId, HostIdentity};
+use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId};
 use grammar::pool::{Pool, PoolSet};
 use grammar::{Date, DupGroup, Version};
 use std::cell::OnceCell;
@@ -69,6 +70,8 @@ pub struct Config {
     pub suite_dup_groups: BTreeMap<String, DupGroup>,
     /// Features the file names but the core has no pool for, and why.
     pub withdrawn: BTreeMap<String, Withdrawn>,
+    /// The options file (INCLUDE, EXCLUDE, MAX, RESERVE...); empty when none.
+    pub options: std::sync::Arc<Options>,
 }
 
 impl Config {
@@ -83,6 +86,7 @@ impl Config {
             timeout_ms: 120_000,
             suite_dup_groups: BTreeMap::new(),
             withdrawn: BTreeMap::new(),
+            options: std::sync::Arc::new(Options::default()),
         }
     }
 }
@@ -294,6 +298,8 @@ impl PoolState {
 #[derive(Debug)]
 struct Conn {
     identity: ClientIdentity,
+    /// Who the options file sees: built once per connection.
+    client: OptClient,
     /// Time of the last message from this connection.
     last_heard: u64,
     handles: BTreeSet<u64>,
@@ -317,6 +323,17 @@ struct Holding {
     pid: u32,
     /// The version asked for, as the client wrote it.
     requested: String,
+    /// Options-file accounting this checkout counts towards.
+    quota: Quota,
+}
+
+/// What a checkout counts against in the options file: the MAX rules that
+/// apply to its client and the reservation (if any) its seats came from.
+#[derive(Debug, Default, Clone)]
+struct Quota {
+    maxes: Vec<MaxId>,
+    count: u32,
+    reservation: Option<(ReservationId, u32)>,
 }
 
 /// Where a checkout would go.
@@ -324,6 +341,8 @@ struct Plan {
     pool: usize,
     key: DupKey,
     suite: Option<(usize, DupKey)>,
+    /// Seats taken from a reservation of the client's, if any.
+    reservation: Option<(ReservationId, u32)>,
 }
 
 /// The accounting state of one vendor daemon.
@@ -346,6 +365,10 @@ pub struct Core {
     /// reconnecting job finds its old connections without a scan.
     jobs: BTreeSet<(u64, ConnId)>,
     next_handle: u64,
+    /// Licenses held per options-file MAX rule.
+    max_use: Vec<u32>,
+    /// Seats taken per options-file RESERVE line.
+    reserve_use: Vec<u32>,
 }
 
 impl Core {
@@ -360,6 +383,8 @@ impl Core {
             idle: BTreeSet::new(),
             jobs: BTreeSet::new(),
             next_handle: 1,
+            max_use: vec![0; config.options.max_rule_count()],
+            reserve_use: vec![0; config.options.reservation_count()],
             today,
             config,
         };
@@ -540,6 +565,7 @@ impl Core {
         self.conns.insert(
             conn,
             Box::new(Conn {
+                client: options_client(&identity),
                 identity,
                 last_heard: now,
                 handles: moved,
@@ -654,8 +680,13 @@ impl Core {
                         display,
                         pid,
                         requested: co.version.clone(),
+                        quota: Quota::default(),
                     }),
                 );
+                let quota = self.take_quota(plan.pool, conn, co.count, plan.reservation);
+                if let Some(h) = self.holdings.get_mut(&handle) {
+                    h.quota = quota;
+                }
                 let c = self.conns.get_mut(&conn).expect("invariant: checked above");
                 if c.handles.is_empty() {
                     self.idle.insert((c.last_heard, conn));
@@ -761,12 +792,16 @@ impl Core {
                 continue;
             }
             let key = key_in(i);
-            if p.groups.contains_key(&key) && p.fits(&key, co.count) {
+            if p.groups.contains_key(&key)
+                && p.fits(&key, co.count)
+                && self.options_allow(&p.pool, c, co.count).is_ok()
+            {
                 if let Ok(suite) = self.plan_suite(i, c, &who, co, handle) {
                     return Ok(Plan {
                         pool: i,
                         key,
                         suite,
+                        reservation: None,
                     });
                 }
             }
@@ -781,23 +816,126 @@ impl Core {
                 note(Denial::TooMany);
                 continue;
             }
+            if let Err(d) = self.options_allow(&p.pool, c, co.count) {
+                note(d);
+                continue;
+            }
             let key = key_in(i);
             if !p.fits(&key, co.count) {
                 note(Denial::MaxUsers);
                 continue;
             }
+            let reservation = match self.reserved_room(p, c, p.extra(&key, co.count)) {
+                Ok(r) => r,
+                Err(d) => {
+                    note(d);
+                    continue;
+                }
+            };
             match self.plan_suite(i, c, &who, co, handle) {
                 Ok(suite) => {
                     return Ok(Plan {
                         pool: i,
                         key,
                         suite,
+                        reservation,
                     })
                 }
                 Err(d) => note(d),
             }
         }
         Err(best.unwrap_or(Denial::NoFeature))
+    }
+
+    /// The options file's INCLUDE/EXCLUDE and MAX rules for `count` more
+    /// licenses of `pool` to `c`.
+    fn options_allow(&self, pool: &Pool, c: &Conn, count: u32) -> Result<(), Denial> {
+        let options = &self.config.options;
+        let ctx = FeatureCtx::from_pool(pool);
+        options
+            .access(&ctx, &c.client)
+            .map_err(|d| match d.code() {
+                lmerr::LM_FEATEXCLUDE => Denial::Excluded,
+                _ => Denial::NotIncluded,
+            })?;
+        options
+            .check_max(&ctx, &c.client, count, |id| self.max_use[id.index()])
+            .map_err(|_| Denial::OverMax)
+    }
+
+    /// Whether `extra` new seats of pool `p` may go to `c` given the
+    /// RESERVE lines: seats reserved for others and not in use stay free
+    /// for them. Returns the reservation of `c`'s the seats come from.
+    /// Reservations count per feature, over all of its pools.
+    fn reserved_room(
+        &self,
+        p: &PoolState,
+        c: &Conn,
+        extra: u32,
+    ) -> Result<Option<(ReservationId, u32)>, Denial> {
+        if !p.pool.counted || extra == 0 || self.config.options.reservation_count() == 0 {
+            return Ok(None);
+        }
+        let ctx = FeatureCtx::from_pool(&p.pool);
+        let mut unused = 0u32;
+        let mut mine: Option<(ReservationId, u32)> = None;
+        for r in self.config.options.reservations(&ctx) {
+            let room = r.count().saturating_sub(self.reserve_use[r.id().index()]);
+            if mine.is_none() && room > 0 && r.applies_to(&c.client) {
+                mine = Some((r.id(), room.min(extra)));
+            }
+            unused = unused.saturating_add(room);
+        }
+        let from_mine = mine.map_or(0, |(_, n)| n);
+        let needed = p
+            .in_use
+            .saturating_add(extra - from_mine)
+            .saturating_add(unused);
+        if needed > p.capacity() {
+            return Err(Denial::ReservedForOthers);
+        }
+        Ok(mine.filter(|(_, n)| *n > 0))
+    }
+
+    /// Counts a granted checkout against the options file's MAX and
+    /// RESERVE lines.
+    fn take_quota(
+        &mut self,
+        pool: usize,
+        conn: ConnId,
+        count: u32,
+        reservation: Option<(ReservationId, u32)>,
+    ) -> Quota {
+        let options = std::sync::Arc::clone(&self.config.options);
+        let ctx = FeatureCtx::from_pool(&self.pools[pool].pool);
+        let maxes: Vec<MaxId> = match self.conns.get(&conn) {
+            Some(c) => options.limits(&ctx, &c.client).map(|r| r.id()).collect(),
+            None => Vec::new(),
+        };
+        for id in &maxes {
+            self.max_use[id.index()] += count;
+        }
+        if let Some((id, n)) = reservation {
+            self.reserve_use[id.index()] += n;
+        }
+        Quota {
+            maxes,
+            count,
+            reservation,
+        }
+    }
+
+    fn give_back_quota(&mut self, quota: &Quota) {
+        for id in &quota.maxes {
+            if let Some(used) = self.max_use.get_mut(id.index()) {
+                *used = used.saturating_sub(quota.count);
+            }
+        }
+        if let Some((id, n)) = quota.reservation {
+            if let Some(used) = self.reserve_use.get_mut(id.index()) {
+                *used = used.saturating_sub(n);
+            }
+        }
     }
 
     /// For a SUITE component in pool `component`: the suite pool and seat
@@ -890,6 +1028,7 @@ impl Core {
         let Some(h) = self.holdings.remove(&handle) else {
             return;
         };
+        self.give_back_quota(&h.quota);
         self.pools[h.pool].leave(&h.key, handle);
         fx.log.push(LogEvent::In {
             feature: h.feature.clone(),
@@ -994,6 +1133,26 @@ impl Core {
             );
         }
         fx
+    }
+
+    /// A new options file (lmreread). Current checkouts keep their seats;
+    /// the MAX counts are recomputed under the new rules, and seats that
+    /// came from reservations stop counting as reserved.
+    pub fn set_options(&mut self, options: std::sync::Arc<Options>) {
+        self.config.options = options;
+        self.max_use = vec![0; self.config.options.max_rule_count()];
+        self.reserve_use = vec![0; self.config.options.reservation_count()];
+        let held: Vec<(u64, usize, ConnId, u32)> = self
+            .holdings
+            .iter()
+            .map(|(handle, h)| (*handle, h.pool, h.conn, h.count))
+            .collect();
+        for (handle, pool, conn, count) in held {
+            let quota = self.take_quota(pool, conn, count, None);
+            if let Some(h) = self.holdings.get_mut(&handle) {
+                h.quota = quota;
+            }
+        }
     }
 
     /// lmreread: serve `pools` from now on, keeping every checkout.
@@ -1279,6 +1438,21 @@ impl Core {
             .map(|(id, c)| (c.identity.job, *id))
             .collect();
         assert_eq!(self.jobs, jobs, "job index");
+    }
+}
+
+/// Who the options file sees. The address is the first `INTERNET=` id the
+/// client reports; the project is its `LM_PROJECT`.
+fn options_client(id: &ClientIdentity) -> OptClient {
+    let client = OptClient::new(&id.user, &id.host, &id.display).with_project(&id.project);
+    let address = id.hostids.iter().find_map(|h| {
+        h.strip_prefix("INTERNET=")?
+            .parse::<std::net::IpAddr>()
+            .ok()
+    });
+    match address {
+        Some(a) => client.with_address(a),
+        None => client,
     }
 }
 

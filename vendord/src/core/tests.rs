@@ -1084,3 +1084,86 @@ fn reread_without_a_feature_stops_new_checkouts_but_not_holders() {
     core.reload(pools_of(&without_f2), today(), BTreeMap::new());
     assert!(core.status_reply("f2").features.is_empty());
 }
+
+fn core_with_options(license: &str, options: &str) -> Core {
+    let file = grammar::parse_license("test.lic", license);
+    assert!(!file.has_errors(), "{:?}", file.diagnostics);
+    let pools = build_pools(&file, &HashMap::new(), today());
+    let (opts, diags) = grammar::options::Options::parse("demo.opt", options);
+    assert!(diags.is_empty(), "{diags:?}");
+    let mut config = Config::new("demo");
+    config.options = std::sync::Arc::new(opts);
+    Core::new(pools, today(), config)
+}
+
+#[test]
+fn options_exclude_and_include() {
+    let opts = "GROUP hackers bob alice\nINCLUDE f1 GROUP hackers\nEXCLUDE f1 USER bob\n";
+    let mut core = core_with_options(DEMO, opts);
+    hello(&mut core, 1, "bob", "h");
+    hello(&mut core, 2, "alice", "h");
+    hello(&mut core, 3, "carol", "h");
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("f1", "1.0", 1))),
+        (lmerr::LM_FEATEXCLUDE, 0)
+    );
+    granted(&core.checkout(0, ConnId(2), &co("f1", "1.0", 1)));
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(3), &co("f1", "1.0", 1))).0,
+        lmerr::LM_FEATNOTINCLUDE
+    );
+    // Rules name f1 only: f2 is open to everyone.
+    granted(&core.checkout(0, ConnId(1), &co("f2", "1.0", 1)));
+}
+
+#[test]
+fn options_max_caps_a_group() {
+    let mut core = core_with_options(DEMO, "GROUP team a b\nMAX 2 f1 GROUP team\n");
+    hello(&mut core, 1, "a", "h");
+    hello(&mut core, 2, "b", "h");
+    hello(&mut core, 3, "c", "h");
+    let first = granted(&core.checkout(0, ConnId(1), &co("f1", "1.0", 1)));
+    granted(&core.checkout(0, ConnId(2), &co("f1", "1.0", 1)));
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(2), &co("f1", "1.0", 1))).0,
+        lmerr::LM_MAXLIMIT
+    );
+    granted(&core.checkout(0, ConnId(3), &co("f1", "1.0", 1)));
+    // A checkin makes room under the cap again.
+    let _ = core.checkin(
+        0,
+        ConnId(1),
+        &Checkin {
+            req: 1,
+            handle: first,
+        },
+    );
+    granted(&core.checkout(0, ConnId(2), &co("f1", "1.0", 1)));
+}
+
+#[test]
+fn options_reserve_keeps_seats_for_their_owner() {
+    let mut core = core_with_options(DEMO, "RESERVE 2 f1 USER alice\n");
+    for (i, user) in ["bob", "carol", "dave", "alice"].iter().enumerate() {
+        hello(&mut core, i as u64 + 1, user, "h");
+    }
+    granted(&core.checkout(0, ConnId(1), &co("f1", "1.0", 1)));
+    granted(&core.checkout(0, ConnId(2), &co("f1", "1.0", 1)));
+    // Two seats are free, but both are alice's.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(3), &co("f1", "1.0", 1))).0,
+        lmerr::LM_RESVFOROTHERS
+    );
+    granted(&core.checkout(0, ConnId(4), &co("f1", "1.0", 1)));
+    granted(&core.checkout(0, ConnId(4), &co("f1", "1.0", 1)));
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(4), &co("f1", "1.0", 1))).0,
+        lmerr::LM_MAXUSERS
+    );
+    // When alice leaves, her reserved seats are hers again, not dave's.
+    let _ = core.disconnect(0, ConnId(4));
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(3), &co("f1", "1.0", 1))).0,
+        lmerr::LM_RESVFOROTHERS
+    );
+}

@@ -1,0 +1,79 @@
+//! The options file, through real lmgrd and vendord processes.
+
+use e2e::*;
+use std::time::Duration;
+use wire::{lmerr, Message};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// demo.lic with `OPTIONS=demo.opt` on its VENDOR line (not signed, so an
+/// administrator may add it) and the options file beside it.
+fn server_with_options(tag: &str, options: &str) -> Server {
+    let dir = tempdir(tag);
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    let text = std::fs::read_to_string(&license)
+        .unwrap()
+        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
+    std::fs::write(&license, text).unwrap();
+    std::fs::write(dir.join("demo.opt"), options).unwrap();
+    Server::start(&license, port, &[])
+}
+
+fn vendord(s: &Server) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        Peer::vendor_port(s.lmgrd_addr(), "demo").unwrap(),
+    ))
+}
+
+#[test]
+fn an_excluded_user_is_refused_with_flexlms_code() {
+    let server = server_with_options("exclude", "# site rules\nEXCLUDE f1 USER mallory\n");
+    server.wait_log(WAIT, "Using options file");
+    let addr = vendord(&server);
+    let mut mallory = Peer::hello(addr, "mallory", 1);
+    match mallory.checkout(1, "f1", 1) {
+        Message::Denied(d) => {
+            assert_eq!(d.code, lmerr::LM_FEATEXCLUDE);
+            assert_eq!(d.text, "User/host on EXCLUDE list for feature.");
+        }
+        other => panic!("{other:?}"),
+    }
+    server.wait_log(
+        WAIT,
+        "DENIED: \"f1\" mallory@e2e-host  (User/host on EXCLUDE list for feature. (-38,0))",
+    );
+    let mut alice = Peer::hello(addr, "alice", 2);
+    assert!(matches!(alice.checkout(1, "f1", 1), Message::Granted(_)));
+}
+
+#[test]
+fn a_reservation_is_honoured() {
+    let server = server_with_options("reserve", "RESERVE 3 f1 USER alice\n");
+    let addr = vendord(&server);
+    let mut bob = Peer::hello(addr, "bob", 1);
+    assert!(matches!(bob.checkout(1, "f1", 1), Message::Granted(_)));
+    match bob.checkout(2, "f1", 1) {
+        Message::Denied(d) => assert_eq!(d.code, lmerr::LM_RESVFOROTHERS, "{d:?}"),
+        other => panic!("{other:?}"),
+    }
+    let mut alice = Peer::hello(addr, "alice", 2);
+    for req in 0..3 {
+        assert!(matches!(alice.checkout(req, "f1", 1), Message::Granted(_)));
+    }
+}
+
+#[test]
+fn a_bad_options_line_is_reported_and_the_rest_applies() {
+    let server = server_with_options(
+        "badopt",
+        "EXCLUDE f1 SOMETHING mallory\nEXCLUDE f1 USER mallory\n",
+    );
+    server.wait_log(WAIT, "demo.opt:1:");
+    let addr = vendord(&server);
+    let mut mallory = Peer::hello(addr, "mallory", 1);
+    assert!(
+        matches!(mallory.checkout(1, "f1", 1), Message::Denied(d) if d.code == lmerr::LM_FEATEXCLUDE)
+    );
+}
