@@ -28,6 +28,8 @@ pub use diag::{Diagnostic, Severity};
 pub use hostid::{HostId, HostIdentity};
 pub use model::*;
 pub use parse::parse_license;
+#[doc(hidden)]
+pub use parse::parse_license_with;
 pub use version::Version;
 
 /// Reads and parses a license file from disk.

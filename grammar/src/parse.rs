@@ -6,7 +6,7 @@ use crate::diag::{Diagnostic, LineIssue, Severity};
 use crate::hostid::HostId;
 use crate::model::*;
 use crate::signature::SignField;
-use crate::source::{logical_lines, LogicalLine};
+use crate::source::{cut_points, logical_lines, logical_lines_in, LogicalLine};
 use crate::version::Version;
 use pest::iterators::Pair;
 use pest::Parser as _;
@@ -107,27 +107,58 @@ const USER_ATTRS: [&str; 6] = [
 /// Parses a whole license file. Never fails and never panics: lines that
 /// cannot be understood are reported in `diagnostics` and left out.
 pub fn parse_license(name: &str, src: &str) -> LicenseFile {
-    let lines = logical_lines(src);
-    // Lines are independent, so a large file is parsed on every core, in
-    // chunks whose results are joined in file order.
+    parse_license_with(name, src, true)
+}
+
+/// [`parse_license`], with the hand-written tokenizer turned on or off.
+/// Both give the same result; this exists so tests can compare them.
+#[doc(hidden)]
+pub fn parse_license_with(name: &str, src: &str, use_fast_path: bool) -> LicenseFile {
+    // Logical lines are independent, so a large file is cut into stretches
+    // that are each split into lines and parsed on their own core; the
+    // results are joined in file order.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    let (entries, diagnostics) = if lines.len() < PARALLEL_FROM || threads < 2 {
-        parse_lines(name, &lines)
+    let cuts = if src.len() < PARALLEL_FROM || threads < 2 {
+        Vec::new()
     } else {
-        let per = lines.len().div_ceil(threads);
+        cut_points(src, threads)
+    };
+    let (entries, diagnostics) = if cuts.is_empty() {
+        parse_lines(name, &mut logical_lines(src), use_fast_path)
+    } else {
+        let mut ranges = Vec::with_capacity(cuts.len() + 1);
+        let (mut start, mut lines_before) = (0, 0u32);
+        for &cut in &cuts {
+            ranges.push((start..cut, lines_before));
+            lines_before += src.as_bytes()[start..cut]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u32;
+            start = cut;
+        }
+        ranges.push((start..src.len(), lines_before));
         std::thread::scope(|s| {
-            let parts: Vec<_> = lines
-                .chunks(per)
-                .map(|chunk| s.spawn(move || parse_lines(name, chunk)))
+            let parts: Vec<_> = ranges
+                .into_iter()
+                .map(|(range, before)| {
+                    s.spawn(move || {
+                        let mut lines = logical_lines_in(src, range, before);
+                        parse_lines(name, &mut lines, use_fast_path)
+                    })
+                })
                 .collect();
-            let mut entries = Vec::with_capacity(lines.len());
+            let mut entries = Vec::new();
             let mut diagnostics = Vec::new();
             for part in parts {
                 // A panic in a worker is a bug; re-raise it where it belongs.
                 let (e, d) = part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                entries.extend(e);
+                if entries.is_empty() {
+                    entries = e;
+                } else {
+                    entries.extend(e);
+                }
                 diagnostics.extend(d);
             }
             (entries, diagnostics)
@@ -140,11 +171,15 @@ pub fn parse_license(name: &str, src: &str) -> LicenseFile {
     }
 }
 
-/// Below this many logical lines, threads cost more than they save.
-const PARALLEL_FROM: usize = 4096;
+/// Below this many bytes, threads cost more than they save.
+const PARALLEL_FROM: usize = 256 * 1024;
 
-fn parse_lines(name: &str, lines: &[LogicalLine]) -> (Vec<Entry>, Vec<Diagnostic>) {
-    let mut entries = Vec::new();
+fn parse_lines(
+    name: &str,
+    lines: &mut [LogicalLine],
+    use_fast_path: bool,
+) -> (Vec<Entry>, Vec<Diagnostic>) {
+    let mut entries = Vec::with_capacity(lines.len());
     let mut diagnostics = Vec::new();
     for line in lines {
         if line.is_comment() {
@@ -154,28 +189,31 @@ fn parse_lines(name: &str, lines: &[LogicalLine]) -> (Vec<Entry>, Vec<Diagnostic
         if !KEYWORDS.contains(&first) {
             if let Some(kw) = near_keyword(first) {
                 let at = line.text.find(first).unwrap_or(0);
-                diagnostics.push(place(name, line, &LineIssue::warning(at, format!(
+                diagnostics.push(place(name, line, LineIssue::warning(at, format!(
                     "line starts with `{first}`, which is not a keyword, so it is read as a comment (did you mean {kw}?)"
                 ))));
             }
             continue;
         }
-        let (entry, issues) = parse_line(line);
-        diagnostics.extend(issues.iter().map(|issue| place(name, line, issue)));
-        entries.extend(entry);
+        let (entry, issues) = parse_line(line, use_fast_path);
+        diagnostics.extend(issues.into_iter().map(|issue| place(name, line, issue)));
+        if let Some(mut entry) = entry {
+            entry.text = std::mem::take(&mut line.text);
+            entries.push(entry);
+        }
     }
     (entries, diagnostics)
 }
 
 /// Places a line's finding at its physical line and column.
-fn place(name: &str, line: &LogicalLine, issue: &LineIssue) -> Diagnostic {
+fn place(name: &str, line: &LogicalLine, issue: LineIssue) -> Diagnostic {
     let (l, c) = line.position(issue.offset);
     Diagnostic {
         severity: issue.severity,
         file: name.to_string(),
         line: l,
         column: c,
-        message: issue.message.clone(),
+        message: issue.message,
     }
 }
 
@@ -200,8 +238,9 @@ fn near_keyword(word: &str) -> Option<&'static str> {
     })
 }
 
-/// Parses one logical line into an entry. Any error drops the line.
-fn parse_line(line: &LogicalLine) -> (Option<Entry>, Vec<LineIssue>) {
+/// Parses one logical line into an entry. Any error drops the line. The
+/// entry's `text` is left empty for the caller to fill.
+fn parse_line(line: &LogicalLine, use_fast_path: bool) -> (Option<Entry>, Vec<LineIssue>) {
     let text = line.text.as_str();
     let mut issues = Vec::new();
     // Bytes are never fewer than characters: count only when it matters.
@@ -216,43 +255,414 @@ fn parse_line(line: &LogicalLine) -> (Option<Entry>, Vec<LineIssue>) {
             format!("line is {chars} characters long; FLEXlm accepts at most {MAX_LINE}"),
         ));
     }
-    let pair = match LicenseGrammar::parse(Rule::line, text) {
-        Ok(mut pairs) => pairs.next().and_then(|p| p.into_inner().next()),
-        Err(e) => {
-            issues.push(syntax_issue(text, &e));
-            return (None, issues);
-        }
-    };
-    let Some(pair) = pair else {
-        issues.push(LineIssue::error(0, "empty line"));
-        return (None, issues);
+    // The tokenizer accepts exactly what the grammar accepts, with the same
+    // spans, or gives up; the grammar then decides, and words any error.
+    let fast = if use_fast_path { tokenize(text) } else { None };
+    let tokens = match fast {
+        Some(t) => t,
+        None => match LicenseGrammar::parse(Rule::line, text) {
+            Ok(mut pairs) => {
+                let tokens = pairs
+                    .next()
+                    .and_then(|p| p.into_inner().next())
+                    .and_then(tokens_from_pest);
+                let Some(tokens) = tokens else {
+                    issues.push(LineIssue::error(0, "empty line"));
+                    return (None, issues);
+                };
+                tokens
+            }
+            Err(e) => {
+                issues.push(syntax_issue(text, &e));
+                return (None, issues);
+            }
+        },
     };
     let mut b = LineBuilder {
         issues,
-        items: Vec::new(),
+        items: Vec::with_capacity(tokens.items.len()),
     };
-    let kind = match pair.as_rule() {
-        Rule::server => b.server(pair),
-        Rule::vendor => b.vendor(pair),
-        Rule::use_server => b.use_server(pair),
-        Rule::feature | Rule::upgrade => b.feature(pair),
-        Rule::package => b.package(pair),
-        Rule::featureset => b.featureset(pair),
-        _ => None,
+    let kind = match tokens.keyword {
+        Keyword::Server => b.server(&tokens),
+        Keyword::Vendor | Keyword::Daemon => b.vendor(&tokens),
+        Keyword::UseServer => b.use_server(&tokens),
+        Keyword::Feature | Keyword::Increment | Keyword::Upgrade => b.feature(&tokens),
+        Keyword::Package => b.package(&tokens),
+        Keyword::FeatureSet => b.featureset(&tokens),
     };
     let failed = b.issues.iter().any(|i| i.severity == Severity::Error);
-    for item in &mut b.items {
-        item.at = line.position(item.range.start);
-    }
-    let entry = kind.filter(|_| !failed).map(|kind| Entry {
-        line: line.first_line(),
-        end_line: line.last_line(),
-        source_range: line.source_range.clone(),
-        text: line.text.clone(),
-        items: b.items,
-        kind,
+    let entry = kind.filter(|_| !failed).map(|kind| {
+        for item in &mut b.items {
+            item.at = line.position(item.range.start);
+        }
+        Entry {
+            line: line.first_line(),
+            end_line: line.last_line(),
+            source_range: line.source_range.clone(),
+            text: String::new(),
+            items: b.items,
+            kind,
+        }
     });
     (entry, b.issues)
+}
+
+/// The keyword a license line starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keyword {
+    Server,
+    Vendor,
+    Daemon,
+    UseServer,
+    Feature,
+    Increment,
+    Upgrade,
+    Package,
+    FeatureSet,
+}
+
+impl Keyword {
+    fn from_word(word: &str) -> Option<Keyword> {
+        Some(match word {
+            "SERVER" => Keyword::Server,
+            "VENDOR" => Keyword::Vendor,
+            "DAEMON" => Keyword::Daemon,
+            "USE_SERVER" => Keyword::UseServer,
+            "FEATURE" => Keyword::Feature,
+            "INCREMENT" => Keyword::Increment,
+            "UPGRADE" => Keyword::Upgrade,
+            "PACKAGE" => Keyword::Package,
+            "FEATURESET" => Keyword::FeatureSet,
+            _ => return None,
+        })
+    }
+
+    fn from_rule(rule: Rule) -> Option<Keyword> {
+        Some(match rule {
+            Rule::kw_server => Keyword::Server,
+            Rule::kw_vendor => Keyword::Vendor,
+            Rule::kw_daemon => Keyword::Daemon,
+            Rule::kw_use_server => Keyword::UseServer,
+            Rule::kw_feature => Keyword::Feature,
+            Rule::kw_increment => Keyword::Increment,
+            Rule::kw_upgrade => Keyword::Upgrade,
+            Rule::kw_package => Keyword::Package,
+            Rule::kw_featureset => Keyword::FeatureSet,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Keyword::Server => "SERVER",
+            Keyword::Vendor => "VENDOR",
+            Keyword::Daemon => "DAEMON",
+            Keyword::UseServer => "USE_SERVER",
+            Keyword::Feature => "FEATURE",
+            Keyword::Increment => "INCREMENT",
+            Keyword::Upgrade => "UPGRADE",
+            Keyword::Package => "PACKAGE",
+            Keyword::FeatureSet => "FEATURESET",
+        }
+    }
+
+    /// The positional fields that follow the keyword, as `line` in
+    /// license.pest defines them.
+    fn fields(self) -> &'static [Shape] {
+        use Shape::*;
+        match self {
+            Keyword::Server => &[Name, HostIdField],
+            Keyword::Vendor | Keyword::Daemon | Keyword::FeatureSet => &[Name],
+            Keyword::UseServer => &[],
+            Keyword::Feature | Keyword::Increment => &[Name, Name, Version, Date, Count],
+            Keyword::Upgrade => &[Name, Name, Version, Version, Date, Count],
+            Keyword::Package => &[Name, Name],
+        }
+    }
+}
+
+/// The shape of a positional field.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `host`, `vendor_name`, `feature_name`: `name_char+`.
+    Name,
+    /// `hostid_field`: `quoted | bare`.
+    HostIdField,
+    Version,
+    Date,
+    Count,
+}
+
+/// A positional field and where it starts in the line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Field<'a> {
+    text: &'a str,
+    start: usize,
+}
+
+/// The positional fields of a line (six at most).
+#[derive(Debug, Default)]
+struct Fields<'a> {
+    list: [Field<'a>; 6],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn push(&mut self, field: Field<'a>) {
+        if let Some(slot) = self.list.get_mut(self.len) {
+            *slot = field;
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Field<'a>> {
+        self.list[..self.len].iter()
+    }
+
+    fn first(&self) -> Option<&Field<'a>> {
+        self.iter().next()
+    }
+}
+
+/// One item after the positional fields, with its span in the line.
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
+    start: usize,
+    end: usize,
+    item: Item<'a>,
+}
+
+/// A line cut into its keyword, positional fields and items.
+#[derive(Debug)]
+struct Tokens<'a> {
+    keyword: Keyword,
+    kw_start: usize,
+    fields: Fields<'a>,
+    items: Vec<Token<'a>>,
+}
+
+/// `WHITESPACE` of license.pest.
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | 0x0B..=0x0D)
+}
+
+/// `bare_char`: anything but white space and `"`. Bytes of multi-byte
+/// characters are all in the class, as the characters are.
+fn is_bare(b: u8) -> bool {
+    !is_blank(b) && b != b'"'
+}
+
+/// `name_char`: a `bare_char` that is not `=`.
+fn is_name(b: u8) -> bool {
+    is_bare(b) && b != b'='
+}
+
+fn run_end(b: &[u8], from: usize, class: impl Fn(u8) -> bool) -> usize {
+    b[from..]
+        .iter()
+        .position(|&c| !class(c))
+        .map_or(b.len(), |n| from + n)
+}
+
+/// Index of the `"` closing a quoted string whose text starts at `from`.
+fn closing_quote(b: &[u8], from: usize) -> Option<usize> {
+    b[from..].iter().position(|&c| c == b'"').map(|n| from + n)
+}
+
+/// `version` without its boundary: `digits[.digits*]` or `.digits`.
+fn is_version(s: &[u8]) -> bool {
+    let int = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = &s[int..];
+    if int > 0 {
+        rest.is_empty() || (rest[0] == b'.' && rest[1..].iter().all(u8::is_ascii_digit))
+    } else {
+        rest.len() > 1 && rest[0] == b'.' && rest[1..].iter().all(u8::is_ascii_digit)
+    }
+}
+
+/// `date` without its boundary: `permanent` (any case) or `d[d]-mmm-y[yyy]`.
+fn is_date(s: &[u8]) -> bool {
+    if s.eq_ignore_ascii_case(b"permanent") {
+        return true;
+    }
+    let day = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !(1..=2).contains(&day) || s.len() < day + 6 {
+        return false;
+    }
+    let rest = &s[day..];
+    let year = &rest[5..];
+    rest[0] == b'-'
+        && rest[1..4].iter().all(u8::is_ascii_alphabetic)
+        && rest[4] == b'-'
+        && (1..=4).contains(&year.len())
+        && year.iter().all(u8::is_ascii_digit)
+}
+
+/// `count` without its boundary: `uncounted` (any case) or digits.
+fn is_count(s: &[u8]) -> bool {
+    s.eq_ignore_ascii_case(b"uncounted") || (!s.is_empty() && s.iter().all(u8::is_ascii_digit))
+}
+
+/// Cuts a line as license.pest's `line` rule does, without pest. Returns
+/// `None` for any line the grammar would refuse.
+fn tokenize(text: &str) -> Option<Tokens<'_>> {
+    let b = text.as_bytes();
+    let mut i = run_end(b, 0, is_blank);
+    let kw_start = i;
+    i = run_end(b, i, |c| !is_blank(c));
+    let keyword = Keyword::from_word(&text[kw_start..i])?;
+    let shapes = keyword.fields();
+    let mut fields = Fields::default();
+    for shape in shapes {
+        let start = run_end(b, i, is_blank);
+        let end = match shape {
+            Shape::Name => run_end(b, start, is_name),
+            Shape::HostIdField => {
+                if b.get(start) == Some(&b'"') {
+                    closing_quote(b, start + 1)? + 1
+                } else {
+                    run_end(b, start, is_bare)
+                }
+            }
+            Shape::Version | Shape::Date | Shape::Count => {
+                let end = run_end(b, start, |c| !is_blank(c));
+                let word = &b[start..end];
+                let ok = match shape {
+                    Shape::Version => is_version(word),
+                    Shape::Date => is_date(word),
+                    _ => is_count(word),
+                };
+                if !ok {
+                    return None;
+                }
+                end
+            }
+        };
+        if end == start {
+            return None;
+        }
+        fields.push(Field {
+            text: &text[start..end],
+            start,
+        });
+        i = end;
+    }
+    let mut items = Vec::with_capacity(16);
+    loop {
+        let start = run_end(b, i, is_blank);
+        let Some(&c) = b.get(start) else {
+            break;
+        };
+        let item = if c.is_ascii_alphabetic() || c == b'_' {
+            let name_end = run_end(b, start + 1, |c| c.is_ascii_alphanumeric() || c == b'_');
+            if b.get(name_end) == Some(&b'=') {
+                let name = &text[start..name_end];
+                let v = name_end + 1;
+                if b.get(v) == Some(&b'"') {
+                    let close = closing_quote(b, v + 1)?;
+                    i = close + 1;
+                    Item::Attr {
+                        name,
+                        value: &text[v + 1..close],
+                        value_offset: v + 1,
+                    }
+                } else {
+                    i = run_end(b, v, is_bare);
+                    Item::Attr {
+                        name,
+                        value: &text[v..i],
+                        value_offset: v,
+                    }
+                }
+            } else {
+                i = run_end(b, start, is_bare);
+                Item::Bare(&text[start..i])
+            }
+        } else if c == b'"' {
+            let close = closing_quote(b, start + 1)?;
+            i = close + 1;
+            Item::Quoted {
+                inner: &text[start + 1..close],
+            }
+        } else {
+            i = run_end(b, start, is_bare);
+            Item::Bare(&text[start..i])
+        };
+        items.push(Token {
+            start,
+            end: i,
+            item,
+        });
+    }
+    Some(Tokens {
+        keyword,
+        kw_start,
+        fields,
+        items,
+    })
+}
+
+/// The same cut, from the pairs of a line pest accepted.
+fn tokens_from_pest(pair: Pair<'_, Rule>) -> Option<Tokens<'_>> {
+    let mut parts = pair.into_inner();
+    let kw = parts.next()?;
+    let mut tokens = Tokens {
+        keyword: Keyword::from_rule(kw.as_rule())?,
+        kw_start: kw.as_span().start(),
+        fields: Fields::default(),
+        items: Vec::new(),
+    };
+    for part in parts {
+        if part.as_rule() == Rule::item {
+            tokens.items.push(pest_item(part));
+        } else {
+            tokens.fields.push(Field {
+                text: part.as_str(),
+                start: part.as_span().start(),
+            });
+        }
+    }
+    Some(tokens)
+}
+
+/// Reads an `item` pair.
+fn pest_item(pair: Pair<'_, Rule>) -> Token<'_> {
+    let (start, end) = (pair.as_span().start(), pair.as_span().end());
+    let Some(inner) = pair.into_inner().next() else {
+        return Token {
+            start,
+            end,
+            item: Item::Bare(""),
+        };
+    };
+    let item = match inner.as_rule() {
+        Rule::attribute => {
+            let mut parts = inner.into_inner();
+            let name = parts.next().map_or("", |p| p.as_str());
+            let value_pair = parts.next().and_then(|v| v.into_inner().next());
+            let (value, value_offset) = match value_pair {
+                Some(v) if v.as_rule() == Rule::quoted => {
+                    let inner = v.into_inner().next();
+                    (
+                        inner.as_ref().map_or("", |i| i.as_str()),
+                        inner.map_or(start, |i| i.as_span().start()),
+                    )
+                }
+                Some(v) => (v.as_str(), v.as_span().start()),
+                None => ("", start),
+            };
+            Item::Attr {
+                name,
+                value,
+                value_offset,
+            }
+        }
+        Rule::quoted => Item::Quoted {
+            inner: inner.into_inner().next().map_or("", |i| i.as_str()),
+        },
+        _ => Item::Bare(inner.as_str()),
+    };
+    Token { start, end, item }
 }
 
 /// Turns a pest error into "expected X, found Y" at the right column.
@@ -309,6 +719,7 @@ fn rule_name(rule: Rule) -> &'static str {
 }
 
 /// One item after the positional fields.
+#[derive(Debug, Clone, Copy)]
 enum Item<'a> {
     Attr {
         name: &'a str,
@@ -335,66 +746,34 @@ impl LineBuilder {
         self.issues.push(LineIssue::warning(offset, msg));
     }
 
-    /// Reads an `item` pair, recording where it sits.
-    fn item<'a>(&mut self, pair: Pair<'a, Rule>) -> (usize, Item<'a>) {
-        let offset = pair.as_span().start();
-        let range = pair.as_span().start()..pair.as_span().end();
-        let Some(inner) = pair.into_inner().next() else {
-            self.items.push(ItemSpan {
-                range,
-                name: None,
-                at: (0, 0),
-            });
-            return (offset, Item::Bare(""));
-        };
-        let item = match inner.as_rule() {
-            Rule::attribute => {
-                let mut parts = inner.into_inner();
-                let name = parts.next().map_or("", |p| p.as_str());
-                let value_pair = parts.next().and_then(|v| v.into_inner().next());
-                let (value, value_offset) = match value_pair {
-                    Some(v) if v.as_rule() == Rule::quoted => {
-                        let inner = v.into_inner().next();
-                        (
-                            inner.as_ref().map_or("", |i| i.as_str()),
-                            inner.map_or(offset, |i| i.as_span().start()),
-                        )
-                    }
-                    Some(v) => (v.as_str(), v.as_span().start()),
-                    None => ("", offset),
-                };
-                Item::Attr {
-                    name,
-                    value,
-                    value_offset,
-                }
-            }
-            Rule::quoted => Item::Quoted {
-                inner: inner.into_inner().next().map_or("", |i| i.as_str()),
-            },
-            _ => Item::Bare(inner.as_str()),
-        };
-        let name = match &item {
-            Item::Attr { name, .. } => Some((*name).to_string()),
-            Item::Bare(w) if FLAGS.contains(w) => Some((*w).to_string()),
+    /// Reads an item, recording where it sits.
+    fn item<'a>(&mut self, token: &Token<'a>) -> (usize, Item<'a>) {
+        let item = token.item;
+        let name = match item {
+            Item::Attr { name, .. } => Some(name.to_string()),
+            Item::Bare(w) if FLAGS.contains(&w) => Some(w.to_string()),
             _ => None,
         };
         self.items.push(ItemSpan {
-            range,
+            range: token.start..token.end,
             name,
             at: (0, 0),
         });
-        (offset, item)
+        (token.start, item)
     }
 
-    fn check_len(&mut self, pair: &Pair<Rule>, max: usize, what: &str) {
-        let len = pair.as_str().chars().count();
+    fn check_len(&mut self, field: Field, max: usize, what: &str) {
+        // Bytes are never fewer than characters.
+        if field.text.len() <= max {
+            return;
+        }
+        let len = field.text.chars().count();
         if len > max {
             self.warn(
-                pair.as_span().start(),
+                field.start,
                 format!(
                     "{what} `{}` is {len} characters long; FLEXlm accepts at most {max}",
-                    pair.as_str()
+                    field.text
                 ),
             );
         }
@@ -460,25 +839,24 @@ impl LineBuilder {
         }
     }
 
-    fn server(&mut self, pair: Pair<Rule>) -> Option<EntryKind> {
-        let mut parts = pair.into_inner();
-        parts.next(); // keyword
-        let host = parts.next()?;
-        self.check_len(&host, MAX_HOST_NAME, "host name");
-        let hostid_pair = parts.next()?;
-        let hostid_text = hostid_pair.as_str().trim_matches('"');
-        let quote = usize::from(hostid_pair.as_str().starts_with('"'));
-        let hostid_offset = hostid_pair.as_span().start() + quote;
+    fn server(&mut self, t: &Tokens) -> Option<EntryKind> {
+        let mut fields = t.fields.iter().copied();
+        let host = fields.next()?;
+        self.check_len(host, MAX_HOST_NAME, "host name");
+        let hostid_field = fields.next()?;
+        let hostid_text = hostid_field.text.trim_matches('"');
+        let quote = usize::from(hostid_field.text.starts_with('"'));
+        let hostid_offset = hostid_field.start + quote;
         let hostids = self.hostids(hostid_offset, hostid_text).unwrap_or_default();
         let mut server = Server {
-            host: host.as_str().to_string(),
+            host: host.text.to_string(),
             hostids,
             port: None,
             primary_is_master: false,
             server_timeout: None,
             heartbeat_interval: None,
         };
-        for p in parts {
+        for p in &t.items {
             match self.item(p) {
                 (at, Item::Bare(w))
                     if w.bytes().all(|b| b.is_ascii_digit()) && server.port.is_none() =>
@@ -535,23 +913,22 @@ impl LineBuilder {
         self.error(at, format!("unexpected {shown} on a {line} line"));
     }
 
-    fn vendor(&mut self, pair: Pair<Rule>) -> Option<EntryKind> {
-        let mut parts = pair.into_inner();
-        let keyword = match parts.next()?.as_rule() {
-            Rule::kw_daemon => VendorKeyword::Daemon,
+    fn vendor(&mut self, t: &Tokens) -> Option<EntryKind> {
+        let keyword = match t.keyword {
+            Keyword::Daemon => VendorKeyword::Daemon,
             _ => VendorKeyword::Vendor,
         };
-        let name = parts.next()?;
-        self.check_len(&name, MAX_VENDOR_NAME, "vendor name");
+        let name = *t.fields.first()?;
+        self.check_len(name, MAX_VENDOR_NAME, "vendor name");
         let mut v = Vendor {
             keyword,
-            name: name.as_str().to_string(),
+            name: name.text.to_string(),
             path: None,
             options: None,
             port: None,
         };
         let mut positional = 0;
-        for p in parts {
+        for p in &t.items {
             let (at, item) = self.item(p);
             match item {
                 Item::Attr {
@@ -586,39 +963,38 @@ impl LineBuilder {
         Some(EntryKind::Vendor(v))
     }
 
-    fn use_server(&mut self, pair: Pair<Rule>) -> Option<EntryKind> {
-        if let Some(extra) = pair.into_inner().nth(1) {
+    fn use_server(&mut self, t: &Tokens) -> Option<EntryKind> {
+        if let Some(extra) = t.items.first() {
             self.warn(
-                extra.as_span().start(),
+                extra.start,
                 "USE_SERVER takes no arguments; the rest of the line is ignored",
             );
         }
         Some(EntryKind::UseServer)
     }
 
-    fn feature(&mut self, pair: Pair<Rule>) -> Option<EntryKind> {
-        let is_upgrade = pair.as_rule() == Rule::upgrade;
-        let mut parts = pair.into_inner();
-        let kw = parts.next()?;
-        let name = parts.next()?;
-        self.check_len(&name, MAX_FEATURE_NAME, "feature name");
-        let vendor = parts.next()?;
-        self.check_len(&vendor, MAX_VENDOR_NAME, "vendor name");
+    fn feature(&mut self, t: &Tokens) -> Option<EntryKind> {
+        let is_upgrade = t.keyword == Keyword::Upgrade;
+        let mut fields = t.fields.iter().copied();
+        let name = fields.next()?;
+        self.check_len(name, MAX_FEATURE_NAME, "feature name");
+        let vendor = fields.next()?;
+        self.check_len(vendor, MAX_VENDOR_NAME, "vendor name");
         let from = if is_upgrade {
-            Some(self.version(parts.next()?)?)
+            Some(self.version(fields.next()?)?)
         } else {
             None
         };
-        let version = self.version(parts.next()?)?;
-        let date = parts.next()?;
-        let expiry = self.date(date.as_span().start(), "expiry date", date.as_str())?;
-        let count_pair = parts.next()?;
-        let count = self.count(&count_pair)?;
-        let kind = match (kw.as_rule(), from) {
+        let version = self.version(fields.next()?)?;
+        let date = fields.next()?;
+        let expiry = self.date(date.start, "expiry date", date.text)?;
+        let count_field = fields.next()?;
+        let count = self.count(count_field)?;
+        let kind = match (t.keyword, from) {
             (_, Some(from)) => {
                 if from >= version {
                     self.error(
-                        kw.as_span().start(),
+                        t.kw_start,
                         format!(
                         "UPGRADE from version {from} to {version}: the new version must be higher"
                     ),
@@ -626,13 +1002,13 @@ impl LineBuilder {
                 }
                 FeatureKind::Upgrade { from }
             }
-            (Rule::kw_increment, None) => FeatureKind::Increment,
+            (Keyword::Increment, None) => FeatureKind::Increment,
             _ => FeatureKind::Feature,
         };
         let mut f = Feature {
             kind,
-            name: name.as_str().to_string(),
-            vendor: vendor.as_str().to_string(),
+            name: name.text.to_string(),
+            vendor: vendor.text.to_string(),
             version,
             expiry,
             count,
@@ -657,14 +1033,14 @@ impl LineBuilder {
             ts_ok: false,
             sort: None,
             ck: None,
-            attributes: Vec::new(),
+            attributes: Vec::with_capacity(t.items.len()),
             signature: SignField::Missing,
         };
-        let line_start = kw.as_span().start();
-        let mut sign: Option<String> = None;
-        let mut auth: Option<String> = None;
+        let line_start = t.kw_start;
+        let mut sign: Option<&str> = None;
+        let mut auth: Option<&str> = None;
         let mut seen_attr = false;
-        for p in parts {
+        for p in &t.items {
             let (at, item) = self.item(p);
             // The pre-v3 form puts "vendor string" and then a hostid right
             // after the key, before any keyword=value.
@@ -684,8 +1060,8 @@ impl LineBuilder {
                 } => {
                     seen_attr = true;
                     match name {
-                        "SIGN" => sign = Some(value.to_string()),
-                        "AUTH" => auth = Some(value.to_string()),
+                        "SIGN" => sign = Some(value),
+                        "AUTH" => auth = Some(value),
                         _ => {}
                     }
                     self.feature_attr(&mut f, at, name, Some(value), value_offset);
@@ -729,49 +1105,46 @@ impl LineBuilder {
                         value: None,
                     });
                 }
-                other => self.unexpected(at, &other, kw.as_str()),
+                other => self.unexpected(at, &other, t.keyword.as_str()),
             }
         }
         f.signature = match (sign, auth, &f.legacy_key) {
-            (Some(s), _, _) => SignField::parse(&s),
-            (None, Some(a), _) => SignField::Legacy(a),
+            (Some(s), _, _) => SignField::parse(s),
+            (None, Some(a), _) => SignField::Legacy(a.to_string()),
             (None, None, Some(k)) => SignField::Legacy(k.clone()),
             (None, None, None) => SignField::Missing,
         };
-        self.feature_rules(&f, line_start, &count_pair);
+        self.feature_rules(&f, line_start, count_field);
         Some(EntryKind::Feature(f))
     }
 
-    fn version(&mut self, pair: Pair<Rule>) -> Option<Version> {
-        self.check_len(&pair, MAX_VERSION, "version");
-        let v = Version::parse(pair.as_str());
+    fn version(&mut self, field: Field) -> Option<Version> {
+        self.check_len(field, MAX_VERSION, "version");
+        let v = Version::parse(field.text);
         if v.is_none() {
             self.error(
-                pair.as_span().start(),
-                format!("`{}` is not a version number", pair.as_str()),
+                field.start,
+                format!("`{}` is not a version number", field.text),
             );
         }
         if v.as_ref().is_some_and(|v| v.decimals() > 3) {
             self.warn(
-                pair.as_span().start(),
-                format!("version `{}` has more than 3 decimals", pair.as_str()),
+                field.start,
+                format!("version `{}` has more than 3 decimals", field.text),
             );
         }
         v
     }
 
-    fn count(&mut self, pair: &Pair<Rule>) -> Option<u32> {
-        let t = pair.as_str();
+    fn count(&mut self, field: Field) -> Option<u32> {
+        let t = field.text;
         if t.eq_ignore_ascii_case("uncounted") {
             return Some(0);
         }
         match t.parse::<u32>() {
             Ok(n) => Some(n),
             Err(_) => {
-                self.error(
-                    pair.as_span().start(),
-                    format!("license count `{t}` is too large"),
-                );
+                self.error(field.start, format!("license count `{t}` is too large"));
                 None
             }
         }
@@ -879,24 +1252,24 @@ impl LineBuilder {
     }
 
     /// Rules that involve several fields of a FEATURE-like line.
-    fn feature_rules(&mut self, f: &Feature, at: usize, count_pair: &Pair<Rule>) {
+    fn feature_rules(&mut self, f: &Feature, at: usize, count_field: Field) {
         // A HOSTID= that was written but is bad has its own error already.
         let hostid_written = f.attributes.iter().any(|a| a.name == "HOSTID");
         if !f.is_counted() && f.hostids.is_none() && !hostid_written {
             self.error(
-                count_pair.as_span().start(),
+                count_field.start,
                 "an uncounted line must be locked with HOSTID= (or DEMO/ANY)",
             );
         }
         if f.is_counted() && f.is_demo() {
             self.error(
-                count_pair.as_span().start(),
+                count_field.start,
                 "HOSTID=DEMO is only allowed on uncounted lines",
             );
         }
         if !f.is_counted() && matches!(f.kind, FeatureKind::Upgrade { .. }) {
             self.error(
-                count_pair.as_span().start(),
+                count_field.start,
                 "UPGRADE does not work on uncounted lines",
             );
         }
@@ -912,15 +1285,14 @@ impl LineBuilder {
         }
     }
 
-    fn package(&mut self, pair: Pair<Rule>) -> Option<EntryKind> {
-        let mut parts = pair.into_inner();
-        let kw = parts.next()?;
-        let name = parts.next()?;
-        self.check_len(&name, MAX_FEATURE_NAME, "package name");
-        let vendor = parts.next()?;
+    fn package(&mut self, t: &Tokens) -> Option<EntryKind> {
+        let mut fields = t.fields.iter().copied();
+        let name = fields.next()?;
+        self.check_len(name, MAX_FEATURE_NAME, "package name");
+        let vendor = fields.next()?;
         let mut p = Package {
-            name: name.as_str().to_string(),
-            vendor: vendor.as_str().to_string(),
+            name: name.text.to_string(),
+            vendor: vendor.text.to_string(),
             version: None,
             legacy_key: None,
             components: Vec::new(),
@@ -931,7 +1303,7 @@ impl LineBuilder {
         let mut seen_attr = false;
         let mut sign = None;
         let mut components_at = None;
-        for item in parts {
+        for item in &t.items {
             let (at, item) = self.item(item);
             match item {
                 Item::Bare(w)
@@ -974,7 +1346,7 @@ impl LineBuilder {
                                 self.error(value_offset, format!("OPTIONS={value}: the only package option is SUITE"));
                             }
                         }
-                        "SIGN" => sign = Some(value.to_string()),
+                        "SIGN" => sign = Some(value),
                         "ISSUED" | "SUPERSEDE" | "SIGN2" | "AUTH" | "ck" | "sort" => {}
                         n if n.bytes().any(|b| b.is_ascii_lowercase()) => {
                             if !USER_ATTRS.contains(&n) {
@@ -992,10 +1364,7 @@ impl LineBuilder {
             }
         }
         match components_at {
-            None => self.error(
-                kw.as_span().start(),
-                "a PACKAGE line needs COMPONENTS=\"...\"",
-            ),
+            None => self.error(t.kw_start, "a PACKAGE line needs COMPONENTS=\"...\""),
             Some(at) if p.suite && p.components.iter().any(|c| c.count.is_some()) => {
                 self.error(
                     at,
@@ -1005,7 +1374,7 @@ impl LineBuilder {
             _ => {}
         }
         p.signature = match (sign, &p.legacy_key) {
-            (Some(s), _) => SignField::parse(&s),
+            (Some(s), _) => SignField::parse(s),
             (None, Some(k)) => SignField::Legacy(k.clone()),
             (None, None) => SignField::Missing,
         };
@@ -1064,10 +1433,8 @@ impl LineBuilder {
         out
     }
 
-    fn featureset(&mut self, pair: Pair<Rule>) -> Option<EntryKind> {
-        let mut parts = pair.into_inner();
-        parts.next();
-        let vendor = parts.next()?.as_str().to_string();
+    fn featureset(&mut self, t: &Tokens) -> Option<EntryKind> {
+        let vendor = t.fields.first()?.text.to_string();
         let mut fs = FeatureSet {
             vendor,
             legacy_key: None,
@@ -1075,7 +1442,7 @@ impl LineBuilder {
             signature: SignField::Missing,
         };
         let mut sign = None;
-        for item in parts {
+        for item in &t.items {
             match self.item(item) {
                 (_, Item::Bare(w))
                     if fs.legacy_key.is_none() && sign.is_none() && !w.starts_with('=') =>
@@ -1089,7 +1456,7 @@ impl LineBuilder {
                         value,
                         ..
                     },
-                ) => sign = Some(value.to_string()),
+                ) => sign = Some(value),
                 (
                     _,
                     Item::Attr {
@@ -1102,7 +1469,7 @@ impl LineBuilder {
             }
         }
         fs.signature = match (sign, &fs.legacy_key) {
-            (Some(s), _) => SignField::parse(&s),
+            (Some(s), _) => SignField::parse(s),
             (None, Some(k)) => SignField::Legacy(k.clone()),
             (None, None) => SignField::Missing,
         };
@@ -1125,18 +1492,84 @@ fn bad_hostid_at(list: &str) -> Option<usize> {
 
 /// Free text in quotes: runs of white space count as one space.
 fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The tokenizer accepts exactly the lines pest accepts, with the same
+    /// fields and items.
+    fn same_tokens(text: &str) {
+        let fast = tokenize(text);
+        let pest = LicenseGrammar::parse(Rule::line, text)
+            .ok()
+            .and_then(|mut p| p.next())
+            .and_then(|p| p.into_inner().next())
+            .and_then(tokens_from_pest);
+        assert_eq!(format!("{fast:?}"), format!("{pest:?}"), "line {text:?}");
+    }
+
+    #[test]
+    fn tokenizer_matches_the_grammar() {
+        let heads = [
+            "SERVER h ANY",
+            "SERVER h\"a b\"c",
+            "SERVER h=x",
+            "VENDOR v",
+            "DAEMON v",
+            "USE_SERVER",
+            "FEATURE f v 1.0 permanent 1",
+            "INCREMENT f v .5 1-JAN-0 UNCOUNTED",
+            "UPGRADE f v 1. 2.0 31-dec-2030 3",
+            "PACKAGE p v",
+            "PACKAGE p v=",
+            "FEATURESET v",
+            "FEATURE f v 1.0.0 permanent 1",
+            "FEATURE f v 1.0 123-jan-2030 1",
+            "FEATURE f v 1.0 1-jan-12345 1",
+            "FEATURE f v 1.0 permanent 1x",
+            "\u{A0}FEATURE f v 1.0 permanent 1",
+            "FEATURE\u{85} f v 1.0 permanent 1",
+        ];
+        let tails = [
+            "",
+            " ",
+            " A=\"x\"B=y C= D==E =F \"G\"H I\"J\"",
+            " NOTICE=\"open",
+            " \"open",
+            " A = B \t\u{0B}\u{0C}\r",
+            " _x1=2 9a=3 é=4 N=\"h\u{0}\u{1F}é\" \u{7F}",
+            "\"q\"",
+            "=x",
+        ];
+        for head in heads {
+            for tail in tails {
+                same_tokens(&format!("{head}{tail}"));
+                same_tokens(&format!("  {head}{tail}  "));
+            }
+        }
+    }
+
     #[test]
     fn parallel_parse_matches_one_thread() {
         let mut text = String::from("SERVER this_host ANY 27000\nVENDOR demo\n");
-        for i in 0..(PARALLEL_FROM * 2 + 17) {
-            match i % 5 {
+        let mut i = 0;
+        while text.len() < PARALLEL_FROM * 2 {
+            i += 1;
+            match i % 7 {
+                5 => text.push_str("# a comment that ends in \\\n"),
+                6 => text.push_str(&format!(
+                    "INCREMENT g{i} demo 1.0 permanent 1 \\ \r\n  \\\r\nNOTICE=\"x\"\r\n"
+                )),
                 0 => text.push_str(&format!(
                     "FEATURE f{i} demo 1.0 permanent {i} \\\n\tNOTICE=\"n {i}\"\n"
                 )),
@@ -1149,11 +1582,11 @@ mod tests {
             }
         }
         let parallel = parse_license("big.lic", &text);
-        let (entries, diagnostics) = parse_lines("big.lic", &logical_lines(&text));
+        let (entries, diagnostics) = parse_lines("big.lic", &mut logical_lines(&text), false);
         assert_eq!(parallel.diagnostics, diagnostics);
         assert_eq!(format!("{:?}", parallel.entries), format!("{entries:?}"));
         assert!(
-            logical_lines(&text).len() > PARALLEL_FROM,
+            !cut_points(&text, 2).is_empty(),
             "the file is large enough to be split"
         );
     }

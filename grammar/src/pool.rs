@@ -25,7 +25,9 @@ use crate::hostid::HostId;
 use crate::model::{DupGroup, EntryKind, Feature, FeatureKind, LicenseFile, Package};
 use crate::version::Version;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// One contribution of licenses to a pool, from one line.
 #[derive(Debug, Clone, Serialize)]
@@ -153,11 +155,72 @@ struct Candidate<'a> {
     entry: usize,
     line: u32,
     feature: &'a Feature,
-    name: String,
-    version: Version,
+    name: &'a str,
+    /// Index of (vendor, name) in [`Features`].
+    group: usize,
+    version: &'a Version,
     count: u32,
-    suite: Option<String>,
-    package: Option<String>,
+    suite: Option<Cow<'a, str>>,
+    package: Option<Cow<'a, str>>,
+}
+
+/// A small fast hash for the maps that live only while pools are built.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Every (vendor, feature) met while building, numbered, with its pools
+/// in creation order.
+#[derive(Default)]
+struct Features<'a> {
+    ids: FastMap<(&'a str, &'a str), usize>,
+    keys: Vec<(&'a str, &'a str)>,
+    pools: Vec<Vec<usize>>,
+}
+
+impl<'a> Features<'a> {
+    fn id(&mut self, vendor: &'a str, name: &'a str) -> usize {
+        let next = self.keys.len();
+        let id = *self.ids.entry((vendor, name)).or_insert(next);
+        if id == next {
+            self.keys.push((vendor, name));
+            self.pools.push(Vec::new());
+        }
+        id
+    }
 }
 
 /// Builds the pools of `file` for `today`. `not_served` gives, per entry
@@ -169,6 +232,7 @@ pub fn build_pools(
     today: Date,
 ) -> PoolSet {
     let mut set = PoolSet::default();
+    set.outcomes.reserve(file.entries.len());
     for (idx, reason) in not_served {
         set.outcomes.insert(
             *idx,
@@ -210,7 +274,8 @@ pub fn build_pools(
         .filter(|(_, _, f)| f.supersede.is_some())
         .collect();
 
-    let mut candidates = Vec::new();
+    let mut groups = Features::default();
+    let mut candidates = Vec::with_capacity(features.len());
     let mut upgrades = Vec::new();
     for &(idx, line, f) in &features {
         if f.expiry.is_expired(today) {
@@ -226,30 +291,31 @@ pub fn build_pools(
             upgrades.push((idx, line, f));
             continue;
         }
-        expand(idx, line, f, &packages, &mut candidates);
+        expand(idx, line, f, &packages, &mut groups, &mut candidates);
     }
 
-    order_by_precedence(&mut candidates);
+    order_by_precedence(&mut candidates, &groups);
 
-    let mut first_feature: HashMap<(&str, &str), u32> = HashMap::new();
+    set.pools.reserve(candidates.len());
+    let mut first_feature: Vec<Option<u32>> = vec![None; groups.keys.len()];
     for c in &candidates {
         let pool = if c.count == 0 {
-            Some(new_pool(&mut set, c))
+            Some(new_pool(&mut set, &mut groups, c))
         } else if c.feature.kind == FeatureKind::Feature {
-            match first_feature.get(&(c.feature.vendor.as_str(), c.name.as_str())) {
-                Some(&by_line) if by_line != c.line => {
+            match first_feature[c.group] {
+                Some(by_line) if by_line != c.line => {
                     set.outcomes
                         .entry(c.entry)
                         .or_insert(LineOutcome::Shadowed { by_line });
                     None
                 }
                 _ => {
-                    first_feature.insert((c.feature.vendor.as_str(), c.name.as_str()), c.line);
-                    Some(find_or_new_pool(&mut set, c))
+                    first_feature[c.group] = Some(c.line);
+                    Some(find_or_new_pool(&mut set, &mut groups, c))
                 }
             }
         } else {
-            Some(find_or_new_pool(&mut set, c))
+            Some(find_or_new_pool(&mut set, &mut groups, c))
         };
         if let Some(p) = pool {
             set.pools[p].contributions.push(Contribution {
@@ -275,11 +341,17 @@ pub fn build_pools(
     }
 
     for (idx, line, f) in upgrades {
-        apply_upgrade(&mut set, idx, line, f);
+        apply_upgrade(&mut set, &mut groups, idx, line, f);
     }
+    set.by_feature = groups
+        .keys
+        .iter()
+        .zip(groups.pools)
+        .filter(|(_, pools)| !pools.is_empty())
+        .map(|((vendor, name), pools)| ((vendor.to_string(), name.to_string()), pools))
+        .collect();
     set
 }
-
 /// The line of a SUPERSEDE line issued after `f` that retires it.
 fn superseded_by(
     f: &Feature,
@@ -313,6 +385,7 @@ fn expand<'a>(
     line: u32,
     f: &'a Feature,
     packages: &[(usize, &'a Package)],
+    groups: &mut Features<'a>,
     out: &mut Vec<Candidate<'a>>,
 ) {
     let enabled = packages.iter().find(|(_, p)| {
@@ -320,78 +393,90 @@ fn expand<'a>(
             && p.name == f.name
             && p.version.as_ref().is_none_or(|v| *v == f.version)
     });
-    let base = |name: &str, version: Version, count: u32| Candidate {
+    let mut base = |name: &'a str, version: &'a Version, count: u32| Candidate {
         entry: idx,
         line,
         feature: f,
-        name: name.to_string(),
+        name,
+        group: groups.id(&f.vendor, name),
         version,
         count,
         suite: None,
         package: None,
     };
     let Some((_, pkg)) = enabled else {
-        out.push(base(&f.name, f.version.clone(), f.count));
+        out.push(base(&f.name, &f.version, f.count));
         return;
     };
     if pkg.suite {
-        out.push(base(&f.name, f.version.clone(), f.count));
+        out.push(base(&f.name, &f.version, f.count));
     }
     for comp in &pkg.components {
-        let version = comp.version.clone().unwrap_or_else(|| f.version.clone());
+        let version = comp.version.as_ref().unwrap_or(&f.version);
         let count = f.count.saturating_mul(comp.count.unwrap_or(1));
         let mut c = base(&comp.name, version, count);
-        c.package = Some(pkg.name.clone());
-        c.suite = pkg.suite.then(|| pkg.name.clone());
+        c.package = Some(Cow::Borrowed(pkg.name.as_str()));
+        c.suite = pkg.suite.then_some(Cow::Borrowed(pkg.name.as_str()));
         out.push(c);
     }
 }
 
-fn order_by_precedence(candidates: &mut Vec<Candidate>) {
+fn order_by_precedence(candidates: &mut Vec<Candidate>, groups: &Features) {
     // Each feature's lines stay together, features in order of first
     // appearance; `manual` records whether any of its lines has sort=.
-    let mut groups: HashMap<(&str, &str), (usize, bool)> = HashMap::new();
+    let n = groups.keys.len();
+    let mut first = vec![usize::MAX; n];
+    let mut manual = vec![false; n];
     for c in candidates.iter() {
-        let g = groups
-            .entry((c.feature.vendor.as_str(), c.name.as_str()))
-            .or_insert((c.entry, false));
-        g.0 = g.0.min(c.entry);
-        g.1 |= c.feature.sort.is_some();
+        first[c.group] = first[c.group].min(c.entry);
+        manual[c.group] |= c.feature.sort.is_some();
     }
-    // Sort positions by a key computed once per line, then move the lines.
-    let keys: Vec<(usize, bool)> = candidates
-        .iter()
-        .map(|c| groups[&(c.feature.vendor.as_str(), c.name.as_str())])
-        .collect();
-    drop(groups);
+    let mut by_rank: Vec<usize> = (0..n).collect();
+    by_rank.sort_by(|&x, &y| (first[x], groups.keys[x]).cmp(&(first[y], groups.keys[y])));
+    let mut rank_of = vec![0usize; n];
+    for (rank, g) in by_rank.into_iter().enumerate() {
+        rank_of[g] = rank;
+    }
     let rank = |c: &Candidate| u8::from(c.feature.kind != FeatureKind::Feature);
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&x, &y| {
-        let (a, b) = (&candidates[x], &candidates[y]);
-        let ((first_a, manual), (first_b, _)) = (keys[x], keys[y]);
-        let group =
-            (first_a, &a.feature.vendor, &a.name).cmp(&(first_b, &b.feature.vendor, &b.name));
-        let by_sort = a
-            .feature
-            .sort
-            .unwrap_or(100)
-            .cmp(&b.feature.sort.unwrap_or(100));
-        let within = if manual {
-            by_sort.then(a.entry.cmp(&b.entry))
-        } else {
-            rank(a)
-                .cmp(&rank(b))
-                .then((a.count > 0).cmp(&(b.count > 0)))
-                .then(b.version.cmp(&a.version))
-                .then(
-                    b.feature
-                        .issued_or_start()
-                        .cmp(&a.feature.issued_or_start()),
-                )
-                .then(a.entry.cmp(&b.entry))
-        };
-        group.then(within)
-    });
+    // Put the lines of each feature together (a stable counting sort by
+    // feature rank), then order each feature's few lines.
+    let mut bounds = vec![0usize; n + 1];
+    for c in candidates.iter() {
+        bounds[rank_of[c.group] + 1] += 1;
+    }
+    for i in 0..n {
+        bounds[i + 1] += bounds[i];
+    }
+    let mut next = bounds.clone();
+    let mut order = vec![0usize; candidates.len()];
+    for (i, c) in candidates.iter().enumerate() {
+        let slot = &mut next[rank_of[c.group]];
+        order[*slot] = i;
+        *slot += 1;
+    }
+    for r in 0..n {
+        order[bounds[r]..bounds[r + 1]].sort_by(|&x, &y| {
+            let (a, b) = (&candidates[x], &candidates[y]);
+            if manual[a.group] {
+                a.feature
+                    .sort
+                    .unwrap_or(100)
+                    .cmp(&b.feature.sort.unwrap_or(100))
+                    .then(a.entry.cmp(&b.entry))
+            } else {
+                rank(a)
+                    .cmp(&rank(b))
+                    .then((a.count > 0).cmp(&(b.count > 0)))
+                    .then_with(|| b.version.cmp(a.version))
+                    .then_with(|| {
+                        b.feature
+                            .issued_or_start()
+                            .cmp(&a.feature.issued_or_start())
+                    })
+                    .then(a.entry.cmp(&b.entry))
+            }
+        });
+    }
     let mut slots: Vec<Option<Candidate>> =
         std::mem::take(candidates).into_iter().map(Some).collect();
     candidates.extend(order.into_iter().filter_map(|i| slots[i].take()));
@@ -403,35 +488,35 @@ fn same_key(p: &Pool, c: &Candidate) -> bool {
     p.counted
         && p.vendor == f.vendor
         && p.feature == c.name
-        && p.version == c.version
+        && p.version == *c.version
         && p.hostids == f.hostids
         && p.dup_group == f.dup_group
         && p.float_ok == f.float_ok.is_some()
         && p.user_based == f.user_based
         && p.host_based == f.host_based
         && p.platforms == f.platforms
-        && p.suite == c.suite
+        && p.suite.as_deref() == c.suite.as_deref()
 }
 
-fn find_or_new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
-    let found = set
-        .by_feature
-        .get(&(c.feature.vendor.clone(), c.name.clone()))
-        .and_then(|ids| ids.iter().copied().find(|&i| same_key(&set.pools[i], c)));
+fn find_or_new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> usize {
+    let found = groups.pools[c.group]
+        .iter()
+        .copied()
+        .find(|&i| same_key(&set.pools[i], c));
     match found {
         Some(i) => {
             set.pools[i].overdraft = set.pools[i].overdraft.saturating_add(c.feature.overdraft);
             i
         }
-        None => new_pool(set, c),
+        None => new_pool(set, groups, c),
     }
 }
 
-fn new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
+fn new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> usize {
     let f = c.feature;
     set.pools.push(Pool {
         vendor: f.vendor.clone(),
-        feature: c.name.clone(),
+        feature: c.name.to_string(),
         version: c.version.clone(),
         counted: c.count > 0,
         hostids: f.hostids.clone(),
@@ -443,26 +528,32 @@ fn new_pool(set: &mut PoolSet, c: &Candidate) -> usize {
         host_based: f.host_based,
         platforms: f.platforms.clone(),
         vendor_string: f.vendor_string.clone(),
-        suite: c.suite.clone(),
-        package: c.package.clone(),
+        suite: c.suite.as_deref().map(str::to_string),
+        package: c.package.as_deref().map(str::to_string),
         contributions: Vec::new(),
     });
     let idx = set.pools.len() - 1;
-    set.by_feature
-        .entry((f.vendor.clone(), c.name.clone()))
-        .or_default()
-        .push(idx);
+    groups.pools[c.group].push(idx);
     idx
 }
 
 /// Moves licenses from the closest earlier line in [from, to) to `to`.
-fn apply_upgrade(set: &mut PoolSet, idx: usize, line: u32, u: &Feature) {
+fn apply_upgrade<'a>(
+    set: &mut PoolSet,
+    groups: &mut Features<'a>,
+    idx: usize,
+    line: u32,
+    u: &'a Feature,
+) {
     let FeatureKind::Upgrade { from } = &u.kind else {
         return;
     };
+    let group = groups.id(&u.vendor, &u.name);
     let mut best: Option<(usize, usize)> = None;
-    for (pi, pool) in set.pools.iter().enumerate() {
-        if !pool.counted || pool.vendor != u.vendor || pool.feature != u.name {
+    // The pools of this vendor and feature, in creation order.
+    for &pi in &groups.pools[group] {
+        let pool = &set.pools[pi];
+        if !pool.counted {
             continue;
         }
         if pool.version < *from || pool.version >= u.version {
@@ -487,13 +578,14 @@ fn apply_upgrade(set: &mut PoolSet, idx: usize, line: u32, u: &Feature) {
         entry: idx,
         line,
         feature: u,
-        name: u.name.clone(),
-        version: u.version.clone(),
+        name: &u.name,
+        group,
+        version: &u.version,
         count: moved,
-        suite: set.pools[pi].suite.clone(),
-        package: set.pools[pi].package.clone(),
+        suite: set.pools[pi].suite.clone().map(Cow::Owned),
+        package: set.pools[pi].package.clone().map(Cow::Owned),
     };
-    let p = find_or_new_pool(set, &c);
+    let p = find_or_new_pool(set, groups, &c);
     set.pools[p].contributions.push(Contribution {
         line,
         count: moved,

@@ -43,9 +43,34 @@ impl SignField {
     /// Reads a SIGN= value. White space anywhere is ignored, so the value
     /// may be wrapped across continuation lines.
     pub fn parse(value: &str) -> SignField {
+        if value.is_ascii() {
+            // Our own signatures are ASCII and short: decode them in place.
+            let mut buf = [0u8; 160];
+            let mut len = 0;
+            for &b in value.as_bytes() {
+                if matches!(b, b'\t'..=b'\r' | b' ') {
+                    continue;
+                }
+                if len == buf.len() {
+                    len = usize::MAX;
+                    break;
+                }
+                buf[len] = b;
+                len += 1;
+            }
+            if len != usize::MAX {
+                let compact = std::str::from_utf8(&buf[..len]).unwrap_or_default();
+                return SignField::parse_compact(compact);
+            }
+        }
         let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-        let Some(rest) = strip_prefix_ignore_case(&compact, SIGN_PREFIX) else {
-            return SignField::Legacy(compact);
+        SignField::parse_compact(&compact)
+    }
+
+    /// Reads a SIGN= value that has no white space left.
+    fn parse_compact(compact: &str) -> SignField {
+        let Some(rest) = strip_prefix_ignore_case(compact, SIGN_PREFIX) else {
+            return SignField::Legacy(compact.to_string());
         };
         let Some((kid, sig)) = rest.split_once(':') else {
             return SignField::Malformed("expected ED25519:<key id>:<signature>".into());
@@ -93,9 +118,14 @@ fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     if text.len() != N * 2 {
         return None;
     }
+    let digit = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
     let mut out = [0u8; N];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    for (slot, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        // As `u8::from_str_radix(pair, 16)`, which also takes a `+` sign.
+        *slot = match pair[0] {
+            b'+' => digit(pair[1])?,
+            hi => digit(hi)? << 4 | digit(pair[1])?,
+        };
     }
     Some(out)
 }

@@ -21,6 +21,8 @@ pub struct LogicalLine {
     /// physical line to the end of the last one (newline excluded).
     pub source_range: Range<usize>,
     segments: Vec<Segment>,
+    /// Whether `text` is all ASCII, so that columns are byte counts.
+    ascii: bool,
 }
 
 /// Where a stretch of the joined text came from.
@@ -55,6 +57,9 @@ impl LogicalLine {
             Err(i) => i.saturating_sub(1),
         };
         let seg = self.segments[idx];
+        if self.ascii && offset >= seg.text_start {
+            return (seg.line, (offset - seg.text_start) as u32 + 1);
+        }
         let prefix = self.text.get(seg.text_start..offset).unwrap_or("");
         (seg.line, prefix.chars().count() as u32 + 1)
     }
@@ -69,47 +74,117 @@ impl LogicalLine {
 /// Splits `src` into logical lines. Never fails: every byte of the input
 /// belongs to exactly one logical line.
 pub fn logical_lines(src: &str) -> Vec<LogicalLine> {
-    let mut out = Vec::new();
-    let mut current: Option<LogicalLine> = None;
-    let mut offset = 0usize;
-    for (idx, raw) in src.split('\n').enumerate() {
-        let line_no = idx as u32 + 1;
+    logical_lines_in(src, 0..src.len(), 0)
+}
+
+/// The logical lines of `src[range]`, which must start at the start of a
+/// logical line and end at the end of `src` or just after a newline that
+/// ends one (see [`cut_points`]); `lines_before` is the number of physical
+/// lines before `range.start`. Joining the results for consecutive ranges
+/// gives [`logical_lines`] of the whole text.
+pub(crate) fn logical_lines_in(
+    src: &str,
+    range: Range<usize>,
+    lines_before: u32,
+) -> Vec<LogicalLine> {
+    let part = &src[range.clone()];
+    let mut out = Vec::with_capacity(part.len() / 128 + 16);
+    // The pieces of the logical line being read, and their line numbers.
+    let mut pieces: Vec<(&str, u32)> = Vec::new();
+    let mut source = 0..0;
+    let mut offset = range.start;
+    for (idx, raw) in part.split('\n').enumerate() {
+        let line_no = lines_before + idx as u32 + 1;
         let start = offset;
         offset += raw.len() + 1;
         let body = raw.strip_suffix('\r').unwrap_or(raw);
         let end = start + body.len();
-        let (content, continues) = match current {
+        let (content, continues) = if pieces.is_empty() && body.trim_start().starts_with('#') {
             // A comment starts a logical line of its own and never continues.
-            None if body.trim_start().starts_with('#') => (body, false),
-            _ => split_continuation(body),
-        };
-        let line = current.get_or_insert_with(|| LogicalLine {
-            text: String::new(),
-            source_range: start..end,
-            segments: Vec::new(),
-        });
-        line.segments.push(Segment {
-            text_start: line.text.len(),
-            line: line_no,
-        });
-        line.text.push_str(content);
-        line.source_range.end = end;
-        if continues {
-            line.text.push(' ');
+            (body, false)
         } else {
-            out.push(current.take().expect("line was just inserted"));
+            split_continuation(body)
+        };
+        if pieces.is_empty() {
+            source.start = start;
+        }
+        source.end = end;
+        pieces.push((content, line_no));
+        if !continues {
+            out.push(join(&mut pieces, source.clone(), false));
         }
     }
-    if let Some(line) = current.take() {
-        out.push(line);
+    if !pieces.is_empty() {
+        out.push(join(&mut pieces, source, true));
     }
-    // A trailing newline leaves an empty last piece; drop it.
-    if let Some(last) = out.last() {
-        if last.text.is_empty() && last.source_range.is_empty() && out.len() > 1 {
+    if range.end < src.len() {
+        // The empty piece after the final newline belongs to the next range.
+        out.pop();
+    } else if let Some(last) = out.last() {
+        // A trailing newline leaves an empty last piece; drop it (unless it
+        // is all the file has: earlier stretches always have lines).
+        let more = out.len() > 1 || range.start > 0;
+        if last.text.is_empty() && last.source_range.is_empty() && more {
             out.pop();
         }
     }
     out
+}
+
+/// Up to `parts - 1` byte offsets, in order, where `src` can be cut into
+/// stretches that [`logical_lines_in`] reads independently: each is the
+/// start of a physical line whose predecessor does not end in a
+/// continuation, so a logical line starts there.
+pub(crate) fn cut_points(src: &str, parts: usize) -> Vec<usize> {
+    let b = src.as_bytes();
+    let mut cuts: Vec<usize> = Vec::new();
+    for k in 1..parts {
+        let mut at = (src.len() * k / parts).max(cuts.last().map_or(0, |c| c + 1));
+        while let Some(nl) = b.get(at..).and_then(|r| r.iter().position(|&c| c == b'\n')) {
+            let nl = at + nl;
+            let line_start = b[..nl]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |p| p + 1);
+            let body = &src[line_start..nl];
+            let body = body.strip_suffix('\r').unwrap_or(body);
+            if !split_continuation(body).1 {
+                if nl + 1 < src.len() {
+                    cuts.push(nl + 1);
+                }
+                break;
+            }
+            at = nl + 1;
+        }
+    }
+    cuts
+}
+
+/// Joins the pieces of one logical line with a space in place of each
+/// continuation (after the last piece too when it was continued), and
+/// empties `pieces`.
+fn join(pieces: &mut Vec<(&str, u32)>, source_range: Range<usize>, continued: bool) -> LogicalLine {
+    let spaces = pieces.len() - usize::from(!continued);
+    let len = pieces.iter().map(|(p, _)| p.len()).sum::<usize>() + spaces;
+    let mut text = String::with_capacity(len);
+    let mut segments = Vec::with_capacity(pieces.len());
+    for (i, (content, line)) in pieces.iter().enumerate() {
+        segments.push(Segment {
+            text_start: text.len(),
+            line: *line,
+        });
+        text.push_str(content);
+        if continued || i + 1 < pieces.len() {
+            text.push(' ');
+        }
+    }
+    pieces.clear();
+    LogicalLine {
+        ascii: text.is_ascii(),
+        text,
+        source_range,
+        segments,
+    }
 }
 
 /// Returns the line without its continuation mark, and whether it had one.
@@ -160,6 +235,58 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].is_comment());
         assert_eq!(lines[1].text, "SERVER h ANY");
+    }
+
+    #[test]
+    fn stretches_join_to_the_whole_file() {
+        let texts = [
+            "a\nb\nc",
+            "a\nb\nc\n",
+            "a \\\nb \\\n\nc\n\n\n# x \\\ny \\ \r\nz\r\n",
+            "\n\n\n\n",
+            "x \\\n\\\n\\\n\\\n\\\n\\",
+            "é\nü \\\nö\n#\\\n\\\nñ",
+        ];
+        for text in texts {
+            let whole = logical_lines(text);
+            for parts in 2..12 {
+                let cuts = cut_points(text, parts);
+                let mut joined = Vec::new();
+                let (mut start, mut before) = (0, 0);
+                for end in cuts.iter().copied().chain([text.len()]) {
+                    joined.extend(logical_lines_in(text, start..end, before));
+                    before += text[start..end].matches('\n').count() as u32;
+                    start = end;
+                }
+                assert_eq!(
+                    format!("{whole:?}"),
+                    format!("{joined:?}"),
+                    "{text:?} in {parts}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stretches_join_on_any_text(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "bc", " ", "\t", "\\", "\n", "\r", "#", "é"]),
+                0..200,
+            ),
+            parts in 2usize..9,
+        ) {
+            let text = pieces.concat();
+            let whole = logical_lines(&text);
+            let mut joined = Vec::new();
+            let (mut start, mut before) = (0, 0);
+            for end in cut_points(&text, parts).into_iter().chain([text.len()]) {
+                joined.extend(logical_lines_in(&text, start..end, before));
+                before += text[start..end].matches('\n').count() as u32;
+                start = end;
+            }
+            proptest::prop_assert_eq!(format!("{:?}", whole), format!("{:?}", joined));
+        }
     }
 
     #[test]
