@@ -110,6 +110,10 @@ impl Workers {
         Ok(id)
     }
 
+    fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
     fn tell(&mut self, ids: impl IntoIterator<Item = usize>, line: &str) {
         for id in ids {
             if let Some(stdin) = self.stdins[id].as_mut() {
@@ -234,6 +238,64 @@ fn merge(reports: &[Report]) -> (Report, f64) {
     (total, rate)
 }
 
+/// Where the CPU went during a measured window: the server, our own
+/// workers, and everything else on the machine.
+struct CpuWatch {
+    server: Option<u32>,
+    workers: Vec<u32>,
+    start: Option<(u64, u64, u64, u64)>,
+}
+
+/// CPU use over a window, in percent of one CPU.
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuUse {
+    server: f64,
+    workers: f64,
+    /// Other processes, in percent of the whole machine.
+    others: f64,
+}
+
+impl CpuWatch {
+    fn new(server: Option<u32>, workers: Vec<u32>) -> CpuWatch {
+        CpuWatch {
+            server,
+            workers,
+            start: None,
+        }
+    }
+
+    fn sample(&self) -> Option<(u64, u64, u64, u64)> {
+        let (busy, total) = net::machine_ticks()?;
+        let server = self.server.and_then(net::cpu_ticks).unwrap_or(0);
+        let workers = self.workers.iter().filter_map(|&p| net::cpu_ticks(p)).sum();
+        Some((busy, total, server, workers))
+    }
+
+    fn begin(&mut self) {
+        self.start = self.sample();
+    }
+
+    fn end(&self) -> CpuUse {
+        let (Some(a), Some(b)) = (self.start, self.sample()) else {
+            return CpuUse::default();
+        };
+        // SAFETY: sysconf has no memory effects.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let total = b.1.saturating_sub(a.1).max(1) as f64;
+        let seconds = total / cpus / hz;
+        let pct = |t: u64| t as f64 / hz / seconds * 100.0;
+        let server = b.2.saturating_sub(a.2);
+        let workers = b.3.saturating_sub(a.3);
+        let others = b.0.saturating_sub(a.0).saturating_sub(server + workers);
+        CpuUse {
+            server: pct(server),
+            workers: pct(workers),
+            others: others as f64 / total * 100.0,
+        }
+    }
+}
+
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
 }
@@ -274,8 +336,11 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     let setup = t0.elapsed();
     let failed: u64 = ready.iter().map(|(_, l)| field(l, "failed")).sum();
     std::thread::sleep(a.warmup);
+    let mut cpu = CpuWatch::new(net::listener_pid(a.target.port()), workers.pids());
+    cpu.begin();
     workers.tell(ids.iter().copied(), "go");
     std::thread::sleep(a.duration);
+    let cpu = cpu.end();
     let reports = workers.stop(&ids)?;
     drop(workers);
     let (total, rate) = merge(&reports);
@@ -303,9 +368,20 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         "  connections failed: {failed}, closed by the server: {}, errors: {}",
         total.closed, total.errors
     );
+    let server_us = if rate > 0.0 {
+        cpu.server / 100.0 / rate * 1e6
+    } else {
+        0.0
+    };
+    println!(
+        "  CPU: server {:.0}% of a CPU ({server_us:.1} us per request), clients {:.0}%, \
+         other processes {:.0}% of the machine",
+        cpu.server, cpu.workers, cpu.others
+    );
     println!(
         "RESULT mode={} conns={} rps={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} \
-         failed={} closed={} errors={}",
+         failed={} closed={} errors={} server_cpu_pct={:.0} server_us_per_req={:.2} \
+         client_cpu_pct={:.0} others_cpu_pct={:.0}",
         a.mode.name(),
         a.connections,
         rate,
@@ -314,7 +390,11 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         us(total.latency.quantile(0.999)),
         failed,
         total.closed,
-        total.errors
+        total.errors,
+        cpu.server,
+        server_us,
+        cpu.workers,
+        cpu.others
     );
     if failed > 0 || total.errors > 0 || total.closed > 0 {
         return Err("some connections failed".into());
@@ -381,8 +461,11 @@ pub fn held(a: &HeldArgs) -> Result<(), String> {
     workers.wait_for(&[probe], "ready", READY_WITHIN)?;
     std::thread::sleep(Duration::from_millis(500));
     let all: Vec<usize> = held_ids.iter().copied().chain([probe]).collect();
+    let mut cpu = CpuWatch::new(Some(pid), workers.pids());
+    cpu.begin();
     workers.tell(all.iter().copied(), "go");
     std::thread::sleep(a.duration);
+    let cpu = cpu.end();
     let probe_report = workers.stop(&[probe])?;
     let held_reports = workers.stop(&held_ids)?;
     let rss_end = rss()?;
@@ -431,10 +514,15 @@ pub fn held(a: &HeldArgs) -> Result<(), String> {
         latency_line(&probe_total.latency)
     );
     println!(
+        "  CPU: vendord {:.0}% of a CPU, clients {:.0}%, other processes {:.0}% of the machine",
+        cpu.server, cpu.workers, cpu.others
+    );
+    println!(
         "RESULT mode=held conns={} established={} failed={} closed={} errors={} \
          rss_before_kib={} rss_held_kib={} rss_end_kib={} bytes_per_conn={:.0} \
          hb_sent={} hb_acked={} hb_missed={} hb_max_ms={:.1} probe_rps={:.0} \
-         probe_p50_us={:.1} probe_p99_us={:.1} setup_s={:.2}",
+         probe_p50_us={:.1} probe_p99_us={:.1} setup_s={:.2} server_cpu_pct={:.0} \
+         client_cpu_pct={:.0} others_cpu_pct={:.0} hb_per_s={:.0}",
         a.connections,
         established,
         failed,
@@ -451,7 +539,11 @@ pub fn held(a: &HeldArgs) -> Result<(), String> {
         probe_rate,
         us(probe_total.latency.quantile(0.5)),
         us(probe_total.latency.quantile(0.99)),
-        setup.as_secs_f64()
+        setup.as_secs_f64(),
+        cpu.server,
+        cpu.workers,
+        cpu.others,
+        a.connections as f64 * 1000.0 / a.interval_ms as f64
     );
     if failed > 0 || held_total.closed > 0 || held_total.errors + probe_total.errors > 0 {
         return Err("some connections failed".into());

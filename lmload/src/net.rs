@@ -118,6 +118,31 @@ pub fn free_port() -> io::Result<u16> {
     ))
 }
 
+/// CPU time process `pid` has used (user and system), in clock ticks.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is the
+    // first, utime the 12th and stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Busy and total clock ticks of all CPUs together, from `/proc/stat`.
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    // idle and iowait
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
+}
+
 /// `VmRSS` of process `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -196,5 +221,8 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         assert_eq!(listener_pid(port), Some(std::process::id()));
         assert!(rss_kib(std::process::id()).unwrap() > 0);
+        assert!(cpu_ticks(std::process::id()).is_some());
+        let (busy, total) = machine_ticks().unwrap();
+        assert!(busy <= total && total > 0);
     }
 }

@@ -18,12 +18,20 @@ use std::collections::BinaryHeap;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use wire::{Checkin, Checkout, ClientIdentity, Heartbeat, Hello, Message, MessageDecoder};
+use wire::frame::{encode_frame, DEFAULT_MAX_PAYLOAD, HEADER_LEN, MAGIC, VERSION};
+use wire::{Checkout, ClientIdentity, Hello, Message};
 
 /// Size of an echo request and of its reply.
 pub const ECHO_SIZE: usize = 64;
 
 const STDIN: Token = Token(usize::MAX);
+
+/// Type codes of the frames on the hot path (docs/protocol.md).
+const HEARTBEAT: u8 = 0x04;
+const HEARTBEAT_ACK: u8 = 0x05;
+const GRANTED: u8 = 0x21;
+const CHECKIN: u8 = 0x23;
+const CHECKED_IN: u8 = 0x24;
 /// How long requests in flight may take to finish after `stop`.
 const DRAIN: Duration = Duration::from_secs(3);
 
@@ -97,13 +105,14 @@ enum State {
 }
 
 struct Conn {
-    stream: mio::net::TcpStream,
+    /// `None` once the connection failed or was closed.
+    stream: Option<mio::net::TcpStream>,
     state: State,
-    decoder: MessageDecoder,
+    /// Bytes received and not yet taken as frames.
+    inbuf: Vec<u8>,
     echo_got: usize,
     out: Vec<u8>,
     sent_at: Instant,
-    req: u32,
     hb_seq: u32,
     /// When the unanswered heartbeat went out.
     hb_pending: Option<Instant>,
@@ -191,6 +200,52 @@ impl Report {
     }
 }
 
+/// A frame from the server: the replies on the hot path are read in place
+/// (no allocation), any other message is decoded in full.
+#[derive(Debug)]
+enum Reply {
+    Granted { req: u32, handle: u64 },
+    CheckedIn,
+    HeartbeatAck,
+    Other(Message),
+}
+
+/// The frame at the start of `data`, checked as `wire::frame` checks it,
+/// and its length; `Ok(None)` until it is whole.
+fn next_reply(data: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+    if data.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    if data[..2] != MAGIC || data[2] != VERSION {
+        return Err(format!("bad frame header {:02x?}", &data[..4]));
+    }
+    let len = u32::from_be_bytes([data[4], data[5], data[6], data[7]]) as usize;
+    if len > DEFAULT_MAX_PAYLOAD {
+        return Err(format!("frame of {len} bytes"));
+    }
+    if data.len() < HEADER_LEN + len {
+        return Ok(None);
+    }
+    let payload = &data[HEADER_LEN..HEADER_LEN + len];
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&data[..8]);
+    crc.update(payload);
+    if crc.finalize().to_be_bytes() != data[8..12] {
+        return Err("frame checksum mismatch".into());
+    }
+    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let reply = match data[3] {
+        GRANTED if len >= 12 => Reply::Granted {
+            req: be32(&payload[..4]),
+            handle: u64::from(be32(&payload[4..8])) << 32 | u64::from(be32(&payload[8..12])),
+        },
+        CHECKED_IN => Reply::CheckedIn,
+        HEARTBEAT_ACK => Reply::HeartbeatAck,
+        kind => Reply::Other(Message::decode(kind, payload).map_err(|e| e.to_string())?),
+    };
+    Ok(Some((reply, HEADER_LEN + len)))
+}
+
 /// A small deterministic generator, for heartbeat phases.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -214,7 +269,9 @@ struct Worker {
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     interval: Duration,
     think: Duration,
-    checkout: Checkout,
+    /// The checkout request, framed once: one request is outstanding per
+    /// connection, so its request number need not change.
+    checkout_frame: Vec<u8>,
     /// Scratch space for encoding.
     frame: Vec<u8>,
     echo_frame: [u8; ECHO_SIZE],
@@ -231,14 +288,15 @@ pub fn run(cfg: WorkerConfig) -> io::Result<()> {
     }
     poll.registry()
         .register(&mut SourceFd(&0), STDIN, Interest::READABLE)?;
-    let checkout = Checkout {
-        req: 0,
+    let checkout_frame = Message::Checkout(Checkout {
+        req: 1,
         feature: cfg.feature.clone(),
         version: "1.0".into(),
         count: 1,
         dup_group: 0,
         queue: false,
-    };
+    })
+    .to_frame_bytes();
     let mut w = Worker {
         interval: Duration::from_millis(cfg.interval_ms.max(1)),
         think: Duration::from_micros(cfg.think_us),
@@ -249,7 +307,7 @@ pub fn run(cfg: WorkerConfig) -> io::Result<()> {
         draining: None,
         report: Report::default(),
         timers: BinaryHeap::new(),
-        checkout,
+        checkout_frame,
         frame: Vec::new(),
         echo_frame: [b'x'; ECHO_SIZE],
         pid: std::process::id(),
@@ -330,14 +388,14 @@ impl Worker {
                     if !event.is_writable() {
                         continue;
                     }
-                    match self.conns[i].stream.take_error() {
-                        Ok(None) => {}
-                        _ => {
-                            self.fail(i);
-                            continue;
-                        }
+                    let Some(stream) = self.conns[i].stream.as_ref() else {
+                        continue;
+                    };
+                    if !matches!(stream.take_error(), Ok(None)) {
+                        self.fail(i);
+                        continue;
                     }
-                    if self.conns[i].stream.peer_addr().is_err() {
+                    if stream.peer_addr().is_err() {
                         continue;
                     }
                     self.connected(i);
@@ -377,25 +435,23 @@ impl Worker {
         let i = self.conns.len();
         let global = self.cfg.first + i;
         let source = net::source_for(global, self.cfg.spread);
-        let stream = net::connect_from(source, self.cfg.target);
-        let (stream, ok) = match stream {
-            Ok(s) => (s, true),
+        let stream = match net::connect_from(source, self.cfg.target) {
+            Ok(s) => Some(s),
             Err(e) => {
                 if self.report.failed < 5 {
                     eprintln!("lmload worker: connect #{global} from {source:?}: {e}");
                 }
-                // A placeholder that is never polled.
-                (net::connect_from(None, self.cfg.target)?, false)
+                None
             }
         };
+        let ok = stream.is_some();
         self.conns.push(Conn {
             stream,
             state: State::Connecting,
-            decoder: MessageDecoder::new(wire::frame::DEFAULT_MAX_PAYLOAD),
+            inbuf: Vec::new(),
             echo_got: 0,
             out: Vec::new(),
             sent_at: Instant::now(),
-            req: 0,
             hb_seq: 0,
             hb_pending: None,
         });
@@ -404,11 +460,13 @@ impl Worker {
             self.fail(i);
             return Ok(());
         }
-        self.poll.registry().register(
-            &mut self.conns[i].stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        if let Some(stream) = self.conns[i].stream.as_mut() {
+            self.poll.registry().register(
+                stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+        }
         Ok(())
     }
 
@@ -417,8 +475,9 @@ impl Worker {
         let c = &mut self.conns[i];
         let was = c.state;
         c.state = State::Dead;
-        let _ = self.poll.registry().deregister(&mut c.stream);
-        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        if let Some(mut stream) = c.stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
         if matches!(was, State::Connecting | State::Welcoming | State::Holding) {
             self.setting_up -= 1;
             self.report.failed += 1;
@@ -480,13 +539,18 @@ impl Worker {
             return;
         }
         let c = &mut self.conns[i];
-        c.req = c.req.wrapping_add(1);
         c.state = next;
-        self.checkout.req = c.req;
-        self.frame.clear();
-        Message::Checkout(self.checkout.clone()).encode(&mut self.frame);
         c.sent_at = Instant::now();
-        let frame = std::mem::take(&mut self.frame);
+        let frame = std::mem::take(&mut self.checkout_frame);
+        self.send(i, &frame);
+        self.checkout_frame = frame;
+    }
+
+    /// Frames `payload` as a message of type `kind` and sends it.
+    fn send_frame(&mut self, i: usize, kind: u8, payload: &[u8]) {
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        encode_frame(kind, payload, &mut frame);
         self.send(i, &frame);
         self.frame = frame;
     }
@@ -494,13 +558,16 @@ impl Worker {
     /// Writes `bytes` now, queueing what the socket does not take.
     fn send(&mut self, i: usize, bytes: &[u8]) {
         let c = &mut self.conns[i];
+        let Some(stream) = c.stream.as_mut() else {
+            return;
+        };
         if !c.out.is_empty() {
             c.out.extend_from_slice(bytes);
             return;
         }
         let mut sent = 0;
         while sent < bytes.len() {
-            match c.stream.write(&bytes[sent..]) {
+            match stream.write(&bytes[sent..]) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -516,9 +583,12 @@ impl Worker {
 
     fn flush(&mut self, i: usize) {
         let c = &mut self.conns[i];
+        let Some(stream) = c.stream.as_mut() else {
+            return;
+        };
         let mut sent = 0;
         while sent < c.out.len() {
-            match c.stream.write(&c.out[sent..]) {
+            match stream.write(&c.out[sent..]) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -534,11 +604,10 @@ impl Worker {
 
     fn read(&mut self, i: usize, buf: &mut [u8]) {
         loop {
-            let c = &mut self.conns[i];
-            if c.state == State::Dead {
+            let Some(stream) = self.conns[i].stream.as_mut() else {
                 return;
-            }
-            match c.stream.read(buf) {
+            };
+            match stream.read(buf) {
                 Ok(0) => {
                     self.fail(i);
                     return;
@@ -547,8 +616,8 @@ impl Worker {
                     if self.cfg.mode == Mode::Echo {
                         self.echo_bytes(i, n);
                     } else {
-                        self.conns[i].decoder.feed(&buf[..n]);
-                        self.messages(i);
+                        self.conns[i].inbuf.extend_from_slice(&buf[..n]);
+                        self.replies(i);
                     }
                     if n < buf.len() {
                         // A short read drained the socket; the next bytes
@@ -590,76 +659,93 @@ impl Worker {
         }
     }
 
-    fn messages(&mut self, i: usize) {
+    /// Serves the whole frames in connection `i`'s input.
+    fn replies(&mut self, i: usize) {
+        let mut at = 0;
         loop {
-            let msg = match self.conns[i].decoder.next_message() {
-                Ok(Some(m)) => m,
-                Ok(None) => return,
+            let reply = match next_reply(&self.conns[i].inbuf[at..]) {
+                Ok(Some((reply, len))) => {
+                    at += len;
+                    reply
+                }
+                Ok(None) => break,
                 Err(e) => {
                     self.error(format!("bad frame from the server: {e}"));
                     self.fail(i);
                     return;
                 }
             };
-            let state = self.conns[i].state;
-            match (state, msg) {
-                (State::Welcoming, Message::Welcome(_)) => match self.cfg.mode {
-                    Mode::License => {
-                        self.set_up(i);
-                        self.send_checkout(i, State::WaitGranted);
-                    }
-                    _ if self.cfg.feature.is_empty() => {
-                        self.conns[i].state = State::Held;
-                        self.set_up(i);
-                    }
-                    _ => self.send_checkout(i, State::Holding),
-                },
-                (State::Holding, Message::Granted(_)) => {
+            if !self.reply(i, reply) {
+                return;
+            }
+        }
+        let c = &mut self.conns[i];
+        if at == c.inbuf.len() {
+            c.inbuf.clear();
+        } else {
+            c.inbuf.drain(..at);
+        }
+    }
+
+    /// Acts on one reply; false when the connection was given up.
+    fn reply(&mut self, i: usize, reply: Reply) -> bool {
+        let state = self.conns[i].state;
+        match (state, reply) {
+            (State::Welcoming, Reply::Other(Message::Welcome(_))) => match self.cfg.mode {
+                Mode::License => {
+                    self.set_up(i);
+                    self.send_checkout(i, State::WaitGranted);
+                }
+                _ if self.cfg.feature.is_empty() => {
                     self.conns[i].state = State::Held;
                     self.set_up(i);
                 }
-                (State::WaitGranted, Message::Granted(_)) if self.draining.is_some() => {
-                    self.conns[i].state = State::Idle;
-                }
-                (State::WaitGranted, Message::Granted(g)) => {
-                    self.completed(i, true);
-                    self.conns[i].state = State::WaitCheckedIn;
-                    self.conns[i].sent_at = Instant::now();
-                    let frame = Message::Checkin(Checkin {
-                        req: g.req,
-                        handle: g.handle,
-                    })
-                    .to_frame_bytes();
-                    self.send(i, &frame);
-                }
-                (State::WaitCheckedIn, Message::CheckedIn(_)) => {
-                    self.completed(i, false);
-                    if self.think.is_zero() {
-                        self.send_checkout(i, State::WaitGranted);
-                    } else {
-                        self.conns[i].state = State::Thinking;
-                        self.timers.push(Reverse((Instant::now() + self.think, i)));
-                    }
-                }
-                (_, Message::HeartbeatAck(_)) => {
-                    if let Some(t) = self.conns[i].hb_pending.take() {
-                        self.report.hb_acked += 1;
-                        let ns = t.elapsed().as_nanos() as u64;
-                        self.report.hb_max_ns = self.report.hb_max_ns.max(ns);
-                    }
-                }
-                (_, Message::Denied(d)) => {
-                    self.error(format!("denied: {} ({},{})", d.text, d.code, d.minor));
-                    self.fail(i);
-                    return;
-                }
-                (_, other) => {
-                    self.error(format!("unexpected {other:?} in state {state:?}"));
-                    self.fail(i);
-                    return;
+                _ => self.send_checkout(i, State::Holding),
+            },
+            (State::Holding, Reply::Granted { .. }) => {
+                self.conns[i].state = State::Held;
+                self.set_up(i);
+            }
+            (State::WaitGranted, Reply::Granted { .. }) if self.draining.is_some() => {
+                self.conns[i].state = State::Idle;
+            }
+            (State::WaitGranted, Reply::Granted { req, handle }) => {
+                self.completed(i, true);
+                self.conns[i].state = State::WaitCheckedIn;
+                self.conns[i].sent_at = Instant::now();
+                let mut payload = [0u8; 12];
+                payload[..4].copy_from_slice(&req.to_be_bytes());
+                payload[4..].copy_from_slice(&handle.to_be_bytes());
+                self.send_frame(i, CHECKIN, &payload);
+            }
+            (State::WaitCheckedIn, Reply::CheckedIn) => {
+                self.completed(i, false);
+                if self.think.is_zero() {
+                    self.send_checkout(i, State::WaitGranted);
+                } else {
+                    self.conns[i].state = State::Thinking;
+                    self.timers.push(Reverse((Instant::now() + self.think, i)));
                 }
             }
+            (_, Reply::HeartbeatAck) => {
+                if let Some(t) = self.conns[i].hb_pending.take() {
+                    self.report.hb_acked += 1;
+                    let ns = t.elapsed().as_nanos() as u64;
+                    self.report.hb_max_ns = self.report.hb_max_ns.max(ns);
+                }
+            }
+            (_, Reply::Other(Message::Denied(d))) => {
+                self.error(format!("denied: {} ({},{})", d.text, d.code, d.minor));
+                self.fail(i);
+                return false;
+            }
+            (_, other) => {
+                self.error(format!("unexpected {other:?} in state {state:?}"));
+                self.fail(i);
+                return false;
+            }
         }
+        true
     }
 
     fn error(&mut self, text: String) {
@@ -690,9 +776,9 @@ impl Worker {
             let c = &mut self.conns[i];
             c.hb_seq = c.hb_seq.wrapping_add(1);
             c.hb_pending = Some(now);
-            let frame = Message::Heartbeat(Heartbeat { seq: c.hb_seq }).to_frame_bytes();
+            let seq = c.hb_seq.to_be_bytes();
             self.report.hb_sent += 1;
-            self.send(i, &frame);
+            self.send_frame(i, HEARTBEAT, &seq);
             let mut next = due + self.interval;
             if next <= now {
                 next = now + self.interval;
@@ -715,5 +801,57 @@ impl Worker {
         let mut out = io::stdout().lock();
         writeln!(out, "{line}")?;
         out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{Checkin, Granted, Heartbeat};
+
+    #[test]
+    fn hot_path_codes_are_the_protocol_s() {
+        let hb = Heartbeat { seq: 1 };
+        assert_eq!(Message::Heartbeat(hb.clone()).kind(), HEARTBEAT);
+        assert_eq!(Message::HeartbeatAck(hb).kind(), HEARTBEAT_ACK);
+        assert_eq!(Message::Granted(Granted::default()).kind(), GRANTED);
+        assert_eq!(Message::Checkin(Checkin::default()).kind(), CHECKIN);
+        assert_eq!(Message::CheckedIn(Checkin::default()).kind(), CHECKED_IN);
+    }
+
+    #[test]
+    fn replies_are_read_in_place_and_checked() {
+        let granted = Message::Granted(Granted {
+            req: 7,
+            handle: 0x0102_0304_0506_0708,
+            feature: "f1".into(),
+            version: "1.0".into(),
+            count: 1,
+            expiry: "permanent".into(),
+        });
+        let mut bytes = granted.to_frame_bytes();
+        let whole = bytes.len();
+        Message::CheckedIn(Checkin { req: 7, handle: 9 }).encode(&mut bytes);
+        for cut in 0..HEADER_LEN + 12 {
+            assert!(next_reply(&bytes[..cut]).unwrap().is_none());
+        }
+        match next_reply(&bytes).unwrap() {
+            Some((Reply::Granted { req, handle }, n)) => {
+                assert_eq!((req, handle, n), (7, 0x0102_0304_0506_0708, whole));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            next_reply(&bytes[whole..]).unwrap(),
+            Some((Reply::CheckedIn, _))
+        ));
+        let mut welcome = Message::Welcome(wire::Welcome::default()).to_frame_bytes();
+        assert!(matches!(
+            next_reply(&welcome).unwrap(),
+            Some((Reply::Other(Message::Welcome(_)), _))
+        ));
+        let last = welcome.len() - 1;
+        welcome[last] ^= 1;
+        assert!(next_reply(&welcome).is_err());
     }
 }

@@ -18,12 +18,11 @@
 //! checkout itself. Lines logged directly flush the batch first, so the
 //! order of lines is kept.
 
-use crate::core::{Close, ConnId, Core, Effects, LogEvent};
+use crate::core::{Close, ConnId, Core, Effects, IdMap, LogEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -174,7 +173,7 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     signals: Signals,
-    conns: HashMap<usize, Connection>,
+    conns: IdMap<usize, Connection>,
     next_token: usize,
     core: Core,
     started: Instant,
@@ -191,6 +190,8 @@ pub struct Server {
     /// An empty output buffer that keeps its capacity, lent to the
     /// connection being answered and taken back once its output is sent.
     spare_out: Vec<u8>,
+    /// Connections an event's replies went to (kept for its capacity).
+    touched: Vec<usize>,
     /// The core's log lines not yet written.
     log: LogBatch,
 }
@@ -213,7 +214,7 @@ impl Server {
             poll,
             listener,
             signals,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             next_token: FIRST_CONN,
             started: Instant::now(),
             started_unix_ms,
@@ -226,6 +227,7 @@ impl Server {
             admin: crate::admin_auth::AdminPolicy::default(),
             read_buf: vec![0; READ_BUF],
             spare_out: Vec::new(),
+            touched: Vec::new(),
             log: LogBatch::new(&core.config().vendor),
             core,
         })
@@ -279,6 +281,7 @@ impl Server {
                     log::info!("{problem}");
                 }
                 self.core.reload(licensed.pools, today, licensed.withdrawn);
+                self.core.set_options(std::sync::Arc::new(licensed.options));
                 let host = self.core.config().host.clone();
                 log::info!(
                     "{}",
@@ -475,6 +478,11 @@ impl Server {
                     Ok(Some(msg)) => {
                         let local = c.peer.ip().is_loopback();
                         let peer = c.peer;
+                        if matches!(msg, Message::Admin(_)) {
+                            // Admin requests may log directly, or move the
+                            // log (lmswitch): what is gathered goes first.
+                            self.log.flush();
+                        }
                         let now = self.now();
                         let conn = ConnId(token as u64);
                         let refusal = self.admin_refusal(&msg, peer);
@@ -525,7 +533,8 @@ impl Server {
         for line in &fx.log {
             self.log.push(line);
         }
-        let mut touched = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
         for (conn, msg) in fx.replies {
             let token = conn.0 as usize;
             let Some(c) = self.conns.get_mut(&token) else {
@@ -539,7 +548,7 @@ impl Server {
                 touched.push(token);
             }
         }
-        for token in touched {
+        for &token in &touched {
             self.flush(token);
             if self
                 .conns
@@ -555,6 +564,7 @@ impl Server {
                 );
             }
         }
+        self.touched = touched;
         for Close { conn, reason } in fx.close {
             self.close(conn.0 as usize, reason);
         }

@@ -32,7 +32,8 @@ use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, Reservat
 use grammar::pool::{Pool, PoolSet};
 use grammar::{Date, DupGroup, Version};
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use wire::lmerr;
 use wire::{
     admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
@@ -43,6 +44,36 @@ use wire::{
 /// while the core still knows the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
+
+/// Hashes connection ids and the event loop's tokens: numbers the loop
+/// hands out, never chosen by a peer, so a multiplicative hash spreads them
+/// well at a fraction of the default hasher's cost (they are looked up
+/// several times per request).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A hash table keyed by ids or tokens.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Why a feature has no pool although the license file names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,11 +329,21 @@ impl PoolState {
 #[derive(Debug)]
 struct Conn {
     identity: ClientIdentity,
-    /// Who the options file sees: built once per connection.
-    client: OptClient,
+    /// Who the options file sees: built the first time a rule needs it
+    /// (a daemon without options file never does; it may hold tens of
+    /// thousands of connections).
+    client: OnceCell<Box<OptClient>>,
     /// Time of the last message from this connection.
     last_heard: u64,
     handles: BTreeSet<u64>,
+}
+
+impl Conn {
+    /// Who the options file sees.
+    fn client(&self) -> &OptClient {
+        self.client
+            .get_or_init(|| Box::new(options_client(&self.identity)))
+    }
 }
 
 /// One granted checkout.
@@ -353,10 +394,11 @@ pub struct Core {
     pools: Vec<PoolState>,
     /// Pool indices per feature, in the order of precedence.
     by_feature: BTreeMap<String, Vec<usize>>,
-    /// Connections and checkouts are boxed: a B-tree node keeps its values
-    /// inline and is often half full, which for values of a few hundred
-    /// bytes costs more than the values themselves.
-    conns: BTreeMap<ConnId, Box<Conn>>,
+    /// Connections and checkouts are boxed: a table or B-tree node keeps
+    /// its values inline and is often half full, which for values of a few
+    /// hundred bytes costs more than the values themselves. Connections are
+    /// only ever looked up by id, never walked in order: a hash table.
+    conns: IdMap<ConnId, Box<Conn>>,
     holdings: BTreeMap<u64, Box<Holding>>,
     /// `(last_heard, conn)` of every connection holding seats, so the
     /// next timeout is the first entry.
@@ -378,7 +420,7 @@ impl Core {
         let mut core = Core {
             pools: Vec::new(),
             by_feature: BTreeMap::new(),
-            conns: BTreeMap::new(),
+            conns: HashMap::default(),
             holdings: BTreeMap::new(),
             idle: BTreeSet::new(),
             jobs: BTreeSet::new(),
@@ -565,7 +607,7 @@ impl Core {
         self.conns.insert(
             conn,
             Box::new(Conn {
-                client: options_client(&identity),
+                client: OnceCell::new(),
                 identity,
                 last_heard: now,
                 handles: moved,
@@ -851,15 +893,18 @@ impl Core {
     /// licenses of `pool` to `c`.
     fn options_allow(&self, pool: &Pool, c: &Conn, count: u32) -> Result<(), Denial> {
         let options = &self.config.options;
+        if options.statements().is_empty() {
+            return Ok(());
+        }
         let ctx = FeatureCtx::from_pool(pool);
         options
-            .access(&ctx, &c.client)
+            .access(&ctx, c.client())
             .map_err(|d| match d.code() {
                 lmerr::LM_FEATEXCLUDE => Denial::Excluded,
                 _ => Denial::NotIncluded,
             })?;
         options
-            .check_max(&ctx, &c.client, count, |id| self.max_use[id.index()])
+            .check_max(&ctx, c.client(), count, |id| self.max_use[id.index()])
             .map_err(|_| Denial::OverMax)
     }
 
@@ -881,7 +926,7 @@ impl Core {
         let mut mine: Option<(ReservationId, u32)> = None;
         for r in self.config.options.reservations(&ctx) {
             let room = r.count().saturating_sub(self.reserve_use[r.id().index()]);
-            if mine.is_none() && room > 0 && r.applies_to(&c.client) {
+            if mine.is_none() && room > 0 && r.applies_to(c.client()) {
                 mine = Some((r.id(), room.min(extra)));
             }
             unused = unused.saturating_add(room);
@@ -909,8 +954,10 @@ impl Core {
         let options = std::sync::Arc::clone(&self.config.options);
         let ctx = FeatureCtx::from_pool(&self.pools[pool].pool);
         let maxes: Vec<MaxId> = match self.conns.get(&conn) {
-            Some(c) => options.limits(&ctx, &c.client).map(|r| r.id()).collect(),
-            None => Vec::new(),
+            Some(c) if options.max_rule_count() > 0 => {
+                options.limits(&ctx, c.client()).map(|r| r.id()).collect()
+            }
+            _ => Vec::new(),
         };
         for id in &maxes {
             self.max_use[id.index()] += count;
