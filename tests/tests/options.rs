@@ -77,3 +77,27 @@ fn a_bad_options_line_is_reported_and_the_rest_applies() {
         matches!(mallory.checkout(1, "f1", 1), Message::Denied(d) if d.code == lmerr::LM_FEATEXCLUDE)
     );
 }
+
+#[test]
+fn linger_releases_the_seat_after_its_time() {
+    let server = server_with_options("linger", "LINGER f2 5\n");
+    let addr = vendord(&server);
+    let mut a = Peer::hello(addr, "a", 1);
+    let mut b = Peer::hello(addr, "b", 2);
+    let mut c = Peer::hello(addr, "c", 3);
+    let Message::Granted(g) = a.checkout(1, "f2", 1) else {
+        panic!("first seat")
+    };
+    assert!(matches!(b.checkout(1, "f2", 1), Message::Granted(_)));
+    assert!(matches!(
+        a.request(&Message::Checkin(wire::Checkin {
+            req: 2,
+            handle: g.handle
+        })),
+        Message::CheckedIn(_)
+    ));
+    // Checked in, but the seat lingers: nobody else gets it yet.
+    assert!(matches!(c.checkout(1, "f2", 1), Message::Denied(d) if d.code == lmerr::LM_MAXUSERS));
+    server.wait_log(WAIT, "IN: \"f2\" a@e2e-host");
+    assert!(matches!(c.checkout(2, "f2", 1), Message::Granted(_)));
+}

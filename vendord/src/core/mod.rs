@@ -366,6 +366,8 @@ struct Holding {
     requested: String,
     /// Options-file accounting this checkout counts towards.
     quota: Quota,
+    /// Set once checked in under LINGER: the seat stays taken until then.
+    linger_until: Option<u64>,
 }
 
 /// What a checkout counts against in the options file: the MAX rules that
@@ -407,6 +409,8 @@ pub struct Core {
     /// reconnecting job finds its old connections without a scan.
     jobs: BTreeSet<(u64, ConnId)>,
     next_handle: u64,
+    /// `(until, handle)` of checked-in seats that linger (options LINGER).
+    lingering: BTreeSet<(u64, u64)>,
     /// Licenses held per options-file MAX rule.
     max_use: Vec<u32>,
     /// Seats taken per options-file RESERVE line.
@@ -425,6 +429,7 @@ impl Core {
             idle: BTreeSet::new(),
             jobs: BTreeSet::new(),
             next_handle: 1,
+            lingering: BTreeSet::new(),
             max_use: vec![0; config.options.max_rule_count()],
             reserve_use: vec![0; config.options.reservation_count()],
             today,
@@ -508,9 +513,12 @@ impl Core {
     /// When [`Core::tick`] next has work: the earliest time a connection
     /// holding seats times out.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.idle
+        let timeout = self
+            .idle
             .first()
-            .map(|(last, _)| last.saturating_add(u64::from(self.config.timeout_ms)))
+            .map(|(last, _)| last.saturating_add(u64::from(self.config.timeout_ms)));
+        let linger = self.lingering.first().map(|(until, _)| *until);
+        timeout.into_iter().chain(linger).min()
     }
 
     /// Dispatches a message from `conn`. Messages a client never sends, a
@@ -723,6 +731,7 @@ impl Core {
                         pid,
                         requested: co.version.clone(),
                         quota: Quota::default(),
+                        linger_until: None,
                     }),
                 );
                 let quota = self.take_quota(plan.pool, conn, co.count, plan.reservation);
@@ -1048,7 +1057,7 @@ impl Core {
             .get(&ci.handle)
             .is_some_and(|h| h.conn == conn)
         {
-            self.release(ci.handle, None, &mut fx);
+            self.release_or_linger(now, ci.handle, &mut fx);
             fx.reply(
                 conn,
                 Message::CheckedIn(Checkin {
@@ -1075,6 +1084,9 @@ impl Core {
         let Some(h) = self.holdings.remove(&handle) else {
             return;
         };
+        if let Some(until) = h.linger_until {
+            self.lingering.remove(&(until, handle));
+        }
         self.give_back_quota(&h.quota);
         self.pools[h.pool].leave(&h.key, handle);
         fx.log.push(LogEvent::In {
@@ -1103,7 +1115,7 @@ impl Core {
     }
 
     /// The connection is gone: everything it held is released.
-    pub fn disconnect(&mut self, _now: u64, conn: ConnId) -> Effects {
+    pub fn disconnect(&mut self, now: u64, conn: ConnId) -> Effects {
         let mut fx = Effects::default();
         let Some(c) = self.conns.remove(&conn) else {
             return fx;
@@ -1111,9 +1123,36 @@ impl Core {
         self.idle.remove(&(c.last_heard, conn));
         self.jobs.remove(&(c.identity.job, conn));
         for h in c.handles {
-            self.release(h, None, &mut fx);
+            self.release_or_linger(now, h, &mut fx);
         }
         fx
+    }
+
+    /// A checkin or an application's exit: the seat is freed now, or, when
+    /// the options file sets LINGER for the feature, once that many
+    /// seconds have passed. A lingering seat belongs to no connection.
+    fn release_or_linger(&mut self, now: u64, handle: u64, fx: &mut Effects) {
+        let Some(h) = self.holdings.get(&handle) else {
+            return;
+        };
+        let ctx = FeatureCtx::from_pool(&self.pools[h.pool].pool);
+        let secs = self.config.options.effective_linger(&ctx, 0);
+        if secs == 0 {
+            self.release(handle, None, fx);
+            return;
+        }
+        let conn = h.conn;
+        let until = now.saturating_add(u64::from(secs) * 1000);
+        if let Some(h) = self.holdings.get_mut(&handle) {
+            h.linger_until = Some(until);
+        }
+        self.lingering.insert((until, handle));
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.handles.remove(&handle);
+            if c.handles.is_empty() {
+                self.idle.remove(&(c.last_heard, conn));
+            }
+        }
     }
 
     /// Reclaims the seats of connections silent for `timeout_ms` or more
@@ -1135,6 +1174,13 @@ impl Core {
                 self.release(h, Some(InReason::Inactive), &mut fx);
             }
             fx.close(conn, None);
+        }
+        while let Some(&(until, handle)) = self.lingering.first() {
+            if until > now {
+                break;
+            }
+            self.lingering.remove(&(until, handle));
+            self.release(handle, None, &mut fx);
         }
         (fx, self.next_deadline())
     }
@@ -1404,12 +1450,20 @@ impl Core {
                 return fx;
             }
         };
+        // A lingering seat is no one's any more: FLEXlm refuses to remove it.
+        let (lingering, victims): (Vec<_>, Vec<_>) =
+            victims.into_iter().partition(|(handle, _)| {
+                self.holdings
+                    .get(handle)
+                    .is_some_and(|h| h.linger_until.is_some())
+            });
         if victims.is_empty() {
-            reply(
-                &mut fx,
-                lmerr::LM_NEVERCHECKOUT,
-                lmerr::text(lmerr::LM_NEVERCHECKOUT).into(),
-            );
+            let code = if lingering.is_empty() {
+                lmerr::LM_NEVERCHECKOUT
+            } else {
+                lmerr::LM_REMOVE_LINGER
+            };
+            reply(&mut fx, code, lmerr::text(code).into());
             return fx;
         }
         let n = victims.len();

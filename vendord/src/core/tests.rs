@@ -1167,3 +1167,58 @@ fn options_reserve_keeps_seats_for_their_owner() {
         lmerr::LM_RESVFOROTHERS
     );
 }
+
+#[test]
+fn options_linger_keeps_a_checked_in_seat_for_a_while() {
+    let mut core = core_with_options(DEMO, "LINGER f2 60\n");
+    hello(&mut core, 1, "a", "h");
+    hello(&mut core, 2, "b", "h");
+    hello(&mut core, 3, "c", "h");
+    let first = granted(&core.checkout(0, ConnId(1), &co("f2", "1.0", 1)));
+    granted(&core.checkout(0, ConnId(2), &co("f2", "1.0", 1)));
+    let fx = core.checkin(
+        1_000,
+        ConnId(1),
+        &Checkin {
+            req: 1,
+            handle: first,
+        },
+    );
+    assert!(matches!(
+        fx.replies.as_slice(),
+        [(_, Message::CheckedIn(_))]
+    ));
+    assert!(
+        fx.log.is_empty(),
+        "IN is logged when the seat is really freed"
+    );
+    assert_eq!(
+        denied(&core.checkout(2_000, ConnId(3), &co("f2", "1.0", 1))).0,
+        lmerr::LM_MAXUSERS
+    );
+    // lmremove cannot take a lingering seat.
+    let fx = core.admin(
+        2_000,
+        ConnId(3),
+        &AdminRequest {
+            op: admin_op::REMOVE_HANDLE,
+            handle: first,
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(fx.replies.as_slice(), [(_, Message::AdminReply(r))] if r.code == lmerr::LM_REMOVE_LINGER)
+    );
+    assert_eq!(core.next_deadline(), Some(61_000));
+    let (fx, _) = core.tick(61_000);
+    assert_eq!(fx.log.len(), 1, "{fx:?}");
+    granted(&core.checkout(61_000, ConnId(3), &co("f2", "1.0", 1)));
+    // An application that exits lingers too; f1 has no LINGER and is freed at once.
+    let held = granted(&core.checkout(62_000, ConnId(2), &co("f1", "1.0", 1)));
+    let _ = core.disconnect(62_000, ConnId(2));
+    assert_eq!(
+        core.holdings(),
+        2,
+        "f2 of b lingers, f1 of b is gone: {held}"
+    );
+}
