@@ -101,3 +101,41 @@ fn linger_releases_the_seat_after_its_time() {
     server.wait_log(WAIT, "IN: \"f2\" a@e2e-host");
     assert!(matches!(c.checkout(2, "f2", 1), Message::Granted(_)));
 }
+
+#[test]
+fn a_queued_checkout_is_granted_when_a_seat_frees() {
+    let server = server_with_options("queue", "");
+    let addr = vendord(&server);
+    let mut a = Peer::hello(addr, "a", 1);
+    let mut b = Peer::hello(addr, "b", 2);
+    let mut waiter = Peer::hello(addr, "waiter", 3);
+    let Message::Granted(first) = a.checkout(1, "f2", 1) else {
+        panic!("seat 1")
+    };
+    assert!(matches!(b.checkout(1, "f2", 1), Message::Granted(_)));
+    let reply = waiter.request(&Message::Checkout(wire::Checkout {
+        req: 42,
+        feature: "f2".into(),
+        version: "1.0".into(),
+        count: 1,
+        dup_group: 0,
+        queue: true,
+    }));
+    assert!(
+        matches!(&reply, Message::Denied(d) if d.code == lmerr::LM_FEATQUEUE),
+        "{reply:?}"
+    );
+    server.wait_log(WAIT, "QUEUED: \"f2\" waiter@e2e-host");
+    assert!(matches!(
+        a.request(&Message::Checkin(wire::Checkin {
+            req: 2,
+            handle: first.handle
+        })),
+        Message::CheckedIn(_)
+    ));
+    match waiter.recv() {
+        Some(Message::Granted(g)) => assert_eq!((g.req, g.feature.as_str()), (42, "f2")),
+        other => panic!("the waiter got {other:?}"),
+    }
+    server.wait_log(WAIT, "DEQUEUED: \"f2\" waiter@e2e-host");
+}

@@ -32,6 +32,8 @@ pub enum Denial {
     OverMax,
     /// Free seats are RESERVEd for others.
     ReservedForOthers,
+    /// Every seat is taken and others are already waiting for one.
+    UsersQueued,
 }
 
 impl Denial {
@@ -50,6 +52,7 @@ impl Denial {
             Denial::NotIncluded => lmerr::LM_FEATNOTINCLUDE,
             Denial::OverMax => lmerr::LM_MAXLIMIT,
             Denial::ReservedForOthers => lmerr::LM_RESVFOROTHERS,
+            Denial::UsersQueued => lmerr::LM_USERSQUEUED,
         }
     }
 
@@ -58,6 +61,7 @@ impl Denial {
         match self {
             Denial::MaxUsers => 342,
             Denial::NoFeature => 346,
+            Denial::UsersQueued => 332,
             Denial::VersionTooHigh => 334,
             _ => 0,
         }
@@ -79,7 +83,7 @@ impl Denial {
             Denial::TooMany => 5,
             Denial::Excluded | Denial::NotIncluded => 1,
             Denial::MaxUsers => 6,
-            Denial::OverMax | Denial::ReservedForOthers => 7,
+            Denial::OverMax | Denial::ReservedForOthers | Denial::UsersQueued => 7,
         }
     }
 

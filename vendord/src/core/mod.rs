@@ -411,6 +411,8 @@ pub struct Core {
     next_handle: u64,
     /// `(until, handle)` of checked-in seats that linger (options LINGER).
     lingering: BTreeSet<(u64, u64)>,
+    /// Checkouts waiting for a seat, per feature, first come first served.
+    queue: BTreeMap<String, std::collections::VecDeque<(ConnId, Checkout)>>,
     /// Licenses held per options-file MAX rule.
     max_use: Vec<u32>,
     /// Seats taken per options-file RESERVE line.
@@ -430,6 +432,7 @@ impl Core {
             jobs: BTreeSet::new(),
             next_handle: 1,
             lingering: BTreeSet::new(),
+            queue: BTreeMap::new(),
             max_use: vec![0; config.options.max_rule_count()],
             reserve_use: vec![0; config.options.reservation_count()],
             today,
@@ -745,7 +748,42 @@ impl Core {
                 c.handles.insert(handle);
                 fx.reply(conn, Message::Granted(granted));
             }
+            Err(d)
+                if co.queue
+                    && matches!(
+                        d,
+                        Denial::MaxUsers | Denial::ReservedForOthers | Denial::OverMax
+                    ) =>
+            {
+                // The client asked to wait: it hears -35 now and a Granted
+                // with the same request number once a seat is free.
+                self.queue
+                    .entry(co.feature.clone())
+                    .or_default()
+                    .push_back((conn, co.clone()));
+                fx.log.push(LogEvent::Note(format!(
+                    "QUEUED: \"{}\" {user}@{host}  ",
+                    co.feature
+                )));
+                fx.reply(
+                    conn,
+                    Message::Denied(Denied {
+                        req: co.req,
+                        code: lmerr::LM_FEATQUEUE,
+                        minor: 0,
+                        text: lmerr::text(lmerr::LM_FEATQUEUE).to_string(),
+                    }),
+                );
+            }
             Err(d) => {
+                // Someone is already waiting for this feature: say so.
+                let d = if d == Denial::MaxUsers
+                    && self.queue.get(&co.feature).is_some_and(|q| !q.is_empty())
+                {
+                    Denial::UsersQueued
+                } else {
+                    d
+                };
                 let (code, minor) = (d.code(), d.minor());
                 let feature = co.feature.clone();
                 fx.log.push(if d.is_unsupported() {
@@ -1065,6 +1103,7 @@ impl Core {
                     handle: ci.handle,
                 }),
             );
+            self.serve_queue(now, &mut fx);
         } else {
             fx.reply(
                 conn,
@@ -1125,7 +1164,50 @@ impl Core {
         for h in c.handles {
             self.release_or_linger(now, h, &mut fx);
         }
+        self.leave_queues(conn);
+        self.serve_queue(now, &mut fx);
         fx
+    }
+
+    /// Seats came free: grant waiting checkouts in the order they came,
+    /// stopping at the first that still does not fit.
+    fn serve_queue(&mut self, now: u64, fx: &mut Effects) {
+        let features: Vec<String> = self.queue.keys().cloned().collect();
+        for feature in features {
+            while let Some((conn, co)) = self.queue.get(&feature).and_then(|q| q.front()).cloned() {
+                let Some(c) = self.conns.get(&conn) else {
+                    self.pop_waiter(&feature);
+                    continue;
+                };
+                if self.plan(c, &co, self.next_handle).is_err() {
+                    break;
+                }
+                let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
+                self.pop_waiter(&feature);
+                fx.log.push(LogEvent::Note(format!(
+                    "DEQUEUED: \"{feature}\" {user}@{host}  "
+                )));
+                let granted = self.checkout(now, conn, &Checkout { queue: false, ..co });
+                fx.extend(granted);
+            }
+        }
+    }
+
+    fn pop_waiter(&mut self, feature: &str) {
+        if let Some(q) = self.queue.get_mut(feature) {
+            q.pop_front();
+            if q.is_empty() {
+                self.queue.remove(feature);
+            }
+        }
+    }
+
+    /// Drops a connection's queued checkouts.
+    fn leave_queues(&mut self, conn: ConnId) {
+        self.queue.retain(|_, q| {
+            q.retain(|(c, _)| *c != conn);
+            !q.is_empty()
+        });
     }
 
     /// A checkin or an application's exit: the seat is freed now, or, when
@@ -1181,6 +1263,9 @@ impl Core {
             }
             self.lingering.remove(&(until, handle));
             self.release(handle, None, &mut fx);
+        }
+        if !fx.log.is_empty() {
+            self.serve_queue(now, &mut fx);
         }
         (fx, self.next_deadline())
     }
@@ -1404,7 +1489,7 @@ impl Core {
 
     /// lmremove (by user, host and display, or by handle) and lmdown.
     /// Removed checkouts are revoked: their holder gets `Revoked`.
-    pub fn admin(&mut self, _now: u64, conn: ConnId, req: &AdminRequest) -> Effects {
+    pub fn admin(&mut self, now: u64, conn: ConnId, req: &AdminRequest) -> Effects {
         let mut fx = Effects::default();
         let reply = |fx: &mut Effects, code: i32, text: String| {
             fx.reply(conn, Message::AdminReply(AdminReply { code, text }));
@@ -1479,6 +1564,7 @@ impl Core {
             );
         }
         reply(&mut fx, 0, format!("Removed {n} license checkout(s)."));
+        self.serve_queue(now, &mut fx);
         fx
     }
 

@@ -1222,3 +1222,49 @@ fn options_linger_keeps_a_checked_in_seat_for_a_while() {
         "f2 of b lingers, f1 of b is gone: {held}"
     );
 }
+
+fn queued(core: &mut Core, conn: u64, feature: &str) -> Effects {
+    core.checkout(
+        0,
+        ConnId(conn),
+        &Checkout {
+            queue: true,
+            ..co(feature, "1.0", 1)
+        },
+    )
+}
+
+#[test]
+fn queued_checkouts_are_granted_in_order_when_seats_free() {
+    let mut core = core_for(DEMO);
+    for (i, user) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        hello(&mut core, i as u64 + 1, user, "h");
+    }
+    let a = granted(&core.checkout(0, ConnId(1), &co("f2", "1.0", 1)));
+    let b = granted(&core.checkout(0, ConnId(2), &co("f2", "1.0", 1)));
+    assert_eq!(denied(&queued(&mut core, 3, "f2")).0, lmerr::LM_FEATQUEUE);
+    assert_eq!(denied(&queued(&mut core, 4, "f2")).0, lmerr::LM_FEATQUEUE);
+    // Someone who does not want to wait hears that others are waiting.
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(5), &co("f2", "1.0", 1))),
+        (lmerr::LM_USERSQUEUED, 332)
+    );
+    // a leaves: c, first in line, gets the seat, with its own request number.
+    let fx = core.checkin(0, ConnId(1), &Checkin { req: 1, handle: a });
+    let grants: Vec<ConnId> = fx
+        .replies
+        .iter()
+        .filter_map(|(c, m)| matches!(m, Message::Granted(g) if g.req == 7).then_some(*c))
+        .collect();
+    assert_eq!(grants, vec![ConnId(3)]);
+    // d gives up waiting (disconnects); when b leaves nobody is waiting.
+    let _ = core.disconnect(0, ConnId(4));
+    let fx = core.checkin(0, ConnId(2), &Checkin { req: 2, handle: b });
+    assert!(
+        !fx.replies
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Granted(_))),
+        "{fx:?}"
+    );
+    granted(&core.checkout(0, ConnId(5), &co("f2", "1.0", 1)));
+}
