@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -17,91 +17,9 @@ use wire::{ClientIdentity, Message, MessageDecoder};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} is not built: run `cargo build --workspace` (cargo test --workspace does)",
-        p.display()
-    );
-    p
-}
-
-pub fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses")
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A fresh directory for one test.
-pub fn tempdir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lmutil-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Copies an example license into `dir` with its SERVER port replaced (the
-/// port is not signed), and the demo public key beside it.
-pub fn license_with_port(example: &str, dir: &Path, port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(examples().join(example)).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if !l.starts_with("SERVER ") {
-                return format!("{l}\n");
-            }
-            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            match parts.get(3) {
-                Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => parts[3] = port.to_string(),
-                _ => parts.insert(3.min(parts.len()), port.to_string()),
-            }
-            format!("{}\n", parts.join(" "))
-        })
-        .collect();
-    let path = dir.join(example);
-    std::fs::write(&path, text).unwrap();
-    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
-    path
-}
-
-/// Waits for `cond`, polling, until `within` has passed.
-pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// True while a process with this pid exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
-}
+// The process-level helpers are the end-to-end crate's own.
+#[allow(unused_imports)]
+pub use e2e::{alive, bin, examples, free_port, license_with_port, tempdir, wait_until};
 
 /// A running lmgrd and its debug log.
 pub struct Server {
