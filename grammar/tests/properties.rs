@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::mutate::{apply, mutation};
 use common::*;
 use grammar::check::check;
 use grammar::pool::build_pools;
@@ -166,68 +167,8 @@ fn license_like() -> impl Strategy<Value = String> {
     prop::collection::vec(token(), 0..120).prop_map(|t| t.concat())
 }
 
-#[derive(Debug, Clone)]
-enum Mutation {
-    Insert(usize, String),
-    Delete(usize, usize),
-    Replace(usize, char),
-    DuplicateLine(usize),
-    SwapLines(usize, usize),
-    DropLine(usize),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    prop_oneof![
-        3 => (any::<usize>(), token()).prop_map(|(i, s)| Mutation::Insert(i, s)),
-        2 => (any::<usize>(), 1usize..12).prop_map(|(i, n)| Mutation::Delete(i, n)),
-        2 => (any::<usize>(), any::<char>()).prop_map(|(i, c)| Mutation::Replace(i, c)),
-        1 => any::<usize>().prop_map(Mutation::DuplicateLine),
-        1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
-        1 => any::<usize>().prop_map(Mutation::DropLine),
-    ]
-}
-
-fn apply(src: &str, m: &Mutation) -> String {
-    let mut chars: Vec<char> = src.chars().collect();
-    let mut lines: Vec<String> = src.split('\n').map(str::to_string).collect();
-    let n = lines.len();
-    match m {
-        Mutation::Insert(i, s) => {
-            let at = i % (chars.len() + 1);
-            chars.splice(at..at, s.chars());
-        }
-        Mutation::Delete(i, len) => {
-            if !chars.is_empty() {
-                let at = i % chars.len();
-                let end = (at + len).min(chars.len());
-                chars.drain(at..end);
-            }
-        }
-        Mutation::Replace(i, c) => {
-            if !chars.is_empty() {
-                let at = i % chars.len();
-                chars[at] = *c;
-            }
-        }
-        Mutation::DuplicateLine(i) => {
-            let l = lines[i % n].clone();
-            lines.insert(i % n, l);
-            return lines.join("\n");
-        }
-        Mutation::SwapLines(a, b) => {
-            lines.swap(a % n, b % n);
-            return lines.join("\n");
-        }
-        Mutation::DropLine(i) => {
-            lines.remove(i % n);
-            return lines.join("\n");
-        }
-    }
-    chars.into_iter().collect()
-}
-
 fn mutated(base: &'static str) -> impl Strategy<Value = String> {
-    prop::collection::vec(mutation(), 1..8).prop_map(move |ms| {
+    prop::collection::vec(mutation(token()), 1..8).prop_map(move |ms| {
         let mut s = base.to_string();
         for m in &ms {
             s = apply(&s, m);

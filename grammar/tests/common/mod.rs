@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod mutate;
+
 use grammar::pool::{build_pools, Pool, PoolSet};
 use grammar::signature::{sign_entry, KeyRing, SignatureStatus, SigningKey};
 use grammar::{
