@@ -131,10 +131,6 @@ pub struct PoolSet {
     pub pools: Vec<Pool>,
     /// Outcome per entry index of the file (FEATURE-like and PACKAGE lines).
     pub outcomes: HashMap<usize, LineOutcome>,
-    /// Pool indices per (vendor, feature), in creation order, so pooling a
-    /// line looks only at its own feature's pools.
-    #[serde(skip)]
-    by_feature: HashMap<(String, String), Vec<usize>>,
 }
 
 impl PoolSet {
@@ -343,13 +339,6 @@ pub fn build_pools(
     for (idx, line, f) in upgrades {
         apply_upgrade(&mut set, &mut groups, idx, line, f);
     }
-    set.by_feature = groups
-        .keys
-        .iter()
-        .zip(groups.pools)
-        .filter(|(_, pools)| !pools.is_empty())
-        .map(|((vendor, name), pools)| ((vendor.to_string(), name.to_string()), pools))
-        .collect();
     set
 }
 /// The line of a SUPERSEDE line issued after `f` that retires it.
