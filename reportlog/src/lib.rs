@@ -1,0 +1,1 @@
+//! The report log (work in progress).

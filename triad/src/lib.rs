@@ -1,0 +1,1 @@
+//! Three-server redundancy (work in progress).
