@@ -249,6 +249,7 @@ impl Session {
         let dup_group = shared.ctx.settings.dup_group;
         let (mut st, reply) = request(shared, st, "checkout", |req| {
             Message::Checkout(Checkout {
+                borrow_until: 0,
                 req,
                 feature: feature.to_string(),
                 version: version.to_string(),
@@ -618,7 +619,7 @@ fn keep(shared: &Arc<Shared>) {
         if now >= next_beat {
             let seq = st.next_seq;
             st.next_seq = st.next_seq.wrapping_add(1);
-            let beat = Message::Heartbeat(wire::Heartbeat { seq });
+            let beat = Message::Heartbeat(wire::Heartbeat { seq, idle: false });
             let sent = match st.link.as_mut() {
                 Some(link) => send_on(&mut link.writer, &beat),
                 None => continue,
@@ -776,6 +777,7 @@ fn reconcile(shared: &Shared, mut conn: Conn, welcome: &Welcome) -> Result<Recon
         }
         let reply = exchange(&mut conn, &mut next, entry, |req| {
             Message::Checkout(Checkout {
+                borrow_until: 0,
                 req,
                 feature: seat.feature.clone(),
                 version: seat.version.clone(),

@@ -295,6 +295,7 @@ pub fn run(cfg: WorkerConfig) -> io::Result<()> {
         count: 1,
         dup_group: 0,
         queue: false,
+        borrow_until: 0,
     })
     .to_frame_bytes();
     let mut w = Worker {
@@ -811,7 +812,10 @@ mod tests {
 
     #[test]
     fn hot_path_codes_are_the_protocol_s() {
-        let hb = Heartbeat { seq: 1 };
+        let hb = Heartbeat {
+            seq: 1,
+            idle: false,
+        };
         assert_eq!(Message::Heartbeat(hb.clone()).kind(), HEARTBEAT);
         assert_eq!(Message::HeartbeatAck(hb).kind(), HEARTBEAT_ACK);
         assert_eq!(Message::Granted(Granted::default()).kind(), GRANTED);

@@ -91,7 +91,10 @@ fn lmreread_applies_a_new_count_without_dropping_holders() {
     );
     // The old connections still work: a heartbeat and a checkin.
     assert!(matches!(
-        holders[0].request(&Message::Heartbeat(wire::Heartbeat { seq: 1 })),
+        holders[0].request(&Message::Heartbeat(wire::Heartbeat {
+            seq: 1,
+            idle: false
+        })),
         Message::HeartbeatAck(_)
     ));
     // More licenses apply at once.

@@ -120,6 +120,7 @@ fn a_queued_checkout_is_granted_when_a_seat_frees() {
         count: 1,
         dup_group: 0,
         queue: true,
+        borrow_until: 0,
     }));
     assert!(
         matches!(&reply, Message::Denied(d) if d.code == lmerr::LM_FEATQUEUE),

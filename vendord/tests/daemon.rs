@@ -223,6 +223,7 @@ impl Client {
         let req = self.next_req;
         self.next_req += 1;
         self.send(&Message::Checkout(Checkout {
+            borrow_until: 0,
             req,
             feature: feature.into(),
             version: "1.0".into(),
@@ -369,7 +370,10 @@ fn silent_clients_are_timed_out() {
     let d = Daemon::demo(&["--timeout", "1", "--heartbeat-interval", "1"]);
     let mut c = d.client("joe");
     let mut probe = d.client("probe");
-    probe.send(&Message::Heartbeat(wire::Heartbeat { seq: 3 }));
+    probe.send(&Message::Heartbeat(wire::Heartbeat {
+        seq: 3,
+        idle: false,
+    }));
     assert!(matches!(probe.recv(), Message::HeartbeatAck(h) if h.seq == 3));
     c.granted("f1");
     assert!(c.is_closed(), "the silent client was not disconnected");

@@ -52,7 +52,13 @@ wire_struct!(
     ErrorReply { code: i32, minor: i32, text: String }
 );
 
-wire_struct!(Heartbeat { seq: u32 });
+wire_struct!(Heartbeat {
+    seq: u32,
+    /// The application says its user is idle (FLEXlm's lc_idle): while
+    /// idle, heartbeats keep the connection alive but do not count as
+    /// activity for the options file's TIMEOUT.
+    idle: bool,
+});
 
 wire_struct!(VendorLookup { vendor: String });
 
@@ -75,7 +81,17 @@ wire_struct!(Checkout {
     dup_group: u8,
     /// Wait in the queue instead of failing when no seat is free.
     queue: bool,
+    /// Borrow the license until this Unix time (0: an ordinary checkout).
+    /// A borrowed seat stays taken, across restarts, until then or until
+    /// it is returned early, whether or not the client stays connected.
+    borrow_until: u64,
 });
+
+wire_struct!(
+    /// Return a borrowed license early (lmborrow -return): the one of
+    /// `feature` borrowed by this connection's user, host and display.
+    ReturnBorrow { req: u32, feature: String }
+);
 
 wire_struct!(Granted {
     req: u32,
@@ -118,6 +134,12 @@ wire_struct!(Holder {
     pid: u32,
     /// The version the application asked for (lmstat's `(v1.0)`).
     requested_version: String,
+    /// Waiting in the queue for `count` licenses, not holding them.
+    queued: bool,
+    /// Borrowed until this Unix time (0: not borrowed).
+    borrow_until: u64,
+    /// Seconds the seat stays taken after checkin (LINGER), 0 for none.
+    linger: u32,
 });
 
 wire_struct!(
@@ -234,6 +256,7 @@ messages! {
     Checkin(Checkin) = 0x23,
     CheckedIn(Checkin) = 0x24,
     Revoked(Revoked) = 0x25,
+    ReturnBorrow(ReturnBorrow) = 0x26,
     StatusQuery(StatusQuery) = 0x30,
     Status(StatusReply) = 0x31,
     Admin(AdminRequest) = 0x40,

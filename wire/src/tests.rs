@@ -35,8 +35,11 @@ fn samples() -> Vec<Message> {
             minor: 121,
             text: "The desired vendor daemon is down.".into(),
         }),
-        Message::Heartbeat(Heartbeat { seq: 1 }),
-        Message::HeartbeatAck(Heartbeat { seq: 1 }),
+        Message::Heartbeat(Heartbeat { seq: 1, idle: true }),
+        Message::HeartbeatAck(Heartbeat {
+            seq: 1,
+            idle: false,
+        }),
         Message::VendorLookup(VendorLookup {
             vendor: "demo".into(),
         }),
@@ -51,6 +54,11 @@ fn samples() -> Vec<Message> {
             count: 2,
             dup_group: 0,
             queue: false,
+            borrow_until: 1_800_000_000,
+        }),
+        Message::ReturnBorrow(ReturnBorrow {
+            req: 3,
+            feature: "f1".into(),
         }),
         Message::Granted(grant),
         Message::Denied(Denied {
@@ -97,6 +105,9 @@ fn samples() -> Vec<Message> {
                     count: 1,
                     pid: 4242,
                     requested_version: "1.0".into(),
+                    queued: false,
+                    borrow_until: 1_800_000_000,
+                    linger: 30,
                 }],
                 hostids: String::new(),
                 vendor_string: "tier=gold".into(),

@@ -225,6 +225,7 @@ impl Peer {
     /// reply.
     pub fn checkout(&mut self, req: u32, feature: &str, count: u32) -> Result<u64, String> {
         match self.request(&Message::Checkout(wire::Checkout {
+            borrow_until: 0,
             req,
             feature: feature.into(),
             version: "1.0".into(),

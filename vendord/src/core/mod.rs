@@ -670,7 +670,13 @@ impl Core {
             return fx;
         }
         self.touch(conn, now);
-        fx.reply(conn, Message::HeartbeatAck(Heartbeat { seq: hb.seq }));
+        fx.reply(
+            conn,
+            Message::HeartbeatAck(Heartbeat {
+                seq: hb.seq,
+                idle: false,
+            }),
+        );
         fx
     }
 
@@ -1436,6 +1442,9 @@ impl Core {
         let mut holders: Vec<Vec<Holder>> = self.pools.iter().map(|_| Vec::new()).collect();
         for (handle, h) in &self.holdings {
             let holder = Holder {
+                queued: false,
+                borrow_until: 0,
+                linger: 0,
                 user: h.user.clone(),
                 host: h.host.clone(),
                 display: h.display.clone(),

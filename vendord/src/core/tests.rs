@@ -52,6 +52,7 @@ fn co(feature: &str, version: &str, count: u32) -> Checkout {
         count,
         dup_group: 0,
         queue: false,
+        borrow_until: 0,
     }
 }
 
@@ -611,10 +612,17 @@ fn silent_connections_lose_their_seats() {
     assert!(fx.log.is_empty() && fx.close.is_empty());
     assert_eq!(next, Some(1100));
     // joe's heartbeat moves his deadline.
-    let fx = core.heartbeat(900, ConnId(1), &Heartbeat { seq: 5 });
+    let fx = core.heartbeat(
+        900,
+        ConnId(1),
+        &Heartbeat {
+            seq: 5,
+            idle: false,
+        },
+    );
     assert!(matches!(
         fx.replies.as_slice(),
-        [(_, Message::HeartbeatAck(Heartbeat { seq: 5 }))]
+        [(_, Message::HeartbeatAck(Heartbeat { seq: 5, .. }))]
     ));
     assert_eq!(core.next_deadline(), Some(1200));
     let (fx, next) = core.tick(1200);
@@ -786,6 +794,7 @@ fn status_lists_pools_and_holders() {
             count: 2,
             pid: 1,
             requested_version: "1".into(),
+            ..Holder::default()
         }]
     );
     assert_eq!(core.status_reply("f2").features.len(), 1);
@@ -972,7 +981,7 @@ FEATURE suite demo 1.0 permanent 2 SUITE_DUP_GROUP=UH
                     }
                     Op::Heartbeat { conn } => {
                         if live.contains(&conn) {
-                            let _ = core.heartbeat(now, ConnId(conn), &Heartbeat { seq: 1 });
+                            let _ = core.heartbeat(now, ConnId(conn), &Heartbeat { seq: 1, idle: false });
                         }
                     }
                     Op::Advance { ms } => {
