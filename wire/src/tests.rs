@@ -158,7 +158,7 @@ fn content_errors_are_reported() {
     );
 
     let mut bytes = Vec::new();
-    frame::encode_frame(0x04, &[0, 0, 0, 1, 9], &mut bytes);
+    frame::encode_frame(0x04, &[0, 0, 0, 1, 0, 9], &mut bytes);
     let mut d = MessageDecoder::default();
     d.feed(&bytes);
     assert_eq!(
