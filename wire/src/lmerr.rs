@@ -64,16 +64,23 @@ errors! {
     LM_SERVNOREADLIC = -61, "License server system cannot read license file.";
     LM_NOTLICADMIN = -63, "Not a license administrator.";
     LM_REMOVETOOSOON = -64, "lmremove request before the minimum lmremove interval.";
+    LM_NONETOBORROW = -67, "No licenses to borrow.";
+    LM_NOBORROWSUPP = -68, "License BORROW support not enabled.";
     LM_BADPKG = -82, "Invalid PACKAGE line in license file.";
     LM_SERVOLDVER = -83, "Version of vendor daemon is too old.";
+    LM_USER_BASED = -84, "Wrong number of USER or HOST entries in INCLUDE for a USER_BASED or HOST_BASED license.";
     LM_MAXLIMIT = -87, "Checkout exceeds MAX specified in options file.";
     LM_SERVER_REMOVED = -92, "Feature removed during lmreread, or wrong SERVER line hostid.";
     LM_HOSTDOWN = -96, "License server machine is down or not responding.";
     LM_VENDOR_DOWN = -97, "The desired vendor daemon is down.";
     LM_REMOVE_LINGER = -100, "Cannot remove a lingering license.";
     LM_RESVFOROTHERS = -101, "All licenses are reserved for others.";
+    LM_BORROW_TOOLONG = -104, "Cannot borrow that long.";
+    LM_UNBORROWED_ALREADY = -105, "Feature already returned to server.";
     LM_SERVER_MAXED_OUT = -106, "License server system out of network connections.";
+    LM_NOBORROWCOMP = -107, "Cannot borrow a PACKAGE component.";
     LM_SIGN_REQ = -114, "SIGN= keyword required but missing from the license certificate.";
+    LM_BORROW_EXPIRED = -118, "Borrow period has expired.";
     LM_MUST_BE_LOCAL = -119, "lmdown and lmreread must be run on license server machine.";
     LM_BORROW_DOWN = -120, "Cannot lmdown the server when licenses are borrowed.";
 }
