@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
                [--heartbeat-interval SECS] [--timeout SECS] [--vdrestart N]
+               [--min-timeout SECS] [--borrow-store PATH]
                [--no-lmremove] [--admin-local] [--admins-only]
 
   -c FILE                  the license file lmgrd serves
@@ -15,6 +16,10 @@ usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
   --heartbeat-interval S   heartbeat interval told to clients (default 30)
   --timeout S              reclaim the seats of clients silent this long (default 120)
   --vdrestart N            how many times lmgrd has restarted this daemon
+  --min-timeout S          smallest TIMEOUT the options file may set (default 900,
+                           or VENDORD_MIN_TIMEOUT)
+  --borrow-store PATH      where borrowed seats are kept (default <vendor>.borrows
+                           beside the license file)
   --no-lmremove            refuse lmremove (lmgrd -x lmremove)
   --admin-local            admin requests only from this machine (lmgrd -local)
   --admins-only            admin requests only from root or group lmadmin (lmgrd -2 -p)
@@ -30,6 +35,10 @@ pub struct Args {
     pub heartbeat_interval_secs: u32,
     pub timeout_secs: u32,
     pub restarts: u32,
+    /// The smallest options-file TIMEOUT honoured (smaller ones are raised).
+    pub min_timeout_secs: u32,
+    /// Where borrowed seats are kept; default beside the license file.
+    pub borrow_store: Option<PathBuf>,
     /// lmgrd's `-x lmremove`, `-local` and `-2 -p`, passed on.
     pub admin: crate::admin_auth::AdminPolicy,
 }
@@ -63,6 +72,13 @@ impl Args {
         let mut heartbeat_interval_secs = 30u32;
         let mut timeout_secs = 120u32;
         let mut restarts = 0u32;
+        // The vendor's minimum TIMEOUT: a publisher that wraps the daemon
+        // sets it in the environment or on the command line.
+        let mut min_timeout_secs = match std::env::var("VENDORD_MIN_TIMEOUT") {
+            Ok(v) => number("VENDORD_MIN_TIMEOUT", v)?,
+            Err(_) => 900u32,
+        };
+        let mut borrow_store = None;
         let mut admin = crate::admin_auth::AdminPolicy::default();
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
@@ -78,6 +94,8 @@ impl Args {
                 "--heartbeat-interval" => heartbeat_interval_secs = number(&flag, value()?)?,
                 "--timeout" => timeout_secs = number(&flag, value()?)?,
                 "--vdrestart" => restarts = number(&flag, value()?)?,
+                "--min-timeout" => min_timeout_secs = number(&flag, value()?)?,
+                "--borrow-store" => borrow_store = Some(PathBuf::from(value()?)),
                 "--no-lmremove" => admin.no_lmremove = true,
                 "--admin-local" => admin.local_only = true,
                 "--admins-only" => admin.admins_only = true,
@@ -104,6 +122,8 @@ impl Args {
             heartbeat_interval_secs: bounded("--heartbeat-interval", heartbeat_interval_secs)?,
             timeout_secs: bounded("--timeout", timeout_secs)?,
             restarts,
+            min_timeout_secs,
+            borrow_store,
             admin,
         })
     }

@@ -5,10 +5,12 @@
 //! - [`server`]: the single-threaded mio event loop around the core.
 //! - [`startup`]: reading and verifying the license file, process settings,
 //!   the start-up log lines.
+//! - [`borrow_store`]: borrowed seats on disk (redb), so they outlive restarts.
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
 
 pub mod admin_auth;
 pub mod args;
+pub mod borrow_store;
 pub mod core;
 pub mod server;
 pub mod startup;

@@ -6,6 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use vendord::args::{Args, USAGE};
+use vendord::borrow_store::{self, BorrowStore};
 use vendord::core::{Config, Core};
 use vendord::server::{local_today, Server};
 use vendord::startup;
@@ -62,14 +63,24 @@ fn run(args: &Args) -> Result<(), String> {
     config.host = host.clone();
     config.heartbeat_interval_ms = args.heartbeat_interval_secs.saturating_mul(1000);
     config.timeout_ms = args.timeout_secs.saturating_mul(1000);
+    config.min_timeout_secs = args.min_timeout_secs;
     licensed.configure(&mut config);
     let core = Core::new(licensed.pools, today, config);
+    for problem in core.option_problems() {
+        log::warn!("{problem}");
+    }
     log::info!("{}", startup::started_message(&host, &core.features()));
+    let store_path = args
+        .borrow_store
+        .clone()
+        .unwrap_or_else(|| borrow_store::default_path(&args.license, &args.vendor));
+    let store = BorrowStore::open(&store_path).map_err(|e| e.to_string())?;
 
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port));
     let mut server = Server::bind(addr, core, local_today)
         .map_err(|e| format!("Failed to open the TCP port number {}: {e}", args.port))?;
     server.reread_from(args.license.clone(), args.vendor.clone());
+    server.keep_borrows_in(store)?;
     server.set_admin_policy(args.admin);
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     if let Some(fd) = args.notify_fd {

@@ -194,6 +194,8 @@ pub struct Server {
     touched: Vec<usize>,
     /// The core's log lines not yet written.
     log: LogBatch,
+    /// Where borrowed seats are made durable.
+    borrows: Option<crate::borrow_store::BorrowStore>,
 }
 
 impl Server {
@@ -229,8 +231,27 @@ impl Server {
             spare_out: Vec::new(),
             touched: Vec::new(),
             log: LogBatch::new(&core.config().vendor),
+            borrows: None,
             core,
         })
+    }
+
+    /// Keeps borrowed seats in `store` from now on, after taking back the
+    /// ones an earlier run left there.
+    pub fn keep_borrows_in(
+        &mut self,
+        store: crate::borrow_store::BorrowStore,
+    ) -> Result<(), String> {
+        let (records, problems) = store.load().map_err(|e| e.to_string())?;
+        for problem in problems {
+            log::warn!("{problem}");
+        }
+        self.borrows = Some(store);
+        let now = self.now();
+        let fx = self.core.restore_borrows(now, records);
+        self.apply(fx);
+        self.log.flush();
+        Ok(())
     }
 
     /// On SIGHUP, reread `license` for `vendor` and serve the new pools,
@@ -282,6 +303,9 @@ impl Server {
                 }
                 self.core.reload(licensed.pools, today, licensed.withdrawn);
                 self.core.set_options(std::sync::Arc::new(licensed.options));
+                for problem in self.core.option_problems() {
+                    log::warn!("{problem}");
+                }
                 let host = self.core.config().host.clone();
                 log::info!(
                     "{}",
@@ -528,10 +552,21 @@ impl Server {
         }
     }
 
-    /// Carries out what the core decided.
+    /// Carries out what the core decided. Borrowed seats are made durable
+    /// before any reply goes out.
     fn apply(&mut self, fx: Effects) {
+        let options = std::sync::Arc::clone(&self.core.config().options);
         for line in &fx.log {
+            if line.class().is_some_and(|class| options.nolog(class)) {
+                continue;
+            }
             self.log.push(line);
+        }
+        if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
+            if let Err(e) = store.apply(&fx.borrows) {
+                self.log.flush();
+                log::error!("{e}: borrowed seats taken now will not survive a restart");
+            }
         }
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();

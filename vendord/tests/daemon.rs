@@ -33,6 +33,8 @@ struct Daemon {
     child: Child,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    /// Holds the daemon's borrow store.
+    _state: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -47,11 +49,14 @@ impl Daemon {
         // SAFETY: both descriptors are new and ours.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let write_fd = write.as_raw_fd();
+        let state = tempfile::tempdir().expect("state dir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vendord"));
         cmd.arg("-c")
             .arg(license)
             .args(["--vendor", "demo", "--port", "0", "--notify-fd"])
             .arg(write_fd.to_string())
+            .arg("--borrow-store")
+            .arg(state.path().join("demo.borrows"))
             .args(extra)
             .env_remove("LM_PUBLIC_KEY_PATH")
             .stdin(Stdio::null())
@@ -82,7 +87,12 @@ impl Daemon {
         });
 
         let port = read_port(read);
-        Daemon { child, port, log }
+        Daemon {
+            child,
+            port,
+            log,
+            _state: state,
+        }
     }
 
     fn demo(extra: &[&str]) -> Daemon {

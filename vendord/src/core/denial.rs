@@ -34,6 +34,17 @@ pub enum Denial {
     ReservedForOthers,
     /// Every seat is taken and others are already waiting for one.
     UsersQueued,
+    /// A USER_BASED/HOST_BASED line whose INCLUDE list names more users
+    /// (hosts) than it allows.
+    UserBased,
+    /// A borrow of a line without BORROW.
+    NoBorrowSupport,
+    /// A borrow that would leave fewer than BORROW_LOWWATER seats.
+    NoneToBorrow,
+    /// A borrow longer than BORROW= or MAX_BORROW_HOURS allows.
+    BorrowTooLong,
+    /// A borrow of a SUITE component.
+    BorrowComponent,
 }
 
 impl Denial {
@@ -53,6 +64,11 @@ impl Denial {
             Denial::OverMax => lmerr::LM_MAXLIMIT,
             Denial::ReservedForOthers => lmerr::LM_RESVFOROTHERS,
             Denial::UsersQueued => lmerr::LM_USERSQUEUED,
+            Denial::UserBased => lmerr::LM_USER_BASED,
+            Denial::NoBorrowSupport => lmerr::LM_NOBORROWSUPP,
+            Denial::NoneToBorrow => lmerr::LM_NONETOBORROW,
+            Denial::BorrowTooLong => lmerr::LM_BORROW_TOOLONG,
+            Denial::BorrowComponent => lmerr::LM_NOBORROWCOMP,
         }
     }
 
@@ -81,7 +97,9 @@ impl Denial {
             Denial::TooEarly => 3,
             Denial::VersionTooHigh => 4,
             Denial::TooMany => 5,
-            Denial::Excluded | Denial::NotIncluded => 1,
+            Denial::Excluded | Denial::NotIncluded | Denial::UserBased => 1,
+            Denial::NoBorrowSupport | Denial::BorrowComponent => 1,
+            Denial::BorrowTooLong | Denial::NoneToBorrow => 6,
             Denial::MaxUsers => 6,
             Denial::OverMax | Denial::ReservedForOthers | Denial::UsersQueued => 7,
         }

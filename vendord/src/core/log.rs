@@ -2,6 +2,7 @@
 //! FLEXlm text each event becomes (the `HH:MM:SS (vendor) ` prefix is added
 //! by `logfmt`).
 
+use grammar::options::LogClass;
 use std::fmt;
 
 /// Why seats came back without a checkin.
@@ -65,8 +66,34 @@ pub enum LogEvent {
     },
     /// `EXPIRED: f1`: the last line of a pool expired at midnight.
     Expired { feature: String },
+    /// `QUEUED: "f1" joe@ws1  `: a checkout waits for a seat.
+    Queued {
+        feature: String,
+        user: String,
+        host: String,
+    },
+    /// `DEQUEUED: "f1" joe@ws1  `: a waiter got its seat.
+    Dequeued {
+        feature: String,
+        user: String,
+        host: String,
+    },
     /// Any other informational line, as is.
     Note(String),
+}
+
+impl LogEvent {
+    /// The options file's NOLOG class of this line, if it has one.
+    pub fn class(&self) -> Option<LogClass> {
+        match self {
+            LogEvent::Out { .. } => Some(LogClass::Out),
+            LogEvent::In { .. } => Some(LogClass::In),
+            LogEvent::Denied { .. } => Some(LogClass::Denied),
+            LogEvent::Unsupported { .. } => Some(LogClass::Unsupported),
+            LogEvent::Queued { .. } | LogEvent::Dequeued { .. } => Some(LogClass::Queued),
+            LogEvent::Expired { .. } | LogEvent::Note(_) => None,
+        }
+    }
 }
 
 fn count_suffix(f: &mut fmt::Formatter<'_>, count: u32) -> fmt::Result {
@@ -124,6 +151,16 @@ impl fmt::Display for LogEvent {
                 wire::lmerr::short_form(*code, *minor)
             ),
             LogEvent::Expired { feature } => write!(f, "EXPIRED: {feature}"),
+            LogEvent::Queued {
+                feature,
+                user,
+                host,
+            } => write!(f, "QUEUED: \"{feature}\" {user}@{host}  "),
+            LogEvent::Dequeued {
+                feature,
+                user,
+                host,
+            } => write!(f, "DEQUEUED: \"{feature}\" {user}@{host}  "),
             LogEvent::Note(text) => f.write_str(text),
         }
     }

@@ -28,7 +28,7 @@ pub use denial::Denial;
 pub use log::{InReason, LogEvent};
 
 use grammar::hostid::{self, HostId, HostIdentity};
-use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId};
+use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId, WhoKind};
 use grammar::pool::{Pool, PoolSet};
 use grammar::{Date, DupGroup, Version};
 use std::cell::OnceCell;
@@ -37,7 +37,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use wire::lmerr;
 use wire::{
     admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
-    Granted, Heartbeat, Holder, Message, Revoked, StatusQuery, StatusReply, Welcome,
+    Granted, Heartbeat, Holder, Message, ReturnBorrow, Revoked, StatusQuery, StatusReply, Welcome,
 };
 
 /// A client connection, as the event loop numbers them. Never reused
@@ -103,6 +103,10 @@ pub struct Config {
     pub withdrawn: BTreeMap<String, Withdrawn>,
     /// The options file (INCLUDE, EXCLUDE, MAX, RESERVE...); empty when none.
     pub options: std::sync::Arc<Options>,
+    /// The vendor's minimum for the options file's TIMEOUT/TIMEOUTALL, in
+    /// seconds: a smaller value in the options file is raised to this, so
+    /// that a site cannot reclaim seats from users who paused for a moment.
+    pub min_timeout_secs: u32,
 }
 
 impl Config {
@@ -118,6 +122,7 @@ impl Config {
             suite_dup_groups: BTreeMap::new(),
             withdrawn: BTreeMap::new(),
             options: std::sync::Arc::new(Options::default()),
+            min_timeout_secs: 900,
         }
     }
 }
@@ -142,6 +147,10 @@ pub struct Effects {
     pub log: Vec<LogEvent>,
     /// An administrator asked the daemon to shut down.
     pub shutdown: bool,
+    /// Borrowed seats taken or given back, in order. The event loop makes
+    /// them durable before it sends `replies`, so a client never holds a
+    /// borrow that a restarted daemon would not know.
+    pub borrows: Vec<BorrowChange>,
 }
 
 impl Effects {
@@ -159,6 +168,7 @@ impl Effects {
         self.close.extend(other.close);
         self.log.extend(other.log);
         self.shutdown |= other.shutdown;
+        self.borrows.extend(other.borrows);
     }
 }
 
@@ -261,14 +271,58 @@ struct PoolState {
     /// `pool.is_active(today)`.
     active: bool,
     /// Sum of the groups' counts. For a counted pool,
-    /// `in_use <= issued + pool.overdraft` at all times.
+    /// `in_use <= issued + overdraft` at all times.
     in_use: u32,
     groups: BTreeMap<DupKey, Group>,
+    /// The line's OVERDRAFT, lowered by the options file's MAX_OVERDRAFT.
+    overdraft: u32,
+    /// For USER_BASED/HOST_BASED lines: who the INCLUDE lines name.
+    based: Option<Based>,
+}
+
+/// A USER_BASED or HOST_BASED pool: only the users (hosts) the options
+/// file INCLUDEs may use it, each taking one seat however many times they
+/// check it out.
+#[derive(Debug, Clone)]
+struct Based {
+    by_host: bool,
+    listed: BTreeSet<String>,
+    /// USER_BASED=n, or the line's count.
+    limit: u32,
+}
+
+impl Based {
+    /// More names listed than the line allows: FLEXlm refuses the feature.
+    fn overfull(&self) -> bool {
+        self.listed.len() > self.limit as usize
+    }
 }
 
 impl PoolState {
+    fn new(pool: Pool, today: Date) -> PoolState {
+        PoolState {
+            issued: pool.issued(today),
+            active: pool.is_active(today),
+            in_use: 0,
+            groups: BTreeMap::new(),
+            overdraft: pool.overdraft,
+            based: None,
+            pool,
+        }
+    }
+
     fn capacity(&self) -> u32 {
-        self.issued.saturating_add(self.pool.overdraft)
+        self.issued.saturating_add(self.overdraft)
+    }
+
+    /// Seats `count` licenses take in this pool: one per user (host) in a
+    /// USER_BASED (HOST_BASED) pool.
+    fn seats(&self, count: u32) -> u32 {
+        if self.based.is_some() {
+            1
+        } else {
+            count
+        }
     }
 
     /// Seats a checkout of `count` under `key` would add.
@@ -291,17 +345,23 @@ impl PoolState {
         g.count = new;
     }
 
-    fn leave(&mut self, key: &DupKey, handle: u64) {
+    /// Removes `handle` from its group. Returns the seats freed and, if
+    /// the group lives on, a remaining member (who inherits the seats the
+    /// leaver's reservation paid for).
+    fn leave(&mut self, key: &DupKey, handle: u64) -> (u32, Option<u64>) {
         let Some(g) = self.groups.get_mut(key) else {
-            return;
+            return (0, None);
         };
         g.members.remove(&handle);
         let new = g.members.values().copied().max().unwrap_or(0);
-        self.in_use -= g.count - new;
+        let freed = g.count - new;
+        self.in_use -= freed;
         g.count = new;
+        let heir = g.members.keys().next().copied();
         if g.members.is_empty() {
             self.groups.remove(key);
         }
+        (freed, heir)
     }
 
     /// Why this pool cannot serve `wanted` today, if it cannot.
@@ -335,6 +395,11 @@ struct Conn {
     client: OnceCell<Box<OptClient>>,
     /// Time of the last message from this connection.
     last_heard: u64,
+    /// Time of the last sign of a user at work: any request but a
+    /// heartbeat that says the application is idle (options TIMEOUT).
+    active_at: u64,
+    /// The shortest TIMEOUT of the checkouts it holds, in ms.
+    timeout_ms: Option<u64>,
     handles: BTreeSet<u64>,
 }
 
@@ -368,6 +433,40 @@ struct Holding {
     quota: Quota,
     /// Set once checked in under LINGER: the seat stays taken until then.
     linger_until: Option<u64>,
+    /// The options file's TIMEOUT for this checkout, in ms.
+    timeout_ms: Option<u64>,
+    /// A borrowed seat: taken until then (ms), connected or not.
+    borrow_until: Option<u64>,
+}
+
+/// The owner of a seat that belongs to no connection any more: one that
+/// lingers, or a borrowed one whose client went away.
+const DETACHED: ConnId = ConnId(u64::MAX);
+
+/// A borrowed checkout as the daemon stores it, so that it outlives the
+/// daemon: restored into the core at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BorrowRecord {
+    pub handle: u64,
+    pub feature: String,
+    /// The pool's version (the line's, not the one asked for).
+    pub version: String,
+    pub count: u32,
+    pub user: String,
+    pub host: String,
+    pub display: String,
+    pub pid: u32,
+    pub requested: String,
+    pub started_ms: u64,
+    pub until_ms: u64,
+}
+
+/// A change to the durable set of borrowed seats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BorrowChange {
+    Add(BorrowRecord),
+    /// The seat was returned or its borrow ran out.
+    Remove(u64),
 }
 
 /// What a checkout counts against in the options file: the MAX rules that
@@ -417,6 +516,11 @@ pub struct Core {
     max_use: Vec<u32>,
     /// Seats taken per options-file RESERVE line.
     reserve_use: Vec<u32>,
+    /// `(active_at + timeout, conn)` of connections holding checkouts
+    /// with an options-file TIMEOUT.
+    timeouts: BTreeSet<(u64, ConnId)>,
+    /// `(until, handle)` of borrowed seats.
+    borrowed: BTreeSet<(u64, u64)>,
 }
 
 impl Core {
@@ -435,6 +539,8 @@ impl Core {
             queue: BTreeMap::new(),
             max_use: vec![0; config.options.max_rule_count()],
             reserve_use: vec![0; config.options.reservation_count()],
+            timeouts: BTreeSet::new(),
+            borrowed: BTreeSet::new(),
             today,
             config,
         };
@@ -446,15 +552,67 @@ impl Core {
                 .entry(pool.feature.clone())
                 .or_default()
                 .push(core.pools.len());
-            core.pools.push(PoolState {
-                issued: pool.issued(today),
-                active: pool.is_active(today),
-                in_use: 0,
-                groups: BTreeMap::new(),
-                pool,
+            core.pools.push(PoolState::new(pool, today));
+        }
+        core.apply_pool_options();
+        core
+    }
+
+    /// Applies the options file to every pool: MAX_OVERDRAFT, and who a
+    /// USER_BASED/HOST_BASED line is for.
+    fn apply_pool_options(&mut self) {
+        let options = std::sync::Arc::clone(&self.config.options);
+        for p in &mut self.pools {
+            let ctx = FeatureCtx::from_pool(&p.pool);
+            p.overdraft = options.effective_overdraft(&ctx, p.pool.overdraft);
+            let (by_host, n) = match (p.pool.user_based, p.pool.host_based) {
+                (Some(n), _) => (false, n),
+                (None, Some(n)) => (true, n),
+                (None, None) => {
+                    p.based = None;
+                    continue;
+                }
+            };
+            let mut listed = BTreeSet::new();
+            for who in options.include_list(&ctx) {
+                let names: Vec<String> = match (by_host, who.kind) {
+                    (false, WhoKind::User) | (true, WhoKind::Host) => vec![who.name.clone()],
+                    (false, WhoKind::Group) => options.group(&who.name).unwrap_or(&[]).to_vec(),
+                    (true, WhoKind::HostGroup) => {
+                        options.host_group(&who.name).unwrap_or(&[]).to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                listed.extend(names);
+            }
+            p.based = Some(Based {
+                by_host,
+                listed,
+                limit: n.unwrap_or(p.pool.issued(self.today)),
             });
         }
-        core
+    }
+
+    /// USER_BASED/HOST_BASED lines whose INCLUDE lists name more users
+    /// (hosts) than they allow, as log lines: FLEXlm refuses those
+    /// features (-84) until the options file is fixed.
+    pub fn option_problems(&self) -> Vec<String> {
+        self.pools
+            .iter()
+            .filter_map(|p| {
+                let b = p.based.as_ref()?;
+                b.overfull().then(|| {
+                    format!(
+                        "{} is {}: the options file INCLUDEs {} {} but the license allows {}; the feature is refused until this is fixed",
+                        p.pool.feature,
+                        if b.by_host { "HOST_BASED" } else { "USER_BASED" },
+                        b.listed.len(),
+                        if b.by_host { "hosts" } else { "users" },
+                        b.limit
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn config(&self) -> &Config {
@@ -489,7 +647,7 @@ impl Core {
                 version: p.pool.version.as_written().to_string(),
                 counted: p.pool.counted,
                 issued: p.issued,
-                overdraft: p.pool.overdraft,
+                overdraft: p.overdraft,
                 in_use: p.in_use,
             })
             .collect()
@@ -521,7 +679,9 @@ impl Core {
             .first()
             .map(|(last, _)| last.saturating_add(u64::from(self.config.timeout_ms)));
         let linger = self.lingering.first().map(|(until, _)| *until);
-        timeout.into_iter().chain(linger).min()
+        let idle = self.timeouts.first().map(|(at, _)| *at);
+        let borrow = self.borrowed.first().map(|(until, _)| *until);
+        [timeout, linger, idle, borrow].into_iter().flatten().min()
     }
 
     /// Dispatches a message from `conn`. Messages a client never sends, a
@@ -538,7 +698,11 @@ impl Core {
             Message::Checkout(c) if known => self.checkout(now, conn, &c),
             Message::Checkin(c) if known => self.checkin(now, conn, &c),
             Message::Heartbeat(h) if known => self.heartbeat(now, conn, &h),
-            Message::Checkout(_) | Message::Checkin(_) | Message::Heartbeat(_) => {
+            Message::ReturnBorrow(r) if known => self.return_borrow(now, conn, &r),
+            Message::Checkout(_)
+            | Message::Checkin(_)
+            | Message::Heartbeat(_)
+            | Message::ReturnBorrow(_) => {
                 let mut fx = Effects::default();
                 fx.close(conn, Some("license request before Hello".into()));
                 fx
@@ -593,6 +757,9 @@ impl Core {
                 };
                 self.jobs.remove(&(job, id));
                 self.idle.remove(&(c.last_heard, id));
+                if let Some(t) = c.timeout_ms {
+                    self.timeouts.remove(&(c.active_at.saturating_add(t), id));
+                }
                 for h in &c.handles {
                     if let Some(holding) = self.holdings.get_mut(h) {
                         holding.conn = conn;
@@ -621,9 +788,12 @@ impl Core {
                 client: OnceCell::new(),
                 identity,
                 last_heard: now,
+                active_at: now,
+                timeout_ms: None,
                 handles: moved,
             }),
         );
+        self.reindex_timeout(conn);
         fx.reply(
             conn,
             Message::Welcome(Welcome {
@@ -663,13 +833,56 @@ impl Core {
         c.last_heard = now.max(c.last_heard);
     }
 
+    /// Records a sign of the user at work (for TIMEOUT), and activity.
+    fn activity(&mut self, conn: ConnId, now: u64) {
+        self.touch(conn, now);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let before = c.active_at;
+        c.active_at = now.max(c.active_at);
+        if let Some(t) = c.timeout_ms {
+            self.timeouts.remove(&(before.saturating_add(t), conn));
+            self.timeouts.insert((c.active_at.saturating_add(t), conn));
+        }
+    }
+
+    /// Recomputes a connection's shortest TIMEOUT after its checkouts
+    /// changed, and its place in the timeout index.
+    fn reindex_timeout(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let t = c
+            .handles
+            .iter()
+            .filter_map(|h| self.holdings.get(h))
+            .filter(|h| h.borrow_until.is_none())
+            .filter_map(|h| h.timeout_ms)
+            .min();
+        let (active_at, old) = (c.active_at, c.timeout_ms);
+        if let Some(old) = old {
+            self.timeouts.remove(&(active_at.saturating_add(old), conn));
+        }
+        if let Some(t) = t {
+            self.timeouts.insert((active_at.saturating_add(t), conn));
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.timeout_ms = t;
+        }
+    }
+
     pub fn heartbeat(&mut self, now: u64, conn: ConnId, hb: &Heartbeat) -> Effects {
         let mut fx = Effects::default();
         if !self.conns.contains_key(&conn) {
             fx.close(conn, Some("heartbeat before Hello".into()));
             return fx;
         }
-        self.touch(conn, now);
+        if hb.idle {
+            self.touch(conn, now);
+        } else {
+            self.activity(conn, now);
+        }
         fx.reply(
             conn,
             Message::HeartbeatAck(Heartbeat {
@@ -688,17 +901,17 @@ impl Core {
             fx.close(conn, Some("checkout before Hello".into()));
             return fx;
         }
-        self.touch(conn, now);
+        self.activity(conn, now);
         let handle = self.next_handle;
         let c = &self.conns[&conn];
         let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
-        match self.plan(c, co, handle) {
+        match self.plan(c, co, handle, now) {
             Ok(plan) => {
                 self.next_handle += 1;
                 let display = c.identity.display.clone();
                 let pid = c.identity.pid;
                 let pool = &mut self.pools[plan.pool];
-                pool.join(plan.key.clone(), handle, co.count);
+                pool.join(plan.key.clone(), handle, pool.seats(co.count));
                 let granted = Granted {
                     req: co.req,
                     handle,
@@ -741,17 +954,36 @@ impl Core {
                         requested: co.version.clone(),
                         quota: Quota::default(),
                         linger_until: None,
+                        timeout_ms: None,
+                        borrow_until: None,
                     }),
                 );
-                let quota = self.take_quota(plan.pool, conn, co.count, plan.reservation);
+                let borrowing = co.borrow_until > 0;
+                let quota =
+                    self.take_quota(plan.pool, conn, co.count, plan.reservation, !borrowing);
+                let ctx = FeatureCtx::from_pool(&self.pools[plan.pool].pool);
+                let timeout = self
+                    .config
+                    .options
+                    .timeout(&ctx)
+                    .map(|t| u64::from(t.max(self.config.min_timeout_secs)) * 1000);
                 if let Some(h) = self.holdings.get_mut(&handle) {
                     h.quota = quota;
+                    h.timeout_ms = timeout;
+                    if borrowing {
+                        let until = co.borrow_until.saturating_mul(1000);
+                        h.borrow_until = Some(until);
+                        self.borrowed.insert((until, handle));
+                        fx.borrows
+                            .push(BorrowChange::Add(borrow_record(handle, h, &self.pools)));
+                    }
                 }
                 let c = self.conns.get_mut(&conn).expect("invariant: checked above");
                 if c.handles.is_empty() {
                     self.idle.insert((c.last_heard, conn));
                 }
                 c.handles.insert(handle);
+                self.reindex_timeout(conn);
                 fx.reply(conn, Message::Granted(granted));
             }
             Err(d)
@@ -767,10 +999,11 @@ impl Core {
                     .entry(co.feature.clone())
                     .or_default()
                     .push_back((conn, co.clone()));
-                fx.log.push(LogEvent::Note(format!(
-                    "QUEUED: \"{}\" {user}@{host}  ",
-                    co.feature
-                )));
+                fx.log.push(LogEvent::Queued {
+                    feature: co.feature.clone(),
+                    user,
+                    host,
+                });
                 fx.reply(
                     conn,
                     Message::Denied(Denied {
@@ -829,7 +1062,7 @@ impl Core {
     /// then pools that are not node-locked, each in the order of
     /// precedence. A pool where the client's DUP_GROUP already holds a seat
     /// that covers the request is preferred, since it costs nothing.
-    fn plan(&self, c: &Conn, co: &Checkout, handle: u64) -> Result<Plan, Denial> {
+    fn plan(&self, c: &Conn, co: &Checkout, handle: u64, now: u64) -> Result<Plan, Denial> {
         let version = if co.version.trim().is_empty() {
             "0"
         } else {
@@ -838,6 +1071,10 @@ impl Core {
         let (Some(wanted), true) = (Version::parse(version), co.count > 0) else {
             return Err(Denial::BadParam);
         };
+        let borrowing = co.borrow_until > 0;
+        if borrowing && co.borrow_until.saturating_mul(1000) <= now {
+            return Err(Denial::BadParam);
+        }
         let Some(indices) = self.by_feature.get(&co.feature) else {
             return Err(match self.config.withdrawn.get(&co.feature) {
                 Some(Withdrawn::Expired) => Denial::Expired,
@@ -873,9 +1110,31 @@ impl Core {
         );
 
         let key_in = |i: usize| {
-            let p = &self.pools[i].pool;
+            let p = &self.pools[i];
+            if borrowing {
+                // A borrowed seat leaves with its client: it shares with no one.
+                return DupKey::Alone(handle);
+            }
+            if let Some(b) = &p.based {
+                let group = if b.by_host {
+                    DupGroup::Mask {
+                        user: false,
+                        host: true,
+                        display: false,
+                        vendor: false,
+                    }
+                } else {
+                    DupGroup::Mask {
+                        user: true,
+                        host: false,
+                        display: false,
+                        vendor: false,
+                    }
+                };
+                return dup_key(Some(group), &c.identity, handle);
+            }
             dup_key(
-                p.dup_group.or(dup_group_of_mask(co.dup_group)),
+                p.pool.dup_group.or(dup_group_of_mask(co.dup_group)),
                 &c.identity,
                 handle,
             )
@@ -883,22 +1142,29 @@ impl Core {
         // A seat this client's group already holds covers the request.
         for &i in &order {
             let p = &self.pools[i];
-            if p.unusable(self.today, &wanted).is_some() {
+            if borrowing || p.unusable(self.today, &wanted).is_some() {
                 continue;
             }
             let key = key_in(i);
-            if p.groups.contains_key(&key)
-                && p.fits(&key, co.count)
-                && self.options_allow(&p.pool, c, co.count).is_ok()
+            let seats = p.seats(co.count);
+            if !(p.groups.contains_key(&key)
+                && p.fits(&key, seats)
+                && self.options_allow(p, c, co.count, false).is_ok())
             {
-                if let Ok(suite) = self.plan_suite(i, c, &who, co, handle) {
-                    return Ok(Plan {
-                        pool: i,
-                        key,
-                        suite,
-                        reservation: None,
-                    });
-                }
+                continue;
+            }
+            // A bigger count than the group holds adds seats: those must
+            // respect the reservations like any other.
+            let Ok(reservation) = self.reserved_room(p, c, p.extra(&key, seats)) else {
+                continue;
+            };
+            if let Ok(suite) = self.plan_suite(i, c, &who, co, handle) {
+                return Ok(Plan {
+                    pool: i,
+                    key,
+                    suite,
+                    reservation,
+                });
             }
         }
         for &i in &order {
@@ -907,20 +1173,27 @@ impl Core {
                 note(d);
                 continue;
             }
-            if p.pool.counted && co.count > p.capacity() {
+            let seats = p.seats(co.count);
+            if p.pool.counted && seats > p.capacity() {
                 note(Denial::TooMany);
                 continue;
             }
-            if let Err(d) = self.options_allow(&p.pool, c, co.count) {
+            if let Err(d) = self.options_allow(p, c, co.count, borrowing) {
                 note(d);
                 continue;
             }
+            if borrowing {
+                if let Err(d) = self.borrow_allowed(p, c, co, now) {
+                    note(d);
+                    continue;
+                }
+            }
             let key = key_in(i);
-            if !p.fits(&key, co.count) {
+            if !p.fits(&key, seats) {
                 note(Denial::MaxUsers);
                 continue;
             }
-            let reservation = match self.reserved_room(p, c, p.extra(&key, co.count)) {
+            let reservation = match self.reserved_room(p, c, p.extra(&key, seats)) {
                 Ok(r) => r,
                 Err(d) => {
                     note(d);
@@ -942,23 +1215,82 @@ impl Core {
         Err(best.unwrap_or(Denial::NoFeature))
     }
 
-    /// The options file's INCLUDE/EXCLUDE and MAX rules for `count` more
-    /// licenses of `pool` to `c`.
-    fn options_allow(&self, pool: &Pool, c: &Conn, count: u32) -> Result<(), Denial> {
+    /// The options file's INCLUDE/EXCLUDE and MAX rules (for a borrow:
+    /// INCLUDE_BORROW/EXCLUDE_BORROW instead of MAX, which FLEXlm documents
+    /// as not limiting borrowing) for `count` more licenses of `p` to `c`,
+    /// and who a USER_BASED/HOST_BASED pool is for.
+    fn options_allow(
+        &self,
+        p: &PoolState,
+        c: &Conn,
+        count: u32,
+        borrowing: bool,
+    ) -> Result<(), Denial> {
+        if let Some(b) = &p.based {
+            if b.overfull() {
+                return Err(Denial::UserBased);
+            }
+            let name = if b.by_host {
+                &c.identity.host
+            } else {
+                &c.identity.user
+            };
+            if !b.listed.contains(name) {
+                return Err(Denial::NotIncluded);
+            }
+        }
         let options = &self.config.options;
         if options.statements().is_empty() {
             return Ok(());
         }
-        let ctx = FeatureCtx::from_pool(pool);
-        options
-            .access(&ctx, c.client())
-            .map_err(|d| match d.code() {
-                lmerr::LM_FEATEXCLUDE => Denial::Excluded,
-                _ => Denial::NotIncluded,
-            })?;
+        let ctx = FeatureCtx::from_pool(&p.pool);
+        let excluded = |d: grammar::options::Denial| match d.code() {
+            lmerr::LM_FEATEXCLUDE => Denial::Excluded,
+            _ => Denial::NotIncluded,
+        };
+        options.access(&ctx, c.client()).map_err(excluded)?;
+        if borrowing {
+            return options.borrow_access(&ctx, c.client()).map_err(excluded);
+        }
         options
             .check_max(&ctx, c.client(), count, |id| self.max_use[id.index()])
             .map_err(|_| Denial::OverMax)
+    }
+
+    /// BORROW rules for a borrow of `co` from `p`: the line allows it, the
+    /// period fits BORROW= and MAX_BORROW_HOURS, it is not a SUITE
+    /// component, and BORROW_LOWWATER seats stay unborrowed.
+    fn borrow_allowed(
+        &self,
+        p: &PoolState,
+        _c: &Conn,
+        co: &Checkout,
+        now: u64,
+    ) -> Result<(), Denial> {
+        let Some(hours) = p.pool.borrow_hours else {
+            return Err(Denial::NoBorrowSupport);
+        };
+        if p.pool.suite.is_some() || p.pool.package.is_some() {
+            return Err(Denial::BorrowComponent);
+        }
+        let ctx = FeatureCtx::from_pool(&p.pool);
+        let options = &self.config.options;
+        let allowed_ms = u64::from(options.effective_borrow_hours(&ctx, hours)) * 3_600_000;
+        if co.borrow_until.saturating_mul(1000) > now.saturating_add(allowed_ms) {
+            return Err(Denial::BorrowTooLong);
+        }
+        let lowwater = options.borrow_lowwater(&ctx).unwrap_or(0);
+        let borrowed: u32 = self
+            .borrowed
+            .iter()
+            .filter_map(|(_, h)| self.holdings.get(h))
+            .filter(|h| std::ptr::eq(&self.pools[h.pool], p))
+            .map(|h| h.count)
+            .sum();
+        if borrowed.saturating_add(co.count) > p.issued.saturating_sub(lowwater) {
+            return Err(Denial::NoneToBorrow);
+        }
+        Ok(())
     }
 
     /// Whether `extra` new seats of pool `p` may go to `c` given the
@@ -1003,11 +1335,12 @@ impl Core {
         conn: ConnId,
         count: u32,
         reservation: Option<(ReservationId, u32)>,
+        count_max: bool,
     ) -> Quota {
         let options = std::sync::Arc::clone(&self.config.options);
         let ctx = FeatureCtx::from_pool(&self.pools[pool].pool);
         let maxes: Vec<MaxId> = match self.conns.get(&conn) {
-            Some(c) if options.max_rule_count() > 0 => {
+            Some(c) if count_max && options.max_rule_count() > 0 => {
                 options.limits(&ctx, c.client()).map(|r| r.id()).collect()
             }
             _ => Vec::new(),
@@ -1025,16 +1358,39 @@ impl Core {
         }
     }
 
-    fn give_back_quota(&mut self, quota: &Quota) {
+    /// A checkout left, freeing `freed` seats of its group. Its
+    /// reservation gets back at most those: seats that stay in use by the
+    /// rest of the group (`heir`) stay counted against the reservation.
+    fn give_back_quota(&mut self, quota: &Quota, freed: u32, heir: Option<u64>) {
         for id in &quota.maxes {
             if let Some(used) = self.max_use.get_mut(id.index()) {
                 *used = used.saturating_sub(quota.count);
             }
         }
-        if let Some((id, n)) = quota.reservation {
-            if let Some(used) = self.reserve_use.get_mut(id.index()) {
-                *used = used.saturating_sub(n);
+        let Some((id, n)) = quota.reservation else {
+            return;
+        };
+        let mut back = n.min(freed);
+        let kept = n - back;
+        let heir = heir.filter(|_| kept > 0);
+        let inherited = heir.and_then(|h| self.holdings.get_mut(&h)).and_then(|h| {
+            match &mut h.quota.reservation {
+                r @ None => {
+                    *r = Some((id, kept));
+                    Some(())
+                }
+                Some((same, m)) if *same == id => {
+                    *m += kept;
+                    Some(())
+                }
+                Some(_) => None,
             }
+        });
+        if kept > 0 && inherited.is_none() {
+            back = n;
+        }
+        if let Some(used) = self.reserve_use.get_mut(id.index()) {
+            *used = used.saturating_sub(back);
         }
     }
 
@@ -1095,7 +1451,7 @@ impl Core {
             fx.close(conn, Some("checkin before Hello".into()));
             return fx;
         }
-        self.touch(conn, now);
+        self.activity(conn, now);
         if self
             .holdings
             .get(&ci.handle)
@@ -1132,8 +1488,12 @@ impl Core {
         if let Some(until) = h.linger_until {
             self.lingering.remove(&(until, handle));
         }
-        self.give_back_quota(&h.quota);
-        self.pools[h.pool].leave(&h.key, handle);
+        if let Some(until) = h.borrow_until {
+            self.borrowed.remove(&(until, handle));
+            fx.borrows.push(BorrowChange::Remove(handle));
+        }
+        let (freed, heir) = self.pools[h.pool].leave(&h.key, handle);
+        self.give_back_quota(&h.quota, freed, heir);
         fx.log.push(LogEvent::In {
             feature: h.feature.clone(),
             user: h.user.clone(),
@@ -1157,6 +1517,23 @@ impl Core {
                 self.idle.remove(&(c.last_heard, h.conn));
             }
         }
+        self.reindex_timeout(h.conn);
+    }
+
+    /// The seat stays taken but no longer belongs to its connection (it
+    /// lingers, or it is borrowed and its client went away).
+    fn detach(&mut self, handle: u64) {
+        let Some(h) = self.holdings.get_mut(&handle) else {
+            return;
+        };
+        let conn = std::mem::replace(&mut h.conn, DETACHED);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.handles.remove(&handle);
+            if c.handles.is_empty() {
+                self.idle.remove(&(c.last_heard, conn));
+            }
+        }
+        self.reindex_timeout(conn);
     }
 
     /// The connection is gone: everything it held is released.
@@ -1167,6 +1544,9 @@ impl Core {
         };
         self.idle.remove(&(c.last_heard, conn));
         self.jobs.remove(&(c.identity.job, conn));
+        if let Some(t) = c.timeout_ms {
+            self.timeouts.remove(&(c.active_at.saturating_add(t), conn));
+        }
         for h in c.handles {
             self.release_or_linger(now, h, &mut fx);
         }
@@ -1185,14 +1565,16 @@ impl Core {
                     self.pop_waiter(&feature);
                     continue;
                 };
-                if self.plan(c, &co, self.next_handle).is_err() {
+                if self.plan(c, &co, self.next_handle, now).is_err() {
                     break;
                 }
                 let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
                 self.pop_waiter(&feature);
-                fx.log.push(LogEvent::Note(format!(
-                    "DEQUEUED: \"{feature}\" {user}@{host}  "
-                )));
+                fx.log.push(LogEvent::Dequeued {
+                    feature: feature.clone(),
+                    user,
+                    host,
+                });
                 let granted = self.checkout(now, conn, &Checkout { queue: false, ..co });
                 fx.extend(granted);
             }
@@ -1223,24 +1605,24 @@ impl Core {
         let Some(h) = self.holdings.get(&handle) else {
             return;
         };
+        if h.borrow_until.is_some() {
+            // A borrowed seat is the client's until the borrow ends,
+            // whatever the application does.
+            self.detach(handle);
+            return;
+        }
         let ctx = FeatureCtx::from_pool(&self.pools[h.pool].pool);
         let secs = self.config.options.effective_linger(&ctx, 0);
         if secs == 0 {
             self.release(handle, None, fx);
             return;
         }
-        let conn = h.conn;
         let until = now.saturating_add(u64::from(secs) * 1000);
         if let Some(h) = self.holdings.get_mut(&handle) {
             h.linger_until = Some(until);
         }
         self.lingering.insert((until, handle));
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.handles.remove(&handle);
-            if c.handles.is_empty() {
-                self.idle.remove(&(c.last_heard, conn));
-            }
-        }
+        self.detach(handle);
     }
 
     /// Reclaims the seats of connections silent for `timeout_ms` or more
@@ -1258,10 +1640,27 @@ impl Core {
                 continue;
             };
             self.jobs.remove(&(c.identity.job, conn));
+            if let Some(t) = c.timeout_ms {
+                self.timeouts.remove(&(c.active_at.saturating_add(t), conn));
+            }
             for h in c.handles {
-                self.release(h, Some(InReason::Inactive), &mut fx);
+                if self
+                    .holdings
+                    .get(&h)
+                    .is_some_and(|h| h.borrow_until.is_some())
+                {
+                    self.detach(h);
+                } else {
+                    self.release(h, Some(InReason::Inactive), &mut fx);
+                }
             }
             fx.close(conn, None);
+        }
+        while let Some(&(at, conn)) = self.timeouts.first() {
+            if at > now {
+                break;
+            }
+            self.reclaim_idle(now, conn, &mut fx);
         }
         while let Some(&(until, handle)) = self.lingering.first() {
             if until > now {
@@ -1270,10 +1669,159 @@ impl Core {
             self.lingering.remove(&(until, handle));
             self.release(handle, None, &mut fx);
         }
+        while let Some(&(until, handle)) = self.borrowed.first() {
+            if until > now {
+                break;
+            }
+            let holder = self.holdings.get(&handle).map(|h| h.conn);
+            self.release(handle, None, &mut fx);
+            if let Some(conn) = holder.filter(|c| *c != DETACHED) {
+                fx.reply(
+                    conn,
+                    Message::Revoked(Revoked {
+                        handle,
+                        code: lmerr::LM_BORROW_EXPIRED,
+                        text: lmerr::text(lmerr::LM_BORROW_EXPIRED).to_string(),
+                    }),
+                );
+            }
+        }
         if !fx.log.is_empty() {
             self.serve_queue(now, &mut fx);
         }
         (fx, self.next_deadline())
+    }
+
+    /// TIMEOUT: the checkouts of `conn` whose TIMEOUT has passed since
+    /// its user was last active go back (`IN: ... (INACTIVE)`); the
+    /// application hears `Revoked` and keeps its connection.
+    fn reclaim_idle(&mut self, now: u64, conn: ConnId, fx: &mut Effects) {
+        let Some(c) = self.conns.get(&conn) else {
+            self.timeouts.retain(|(_, id)| *id != conn);
+            return;
+        };
+        let idle_for = now.saturating_sub(c.active_at);
+        let expired: Vec<u64> = c
+            .handles
+            .iter()
+            .copied()
+            .filter(|h| {
+                self.holdings.get(h).is_some_and(|h| {
+                    h.borrow_until.is_none() && h.timeout_ms.is_some_and(|t| idle_for >= t)
+                })
+            })
+            .collect();
+        for handle in expired {
+            self.release(handle, Some(InReason::Inactive), fx);
+            fx.reply(
+                conn,
+                Message::Revoked(Revoked {
+                    handle,
+                    code: lmerr::LM_SERVER_REMOVED,
+                    text: "License reclaimed: idle longer than the TIMEOUT in the options file."
+                        .into(),
+                }),
+            );
+        }
+        self.reindex_timeout(conn);
+    }
+
+    /// lmborrow -return: the seat of `r.feature` this user borrowed on this
+    /// host comes back before its time.
+    pub fn return_borrow(&mut self, now: u64, conn: ConnId, r: &ReturnBorrow) -> Effects {
+        let mut fx = Effects::default();
+        let Some(c) = self.conns.get(&conn) else {
+            fx.close(conn, Some("return before Hello".into()));
+            return fx;
+        };
+        let (user, host) = (&c.identity.user, &c.identity.host);
+        let found = self.borrowed.iter().map(|(_, h)| *h).find(|h| {
+            self.holdings.get(h).is_some_and(|h| {
+                h.feature == r.feature && h.user == *user && h.host.eq_ignore_ascii_case(host)
+            })
+        });
+        self.activity(conn, now);
+        match found {
+            Some(handle) => {
+                self.release(handle, None, &mut fx);
+                fx.reply(conn, Message::CheckedIn(Checkin { req: r.req, handle }));
+                self.serve_queue(now, &mut fx);
+            }
+            None => fx.reply(
+                conn,
+                Message::Denied(Denied {
+                    req: r.req,
+                    code: lmerr::LM_UNBORROWED_ALREADY,
+                    minor: 0,
+                    text: lmerr::text(lmerr::LM_UNBORROWED_ALREADY).to_string(),
+                }),
+            ),
+        }
+        fx
+    }
+
+    /// Borrowed seats stored by an earlier run of the daemon, taken again
+    /// at start-up (before any client connects). Those whose borrow has
+    /// ended, or whose feature is no longer served, are dropped from the
+    /// store.
+    pub fn restore_borrows(&mut self, now: u64, records: Vec<BorrowRecord>) -> Effects {
+        let mut fx = Effects::default();
+        for rec in records {
+            self.next_handle = self.next_handle.max(rec.handle.saturating_add(1));
+            let pool = self.by_feature.get(&rec.feature).and_then(|ids| {
+                ids.iter()
+                    .copied()
+                    .find(|&i| self.pools[i].pool.version.as_written() == rec.version)
+                    .or_else(|| ids.first().copied())
+            });
+            let (Some(pool), true) = (pool, rec.until_ms > now) else {
+                fx.log.push(LogEvent::Note(format!(
+                    "Borrowed license \"{}\" of {}@{} ended while the daemon was down",
+                    rec.feature, rec.user, rec.host
+                )));
+                fx.borrows.push(BorrowChange::Remove(rec.handle));
+                continue;
+            };
+            let key = DupKey::Alone(rec.handle);
+            let p = &mut self.pools[pool];
+            p.join(key.clone(), rec.handle, p.seats(rec.count));
+            fx.log.push(LogEvent::Note(format!(
+                "Borrowed license \"{}\" of {}@{} kept until {}",
+                rec.feature,
+                rec.user,
+                rec.host,
+                rec.until_ms / 1000
+            )));
+            self.borrowed.insert((rec.until_ms, rec.handle));
+            self.holdings.insert(
+                rec.handle,
+                Box::new(Holding {
+                    conn: DETACHED,
+                    req: 0,
+                    feature: rec.feature,
+                    pool,
+                    key,
+                    count: rec.count,
+                    suite: None,
+                    started_ms: rec.started_ms,
+                    user: rec.user,
+                    host: rec.host,
+                    display: rec.display,
+                    pid: rec.pid,
+                    requested: rec.requested,
+                    quota: Quota::default(),
+                    linger_until: None,
+                    timeout_ms: None,
+                    borrow_until: Some(rec.until_ms),
+                }),
+            );
+        }
+        fx
+    }
+
+    /// Seats currently borrowed.
+    pub fn borrowed_count(&self) -> usize {
+        self.borrowed.len()
     }
 
     /// The local date changed: pools follow their lines' START and expiry
@@ -1326,17 +1874,18 @@ impl Core {
         self.config.options = options;
         self.max_use = vec![0; self.config.options.max_rule_count()];
         self.reserve_use = vec![0; self.config.options.reservation_count()];
-        let held: Vec<(u64, usize, ConnId, u32)> = self
+        let held: Vec<(u64, usize, ConnId, u32, bool)> = self
             .holdings
             .iter()
-            .map(|(handle, h)| (*handle, h.pool, h.conn, h.count))
+            .map(|(handle, h)| (*handle, h.pool, h.conn, h.count, h.borrow_until.is_none()))
             .collect();
-        for (handle, pool, conn, count) in held {
-            let quota = self.take_quota(pool, conn, count, None);
+        for (handle, pool, conn, count, count_max) in held {
+            let quota = self.take_quota(pool, conn, count, None, count_max);
             if let Some(h) = self.holdings.get_mut(&handle) {
                 h.quota = quota;
             }
         }
+        self.apply_pool_options();
     }
 
     /// lmreread: serve `pools` from now on, keeping every checkout.
@@ -1361,13 +1910,7 @@ impl Core {
                 .entry(pool.feature.clone())
                 .or_default()
                 .push(self.pools.len());
-            self.pools.push(PoolState {
-                issued: pool.issued(today),
-                active: pool.is_active(today),
-                in_use: 0,
-                groups: BTreeMap::new(),
-                pool,
-            });
+            self.pools.push(PoolState::new(pool, today));
         }
         let identity = |p: &Pool| {
             (
@@ -1414,19 +1957,27 @@ impl Core {
                 *s = moved_to[*s];
             }
         }
+        self.apply_pool_options();
     }
 
     /// The daemon is stopping: every seat is released and logged as
     /// `IN: ... (SHUTDOWN)`.
     pub fn shutdown(&mut self) -> Effects {
         let mut fx = Effects::default();
-        let handles: Vec<u64> = self.holdings.keys().copied().collect();
+        // Borrowed seats stay taken in the store for the next run.
+        let handles: Vec<u64> = self
+            .holdings
+            .iter()
+            .filter(|(_, h)| h.borrow_until.is_none())
+            .map(|(handle, _)| *handle)
+            .collect();
         for h in handles {
             self.release(h, Some(InReason::Shutdown), &mut fx);
         }
         self.conns.clear();
         self.idle.clear();
         self.jobs.clear();
+        self.timeouts.clear();
         fx
     }
 
@@ -1441,10 +1992,15 @@ impl Core {
     pub fn status_reply(&self, feature: &str) -> StatusReply {
         let mut holders: Vec<Vec<Holder>> = self.pools.iter().map(|_| Vec::new()).collect();
         for (handle, h) in &self.holdings {
+            let ctx = FeatureCtx::from_pool(&self.pools[h.pool].pool);
             let holder = Holder {
                 queued: false,
-                borrow_until: 0,
-                linger: 0,
+                borrow_until: h.borrow_until.map_or(0, |u| u / 1000),
+                linger: match h.borrow_until {
+                    // FLEXlm shows a borrow as its length, in seconds.
+                    Some(until) => ((until.saturating_sub(h.started_ms)) / 1000) as u32,
+                    None => self.config.options.effective_linger(&ctx, 0),
+                },
                 user: h.user.clone(),
                 host: h.host.clone(),
                 display: h.display.clone(),
@@ -1463,6 +2019,32 @@ impl Core {
             }
             holders[h.pool].push(holder);
         }
+        // Waiters show under the first pool of their feature.
+        for (feature, waiters) in &self.queue {
+            let Some(&pool) = self.by_feature.get(feature).and_then(|ids| ids.first()) else {
+                continue;
+            };
+            for (conn, co) in waiters {
+                let Some(c) = self.conns.get(conn) else {
+                    continue;
+                };
+                holders[pool].push(Holder {
+                    user: c.identity.user.clone(),
+                    host: c.identity.host.clone(),
+                    display: c.identity.display.clone(),
+                    version: self.pools[pool].pool.version.as_written().to_string(),
+                    handle: 0,
+                    started: c.last_heard / 1000,
+                    count: co.count,
+                    pid: c.identity.pid,
+                    requested_version: co.version.clone(),
+                    queued: true,
+                    borrow_until: 0,
+                    linger: 0,
+                });
+            }
+        }
+
         let features = self
             .pools
             .iter()
@@ -1530,6 +2112,18 @@ impl Core {
                 .map(|h| (req.handle, h.conn))
                 .into_iter()
                 .collect(),
+            admin_op::SHUTDOWN if !self.borrowed.is_empty() && !req.force => {
+                reply(
+                    &mut fx,
+                    lmerr::LM_BORROW_DOWN,
+                    format!(
+                        "{} ({} license(s) borrowed; use -force: they stay borrowed across the restart)",
+                        lmerr::text(lmerr::LM_BORROW_DOWN),
+                        self.borrowed.len()
+                    ),
+                );
+                return fx;
+            }
             admin_op::SHUTDOWN => {
                 reply(&mut fx, 0, "Shutting down.".into());
                 fx.shutdown = true;
@@ -1544,12 +2138,13 @@ impl Core {
                 return fx;
             }
         };
-        // A lingering seat is no one's any more: FLEXlm refuses to remove it.
+        // A lingering seat is no one's any more: FLEXlm refuses to remove
+        // it. A borrowed one may be in use on a laptop far away: the same.
         let (lingering, victims): (Vec<_>, Vec<_>) =
             victims.into_iter().partition(|(handle, _)| {
                 self.holdings
                     .get(handle)
-                    .is_some_and(|h| h.linger_until.is_some())
+                    .is_some_and(|h| h.linger_until.is_some() || h.borrow_until.is_some())
             });
         if victims.is_empty() {
             let code = if lingering.is_empty() {
@@ -1583,15 +2178,8 @@ impl Core {
         for (i, p) in self.pools.iter().enumerate() {
             let sum: u32 = p.groups.values().map(|g| g.count).sum();
             assert_eq!(p.in_use, sum, "pool {i} in_use");
-            if p.pool.counted {
-                assert!(
-                    p.in_use <= p.capacity(),
-                    "pool {i}: {} in use > {} + {}",
-                    p.in_use,
-                    p.issued,
-                    p.pool.overdraft
-                );
-            }
+            // in_use <= capacity is the callers' property to check: a
+            // reread that lowers a count leaves holders over it.
             for g in p.groups.values() {
                 assert!(!g.members.is_empty());
                 assert_eq!(g.count, g.members.values().copied().max().unwrap_or(0));
@@ -1601,11 +2189,28 @@ impl Core {
             }
         }
         for (handle, h) in &self.holdings {
-            let c = self
-                .conns
-                .get(&h.conn)
-                .expect("holding of a live connection");
-            assert!(c.handles.contains(handle));
+            if h.conn == DETACHED {
+                assert!(
+                    h.linger_until.is_some() || h.borrow_until.is_some(),
+                    "detached holding {handle} neither lingers nor is borrowed"
+                );
+            } else {
+                let c = self
+                    .conns
+                    .get(&h.conn)
+                    .expect("holding of a live connection");
+                assert!(c.handles.contains(handle));
+            }
+            assert_eq!(
+                self.lingering
+                    .contains(&(h.linger_until.unwrap_or(0), *handle)),
+                h.linger_until.is_some()
+            );
+            assert_eq!(
+                self.borrowed
+                    .contains(&(h.borrow_until.unwrap_or(0), *handle)),
+                h.borrow_until.is_some()
+            );
             assert!(self.pools[h.pool].groups[&h.key]
                 .members
                 .contains_key(handle));
@@ -1634,6 +2239,36 @@ impl Core {
             .map(|(id, c)| (c.identity.job, *id))
             .collect();
         assert_eq!(self.jobs, jobs, "job index");
+        let timeouts: BTreeSet<(u64, ConnId)> = self
+            .conns
+            .iter()
+            .filter_map(|(id, c)| Some((c.active_at.saturating_add(c.timeout_ms?), *id)))
+            .collect();
+        assert_eq!(self.timeouts, timeouts, "timeout index");
+        assert_eq!(
+            self.lingering.len() + self.borrowed.len(),
+            self.holdings
+                .values()
+                .filter(|h| h.linger_until.is_some() || h.borrow_until.is_some())
+                .count()
+        );
+    }
+}
+
+/// What the store keeps of a borrowed checkout.
+fn borrow_record(handle: u64, h: &Holding, pools: &[PoolState]) -> BorrowRecord {
+    BorrowRecord {
+        handle,
+        feature: h.feature.clone(),
+        version: pools[h.pool].pool.version.as_written().to_string(),
+        count: h.count,
+        user: h.user.clone(),
+        host: h.host.clone(),
+        display: h.display.clone(),
+        pid: h.pid,
+        requested: h.requested.clone(),
+        started_ms: h.started_ms,
+        until_ms: h.borrow_until.unwrap_or(0),
     }
 }
 

@@ -1277,3 +1277,570 @@ fn queued_checkouts_are_granted_in_order_when_seats_free() {
     );
     granted(&core.checkout(0, ConnId(5), &co("f2", "1.0", 1)));
 }
+
+fn beat(core: &mut Core, now: u64, conn: u64, idle: bool) {
+    let fx = core.heartbeat(now, ConnId(conn), &Heartbeat { seq: 1, idle });
+    assert!(matches!(fx.replies[0].1, Message::HeartbeatAck(_)));
+}
+
+fn revoked(fx: &Effects) -> Vec<(ConnId, u64, i32)> {
+    fx.replies
+        .iter()
+        .filter_map(|(c, m)| match m {
+            Message::Revoked(r) => Some((*c, r.handle, r.code)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn options_timeout_reclaims_seats_of_idle_users_only() {
+    let mut core = core_with_options(DEMO, "TIMEOUT f1 60\n");
+    core.config.min_timeout_secs = 30;
+    core.config.timeout_ms = 1_000_000;
+    hello(&mut core, 1, "idle", "h");
+    hello(&mut core, 2, "busy", "h");
+    let idle = granted(&core.checkout(0, ConnId(1), &co("f1", "1.0", 1)));
+    let busy = granted(&core.checkout(0, ConnId(2), &co("f1", "1.0", 1)));
+    let f2 = granted(&core.checkout(0, ConnId(1), &co("f2", "2.5", 1)));
+    assert_eq!(core.next_deadline(), Some(60_000));
+    // Both keep heart-beating; only one says its user is at work.
+    for t in (10_000..=70_000).step_by(10_000) {
+        beat(&mut core, t, 1, true);
+        beat(&mut core, t, 2, false);
+        core.check_invariants();
+    }
+    let (fx, _) = core.tick(60_000);
+    assert_eq!(
+        revoked(&fx),
+        vec![(ConnId(1), idle, lmerr::LM_SERVER_REMOVED)]
+    );
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" idle@h  (INACTIVE)"]);
+    assert!(fx.close.is_empty(), "the connection stays");
+    // f2 has no TIMEOUT: kept; the busy user keeps f1.
+    assert_eq!(core.handles_of(ConnId(1)), vec![f2]);
+    assert_eq!(core.handles_of(ConnId(2)), vec![busy]);
+    assert_eq!(core.next_deadline(), Some(130_000));
+    core.check_invariants();
+}
+
+#[test]
+fn options_timeout_is_raised_to_the_vendor_minimum_and_timeoutall_applies() {
+    let mut core = core_with_options(DEMO, "TIMEOUTALL 10\n");
+    core.config.min_timeout_secs = 900;
+    hello(&mut core, 1, "u", "h");
+    granted(&core.checkout(0, ConnId(1), &co("f2", "2.5", 1)));
+    let due = core.timeouts.first().map(|(at, _)| *at);
+    assert_eq!(due, Some(900_000));
+}
+
+#[test]
+fn options_max_overdraft_limits_the_line_overdraft() {
+    let lic = "FEATURE f3 demo 1.0 permanent 2 OVERDRAFT=3\n";
+    let mut core = core_with_options(lic, "MAX_OVERDRAFT f3 1\n");
+    for conn in 1..=4 {
+        hello(&mut core, conn, &format!("u{conn}"), "h");
+    }
+    for conn in 1..=3 {
+        granted(&core.checkout(0, ConnId(conn), &co("f3", "1.0", 1)));
+    }
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(4), &co("f3", "1.0", 1))).0,
+        -4
+    );
+    // Without the option the line's OVERDRAFT holds.
+    let mut core = core_for(lic);
+    for conn in 1..=5 {
+        hello(&mut core, conn, &format!("u{conn}"), "h");
+        granted(&core.checkout(0, ConnId(conn), &co("f3", "1.0", 1)));
+    }
+    core.check_invariants();
+}
+
+#[test]
+fn user_based_serves_included_users_one_seat_each() {
+    let lic = "FEATURE ub demo 1.0 permanent 2 USER_BASED\n";
+    let mut core = core_with_options(lic, "INCLUDE ub USER ann\nINCLUDE ub USER bob\n");
+    assert!(core.option_problems().is_empty());
+    hello(&mut core, 1, "ann", "h1");
+    hello(&mut core, 2, "ann", "h2");
+    hello(&mut core, 3, "bob", "h1");
+    hello(&mut core, 4, "eve", "h1");
+    granted(&core.checkout(0, ConnId(1), &co("ub", "1.0", 1)));
+    granted(&core.checkout(0, ConnId(2), &co("ub", "1.0", 3)));
+    assert_eq!(in_use(&core, "ub"), 1, "one seat for ann however often");
+    granted(&core.checkout(0, ConnId(3), &co("ub", "1.0", 1)));
+    assert_eq!(in_use(&core, "ub"), 2);
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(4), &co("ub", "1.0", 1))).0,
+        lmerr::LM_FEATNOTINCLUDE
+    );
+    core.check_invariants();
+}
+
+#[test]
+fn user_based_with_too_many_included_users_is_refused_with_minus_84() {
+    let lic = "FEATURE ub demo 1.0 permanent 1 USER_BASED\nFEATURE hb demo 1.0 permanent 5 HOST_BASED=1\n";
+    let opts = "GROUP team ann bob\nINCLUDE ub GROUP team\nHOST_GROUP labs h1 h2\nINCLUDE hb HOST_GROUP labs\n";
+    let mut core = core_with_options(lic, opts);
+    let problems = core.option_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("ub is USER_BASED"), "{problems:?}");
+    assert!(problems[1].contains("INCLUDEs 2 hosts but the license allows 1"));
+    hello(&mut core, 1, "ann", "h1");
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("ub", "1.0", 1))).0,
+        lmerr::LM_USER_BASED
+    );
+    assert_eq!(
+        denied(&core.checkout(0, ConnId(1), &co("hb", "1.0", 1))).0,
+        lmerr::LM_USER_BASED
+    );
+    // Fixing the options file (lmreread) makes the feature usable.
+    core.set_options(std::sync::Arc::new(
+        grammar::options::Options::parse("demo.opt", "INCLUDE ub USER ann\n").0,
+    ));
+    granted(&core.checkout(0, ConnId(1), &co("ub", "1.0", 1)));
+}
+
+#[test]
+fn nolog_classes_of_log_lines() {
+    use grammar::options::LogClass;
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "u", "h");
+    let fx = core.checkout(0, ConnId(1), &co("f1", "1.0", 1));
+    assert_eq!(fx.log[0].class(), Some(LogClass::Out));
+    let fx = core.checkout(0, ConnId(1), &co("nope", "1.0", 1));
+    assert_eq!(fx.log[0].class(), Some(LogClass::Unsupported));
+    let fx = core.disconnect(0, ConnId(1));
+    assert_eq!(fx.log[0].class(), Some(LogClass::In));
+    assert_eq!(LogEvent::Note("x".into()).class(), None);
+    let (opts, _) = grammar::options::Options::parse("o", "NOLOG OUT\nNOLOG QUEUED\n");
+    assert!(opts.nolog(LogClass::Out) && opts.nolog(LogClass::Queued));
+    assert!(!opts.nolog(LogClass::In));
+}
+
+const BORROWABLE: &str = "\
+FEATURE bf demo 1.0 permanent 3 BORROW=48
+FEATURE nb demo 1.0 permanent 3
+";
+
+/// Unix seconds of `now` ms plus `hours`.
+fn until(now: u64, hours: u64) -> u64 {
+    now / 1000 + hours * 3600
+}
+
+fn borrow(core: &mut Core, now: u64, conn: u64, feature: &str, hours: u64) -> Effects {
+    let req = Checkout {
+        borrow_until: until(now, hours),
+        ..co(feature, "1.0", 1)
+    };
+    core.checkout(now, ConnId(conn), &req)
+}
+
+#[test]
+fn borrow_rules_line_period_lowwater_and_include_borrow() {
+    let now = 1_700_000_000_000;
+    let opts = "BORROW_LOWWATER bf 1\nMAX_BORROW_HOURS bf 24\nEXCLUDE_BORROW bf USER eve\n";
+    let mut core = core_with_options(BORROWABLE, opts);
+    for (conn, user) in [(1, "a"), (2, "b"), (3, "c"), (4, "eve")] {
+        core.connect(now, ConnId(conn), ident(user, "lap"))
+            .replies
+            .clear();
+    }
+    assert_eq!(
+        denied(&borrow(&mut core, now, 1, "nb", 1)).0,
+        lmerr::LM_NOBORROWSUPP
+    );
+    assert_eq!(
+        denied(&borrow(&mut core, now, 1, "bf", 25)).0,
+        lmerr::LM_BORROW_TOOLONG
+    );
+    assert_eq!(
+        denied(&borrow(&mut core, now, 4, "bf", 1)).0,
+        lmerr::LM_FEATEXCLUDE
+    );
+    let fx = borrow(&mut core, now, 1, "bf", 24);
+    let h1 = granted(&fx);
+    assert!(
+        matches!(&fx.borrows[..], [BorrowChange::Add(r)] if r.handle == h1 && r.until_ms == until(now, 24) * 1000)
+    );
+    granted(&borrow(&mut core, now, 2, "bf", 2));
+    // Two of three are borrowed; the last one may not be (LOWWATER 1)...
+    assert_eq!(
+        denied(&borrow(&mut core, now, 3, "bf", 2)).0,
+        lmerr::LM_NONETOBORROW
+    );
+    // ... but it can still be checked out normally.
+    granted(&core.checkout(now, ConnId(3), &co("bf", "1.0", 1)));
+    core.check_invariants();
+}
+
+#[test]
+fn a_borrowed_seat_outlives_checkin_and_disconnect_until_returned_or_expired() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    core.connect(now, ConnId(1), ident("joe", "lap"))
+        .replies
+        .clear();
+    let h = granted(&borrow(&mut core, now, 1, "bf", 2));
+    let fx = core.checkin(now, ConnId(1), &Checkin { req: 1, handle: h });
+    assert!(matches!(fx.replies[0].1, Message::CheckedIn(_)));
+    assert!(fx.borrows.is_empty() && fx.log.is_empty(), "{fx:?}");
+    let fx = core.disconnect(now, ConnId(1));
+    assert!(fx.borrows.is_empty());
+    assert_eq!(in_use(&core, "bf"), 1);
+    core.check_invariants();
+    // lmremove refuses a borrowed seat, as it does a lingering one.
+    let fx = core.admin(
+        now,
+        ConnId(9),
+        &AdminRequest {
+            handle: h,
+            ..admin(admin_op::REMOVE_HANDLE)
+        },
+    );
+    assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_REMOVE_LINGER);
+    // lmdown needs -force while seats are borrowed.
+    let fx = core.admin(now, ConnId(9), &admin(admin_op::SHUTDOWN));
+    assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_BORROW_DOWN);
+    assert!(!fx.shutdown);
+    // Status shows it with the borrow's length.
+    let holder = &core.status_reply("bf").features[0].holders[0];
+    assert_eq!((holder.borrow_until, holder.linger), (until(now, 2), 7200));
+    // Returned early from another connection of the same user and host.
+    core.connect(now, ConnId(2), ident("joe", "LAP"))
+        .replies
+        .clear();
+    let fx = core.return_borrow(
+        now,
+        ConnId(2),
+        &ReturnBorrow {
+            req: 5,
+            feature: "bf".into(),
+        },
+    );
+    assert!(
+        matches!(fx.replies[0].1, Message::CheckedIn(Checkin { req: 5, handle }) if handle == h)
+    );
+    assert_eq!(fx.borrows, vec![BorrowChange::Remove(h)]);
+    assert_eq!(in_use(&core, "bf"), 0);
+    let fx = core.return_borrow(
+        now,
+        ConnId(2),
+        &ReturnBorrow {
+            req: 6,
+            feature: "bf".into(),
+        },
+    );
+    assert_eq!(denied(&fx).0, lmerr::LM_UNBORROWED_ALREADY);
+    // A second borrow runs out on its own.
+    let h2 = granted(&borrow(&mut core, now, 2, "bf", 1));
+    beat(&mut core, now + 3_599_000, 2, false);
+    assert!(core.borrowed.first() == Some(&(now + 3_600_000, h2)));
+    let (fx, _) = core.tick(now + 3_600_000);
+    assert_eq!(fx.borrows, vec![BorrowChange::Remove(h2)]);
+    assert_eq!(
+        revoked(&fx),
+        vec![(ConnId(2), h2, lmerr::LM_BORROW_EXPIRED)]
+    );
+    assert_eq!(in_use(&core, "bf"), 0);
+    core.check_invariants();
+}
+
+#[test]
+fn borrowed_seats_are_restored_and_kept_across_shutdown() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    core.connect(now, ConnId(1), ident("joe", "lap"))
+        .replies
+        .clear();
+    let fx = borrow(&mut core, now, 1, "bf", 2);
+    let BorrowChange::Add(record) = fx.borrows[0].clone() else {
+        panic!("{fx:?}")
+    };
+    granted(&core.checkout(now, ConnId(1), &co("bf", "1.0", 1)));
+    let fx = core.shutdown();
+    assert!(fx.borrows.is_empty(), "shutdown keeps borrows: {fx:?}");
+    assert_eq!(lines(&fx), vec!["IN: \"bf\" joe@lap  (SHUTDOWN)"]);
+
+    // The next run takes the seat again; an expired one is dropped.
+    let mut core = core_for(BORROWABLE);
+    let old = BorrowRecord {
+        handle: 99,
+        until_ms: now - 1,
+        ..record.clone()
+    };
+    let fx = core.restore_borrows(now, vec![record.clone(), old]);
+    assert_eq!(fx.borrows, vec![BorrowChange::Remove(99)]);
+    assert_eq!(in_use(&core, "bf"), 1);
+    core.check_invariants();
+    core.connect(now, ConnId(5), ident("new", "h"))
+        .replies
+        .clear();
+    let h = granted(&core.checkout(now, ConnId(5), &co("bf", "1.0", 1)));
+    assert!(h > 99, "handles never repeat a restored one");
+    let fx = core.return_borrow(
+        now,
+        ConnId(5),
+        &ReturnBorrow {
+            req: 1,
+            feature: "bf".into(),
+        },
+    );
+    assert_eq!(
+        denied(&fx).0,
+        lmerr::LM_UNBORROWED_ALREADY,
+        "only joe may return it"
+    );
+}
+
+#[test]
+fn status_lists_queued_users() {
+    let mut core = core_for("FEATURE q demo 1.0 permanent 1\n");
+    hello(&mut core, 1, "a", "h");
+    hello(&mut core, 2, "b", "h");
+    granted(&core.checkout(0, ConnId(1), &co("q", "1.0", 1)));
+    let fx = core.checkout(
+        0,
+        ConnId(2),
+        &Checkout {
+            queue: true,
+            ..co("q", "1.0", 1)
+        },
+    );
+    assert_eq!(denied(&fx).0, lmerr::LM_FEATQUEUE);
+    assert_eq!(lines(&fx), vec!["QUEUED: \"q\" b@h  "]);
+    let holders = &core.status_reply("q").features[0].holders;
+    assert_eq!(holders.len(), 2);
+    assert!(holders[1].queued && holders[1].user == "b" && holders[1].handle == 0);
+    let fx = core.disconnect(0, ConnId(1));
+    assert!(lines(&fx).contains(&"DEQUEUED: \"q\" b@h  ".to_string()));
+    assert!(core.status_reply("q").features[0]
+        .holders
+        .iter()
+        .all(|h| !h.queued));
+}
+
+/// The counting rules under the options file, queueing, linger, TIMEOUT,
+/// borrowing and rereads, driven by random sequences of events.
+mod policy_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LICENSES: [&str; 2] = [
+        "\
+FEATURE f1 demo 1.0 permanent 3 BORROW=1
+FEATURE f2 demo 1.0 permanent 2 OVERDRAFT=2 DUP_GROUP=UH
+FEATURE f3 demo 1.0 permanent 4 USER_BASED=2
+",
+        "\
+FEATURE f1 demo 1.0 permanent 2 BORROW=1
+FEATURE f2 demo 1.0 permanent 3 OVERDRAFT=1 DUP_GROUP=UH
+FEATURE f3 demo 1.0 permanent 3 USER_BASED
+",
+    ];
+    const OPTIONS: [&str; 3] = [
+        "RESERVE 1 f1 USER ann\nMAX 2 f2 USER bob\nLINGER f1 2\nTIMEOUT f2 3\n\
+         MAX_OVERDRAFT f2 1\nINCLUDE f3 USER ann\nINCLUDE f3 USER bob\nBORROW_LOWWATER f1 1\n",
+        "RESERVE 2 f2 USER joe\nTIMEOUTALL 2\nLINGER f2 1\nINCLUDE f3 USER joe\n\
+         EXCLUDE_BORROW f1 USER bob\n",
+        "",
+    ];
+    const FEATURES: [&str; 4] = ["f1", "f2", "f3", "f9"];
+    const USERS: [&str; 3] = ["joe", "ann", "bob"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Connect {
+            conn: u64,
+            user: usize,
+        },
+        Checkout {
+            conn: u64,
+            feature: usize,
+            count: u32,
+            queue: bool,
+            borrow: bool,
+        },
+        Checkin {
+            conn: u64,
+            pick: usize,
+        },
+        Return {
+            conn: u64,
+            feature: usize,
+        },
+        Disconnect {
+            conn: u64,
+        },
+        Heartbeat {
+            conn: u64,
+            idle: bool,
+        },
+        Advance {
+            ms: u64,
+        },
+        Remove {
+            pick: usize,
+        },
+        Reread {
+            license: usize,
+            options: usize,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u64..6, 0usize..3).prop_map(|(conn, user)| Op::Connect { conn, user }),
+            6 => (0u64..6, 0usize..4, 1u32..3, any::<bool>(), prop::bool::weighted(0.2))
+                .prop_map(|(conn, feature, count, queue, borrow)| Op::Checkout {
+                    conn, feature, count, queue, borrow
+                }),
+            2 => (0u64..6, 0usize..4).prop_map(|(conn, pick)| Op::Checkin { conn, pick }),
+            1 => (0u64..6, 0usize..4).prop_map(|(conn, feature)| Op::Return { conn, feature }),
+            1 => (0u64..6).prop_map(|conn| Op::Disconnect { conn }),
+            2 => (0u64..6, any::<bool>()).prop_map(|(conn, idle)| Op::Heartbeat { conn, idle }),
+            2 => (0u64..2500).prop_map(|ms| Op::Advance { ms }),
+            1 => (0usize..8).prop_map(|pick| Op::Remove { pick }),
+            1 => (0usize..2, 0usize..3).prop_map(|(license, options)| Op::Reread { license, options }),
+        ]
+    }
+
+    fn options(i: usize) -> std::sync::Arc<grammar::options::Options> {
+        let (o, diags) = grammar::options::Options::parse("p.opt", OPTIONS[i]);
+        assert!(diags.is_empty(), "{diags:?}");
+        std::sync::Arc::new(o)
+    }
+
+    /// Per pool: seats in use, and in use plus the unused seats reserved
+    /// for somebody (what a newcomer outside the reservations must fit in).
+    fn loads(core: &Core) -> Vec<(u32, u32, u32)> {
+        core.pools
+            .iter()
+            .map(|p| {
+                let ctx = FeatureCtx::from_pool(&p.pool);
+                let unused: u32 = core
+                    .config
+                    .options
+                    .reservations(&ctx)
+                    .map(|r| r.count().saturating_sub(core.reserve_use[r.id().index()]))
+                    .sum();
+                (p.in_use, p.in_use + unused, p.capacity())
+            })
+            .collect()
+    }
+
+    fn absorb(core: &mut Core, now: u64, fx: Effects, live: &mut BTreeSet<u64>) {
+        for c in fx.close {
+            live.remove(&c.conn.0);
+            let _ = core.disconnect(now, c.conn);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn in_use_never_exceeds_issued_plus_overdraft_minus_reserved_for_others(
+            ops in proptest::collection::vec(op(), 1..150)
+        ) {
+            let mut core = core_for(LICENSES[0]);
+            core.config.timeout_ms = 4000;
+            core.config.min_timeout_secs = 1;
+            core.set_options(options(0));
+            let mut now = 1_700_000_000_000u64;
+            let mut live: BTreeSet<u64> = BTreeSet::new();
+            for op in ops {
+                let before = loads(&core);
+                let reread = matches!(op, Op::Reread { .. });
+                match op {
+                    Op::Connect { conn, user } => {
+                        if !live.contains(&conn) {
+                            let fx = core.connect(now, ConnId(conn), ident(USERS[user], "ws"));
+                            live.insert(conn);
+                            absorb(&mut core, now, fx, &mut live);
+                        }
+                    }
+                    Op::Checkout { conn, feature, count, queue, borrow } => {
+                        let req = Checkout {
+                            queue,
+                            borrow_until: if borrow { now / 1000 + 1800 } else { 0 },
+                            ..co(FEATURES[feature], "1", count)
+                        };
+                        let fx = core.handle_message(now, ConnId(conn), Message::Checkout(req));
+                        absorb(&mut core, now, fx, &mut live);
+                    }
+                    Op::Checkin { conn, pick } => {
+                        let handles = core.handles_of(ConnId(conn));
+                        if let Some(&handle) = handles.get(pick % handles.len().max(1)) {
+                            let fx = core.checkin(now, ConnId(conn), &Checkin { req: 0, handle });
+                            prop_assert!(matches!(fx.replies[0].1, Message::CheckedIn(_)));
+                        }
+                    }
+                    Op::Return { conn, feature } => {
+                        let r = ReturnBorrow { req: 0, feature: FEATURES[feature].into() };
+                        let fx = core.handle_message(now, ConnId(conn), Message::ReturnBorrow(r));
+                        absorb(&mut core, now, fx, &mut live);
+                    }
+                    Op::Disconnect { conn } => {
+                        live.remove(&conn);
+                        let _ = core.disconnect(now, ConnId(conn));
+                    }
+                    Op::Heartbeat { conn, idle } => {
+                        if live.contains(&conn) {
+                            let _ = core.heartbeat(now, ConnId(conn), &Heartbeat { seq: 1, idle });
+                        }
+                    }
+                    Op::Advance { ms } => {
+                        now += ms;
+                        if core.next_deadline().is_some_and(|d| d <= now) {
+                            let (fx, next) = core.tick(now);
+                            prop_assert!(next.is_none_or(|d| d > now));
+                            absorb(&mut core, now, fx, &mut live);
+                        }
+                    }
+                    Op::Remove { pick } => {
+                        let all: Vec<u64> = core.holdings.keys().copied().collect();
+                        if let Some(&handle) = all.get(pick % all.len().max(1)) {
+                            let fx = core.admin(now, ConnId(1000), &AdminRequest { handle, ..admin(admin_op::REMOVE_HANDLE) });
+                            let code = admin_reply(&fx, ConnId(1000)).0;
+                            let h = &core.holdings.get(&handle);
+                            prop_assert!(code == 0 || (code == lmerr::LM_REMOVE_LINGER && h.is_some()));
+                        }
+                    }
+                    Op::Reread { license, options: o } => {
+                        core.reload(pools_of(LICENSES[license]), today(), BTreeMap::new());
+                        core.set_options(options(o));
+                    }
+                }
+                core.check_invariants();
+                if reread || before.len() != core.pools.len() {
+                    continue;
+                }
+                // Holders keep their seats across a reread that lowers a
+                // count; from then on no seat may be added while over.
+                for (i, ((used, load, cap), (used0, load0, _))) in
+                    loads(&core).into_iter().zip(before).enumerate()
+                {
+                    if !core.pools[i].pool.counted {
+                        continue;
+                    }
+                    prop_assert!(used <= cap || used <= used0, "pool {i}: {used} > {cap}");
+                    prop_assert!(load <= cap || load <= load0,
+                        "pool {i}: {used} in use + reserved = {load} > {cap} (was {load0})");
+                }
+            }
+            // Everyone leaves and every timer runs out: nothing stays taken.
+            for conn in std::mem::take(&mut live) {
+                let _ = core.disconnect(now, ConnId(conn));
+            }
+            now += 2 * 3_600_000;
+            let _ = core.tick(now);
+            prop_assert_eq!(core.holdings(), 0);
+            prop_assert!(core.usage().iter().all(|u| u.in_use == 0));
+            prop_assert_eq!(core.next_deadline(), None);
+            core.check_invariants();
+        }
+    }
+}
