@@ -331,11 +331,17 @@ fn line_block(
                 server_host: lmgrd.host.clone(),
                 server_port: lmgrd.port.to_string(),
                 handle: h.handle,
-                state: UserState::Using {
-                    start: Stamp::local(h.started),
-                    count: h.count,
-                    linger: None,
-                    pid: None,
+                state: if h.queued {
+                    UserState::Queued { count: h.count }
+                } else {
+                    UserState::Using {
+                        start: Stamp::local(h.started),
+                        count: h.count,
+                        // A borrowed seat shows its borrow length, a
+                        // lingering one its LINGER, as FLEXlm prints them.
+                        linger: (h.linger > 0).then_some((h.linger.into(), None)),
+                        pid: None,
+                    }
                 },
             })
             .collect(),
