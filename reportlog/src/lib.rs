@@ -1,1 +1,42 @@
-//! The report log (work in progress).
+//! The report log: the vendor daemon's durable record of license use, and
+//! what it says about demand.
+//!
+//! The options-file line `REPORTLOG [+]path` makes the vendor daemon keep
+//! one. It records checkouts, checkins, denials, queueing, reclaimed and
+//! removed seats, borrowing, and daemon start, stop and reread, each with
+//! time, user, host, display, feature, version, count and handle; an
+//! administrator asks `lmutil lmreport` whether more seats are needed.
+//!
+//! - [`record`]: the [`Record`] and its [`Kind`].
+//! - [`codec`]: the stored form of a record (compact, versioned, strict).
+//! - [`store`]: the file: [`ReportLog`] (open, append a batch in one
+//!   transaction, `lmswitchr`, `lmnewlog`) and [`Reader`]. It does I/O.
+//! - [`summary`]: per feature and day, checkouts, users, seat-hours, peak,
+//!   denials; pure, over any sequence of records.
+//! - [`render`]: the summary as a table or JSON, records as CSV; pure.
+//! - [`calendar`]: dates and a [`Calendar`] (time zone) for the summaries.
+//!
+//! The daemon's use, per event-loop turn:
+//!
+//! ```no_run
+//! use reportlog::{Kind, Record, ReportLog};
+//! let mut log = ReportLog::open("/var/log/demo.rl", true)?;
+//! log.append(&[Record::marker(1_767_600_000, Kind::Start)])?;
+//! // ... one `append` per turn with that turn's records ...
+//! # Ok::<(), reportlog::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod codec;
+pub mod record;
+pub mod render;
+pub mod store;
+pub mod summary;
+
+pub use calendar::{Calendar, Civil, Date, FixedOffset, Utc};
+pub use codec::DecodeError;
+pub use record::{Kind, Record};
+pub use store::{aside_name, Error, Reader, Records, ReportLog};
+pub use summary::{summarize, DaySummary, FeatureSummary, Filter, Peak, Summarizer, Summary};
