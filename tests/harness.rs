@@ -101,8 +101,20 @@ impl Server {
     /// Starts `lmgrd -z -c license` with extra args and waits until the
     /// vendor daemon is up.
     pub fn start(license: &Path, port: u16, extra: &[&str]) -> Server {
+        Server::start_with_env(license, port, extra, &[])
+    }
+
+    /// [`Server::start`] with environment variables for lmgrd and the
+    /// vendor daemons it starts.
+    pub fn start_with_env(
+        license: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(bin("lmgrd"));
         cmd.arg("-z").arg("-c").arg(license).args(extra);
+        cmd.envs(env.iter().copied());
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());

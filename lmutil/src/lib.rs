@@ -18,6 +18,7 @@ pub mod lmdown;
 pub mod lmhostid;
 pub mod lmpath;
 pub mod lmremove;
+pub mod lmreport;
 pub mod lmreread;
 pub mod lmstat;
 pub mod lmswitch;
@@ -49,6 +50,7 @@ pub const TOOLS: &[(&str, Tool)] = &[
     ("lmnewlog", lmswitch::run_lmnewlog),
     ("lmpath", lmpath::run),
     ("lmremove", lmremove::run),
+    ("lmreport", lmreport::run),
     ("lmreread", lmreread::run),
     ("lmstat", lmstat::run),
     ("lmswitch", lmswitch::run_lmswitch),
@@ -73,6 +75,7 @@ usage: lmutil lmcksum [-c license_file] [-k] [feature]\n\
        lmutil lmremove [-c license_file_list] feature user host display\n\
        lmutil lmremove [-c license_file_list] -h feature host port handle\n\
        lmutil lmreread [-c license_file_list] [-vendor name] [-all]\n\
+       lmutil lmreport -f report_log [-feature name] [-from date] [-to date] [-json|-csv]\n\
        lmutil lmstat [-c license_file_list] [lmstat-args]\n\
        lmutil lmswitch [-c license_file_list] {{vendor|feature}} new-file\n\
        lmutil lmswitchr [-c license_file_list] {{vendor|feature}} new-file\n\

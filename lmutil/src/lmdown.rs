@@ -13,9 +13,9 @@
 
 use crate::admin::{self, refusal};
 use crate::common::{self, Common, CommonOpts, Cursor, BRAND};
-use crate::net::admin_request;
+use crate::net::{admin_request, Lmgrd, Timeouts};
 use crate::Invocation;
-use wire::admin_op;
+use wire::{admin_op, lmerr};
 
 pub const USAGE: &str = "\
 usage: lmdown [-c license_file_list] [-vendor name] [-q] [-all] [-force] [-t timeout]
@@ -165,6 +165,20 @@ pub fn run(inv: &Invocation) -> i32 {
     for i in chosen {
         let server = &mut servers[i];
         for member in &mut server.members {
+            if !args.force {
+                let borrowed =
+                    borrowed_seats(member, args.vendor.as_deref(), args.common.timeouts());
+                if borrowed > 0 {
+                    refused = true;
+                    common::write_err(&format!(
+                        "lmdown: {}: {} ({borrowed} borrowed; -force shuts down anyway, and they stay borrowed across the restart) ({},0)\n",
+                        member.label(),
+                        lmerr::text(lmerr::LM_BORROW_DOWN),
+                        lmerr::LM_BORROW_DOWN
+                    ));
+                    continue;
+                }
+            }
             let mut req = admin_request(admin_op::SHUTDOWN);
             req.vendor = args.vendor.clone().unwrap_or_default();
             req.force = args.force;
@@ -194,6 +208,22 @@ pub fn run(inv: &Invocation) -> i32 {
     } else {
         0
     }
+}
+
+/// Seats borrowed from the vendor daemons of `member` (only `vendor`'s
+/// when one is named): FLEXlm's lmdown wants -force while there are any.
+fn borrowed_seats(member: &Lmgrd, vendor: Option<&str>, t: Timeouts) -> usize {
+    member
+        .status
+        .vendors
+        .iter()
+        .filter(|v| vendor.is_none_or(|name| name == v.name))
+        .filter_map(|v| member.vendor(&v.name, t).ok())
+        .filter_map(|mut conn| conn.status("").ok())
+        .flat_map(|s| s.features)
+        .flat_map(|f| f.holders)
+        .filter(|h| h.borrow_until > 0)
+        .count()
 }
 
 #[cfg(test)]

@@ -6,11 +6,13 @@
 //! - [`startup`]: reading and verifying the license file, process settings,
 //!   the start-up log lines.
 //! - [`borrow_store`]: borrowed seats on disk (redb), so they outlive restarts.
+//! - [`report`]: the report log (options REPORTLOG), lmswitchr, lmnewlog.
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
 
 pub mod admin_auth;
 pub mod args;
 pub mod borrow_store;
 pub mod core;
+pub mod report;
 pub mod server;
 pub mod startup;

@@ -81,6 +81,7 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("Failed to open the TCP port number {}: {e}", args.port))?;
     server.reread_from(args.license.clone(), args.vendor.clone());
     server.keep_borrows_in(store)?;
+    server.configure_report();
     server.set_admin_policy(args.admin);
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     if let Some(fd) = args.notify_fd {

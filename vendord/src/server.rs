@@ -196,6 +196,8 @@ pub struct Server {
     log: LogBatch,
     /// Where borrowed seats are made durable.
     borrows: Option<crate::borrow_store::BorrowStore>,
+    /// The report log, when the options file asks for one.
+    report: Option<crate::report::Report>,
 }
 
 impl Server {
@@ -232,7 +234,68 @@ impl Server {
             touched: Vec::new(),
             log: LogBatch::new(&core.config().vendor),
             borrows: None,
+            report: None,
             core,
+        })
+    }
+
+    /// Opens, keeps or closes the report log as the options file says
+    /// (at start-up and after each reread).
+    pub fn configure_report(&mut self) {
+        let options = std::sync::Arc::clone(&self.core.config().options);
+        let options_file =
+            (!options.name().is_empty()).then(|| std::path::Path::new(options.name()));
+        let wanted = options.report_log().map(|f| {
+            (
+                crate::report::requested_path(options_file, &f.path),
+                f.append,
+            )
+        });
+        let now_secs = self.now() / 1000;
+        match (&mut self.report, wanted) {
+            (Some(open), Some((path, _))) if open.path() == path => {}
+            (_, wanted) => {
+                self.log.flush();
+                if let Some(mut old) = self.report.take() {
+                    let _ = old.write(
+                        now_secs,
+                        vec![reportlog::Record::marker(0, reportlog::Kind::Stop)],
+                    );
+                }
+                self.report = wanted.and_then(|(path, append)| {
+                    crate::report::Report::open(&path, append, now_secs)
+                        .map_err(|e| log::error!("Cannot open the report log: {e}"))
+                        .ok()
+                });
+                if let Some(report) = &mut self.report {
+                    let _ = report.write(now_secs, self.core.held_records());
+                }
+            }
+        }
+        self.core.set_report(self.report.is_some());
+    }
+
+    /// lmswitchr and lmnewlog, when a report log is open.
+    fn report_admin(&mut self, msg: &Message, conn: ConnId) -> Option<Effects> {
+        let Message::Admin(req) = msg else {
+            return None;
+        };
+        let report = self.report.as_mut()?;
+        let now_secs = (self.started_unix_ms + self.started.elapsed().as_millis() as u64) / 1000;
+        let held = self.core.held_records();
+        let (code, text) = match req.op {
+            admin_op::SWITCH_REPORT_LOG => {
+                report.switch(std::path::Path::new(&req.path), held, now_secs)
+            }
+            admin_op::NEW_REPORT_LOG => {
+                let renamed = (!req.path.is_empty()).then(|| std::path::Path::new(&req.path));
+                report.new_log(renamed, held, now_secs)
+            }
+            _ => return None,
+        };
+        Some(Effects {
+            replies: vec![(conn, Message::AdminReply(AdminReply { code, text }))],
+            ..Effects::default()
         })
     }
 
@@ -306,6 +369,8 @@ impl Server {
                 for problem in self.core.option_problems() {
                     log::warn!("{problem}");
                 }
+                self.configure_report();
+                self.write_report(vec![reportlog::Record::marker(0, reportlog::Kind::Reread)]);
                 let host = self.core.config().host.clone();
                 log::info!(
                     "{}",
@@ -414,6 +479,9 @@ impl Server {
             self.log.push(line);
         }
         self.log.flush();
+        let mut records = fx.report;
+        records.push(reportlog::Record::marker(0, reportlog::Kind::Stop));
+        self.write_report(records);
         for (_, mut c) in self.conns.drain() {
             let _ = c.flush();
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -514,6 +582,8 @@ impl Server {
                             refusal_reply(conn, refusal)
                         } else if is_shutdown(&msg) && !local {
                             refuse_remote_shutdown(conn)
+                        } else if let Some(fx) = self.report_admin(&msg, conn) {
+                            fx
                         } else if let Some(fx) = switch_log(&msg, conn) {
                             fx
                         } else {
@@ -552,6 +622,21 @@ impl Server {
         }
     }
 
+    fn write_report(&mut self, records: Vec<reportlog::Record>) {
+        let now_secs = self.now() / 1000;
+        if let Some(report) = &mut self.report {
+            if let Err(e) = report.write(now_secs, records) {
+                self.log.flush();
+                log::error!(
+                    "Report log {}: {e}; no longer written",
+                    report.path().display()
+                );
+                self.report = None;
+                self.core.set_report(false);
+            }
+        }
+    }
+
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
     fn apply(&mut self, fx: Effects) {
@@ -561,6 +646,9 @@ impl Server {
                 continue;
             }
             self.log.push(line);
+        }
+        if !fx.report.is_empty() {
+            self.write_report(fx.report);
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {

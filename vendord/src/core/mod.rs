@@ -107,6 +107,9 @@ pub struct Config {
     /// seconds: a smaller value in the options file is raised to this, so
     /// that a site cannot reclaim seats from users who paused for a moment.
     pub min_timeout_secs: u32,
+    /// Whether a report log is kept: only then does the core describe each
+    /// event in [`Effects::report`] (it costs allocations per checkout).
+    pub report: bool,
 }
 
 impl Config {
@@ -123,6 +126,7 @@ impl Config {
             withdrawn: BTreeMap::new(),
             options: std::sync::Arc::new(Options::default()),
             min_timeout_secs: 900,
+            report: false,
         }
     }
 }
@@ -151,6 +155,9 @@ pub struct Effects {
     /// them durable before it sends `replies`, so a client never holds a
     /// borrow that a restarted daemon would not know.
     pub borrows: Vec<BorrowChange>,
+    /// Report-log records (when [`Config::report`] is set), in order. Their
+    /// `time` is left 0: the event loop stamps them when it writes them.
+    pub report: Vec<reportlog::Record>,
 }
 
 impl Effects {
@@ -169,6 +176,7 @@ impl Effects {
         self.log.extend(other.log);
         self.shutdown |= other.shutdown;
         self.borrows.extend(other.borrows);
+        self.report.extend(other.report);
     }
 }
 
@@ -911,7 +919,9 @@ impl Core {
                 let display = c.identity.display.clone();
                 let pid = c.identity.pid;
                 let pool = &mut self.pools[plan.pool];
+                let before = pool.in_use;
                 pool.join(plan.key.clone(), handle, pool.seats(co.count));
+                let added = pool.in_use - before;
                 let granted = Granted {
                     req: co.req,
                     handle,
@@ -984,6 +994,14 @@ impl Core {
                 }
                 c.handles.insert(handle);
                 self.reindex_timeout(conn);
+                if self.config.report {
+                    let kind = if borrowing {
+                        reportlog::Kind::Borrow
+                    } else {
+                        reportlog::Kind::Checkout
+                    };
+                    self.report_holding(&mut fx, kind, handle, added);
+                }
                 fx.reply(conn, Message::Granted(granted));
             }
             Err(d)
@@ -999,6 +1017,9 @@ impl Core {
                     .entry(co.feature.clone())
                     .or_default()
                     .push_back((conn, co.clone()));
+                if self.config.report {
+                    self.report_request(&mut fx, reportlog::Kind::Queued, conn, co, 0);
+                }
                 fx.log.push(LogEvent::Queued {
                     feature: co.feature.clone(),
                     user,
@@ -1024,6 +1045,9 @@ impl Core {
                     d
                 };
                 let (code, minor) = (d.code(), d.minor());
+                if self.config.report {
+                    self.report_request(&mut fx, reportlog::Kind::Denied, conn, co, code);
+                }
                 let feature = co.feature.clone();
                 fx.log.push(if d.is_unsupported() {
                     LogEvent::Unsupported {
@@ -1494,6 +1518,16 @@ impl Core {
         }
         let (freed, heir) = self.pools[h.pool].leave(&h.key, handle);
         self.give_back_quota(&h.quota, freed, heir);
+        if self.config.report {
+            let kind = match (reason, h.borrow_until) {
+                (Some(InReason::Inactive), _) => reportlog::Kind::Reclaimed,
+                (Some(InReason::Removed), _) => reportlog::Kind::Removed,
+                (_, Some(_)) => reportlog::Kind::Return,
+                _ => reportlog::Kind::Checkin,
+            };
+            let record = self.holding_record(kind, handle, &h, freed);
+            fx.report.push(record);
+        }
         fx.log.push(LogEvent::In {
             feature: h.feature.clone(),
             user: h.user.clone(),
@@ -1570,6 +1604,9 @@ impl Core {
                 }
                 let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
                 self.pop_waiter(&feature);
+                if self.config.report {
+                    self.report_request(fx, reportlog::Kind::Dequeued, conn, &co, 0);
+                }
                 fx.log.push(LogEvent::Dequeued {
                     feature: feature.clone(),
                     user,
@@ -1817,6 +1854,83 @@ impl Core {
             );
         }
         fx
+    }
+
+    /// A report-log record of a held checkout; `count` is the seats the
+    /// event took or freed.
+    fn holding_record(
+        &self,
+        kind: reportlog::Kind,
+        handle: u64,
+        h: &Holding,
+        count: u32,
+    ) -> reportlog::Record {
+        let pool = &self.pools[h.pool];
+        reportlog::Record {
+            version: h.requested.clone(),
+            user: h.user.clone(),
+            host: h.host.clone(),
+            display: h.display.clone(),
+            project: self
+                .conns
+                .get(&h.conn)
+                .map(|c| c.identity.project.clone())
+                .unwrap_or_default(),
+            count,
+            issued: pool.issued,
+            handle,
+            ..reportlog::Record::new(0, kind, &h.feature)
+        }
+    }
+
+    fn report_holding(&self, fx: &mut Effects, kind: reportlog::Kind, handle: u64, count: u32) {
+        if let Some(h) = self.holdings.get(&handle) {
+            let record = self.holding_record(kind, handle, h, count);
+            fx.report.push(record);
+        }
+    }
+
+    /// A report-log record of a request that got no seat (yet).
+    fn report_request(
+        &self,
+        fx: &mut Effects,
+        kind: reportlog::Kind,
+        conn: ConnId,
+        co: &Checkout,
+        error: i32,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let issued = self
+            .by_feature
+            .get(&co.feature)
+            .map_or(0, |ids| ids.iter().map(|&i| self.pools[i].issued).sum());
+        fx.report.push(reportlog::Record {
+            version: co.version.clone(),
+            user: c.identity.user.clone(),
+            host: c.identity.host.clone(),
+            display: c.identity.display.clone(),
+            project: c.identity.project.clone(),
+            count: co.count,
+            issued,
+            error,
+            ..reportlog::Record::new(0, kind, &co.feature)
+        });
+    }
+
+    /// A `Held` record per checkout, for the start of a new report-log
+    /// file (lmswitchr, lmnewlog), so each file can be read on its own.
+    pub fn held_records(&self) -> Vec<reportlog::Record> {
+        self.holdings
+            .iter()
+            .map(|(handle, h)| self.holding_record(reportlog::Kind::Held, *handle, h, h.count))
+            .collect()
+    }
+
+    /// Turns report-log records on or off (see [`Config::report`]).
+    pub fn set_report(&mut self, on: bool) {
+        self.config.report = on;
     }
 
     /// Seats currently borrowed.

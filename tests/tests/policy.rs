@@ -1,0 +1,155 @@
+//! TIMEOUT and borrowing through real lmgrd and vendord processes.
+
+use e2e::*;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use wire::{lmerr, Message};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn vendord(s: &Server, vendor: &str) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        Peer::vendor_port(s.lmgrd_addr(), vendor).unwrap(),
+    ))
+}
+
+/// Sends a heartbeat and reads up to its ack; true if a `Revoked` came
+/// before it.
+fn beat(peer: &mut Peer, idle: bool) -> bool {
+    peer.send(&Message::Heartbeat(wire::Heartbeat { seq: 1, idle }));
+    let mut revoked = false;
+    loop {
+        match peer.recv() {
+            Some(Message::HeartbeatAck(_)) => return revoked,
+            Some(Message::Revoked(_)) => revoked = true,
+            other => panic!("expected a heartbeat ack, got {other:?}"),
+        }
+    }
+}
+
+fn in_use(addr: std::net::SocketAddr, feature: &str) -> u32 {
+    let mut p = Peer::connect(addr);
+    match p.request(&Message::StatusQuery(wire::StatusQuery {
+        feature: feature.into(),
+    })) {
+        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn timeout_reclaims_the_seat_of_an_idle_application_only() {
+    let dir = tempdir("timeout");
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    let text = std::fs::read_to_string(&license)
+        .unwrap()
+        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
+    std::fs::write(&license, text).unwrap();
+    std::fs::write(dir.join("demo.opt"), "TIMEOUT f1 3\n").unwrap();
+    // The vendor's minimum TIMEOUT is normally 900 s; this daemon allows 1.
+    let server = Server::start_with_env(&license, port, &[], &[("VENDORD_MIN_TIMEOUT", "1")]);
+    let addr = vendord(&server, "demo");
+    let mut idle = Peer::hello(addr, "dozer", 1);
+    let mut busy = Peer::hello(addr, "worker", 2);
+    assert!(matches!(idle.checkout(1, "f1", 1), Message::Granted(_)));
+    assert!(matches!(busy.checkout(1, "f1", 1), Message::Granted(_)));
+    assert_eq!(in_use(addr, "f1"), 2);
+    // Both applications keep heart-beating; only one has a user at work.
+    let deadline = Instant::now() + WAIT;
+    let mut reclaimed = false;
+    while !reclaimed {
+        assert!(
+            Instant::now() < deadline,
+            "no reclaim; log:\n{}",
+            server.log_text()
+        );
+        reclaimed = beat(&mut idle, true);
+        assert!(!beat(&mut busy, false), "the active user lost its seat");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.wait_log(WAIT, "IN: \"f1\" dozer@e2e-host  (INACTIVE)");
+    assert_eq!(in_use(addr, "f1"), 1);
+    assert!(!server.log_text().contains("worker@e2e-host  (INACTIVE)"));
+    // The idle application's connection stays: it may check out again.
+    assert!(matches!(idle.checkout(2, "f1", 1), Message::Granted(_)));
+}
+
+fn borrow(peer: &mut Peer, feature: &str, hours: u64) -> Message {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    peer.request(&Message::Checkout(wire::Checkout {
+        req: 9,
+        feature: feature.into(),
+        version: "1.0".into(),
+        count: 1,
+        dup_group: 0,
+        queue: false,
+        borrow_until: now + hours * 3600,
+    }))
+}
+
+#[test]
+fn a_borrowed_seat_survives_kill_9_of_vendord_and_lmgrd() {
+    let dir = tempdir("borrow");
+    let port = free_port();
+    let license = license_with_port("floating.lic", &dir, port);
+    let mut server = Server::start(&license, port, &[]);
+    let addr = vendord(&server, "demo");
+    {
+        let mut laptop = Peer::hello(addr, "traveller", 1);
+        match borrow(&mut laptop, "solver", 73) {
+            Message::Denied(d) => assert_eq!(d.code, lmerr::LM_BORROW_TOOLONG, "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            borrow(&mut laptop, "solver", 24),
+            Message::Granted(_)
+        ));
+        // The laptop leaves the network with its seat.
+    }
+    let all_three = |addr| {
+        let mut desk = Peer::hello(addr, "desk", 5);
+        desk.checkout(1, "solver", 3)
+    };
+    // Whether or not the daemon has seen the laptop go, the seat is taken.
+    assert!(matches!(all_three(addr), Message::Denied(d) if d.code == lmerr::LM_MAXUSERS));
+
+    // kill -9 of the vendor daemon: lmgrd restarts it, the seat stays taken.
+    let old = server.vendord_pid();
+    unsafe { libc::kill(old, libc::SIGKILL) };
+    server.wait_log(WAIT, "REStarted demo");
+    server.wait_log(
+        WAIT,
+        "Borrowed license \"solver\" of traveller@e2e-host kept until",
+    );
+    let addr = vendord(&server, "demo");
+    assert_eq!(in_use(addr, "solver"), 1);
+    assert!(matches!(all_three(addr), Message::Denied(d) if d.code == lmerr::LM_MAXUSERS));
+
+    // kill -9 of lmgrd (its vendor daemon goes with it), then a new start.
+    let vd = server.vendord_pid();
+    server.signal(libc::SIGKILL);
+    server.wait_exit(WAIT);
+    wait_until(WAIT, "the vendor daemon to die with lmgrd", || !alive(vd));
+    drop(server);
+    let server = Server::start(&license, port, &[]);
+    server.wait_log(
+        WAIT,
+        "Borrowed license \"solver\" of traveller@e2e-host kept until",
+    );
+    let addr = vendord(&server, "demo");
+    assert_eq!(in_use(addr, "solver"), 1);
+    assert!(matches!(all_three(addr), Message::Denied(d) if d.code == lmerr::LM_MAXUSERS));
+
+    // Back in the office: the early return frees the seat for everyone.
+    let mut laptop = Peer::hello(addr, "traveller", 7);
+    let reply = laptop.request(&Message::ReturnBorrow(wire::ReturnBorrow {
+        req: 3,
+        feature: "solver".into(),
+    }));
+    assert!(matches!(reply, Message::CheckedIn(_)), "{reply:?}");
+    assert!(matches!(all_three(addr), Message::Granted(_)));
+}

@@ -1,0 +1,147 @@
+//! The vendor daemon's side of the report log (options `REPORTLOG`): the
+//! open log, stamping and writing the core's records once per turn of the
+//! event loop, and lmswitchr / lmnewlog.
+//!
+//! The log itself (format, crash safety, naming) is the `reportlog`
+//! crate's. A report log that cannot be written is reported in the debug
+//! log and closed; serving goes on without it.
+
+use reportlog::{Kind, Record, ReportLog};
+use std::path::{Path, PathBuf};
+use wire::lmerr;
+
+/// Where the options file asks for the report log: a relative path is
+/// taken from the options file's directory, as FLEXlm's daemons do.
+pub fn requested_path(options_file: Option<&Path>, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    match options_file.and_then(Path::parent) {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// The open report log.
+pub struct Report {
+    log: ReportLog,
+}
+
+impl Report {
+    /// Opens (`append`: continues) the log at `path` and records the start.
+    pub fn open(path: &Path, append: bool, now_secs: u64) -> Result<Report, String> {
+        let mut log = ReportLog::open(path, append).map_err(|e| e.to_string())?;
+        if let Some(old) = log.moved_aside() {
+            log::info!("Previous report log kept as {}", old.display());
+        }
+        log.append(&[Record::marker(now_secs, Kind::Start)])
+            .map_err(|e| e.to_string())?;
+        log::info!("Report log: {}", path.display());
+        Ok(Report { log })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// Writes one turn's records, stamped `now_secs`.
+    pub fn write(&mut self, now_secs: u64, mut records: Vec<Record>) -> Result<(), String> {
+        for r in &mut records {
+            r.time = now_secs;
+        }
+        self.log
+            .append(&records)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// lmswitchr: go on in `path`, starting it with the seats in use.
+    pub fn switch(&mut self, path: &Path, held: Vec<Record>, now_secs: u64) -> (i32, String) {
+        match self.log.switch(path) {
+            Ok(()) => {
+                let _ = self.write(now_secs, held);
+                (0, format!("report log switched to {}", path.display()))
+            }
+            Err(e) => (lmerr::LM_BADPARAM, e.to_string()),
+        }
+    }
+
+    /// lmnewlog: the current file is renamed (to `renamed` if given) and a
+    /// new one started under the old name, with the seats in use.
+    pub fn new_log(
+        &mut self,
+        renamed: Option<&Path>,
+        held: Vec<Record>,
+        now_secs: u64,
+    ) -> (i32, String) {
+        match self.log.new_log(renamed) {
+            Ok(old) => {
+                let _ = self.write(now_secs, held);
+                (
+                    0,
+                    format!(
+                        "report log {} started; the old one is {}",
+                        self.log.path().display(),
+                        old.display()
+                    ),
+                )
+            }
+            Err(e) => (lmerr::LM_BADPARAM, e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_beside_the_options_file() {
+        let opt = Path::new("/opt/lic/demo.opt");
+        assert_eq!(
+            requested_path(Some(opt), "report.rl"),
+            PathBuf::from("/opt/lic/report.rl")
+        );
+        assert_eq!(
+            requested_path(Some(opt), "/var/log/r.rl"),
+            PathBuf::from("/var/log/r.rl")
+        );
+        assert_eq!(requested_path(None, "r.rl"), PathBuf::from("r.rl"));
+    }
+
+    #[test]
+    fn records_are_stamped_and_switching_carries_the_seats_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("r1.rl");
+        let mut report = Report::open(&first, false, 100).unwrap();
+        let out = Record {
+            user: "joe".into(),
+            count: 1,
+            handle: 7,
+            ..Record::new(0, Kind::Checkout, "f1")
+        };
+        report.write(200, vec![out.clone()]).unwrap();
+        let second = dir.path().join("r2.rl");
+        let held = vec![Record {
+            kind: Kind::Held,
+            ..out.clone()
+        }];
+        assert_eq!(report.switch(&second, held, 300).0, 0);
+        assert_eq!(report.path(), second);
+        drop(report);
+        let kinds = |p: &Path| -> Vec<(u64, Kind)> {
+            reportlog::Reader::open(p)
+                .unwrap()
+                .records()
+                .unwrap()
+                .map(|r| {
+                    let (_, r) = r.unwrap();
+                    (r.time, r.kind)
+                })
+                .collect()
+        };
+        assert_eq!(
+            kinds(&first),
+            vec![(100, Kind::Start), (200, Kind::Checkout)]
+        );
+        assert_eq!(kinds(&second), vec![(300, Kind::Held)]);
+    }
+}
