@@ -153,3 +153,75 @@ fn a_borrowed_seat_survives_kill_9_of_vendord_and_lmgrd() {
     assert!(matches!(reply, Message::CheckedIn(_)), "{reply:?}");
     assert!(matches!(all_three(addr), Message::Granted(_)));
 }
+
+#[test]
+fn the_report_log_records_usage_that_lmreport_summarises() {
+    let dir = tempdir("reportlog");
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    let text = std::fs::read_to_string(&license)
+        .unwrap()
+        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
+    std::fs::write(&license, text).unwrap();
+    std::fs::write(dir.join("demo.opt"), "REPORTLOG +usage.rl\n").unwrap();
+    let server = Server::start(&license, port, &[]);
+    server.wait_log(WAIT, "Report log: ");
+    let addr = vendord(&server, "demo");
+    let mut a = Peer::hello(addr, "alice", 1);
+    let mut b = Peer::hello(addr, "bob", 2);
+    let Message::Granted(g) = a.checkout(1, "f1", 3) else {
+        panic!("alice gets three")
+    };
+    assert!(matches!(b.checkout(1, "f1", 2), Message::Denied(d) if d.code == lmerr::LM_MAXUSERS));
+    assert!(matches!(
+        a.request(&Message::Checkin(wire::Checkin {
+            req: 2,
+            handle: g.handle
+        })),
+        Message::CheckedIn(_)
+    ));
+    // lmnewlog moves the log aside so that it can be read while the
+    // daemon goes on in a fresh one.
+    let lmutil = |args: &[&str]| {
+        std::process::Command::new(bin("lmutil"))
+            .args(args)
+            .env_remove("LM_LICENSE_FILE")
+            .output()
+            .unwrap()
+    };
+    let at = format!("{port}@localhost");
+    let out = lmutil(&["lmnewlog", "-c", &at, "demo", "day1.rl"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lmutil(&[
+        "lmreport",
+        "-f",
+        dir.join("day1.rl").to_str().unwrap(),
+        "-json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = summary.to_string();
+    let f1 = summary["features"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["feature"] == "f1"))
+        .unwrap_or_else(|| panic!("no f1 in {text}"));
+    assert_eq!(f1["peak"]["seats"], 3, "{text}");
+    let days = f1["days"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{text}");
+    assert_eq!(days[0]["checkouts"], 1, "{text}");
+    assert_eq!(
+        days[0]["denials"].as_object().map(|d| d.len()),
+        Some(1),
+        "{text}"
+    );
+    // The daemon writes on in a new usage.rl.
+    assert!(dir.join("usage.rl").exists());
+}
