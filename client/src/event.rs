@@ -33,8 +33,14 @@ pub enum JobEvent {
     /// A license could not be kept: it was not given back after a
     /// reconnect, or reconnecting failed too often.
     LicenseLost { feature: String, error: LmError },
-    /// The server took a license back (lmremove, shutdown).
+    /// The server took a license back (lmremove, shutdown, or the options
+    /// file's TIMEOUT after the user was idle too long: see
+    /// [`crate::Job::set_idle`]).
     Revoked { feature: String, error: LmError },
+    /// A license was borrowed but could not be recorded in the local
+    /// borrow store, so it cannot be used offline; the server lends it
+    /// all the same (return it with `lmborrow -return` when connected).
+    BorrowNotRecorded { feature: String, error: String },
 }
 
 type Callback = Arc<dyn Fn(&JobEvent) + Send + Sync>;

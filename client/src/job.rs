@@ -1,19 +1,28 @@
 //! A license job: what an application holds, and how it checks licenses
 //! out along the search path.
+//!
+//! A checkout first looks for an unexpired borrow of the feature in the
+//! local [`BorrowStore`]: as FLEXlm's borrowing client does, it is then
+//! granted on this machine with no server asked (that is what borrowing
+//! is for). Otherwise each entry of the path is tried in order; when
+//! `LM_BORROW` is in force for the vendor the checkout asks to borrow, and
+//! a granted borrow is recorded in the store.
 
+use crate::borrow::{self, BorrowRecord, BorrowStore, LmBorrowSetting, SettingOrigin};
+use crate::conn::unexpected;
 use crate::error::{minor, LmError, Step};
 use crate::event::{lock, Events, JobEvent};
 use crate::identity::LocalIdentity;
-use crate::local::{plan_file, FilePlan, Request};
-use crate::route::Route;
-use crate::search::{self, LicensePath, PathEntry};
-use crate::session::{JobCtx, Opened, Session, Settings};
+use crate::local::{io_text, plan_file, FilePlan, Request};
+use crate::route::{establish, Reached, Route};
+use crate::search::{self, LicensePath, PathEntry, ServerSpec};
+use crate::session::{JobCtx, Opened, Outcome, QueueState, Session, Settings};
 use grammar::{Date, Version};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use wire::lmerr;
+use wire::{lmerr, Message, ReturnBorrow};
 
 /// How a job searches, connects and keeps its licenses.
 #[derive(Debug, Clone)]
@@ -38,6 +47,92 @@ pub struct JobConfig {
     pub dup_group: u8,
     /// The date expiry is judged against; `None`: today, local time.
     pub today: Option<Date>,
+    /// The display to show servers instead of this one (`lmborrow -return
+    /// -d`).
+    pub display: Option<String>,
+    /// An `LM_BORROW` value to use instead of the environment's and
+    /// `~/.flexlmrc`'s; `Some("")` turns borrowing off for the job.
+    pub lm_borrow: Option<String>,
+    /// The borrow store to use instead of `$LM_BORROW_STORE` or
+    /// `$HOME/.flexlmborrow`.
+    pub borrow_store: Option<PathBuf>,
+}
+
+/// How a checkout waits when no license is free: FLEXlm's
+/// `LM_CO_NOWAIT`, `LM_CO_QUEUE` and `LM_CO_WAIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wait {
+    /// Fail at once (LM_MAXUSERS and the like).
+    #[default]
+    NoWait,
+    /// Join the vendor daemon's queue and return at once with a
+    /// [`QueuedLicense`] (its error is LM_FEATQUEUE, -35), to be waited on
+    /// or polled.
+    Queue,
+    /// Join the queue and block until a license is granted, the wait fails
+    /// (e.g. the connection is lost), or `timeout` passes (`None`: no
+    /// limit).
+    Block { timeout: Option<Duration> },
+}
+
+/// Whether a checkout borrows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Borrow {
+    /// As `LM_BORROW` says (environment, else `~/.flexlmrc`, or
+    /// [`JobConfig::lm_borrow`]).
+    #[default]
+    FromSetting,
+    /// Nothing to do with borrowing: neither asks to borrow, whatever
+    /// `LM_BORROW` says, nor takes a license from a local borrow record
+    /// (for tools that must reach the server, such as lmdiag).
+    No,
+    /// Until this Unix time.
+    Until(u64),
+}
+
+/// How [`Job::checkout_with`] checks out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckoutOptions {
+    pub wait: Wait,
+    pub borrow: Borrow,
+}
+
+/// What [`Job::checkout_with`] got.
+#[derive(Debug)]
+pub enum CheckoutOutcome {
+    Granted(License),
+    /// Waiting in the queue ([`Wait::Queue`] only).
+    Queued(QueuedLicense),
+}
+
+impl CheckoutOutcome {
+    /// The license, when granted.
+    pub fn granted(self) -> Option<License> {
+        match self {
+            CheckoutOutcome::Granted(l) => Some(l),
+            CheckoutOutcome::Queued(_) => None,
+        }
+    }
+}
+
+/// A checkout waiting in a vendor daemon's queue. The daemon grants it
+/// when a license frees, without being asked again; [`QueuedLicense::wait`]
+/// or [`QueuedLicense::try_take`] hand the license over. Dropping it
+/// before that cancels the wait (a grant that comes anyway is returned).
+/// The place in the queue lasts as long as the connection: if that is
+/// lost, the wait fails.
+#[derive(Debug)]
+pub struct QueuedLicense {
+    session: Arc<Session>,
+    req: u32,
+    feature: String,
+    version: String,
+    borrow_until: u64,
+    /// The vendor daemon's LM_FEATQUEUE answer, feature and path filled in.
+    queued: LmError,
+    job: Weak<JobInner>,
+    /// The license or the failure was handed out.
+    done: bool,
 }
 
 impl Default for JobConfig {
@@ -51,6 +146,9 @@ impl Default for JobConfig {
             retry_count: 5,
             dup_group: 0,
             today: None,
+            display: None,
+            lm_borrow: None,
+            borrow_store: None,
         }
     }
 }
@@ -96,6 +194,8 @@ pub struct License {
     expiry: String,
     source: String,
     seat: Option<(Arc<Session>, u64)>,
+    /// Unix time a borrow ends; 0 when not borrowed.
+    borrowed_until: u64,
     job: Weak<JobInner>,
     returned: AtomicBool,
 }
@@ -108,7 +208,10 @@ impl Job {
     }
 
     pub fn with_config(vendor: &str, config: JobConfig) -> Job {
-        let local = LocalIdentity::gather();
+        let mut local = LocalIdentity::gather();
+        if let Some(display) = &config.display {
+            local.host.display.clone_from(display);
+        }
         let job_id = loop {
             let id: u64 = rand::random();
             if id != 0 {
@@ -127,6 +230,7 @@ impl Job {
                 dup_group: config.dup_group,
             },
             events: Events::default(),
+            idle: AtomicBool::new(false),
         };
         Job {
             inner: Arc::new(JobInner {
@@ -166,11 +270,33 @@ impl Job {
     }
 
     /// Checks out `count` licenses of `feature`, version `version` or
-    /// later, trying each entry of the license path in order. When every
-    /// entry fails, the most informative error is returned (a server's
-    /// denial before an unreachable server before a missing file), with
-    /// the feature and the whole path filled in.
+    /// later, without waiting ([`Wait::NoWait`]) and borrowing as
+    /// `LM_BORROW` says. See [`Job::checkout_with`].
     pub fn checkout(&self, feature: &str, version: &str, count: u32) -> Result<License, LmError> {
+        let options = CheckoutOptions::default();
+        match self.checkout_with(feature, version, count, &options)? {
+            CheckoutOutcome::Granted(l) => Ok(l),
+            // NoWait never queues; a daemon that queued anyway is answered
+            // by dropping the wait, which cancels it.
+            CheckoutOutcome::Queued(q) => Err(q.queued.clone()),
+        }
+    }
+
+    /// Checks out `count` licenses of `feature`, version `version` or
+    /// later. A borrow of the feature recorded on this machine is used
+    /// first, with no server asked. Otherwise each entry of the license
+    /// path is tried in order; when every entry fails, the most
+    /// informative error is returned (a server's denial before an
+    /// unreachable server before a missing file), with the feature and the
+    /// whole path filled in. With [`Wait::Queue`] or [`Wait::Block`], the
+    /// first vendor daemon that queues the request is the one waited on.
+    pub fn checkout_with(
+        &self,
+        feature: &str,
+        version: &str,
+        count: u32,
+        options: &CheckoutOptions,
+    ) -> Result<CheckoutOutcome, LmError> {
         let path = self.license_path();
         let finish = |mut e: LmError| {
             feature.clone_into(&mut e.feature);
@@ -193,33 +319,160 @@ impl Job {
                 "a checkout needs a feature name and a count of at least 1".into(),
             ));
         }
+        let now = borrow::now_unix();
+        let borrow_until = match options.borrow {
+            Borrow::No => 0,
+            Borrow::Until(t) if t <= now => {
+                return Err(bad(format!(
+                    "the borrow end {} is in the past",
+                    borrow::format_local(t)
+                )))
+            }
+            Borrow::Until(t) => t,
+            Borrow::FromSetting => self.borrow_from_setting(now).map_err(bad)?,
+        };
         let req = Request {
             vendor: self.inner.ctx.vendor.clone(),
             feature: feature.to_string(),
             version: v,
             count,
         };
+        if options.borrow != Borrow::No {
+            if let Some(l) = self.borrowed_locally(&req, now) {
+                return Ok(CheckoutOutcome::Granted(l));
+            }
+        }
+        let ask = Ask {
+            queue: options.wait != Wait::NoWait,
+            borrow_until,
+        };
         let mut best: Option<LmError> = None;
+        let mut outcome = None;
         for entry in &path.entries {
-            match self.try_entry(entry, &req) {
-                Ok(l) => return Ok(l),
+            match self.try_entry(entry, &req, ask) {
+                Ok(o) => {
+                    outcome = Some(o);
+                    break;
+                }
                 Err(e) => best = Some(LmError::better(best, e.on_entry(&entry.to_string()))),
             }
         }
-        Err(finish(best.unwrap_or_else(|| {
-            LmError::new(
-                lmerr::LM_NOCONFFILE,
-                minor::NO_LICENSE_FILE,
-                Step::Search,
-                "the license path is empty",
-            )
-        })))
+        let Some(outcome) = outcome else {
+            return Err(finish(best.unwrap_or_else(|| {
+                LmError::new(
+                    lmerr::LM_NOCONFFILE,
+                    minor::NO_LICENSE_FILE,
+                    Step::Search,
+                    "the license path is empty",
+                )
+            })));
+        };
+        match outcome {
+            CheckoutOutcome::Granted(l) => {
+                self.inner.record_borrow(&l);
+                Ok(CheckoutOutcome::Granted(l))
+            }
+            CheckoutOutcome::Queued(mut q) => {
+                feature.clone_into(&mut q.queued.feature);
+                q.queued.path = path.to_string();
+                match options.wait {
+                    Wait::Block { timeout } => q.wait(timeout).map(CheckoutOutcome::Granted),
+                    _ => Ok(CheckoutOutcome::Queued(q)),
+                }
+            }
+        }
     }
 
     /// Returns a license to its server (nothing to do for a local one).
     /// Checking in twice is harmless.
     pub fn checkin(&self, license: &License) -> Result<(), LmError> {
         license.give_back()
+    }
+
+    /// Tells the servers whether the user is idle (FLEXlm's `lc_idle`):
+    /// heartbeats say so, and a vendor daemon with a TIMEOUT in its
+    /// options file takes back the licenses of a user idle for longer
+    /// (they are then reported [`JobEvent::Revoked`]). A change is sent
+    /// at once, so a user who comes back counts as active immediately.
+    pub fn set_idle(&self, idle: bool) {
+        if self.inner.ctx.idle.swap(idle, Ordering::SeqCst) == idle {
+            return;
+        }
+        for s in lock(&self.inner.sessions).iter() {
+            s.beat_now();
+        }
+    }
+
+    /// True while the application says its user is idle.
+    pub fn is_idle(&self) -> bool {
+        self.inner.ctx.idle.load(Ordering::SeqCst)
+    }
+
+    /// The borrow store this job uses, if there is one (no `HOME`: none).
+    pub fn borrow_store(&self) -> Option<BorrowStore> {
+        self.inner.borrow_store()
+    }
+
+    /// Returns the borrowed license of `feature` early: asks the server
+    /// that lent it (the one in the local record, else the servers of the
+    /// license path) to take it back, then deletes the local record. When
+    /// the server has no such borrow (LM_UNBORROWED_ALREADY), the local
+    /// record is stale and deleted too, and the error is returned.
+    pub fn return_borrow(&self, feature: &str) -> Result<(), LmError> {
+        let vendor = self.inner.ctx.vendor.clone();
+        let store = self.borrow_store();
+        let record = store.as_ref().and_then(|s| {
+            s.list()
+                .ok()?
+                .into_iter()
+                .find(|r| r.vendor == vendor && r.feature == feature)
+        });
+        let path = match &record {
+            Some(r) => LicensePath::explicit(&r.server),
+            None => self.license_path(),
+        };
+        let forget = || {
+            if let Some(s) = &store {
+                let _ = s.remove(&vendor, feature);
+            }
+        };
+        let finish = |mut e: LmError| {
+            feature.clone_into(&mut e.feature);
+            e.path = path.to_string();
+            e
+        };
+        let mut best: Option<LmError> = None;
+        for entry in &path.entries {
+            let routes = match routes_of(entry) {
+                Ok(r) => r,
+                Err(e) => {
+                    best = Some(LmError::better(best, e.on_entry(&entry.to_string())));
+                    continue;
+                }
+            };
+            for route in routes {
+                match self.return_at(&route, feature) {
+                    Ok(()) => {
+                        forget();
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        if e.code == lmerr::LM_UNBORROWED_ALREADY && record.is_some() {
+                            forget();
+                        }
+                        best = Some(LmError::better(best, e.on_entry(&route.entry)));
+                    }
+                }
+            }
+        }
+        Err(finish(best.unwrap_or_else(|| {
+            LmError::new(
+                lmerr::LM_NOSERVER,
+                0,
+                Step::Search,
+                format!("no license server on the path to return {feature} to"),
+            )
+        })))
     }
 
     /// How the job's server connections are doing.
@@ -241,7 +494,110 @@ impl Job {
         status
     }
 
-    fn try_entry(&self, entry: &PathEntry, req: &Request) -> Result<License, LmError> {
+    /// The borrow end `LM_BORROW` asks for now (0: none), or why the
+    /// setting cannot be used (naming where it came from).
+    fn borrow_from_setting(&self, now: u64) -> Result<u64, String> {
+        let setting = match &self.inner.config.lm_borrow {
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some((v.clone(), SettingOrigin::Application)),
+            None => borrow::setting_text_from_process_env(),
+        };
+        let Some((text, origin)) = setting else {
+            return Ok(0);
+        };
+        let setting = LmBorrowSetting::parse(&text).map_err(|e| format!("{origin}: {e}"))?;
+        let today = self.inner.config.today.unwrap_or_else(local_today);
+        Ok(setting
+            .borrow_until(&self.inner.ctx.vendor, now, today, borrow::local_unix)
+            .unwrap_or(0))
+    }
+
+    /// A license from an unexpired local borrow record that covers the
+    /// request. Expired records are purged on the way. The store is read
+    /// best effort: a missing or unreadable one just means "not borrowed".
+    fn borrowed_locally(&self, req: &Request, now: u64) -> Option<License> {
+        let store = self.borrow_store()?;
+        let records = store.list().ok()?;
+        if records.iter().any(|r| r.is_expired(now)) {
+            let _ = store.purge_expired(now);
+        }
+        let r = records.into_iter().find(|r| {
+            r.vendor == req.vendor
+                && r.feature == req.feature
+                && !r.is_expired(now)
+                && r.count >= req.count
+                && Version::parse(&r.version).is_some_and(|v| v >= req.version)
+        })?;
+        Some(License {
+            feature: r.feature,
+            version: r.version,
+            count: req.count,
+            expiry: r.expiry,
+            source: r.server,
+            seat: None,
+            borrowed_until: r.until,
+            job: Arc::downgrade(&self.inner),
+            returned: AtomicBool::new(false),
+        })
+    }
+
+    /// Sends `ReturnBorrow` for `feature` on a connection of its own.
+    fn return_at(&self, route: &Route, feature: &str) -> Result<(), LmError> {
+        let mut conn = match establish(route, &self.inner.ctx, &|_| false)? {
+            Reached::New(conn, _) => conn,
+            Reached::Existing(addr) => {
+                return Err(LmError::new(
+                    lmerr::LM_BADCOMM,
+                    minor::UNEXPECTED,
+                    Step::Connect,
+                    format!("{addr} already taken"),
+                ))
+            }
+        };
+        let doing = format!("returning the borrowed {feature} to {}", route.entry);
+        let req = 1;
+        conn.send(&Message::ReturnBorrow(ReturnBorrow {
+            req,
+            feature: feature.to_string(),
+        }))
+        .map_err(|e| {
+            LmError::new(
+                lmerr::LM_CANTWRITE,
+                minor::WRITE,
+                Step::Checkin,
+                format!("{doing}: {}", io_text(&e)),
+            )
+            .with_errno(e.raw_os_error())
+        })?;
+        loop {
+            let reply = conn.recv().map_err(|e| {
+                let mut e = e.to_lm(&doing);
+                e.step = Step::Checkin;
+                e
+            })?;
+            match reply {
+                Message::CheckedIn(c) if c.req == req => return Ok(()),
+                Message::Denied(d) if d.req == req => {
+                    return Err(LmError::from_server(
+                        d.code,
+                        d.minor,
+                        &d.text,
+                        Step::Checkin,
+                        format!("{doing}: refused by the vendor daemon"),
+                    ))
+                }
+                Message::HeartbeatAck(_) | Message::Revoked(_) => {}
+                other => return Err(unexpected(&doing, &other)),
+            }
+        }
+    }
+
+    fn try_entry(
+        &self,
+        entry: &PathEntry,
+        req: &Request,
+        ask: Ask,
+    ) -> Result<CheckoutOutcome, LmError> {
         match entry {
             PathEntry::File(p) if p.is_dir() => {
                 let files = search::expand_directory(p).map_err(|e| {
@@ -255,7 +611,7 @@ impl Job {
                 })?;
                 let mut best: Option<LmError> = None;
                 for f in &files {
-                    match self.try_file(f, req) {
+                    match self.try_file(f, req, ask) {
                         Ok(l) => return Ok(l),
                         Err(e) => best = Some(LmError::better(best, e)),
                     }
@@ -269,13 +625,14 @@ impl Job {
                     )
                 }))
             }
-            PathEntry::File(p) => self.try_file(p, req),
+            PathEntry::File(p) => self.try_file(p, req, ask),
             PathEntry::Server(_) | PathEntry::Triad(_) => self.try_route(
                 Route {
                     entry: entry.to_string(),
                     servers: entry.servers().to_vec(),
                 },
                 req,
+                ask,
             ),
             PathEntry::Invalid { text, reason } => Err(LmError::new(
                 lmerr::LM_BADPARAM,
@@ -286,20 +643,22 @@ impl Job {
         }
     }
 
-    fn try_file(&self, path: &Path, req: &Request) -> Result<License, LmError> {
+    fn try_file(&self, path: &Path, req: &Request, ask: Ask) -> Result<CheckoutOutcome, LmError> {
         let name = path.display().to_string();
         let today = self.inner.config.today.unwrap_or_else(local_today);
         match plan_file(path, req, &self.inner.local.host, today) {
-            FilePlan::Local(g) => Ok(License {
+            // An uncounted line needs no borrowing: it works offline.
+            FilePlan::Local(g) => Ok(CheckoutOutcome::Granted(License {
                 feature: g.feature,
                 version: g.version,
                 count: req.count,
                 expiry: g.expiry,
                 source: name,
                 seat: None,
+                borrowed_until: 0,
                 job: Arc::downgrade(&self.inner),
                 returned: AtomicBool::new(false),
-            }),
+            })),
             FilePlan::Servers {
                 servers,
                 local_error,
@@ -308,7 +667,7 @@ impl Job {
                     entry: name.clone(),
                     servers,
                 };
-                self.try_route(route, req).map_err(|e| {
+                self.try_route(route, req, ask).map_err(|e| {
                     LmError::better(local_error.map(|l| l.on_entry(&name)), e.on_entry(&name))
                 })
             }
@@ -316,7 +675,7 @@ impl Job {
         }
     }
 
-    fn try_route(&self, route: Route, req: &Request) -> Result<License, LmError> {
+    fn try_route(&self, route: Route, req: &Request, ask: Ask) -> Result<CheckoutOutcome, LmError> {
         let version = req.version.as_written();
         let mut sessions = lock(&self.inner.sessions);
         sessions.retain(|s| !s.is_closed());
@@ -347,23 +706,42 @@ impl Job {
                     }
                 }
             };
-            let result = session.checkout(&req.feature, version, req.count);
+            let result = session.checkout(
+                &req.feature,
+                version,
+                req.count,
+                ask.queue,
+                ask.borrow_until,
+            );
             if !session.holds_seats() {
                 session.close();
                 sessions.retain(|s| !Arc::ptr_eq(s, &session));
             }
             match result {
-                Ok((seat, g)) => {
-                    return Ok(License {
+                Ok(Outcome::Granted(seat, g)) => {
+                    return Ok(CheckoutOutcome::Granted(License {
                         feature: g.feature,
                         version: g.version,
                         count: g.count,
                         expiry: g.expiry,
                         source: route.entry.clone(),
                         seat: Some((session, seat)),
+                        borrowed_until: ask.borrow_until,
                         job: Arc::downgrade(&self.inner),
                         returned: AtomicBool::new(false),
-                    })
+                    }))
+                }
+                Ok(Outcome::Queued(q, queued)) => {
+                    return Ok(CheckoutOutcome::Queued(QueuedLicense {
+                        session,
+                        req: q,
+                        feature: req.feature.clone(),
+                        version: version.to_string(),
+                        borrow_until: ask.borrow_until,
+                        queued,
+                        job: Arc::downgrade(&self.inner),
+                        done: false,
+                    }))
                 }
                 // An idle connection that broke: try once on a new one.
                 Err(e) if !fresh && e.step == Step::Keepalive && session.is_closed() => continue,
@@ -373,7 +751,100 @@ impl Job {
     }
 }
 
+/// How a request goes to the servers.
+#[derive(Debug, Clone, Copy)]
+struct Ask {
+    queue: bool,
+    borrow_until: u64,
+}
+
+/// The servers an entry names: itself for `port@host` and triads, the
+/// SERVER lines of a license file (of each file of a directory).
+fn routes_of(entry: &PathEntry) -> Result<Vec<Route>, LmError> {
+    let read_error = |p: &Path, e: std::io::Error| {
+        LmError::new(
+            lmerr::LM_NOCONFFILE,
+            minor::NO_LICENSE_FILE,
+            Step::ReadFile,
+            format!("read {}: {}", p.display(), io_text(&e)),
+        )
+        .with_errno(e.raw_os_error())
+    };
+    let of_file = |p: &Path| -> Result<Option<Route>, LmError> {
+        let file = grammar::read_license(p).map_err(|e| read_error(p, e))?;
+        let servers: Vec<ServerSpec> = file
+            .servers()
+            .map(|(_, s)| ServerSpec {
+                host: s.host.clone(),
+                port: s.port,
+            })
+            .collect();
+        Ok((!servers.is_empty()).then(|| Route {
+            entry: p.display().to_string(),
+            servers,
+        }))
+    };
+    match entry {
+        PathEntry::Server(_) | PathEntry::Triad(_) => Ok(vec![Route {
+            entry: entry.to_string(),
+            servers: entry.servers().to_vec(),
+        }]),
+        PathEntry::File(p) if p.is_dir() => {
+            let files = search::expand_directory(p).map_err(|e| read_error(p, e))?;
+            let mut routes = Vec::new();
+            for f in files {
+                routes.extend(of_file(&f)?);
+            }
+            Ok(routes)
+        }
+        PathEntry::File(p) => Ok(of_file(p)?.into_iter().collect()),
+        PathEntry::Invalid { text, reason } => Err(LmError::new(
+            lmerr::LM_BADPARAM,
+            minor::BAD_PARAM,
+            Step::Search,
+            format!("license path entry `{text}`: {reason}"),
+        )),
+    }
+}
+
 impl JobInner {
+    fn borrow_store(&self) -> Option<BorrowStore> {
+        self.config
+            .borrow_store
+            .clone()
+            .or_else(BorrowStore::default_path)
+            .map(BorrowStore::at)
+    }
+
+    /// Records a license the server lent; a failure is reported as
+    /// [`JobEvent::BorrowNotRecorded`] (the license is held all the same).
+    fn record_borrow(&self, l: &License) {
+        if l.borrowed_until == 0 || l.seat.is_none() {
+            return;
+        }
+        let record = BorrowRecord {
+            vendor: self.ctx.vendor.clone(),
+            feature: l.feature.clone(),
+            version: l.version.clone(),
+            count: l.count,
+            expiry: l.expiry.clone(),
+            borrowed_at: borrow::now_unix(),
+            until: l.borrowed_until,
+            server: l.source.clone(),
+            handle: l.handle().unwrap_or(0),
+        };
+        let result = match self.borrow_store() {
+            Some(store) => store.put(&record).map_err(|e| e.to_string()),
+            None => Err(borrow::BorrowStoreError::NoHome.to_string()),
+        };
+        if let Err(error) = result {
+            self.ctx.events.emit(&JobEvent::BorrowNotRecorded {
+                feature: l.feature.clone(),
+                error,
+            });
+        }
+    }
+
     /// Closes a session that no longer holds anything.
     fn release_idle(&self, session: &Arc<Session>) {
         let mut sessions = lock(&self.sessions);
@@ -420,10 +891,18 @@ impl License {
         &self.source
     }
 
-    /// True for an uncounted license granted on this machine, no server
-    /// involved.
+    /// True for a license granted on this machine, no server involved: an
+    /// uncounted line, or a borrow recorded here (then
+    /// [`License::borrowed_until`] says until when, and
+    /// [`License::source`] is the server that lent it).
     pub fn is_local(&self) -> bool {
         self.seat.is_none()
+    }
+
+    /// Unix time the borrow of this license ends; `None` when it is not
+    /// borrowed.
+    pub fn borrowed_until(&self) -> Option<u64> {
+        (self.borrowed_until != 0).then_some(self.borrowed_until)
     }
 
     /// The server's handle for the seat (it changes if the license was
@@ -470,6 +949,118 @@ impl License {
             }
         }
         result
+    }
+}
+
+impl QueuedLicense {
+    pub fn feature(&self) -> &str {
+        &self.feature
+    }
+
+    /// The vendor daemon's answer that put the request in the queue
+    /// (LM_FEATQUEUE, -35), as an application reports it.
+    pub fn error(&self) -> &LmError {
+        &self.queued
+    }
+
+    /// The search-path entry of the vendor daemon whose queue this is.
+    pub fn source(&self) -> &str {
+        &self.session.route().entry
+    }
+
+    /// Waits for the license at most `timeout` (`None`: as long as it
+    /// takes). Still queued when the time is up: LM_FEATQUEUE, and the
+    /// wait can go on. The license, or why the wait failed, is handed out
+    /// once; after that every call fails with LM_BADPARAM.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<License, LmError> {
+        let fill = |mut e: LmError| {
+            if e.feature.is_empty() {
+                self.feature.clone_into(&mut e.feature);
+            }
+            if e.path.is_empty() {
+                e.path.clone_from(&self.queued.path);
+            }
+            e
+        };
+        if self.done {
+            return Err(fill(LmError::new(
+                lmerr::LM_BADPARAM,
+                minor::BAD_PARAM,
+                Step::CheckoutDenied,
+                format!(
+                    "the queued checkout of {} was already handed out",
+                    self.feature
+                ),
+            )));
+        }
+        match self.session.wait_queued(self.req, timeout) {
+            QueueState::Waiting => {
+                let mut e = self.queued.clone();
+                if let Some(t) = timeout {
+                    e.detail = format!(
+                        "checkout of {} from {}: still queued after {} ms",
+                        self.feature,
+                        self.source(),
+                        t.as_millis()
+                    );
+                }
+                Err(e)
+            }
+            QueueState::Granted(seat, g) => {
+                self.done = true;
+                let license = License {
+                    feature: g.feature,
+                    version: g.version,
+                    count: g.count,
+                    expiry: g.expiry,
+                    source: self.session.route().entry.clone(),
+                    seat: Some((Arc::clone(&self.session), seat)),
+                    borrowed_until: self.borrow_until,
+                    job: self.job.clone(),
+                    returned: AtomicBool::new(false),
+                };
+                if let Some(job) = self.job.upgrade() {
+                    job.record_borrow(&license);
+                }
+                Ok(license)
+            }
+            QueueState::Failed(e) => {
+                self.done = true;
+                Err(fill(e))
+            }
+        }
+    }
+
+    /// The license if it has been granted by now; `Ok(None)` while still
+    /// queued.
+    pub fn try_take(&mut self) -> Result<Option<License>, LmError> {
+        match self.wait(Some(Duration::ZERO)) {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if e.code == lmerr::LM_FEATQUEUE && !self.done => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The minimum version asked for.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+impl Drop for QueuedLicense {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.session.abandon_queued(self.req);
+        match self.job.upgrade() {
+            Some(job) => job.release_idle(&self.session),
+            None => {
+                if !self.session.holds_seats() {
+                    self.session.close();
+                }
+            }
+        }
     }
 }
 

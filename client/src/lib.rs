@@ -18,7 +18,10 @@
 //! - [`search`]: the license search path (pure).
 //! - [`local`]: what one license file can do for a request (pure but for
 //!   reading the file and the publisher's key).
-//! - [`job`]: [`Job`], [`License`], checkout along the path.
+//! - [`job`]: [`Job`], [`License`], checkout along the path; waiting in
+//!   the queue ([`Wait`], [`QueuedLicense`]), idle reporting
+//!   ([`Job::set_idle`]), borrowing and early return.
+//! - [`borrow`]: the `LM_BORROW` setting and the local borrow store.
 //! - `route`: reaching a vendor daemon through lmgrd.
 //! - `session`: one server connection with its reader and keeper threads
 //!   (heartbeats, reconnect with the same job id).
@@ -32,6 +35,7 @@
 // its size costs nothing, and its fields stay plain for applications.
 #![allow(clippy::result_large_err)]
 
+pub mod borrow;
 pub mod error;
 pub mod event;
 pub mod identity;
@@ -43,7 +47,11 @@ mod conn;
 mod route;
 mod session;
 
+pub use borrow::{BorrowRecord, BorrowStore, LmBorrowSetting};
 pub use error::{LmError, Step};
 pub use event::JobEvent;
-pub use job::{Job, JobConfig, JobStatus, License};
+pub use job::{
+    Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, JobStatus, License, QueuedLicense,
+    Wait,
+};
 pub use search::{LicensePath, PathEntry, ServerSpec};

@@ -12,6 +12,17 @@
 //! moved to another port), `Hello` with the same job id, and for every
 //! license the server did not give back in `Welcome.held`, a new checkout.
 //! Application threads only send requests and wait for their replies.
+//!
+//! A checkout that asked to wait in the queue is answered LM_FEATQUEUE at
+//! once; its request number then stays in `State::queue` and the reader
+//! turns the `Granted` that comes later under the same number into a seat
+//! (or gives it straight back when the application stopped waiting). The
+//! vendor daemon forgets a waiter whose connection closes, so a lost
+//! connection ends every wait with an error.
+//!
+//! A borrowed seat is held by the borrow on the server, connected or not:
+//! it is never checked out again after a reconnect, never reported lost,
+//! and alone it does not keep a connection being re-established.
 
 use crate::conn::{send_on, unexpected, Conn};
 use crate::error::{minor, LmError, Step};
@@ -20,6 +31,7 @@ use crate::local::io_text;
 use crate::route::{establish, Reached, Route};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,6 +61,9 @@ pub(crate) struct JobCtx {
     pub(crate) identity: ClientIdentity,
     pub(crate) settings: Settings,
     pub(crate) events: Events,
+    /// The application says its user is idle (FLEXlm's lc_idle): every
+    /// heartbeat carries it.
+    pub(crate) idle: AtomicBool,
 }
 
 /// The delay before reconnect attempt `attempt` (1-based): doubling from
@@ -78,6 +93,40 @@ struct Seat {
     count: u32,
     handle: u64,
     state: SeatState,
+    /// Unix time the borrow ends; 0 for an ordinary checkout.
+    borrow_until: u64,
+}
+
+/// A checkout waiting in the vendor daemon's queue.
+#[derive(Debug)]
+struct Queued {
+    req: u32,
+    /// The version asked for (the minimum), for checking out again.
+    version: String,
+    borrow_until: u64,
+    /// The application no longer wants it: a late grant is checked in.
+    abandoned: bool,
+    /// `None` while waiting; the seat (id in `seats`) and grant, or why
+    /// the wait ended.
+    outcome: Option<Result<(u64, Granted), LmError>>,
+}
+
+/// What a checkout request came to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The seat's id in this session, and the grant.
+    Granted(u64, Granted),
+    /// Waiting in the queue under this request number; the error is the
+    /// vendor daemon's LM_FEATQUEUE answer.
+    Queued(u32, LmError),
+}
+
+/// Where a queued checkout stands.
+#[derive(Debug)]
+pub(crate) enum QueueState {
+    Waiting,
+    Granted(u64, Granted),
+    Failed(LmError),
 }
 
 #[derive(Debug)]
@@ -105,6 +154,9 @@ struct State {
     last_sent: Instant,
     interval: Duration,
     seats: Vec<Seat>,
+    queue: Vec<Queued>,
+    /// Send a heartbeat now (the idle state changed), not at the interval.
+    beat_now: bool,
     error: Option<LmError>,
     reconnects: u64,
     heartbeats_acked: u64,
@@ -177,6 +229,8 @@ impl Session {
                 last_sent: now,
                 interval: DEFAULT_HEARTBEAT,
                 seats: Vec::new(),
+                queue: Vec::new(),
+                beat_now: false,
                 error: None,
                 reconnects: 0,
                 heartbeats_acked: 0,
@@ -213,12 +267,20 @@ impl Session {
         lock(&self.shared.state).closed
     }
 
-    /// True if any seat is held or waiting to be re-acquired.
+    /// True if any seat is held or waiting to be re-acquired, or a
+    /// checkout the application still wants is queued.
     pub(crate) fn holds_seats(&self) -> bool {
-        lock(&self.shared.state)
-            .seats
+        let st = lock(&self.shared.state);
+        st.seats
             .iter()
             .any(|s| !matches!(s.state, SeatState::Revoked(_)))
+            || st.queue.iter().any(|q| !q.abandoned)
+    }
+
+    /// Sends a heartbeat now rather than at the next interval.
+    pub(crate) fn beat_now(&self) {
+        lock(&self.shared.state).beat_now = true;
+        self.shared.changed.notify_all();
     }
 
     pub(crate) fn status(&self) -> SessionStatus {
@@ -236,29 +298,64 @@ impl Session {
         }
     }
 
-    /// Checks `count` licenses of `feature` (at least `version`) out.
-    /// Returns the seat's id in this session and the grant.
+    /// Checks `count` licenses of `feature` (at least `version`) out,
+    /// borrowing until `borrow_until` (Unix time) when it is not 0. With
+    /// `queue`, a checkout that finds no free seat waits in the vendor
+    /// daemon's queue ([`Outcome::Queued`]).
     pub(crate) fn checkout(
         &self,
         feature: &str,
         version: &str,
         count: u32,
-    ) -> Result<(u64, Granted), LmError> {
+        queue: bool,
+        borrow_until: u64,
+    ) -> Result<Outcome, LmError> {
         let shared = &self.shared;
         let st = lock(&shared.state);
         let dup_group = shared.ctx.settings.dup_group;
-        let (mut st, reply) = request(shared, st, "checkout", |req| {
+        // A queued request is registered before it is sent: the grant may
+        // follow the LM_FEATQUEUE answer before this thread wakes up.
+        let register = |st: &mut State, req: u32| {
+            if queue {
+                st.queue.push(Queued {
+                    req,
+                    version: version.to_string(),
+                    borrow_until,
+                    abandoned: false,
+                    outcome: None,
+                });
+            }
+        };
+        let (mut st, req, reply) = request(shared, st, "checkout", register, |req| {
             Message::Checkout(Checkout {
-                borrow_until: 0,
+                borrow_until,
                 req,
                 feature: feature.to_string(),
                 version: version.to_string(),
                 count,
                 dup_group,
-                queue: false,
+                queue,
             })
         });
         let entry = shared.route.entry.clone();
+        let denied = |d: &wire::Denied| {
+            LmError::from_server(
+                d.code,
+                d.minor,
+                &d.text,
+                Step::CheckoutDenied,
+                format!(
+                    "checkout of {feature} from {}: denied by the vendor daemon",
+                    shared.route.entry
+                ),
+            )
+            .on_entry(&entry)
+        };
+        let waits =
+            matches!(&reply, Ok(Message::Denied(d)) if queue && d.code == lmerr::LM_FEATQUEUE);
+        if !waits {
+            st.queue.retain(|q| q.req != req);
+        }
         match reply.map_err(|e| e.on_entry(&entry))? {
             Message::Granted(g) => {
                 let id = st.next_seat;
@@ -270,21 +367,95 @@ impl Session {
                     count,
                     handle: g.handle,
                     state: SeatState::Held,
+                    borrow_until,
                 });
-                Ok((id, g))
+                Ok(Outcome::Granted(id, g))
             }
-            Message::Denied(d) => Err(LmError::from_server(
-                d.code,
-                d.minor,
-                &d.text,
-                Step::CheckoutDenied,
-                format!(
-                    "checkout of {feature} from {}: denied by the vendor daemon",
-                    shared.route.entry
-                ),
-            )
-            .on_entry(&entry)),
+            Message::Denied(d) if waits => Ok(Outcome::Queued(req, denied(&d))),
+            Message::Denied(d) => Err(denied(&d)),
             other => Err(unexpected("checkout", &other).on_entry(&entry)),
+        }
+    }
+
+    /// Waits until the queued checkout `req` is granted or fails, at most
+    /// `timeout` (`None`: as long as it takes). A grant or failure is
+    /// handed out once.
+    pub(crate) fn wait_queued(&self, req: u32, timeout: Option<Duration>) -> QueueState {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = lock(&self.shared.state);
+        loop {
+            let Some(i) = st.queue.iter().position(|q| q.req == req) else {
+                return QueueState::Failed(LmError::new(
+                    lmerr::LM_BADPARAM,
+                    minor::BAD_PARAM,
+                    Step::CheckoutDenied,
+                    format!(
+                        "queued checkout at {} was already taken or cancelled",
+                        self.shared.route.entry
+                    ),
+                ));
+            };
+            if st.queue[i].outcome.is_some() {
+                let q = st.queue.remove(i);
+                return match q.outcome {
+                    Some(Ok((id, g))) => QueueState::Granted(id, g),
+                    Some(Err(e)) => QueueState::Failed(e),
+                    None => QueueState::Waiting,
+                };
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return QueueState::Waiting;
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            st = match left {
+                Some(left) => {
+                    self.shared
+                        .changed
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .shared
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            };
+        }
+    }
+
+    /// The application stops waiting for `req`: a grant that already came
+    /// is checked in, one still to come will be.
+    pub(crate) fn abandon_queued(&self, req: u32) {
+        let seat = {
+            let mut st = lock(&self.shared.state);
+            let Some(i) = st.queue.iter().position(|q| q.req == req) else {
+                return;
+            };
+            match &st.queue[i].outcome {
+                None => {
+                    st.queue[i].abandoned = true;
+                    None
+                }
+                Some(Ok((id, _))) => {
+                    let id = *id;
+                    st.queue.remove(i);
+                    Some(id)
+                }
+                Some(Err(_)) => {
+                    st.queue.remove(i);
+                    None
+                }
+            }
+        };
+        if let Some(id) = seat {
+            let _ = self.checkin(id);
         }
     }
 
@@ -301,12 +472,18 @@ impl Session {
         if !matches!(s.state, SeatState::Held) || st.link.is_none() {
             return Ok(());
         }
-        let (_st, reply) = request(shared, st, "checkin", |req| {
-            Message::Checkin(Checkin {
-                req,
-                handle: s.handle,
-            })
-        });
+        let (_st, _req, reply) = request(
+            shared,
+            st,
+            "checkin",
+            |_, _| {},
+            |req| {
+                Message::Checkin(Checkin {
+                    req,
+                    handle: s.handle,
+                })
+            },
+        );
         match reply {
             Ok(Message::CheckedIn(_)) => Ok(()),
             Ok(Message::Denied(d)) => Err(LmError::from_server(
@@ -350,6 +527,7 @@ impl Session {
             let _ = link.writer.shutdown(std::net::Shutdown::Both);
         }
         st.generation += 1;
+        end_waits(&self.shared, &mut st, "the connection was closed");
         self.shared.changed.notify_all();
     }
 
@@ -385,15 +563,20 @@ fn thread_error(e: &std::io::Error) -> LmError {
 }
 
 /// Sends the request `build(req)` on the current connection and waits for
-/// the reply with the same `req`. Gives the lock back with the result.
+/// the reply with the same `req`; `register(state, req)` runs just before
+/// sending. Gives the lock back with the request number and the result.
 fn request<'a>(
     shared: &'a Shared,
     mut st: MutexGuard<'a, State>,
     doing: &str,
+    register: impl FnOnce(&mut State, u32),
     build: impl FnOnce(u32) -> Message,
-) -> (MutexGuard<'a, State>, Result<Message, LmError>) {
+) -> (MutexGuard<'a, State>, u32, Result<Message, LmError>) {
     let req = st.next_req;
     st.next_req = st.next_req.wrapping_add(1).max(1);
+    if st.link.is_some() {
+        register(&mut st, req);
+    }
     let Some(link) = st.link.as_mut() else {
         let detail = format!(
             "{doing} at {}: the connection is being re-established",
@@ -405,7 +588,7 @@ fn request<'a>(
             Step::Keepalive,
             detail,
         );
-        return (st, Err(e));
+        return (st, req, Err(e));
     };
     let generation = link.generation;
     if let Err(e) = send_on(&mut link.writer, &build(req)) {
@@ -418,14 +601,14 @@ fn request<'a>(
             format!("{doing} at {}: {}", shared.route.entry, io_text(&e)),
         )
         .with_errno(e.raw_os_error());
-        return (st, Err(err));
+        return (st, req, Err(err));
     }
     st.waiting.insert(req);
     let deadline = Instant::now() + shared.ctx.settings.io_timeout;
     loop {
         if let Some(reply) = st.replies.remove(&req) {
             st.waiting.remove(&req);
-            return (st, Ok(reply));
+            return (st, req, Ok(reply));
         }
         if st.generation != generation || st.lost.is_some() || st.closed {
             st.waiting.remove(&req);
@@ -438,7 +621,7 @@ fn request<'a>(
                     shared.route.entry
                 ),
             );
-            return (st, Err(e));
+            return (st, req, Err(e));
         }
         let now = Instant::now();
         if now >= deadline {
@@ -453,7 +636,7 @@ fn request<'a>(
                 Step::Keepalive,
                 format!("{doing} at {}: no reply in time", shared.route.entry),
             );
-            return (st, Err(e));
+            return (st, req, Err(e));
         }
         st = shared
             .changed
@@ -526,8 +709,14 @@ fn read_loop(shared: &Shared, mut conn: Conn, generation: u64) {
             };
             st.last_heard = Instant::now();
             if let Some(req) = reply_req(&msg) {
-                if st.waiting.contains(&req) {
+                if st.waiting.contains(&req) && !st.replies.contains_key(&req) {
                     st.replies.insert(req, msg);
+                } else if let Some(i) = st
+                    .queue
+                    .iter()
+                    .position(|q| q.req == req && q.outcome.is_none())
+                {
+                    queued_reply(shared, &mut st, i, msg);
                 }
                 shared.changed.notify_all();
                 continue;
@@ -570,6 +759,78 @@ fn read_loop(shared: &Shared, mut conn: Conn, generation: u64) {
     }
 }
 
+/// A later answer to the queued checkout `st.queue[i]`: the grant becomes a
+/// seat (or is given back at once when nobody waits any more); a refusal
+/// other than "still queued" ends the wait.
+fn queued_reply(shared: &Shared, st: &mut State, i: usize, msg: Message) {
+    match msg {
+        Message::Granted(g) if st.queue[i].abandoned => {
+            st.queue.remove(i);
+            let req = st.next_req;
+            st.next_req = st.next_req.wrapping_add(1).max(1);
+            let checkin = Message::Checkin(Checkin {
+                req,
+                handle: g.handle,
+            });
+            if let Some(link) = st.link.as_mut() {
+                if let Err(e) = send_on(&mut link.writer, &checkin) {
+                    st.lost = Some(format!("write failed: {}", io_text(&e)));
+                }
+            }
+        }
+        Message::Granted(g) => {
+            let id = st.next_seat;
+            st.next_seat += 1;
+            let borrow_until = st.queue[i].borrow_until;
+            let version = st.queue[i].version.clone();
+            st.seats.push(Seat {
+                id,
+                feature: g.feature.clone(),
+                version,
+                count: g.count,
+                handle: g.handle,
+                state: SeatState::Held,
+                borrow_until,
+            });
+            st.queue[i].outcome = Some(Ok((id, g)));
+        }
+        Message::Denied(d) if d.code == lmerr::LM_FEATQUEUE => {}
+        Message::Denied(_) if st.queue[i].abandoned => {
+            st.queue.remove(i);
+        }
+        Message::Denied(d) => {
+            let entry = &shared.route.entry;
+            st.queue[i].outcome = Some(Err(LmError::from_server(
+                d.code,
+                d.minor,
+                &d.text,
+                Step::CheckoutDenied,
+                format!("queued checkout at {entry}: denied by the vendor daemon"),
+            )
+            .on_entry(entry)));
+        }
+        _ => {}
+    }
+}
+
+/// Ends every wait in the queue: the connection that held the place is
+/// gone (`why`).
+fn end_waits(shared: &Shared, st: &mut State, why: &str) {
+    st.queue.retain(|q| !(q.abandoned && q.outcome.is_none()));
+    for q in st.queue.iter_mut().filter(|q| q.outcome.is_none()) {
+        q.outcome = Some(Err(LmError::new(
+            lmerr::LM_CANTREAD,
+            minor::READ,
+            Step::Keepalive,
+            format!(
+                "queued at {}: {why}; the place in the queue is gone",
+                shared.route.entry
+            ),
+        )
+        .on_entry(&shared.route.entry)));
+    }
+}
+
 /// The keeper thread: heartbeats, noticing a dead connection, reconnecting.
 fn keep(shared: &Arc<Shared>) {
     let io_timeout = shared.ctx.settings.io_timeout;
@@ -587,11 +848,13 @@ fn keep(shared: &Arc<Shared>) {
                 let _ = link.writer.shutdown(std::net::Shutdown::Both);
             }
             st.generation += 1;
+            end_waits(shared, &mut st, &reason);
             shared.changed.notify_all();
+            // Borrowed seats stay the job's without a connection.
             let wanted = st
                 .seats
                 .iter()
-                .any(|s| !matches!(s.state, SeatState::Revoked(_)));
+                .any(|s| !matches!(s.state, SeatState::Revoked(_)) && s.borrow_until == 0);
             if !wanted {
                 // Nothing to keep: the job opens a new connection when it
                 // needs one.
@@ -616,10 +879,12 @@ fn keep(shared: &Arc<Shared>) {
             continue;
         }
         let next_beat = st.last_sent + st.interval;
-        if now >= next_beat {
+        if now >= next_beat || st.beat_now {
+            st.beat_now = false;
             let seq = st.next_seq;
             st.next_seq = st.next_seq.wrapping_add(1);
-            let beat = Message::Heartbeat(wire::Heartbeat { seq, idle: false });
+            let idle = shared.ctx.idle.load(Ordering::SeqCst);
+            let beat = Message::Heartbeat(wire::Heartbeat { seq, idle });
             let sent = match st.link.as_mut() {
                 Some(link) => send_on(&mut link.writer, &beat),
                 None => continue,
@@ -694,7 +959,7 @@ fn reconnect(shared: &Arc<Shared>) {
                     st.error = Some(error.clone());
                     if attempt == settings.retry_count {
                         for seat in &mut st.seats {
-                            if matches!(seat.state, SeatState::Held) {
+                            if matches!(seat.state, SeatState::Held) && seat.borrow_until == 0 {
                                 seat.state = SeatState::Lost(error.clone());
                                 newly_lost.push(seat.feature.clone());
                             }
@@ -772,6 +1037,12 @@ fn reconcile(shared: &Shared, mut conn: Conn, welcome: &Welcome) -> Result<Recon
     for (seat, (id, found)) in wanted.iter().zip(matched) {
         if let Some(handle) = found {
             handles.push((id, handle));
+            kept.push(seat.feature.clone());
+            continue;
+        }
+        if seat.borrow_until != 0 {
+            // The borrow holds it on the server, whichever connection.
+            handles.push((id, seat.handle));
             kept.push(seat.feature.clone());
             continue;
         }

@@ -18,6 +18,11 @@ fn config(path: &str) -> JobConfig {
         retry_initial: Duration::from_millis(20),
         retry_max: Duration::from_millis(200),
         retry_count: 3,
+        // Whatever this machine's user borrowed or set stays out of it.
+        lm_borrow: Some(String::new()),
+        borrow_store: Some(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/no-such-borrow-store"),
+        ),
         ..JobConfig::default()
     }
 }

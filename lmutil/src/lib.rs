@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod common;
+pub mod lmborrow;
 pub mod lmcksum;
 pub mod lmcrypt;
 pub mod lmdiag;
@@ -42,6 +43,7 @@ pub type Tool = fn(&Invocation) -> i32;
 
 /// Tools this binary answers to.
 pub const TOOLS: &[(&str, Tool)] = &[
+    ("lmborrow", lmborrow::run),
     ("lmcksum", |i| lmcksum::run(&i.args)),
     ("lmcrypt", |i| lmcrypt::run(&i.args)),
     ("lmdiag", lmdiag::run),
@@ -62,7 +64,10 @@ pub const TOOLS: &[(&str, Tool)] = &[
 pub fn usage() -> String {
     format!(
         "{}\n\
-usage: lmutil lmcksum [-c license_file] [-k] [feature]\n\
+usage: lmutil lmborrow {{vendor|all}} dd-mmm-yyyy[:hh:mm]\n\
+       lmutil lmborrow -status | -clear | -purge\n\
+       lmutil lmborrow -return [-c license_file_list] [-d display] [-vendor name] feature\n\
+       lmutil lmcksum [-c license_file] [-k] [feature]\n\
        lmutil lmcrypt -genkey vendor [-dir directory] [-force]\n\
        lmutil lmcrypt [-key private_key] [-vendor name] license_file ...\n\
        lmutil lmdiag [-c license_file_list] [-n] [-t timeout] [feature]\n\

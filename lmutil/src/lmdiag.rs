@@ -165,11 +165,20 @@ fn try_checkout(
                 },
             )
         });
-    match job.checkout(&l.feature, &l.version, 1) {
-        Ok(lic) => {
+    // A diagnosis asks the server: never borrow, nor use a local borrow.
+    let opts = client::CheckoutOptions {
+        borrow: client::Borrow::No,
+        ..client::CheckoutOptions::default()
+    };
+    match job
+        .checkout_with(&l.feature, &l.version, 1, &opts)
+        .map(client::CheckoutOutcome::granted)
+    {
+        Ok(Some(lic)) => {
             let _ = lic.checkin();
             Ok(())
         }
+        Ok(None) => Err(("queued".into(), String::new())),
         Err(e) => Err((e.to_string(), e.detail.clone())),
     }
 }

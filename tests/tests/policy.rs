@@ -225,3 +225,115 @@ fn the_report_log_records_usage_that_lmreport_summarises() {
     // The daemon writes on in a new usage.rl.
     assert!(dir.join("usage.rl").exists());
 }
+
+/// Reads an application's stdout lines into a shared list.
+fn watch(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = child.stdout.take().unwrap();
+    let sink = std::sync::Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn lmflex(args: &[&str], lic: &str, home: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin("lmflex"));
+    cmd.args(args)
+        .env("LM_LICENSE_FILE", lic)
+        .env("HOME", home)
+        .env("LM_BORROW_STORE", home.join("borrows"))
+        .env_remove("LM_BORROW")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+#[test]
+fn a_queued_application_gets_its_seat_when_one_frees_and_lmstat_shows_it_waiting() {
+    let dir = tempdir("queue-lmflex");
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    let server = Server::start(&license, port, &[]);
+    let lic = format!("{port}@localhost");
+    let addr = vendord(&server, "demo");
+    let mut holder = Peer::hello(addr, "holder", 1);
+    let Message::Granted(g) = holder.checkout(1, "f1", 4) else {
+        panic!("all four seats")
+    };
+    let mut app = lmflex(&["f1", "--queue", "--hold", "600"], &lic, &dir)
+        .spawn()
+        .unwrap();
+    let out = watch(&mut app);
+    wait_until(WAIT, "lmflex to queue", || {
+        out.lock().unwrap().iter().any(|l| l == "QUEUED f1")
+    });
+    server.wait_log(WAIT, "QUEUED: \"f1\"");
+    let stat = std::process::Command::new(bin("lmutil"))
+        .args(["lmstat", "-c", &lic, "-f", "f1"])
+        .output()
+        .unwrap();
+    let stat = String::from_utf8_lossy(&stat.stdout).to_string();
+    assert!(stat.contains("queued for 1 license"), "{stat}");
+    // Another newcomer is told others are waiting.
+    let mut late = Peer::hello(addr, "late", 2);
+    assert!(
+        matches!(late.checkout(1, "f1", 1), Message::Denied(d) if d.code == lmerr::LM_USERSQUEUED)
+    );
+    // The holder checks in: the waiting application gets its seat.
+    holder.request(&Message::Checkin(wire::Checkin {
+        req: 2,
+        handle: g.handle,
+    }));
+    wait_until(WAIT, "lmflex to get its seat", || {
+        out.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("Checkout succeeded: f1"))
+    });
+    server.wait_log(WAIT, "DEQUEUED: \"f1\"");
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
+#[test]
+fn lmflex_borrows_and_then_runs_with_the_server_gone() {
+    let dir = tempdir("borrow-lmflex");
+    let port = free_port();
+    let license = license_with_port("floating.lic", &dir, port);
+    let mut server = Server::start(&license, port, &[]);
+    let lic = format!("{port}@localhost");
+    let until = {
+        let out = std::process::Command::new("date")
+            .args(["-d", "+2 days", "+%d-%b-%Y"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_lowercase()
+    };
+    let out = lmflex(
+        &["solver", "1.5", "--borrow-until", &until, "--hold", "0"],
+        &lic,
+        &dir,
+    )
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("BORROWED solver until"), "{text}");
+    assert!(!text.contains("(local)"), "{text}");
+    server.wait_log(WAIT, "OUT: \"solver\"");
+    // The application ended, the seat stays borrowed.
+    assert_eq!(in_use(vendord(&server, "demo"), "solver"), 1);
+    // The laptop is offline now: the server is gone.
+    server.signal(libc::SIGTERM);
+    server.wait_exit(WAIT);
+    let out = lmflex(&["solver", "1.5", "--hold", "0"], &lic, &dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("(local)"), "{text}");
+}

@@ -3,19 +3,44 @@
 //!
 //! ```text
 //! lmflex FEATURE [VERSION] [--count N] [--hold SECONDS] [--vendor NAME] [-c LICENSE_PATH]
+//!        [--queue | --wait] [--wait-timeout SECONDS]
+//!        [--idle] [--idle-after SECONDS] [--active-after SECONDS]
+//!        [--borrow-until dd-mmm-yyyy[:hh:mm] | --no-borrow]
+//! lmflex --return FEATURE [--vendor NAME] [-c LICENSE_PATH] [-d DISPLAY]
 //! ```
 
-use client::{Job, JobConfig, JobEvent};
+// As in the library: an `LmError` is returned once per failure.
+#![allow(clippy::result_large_err)]
+
+use client::borrow::{self, BorrowEnd};
+use client::{Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, JobEvent, License, Wait};
 use std::process::ExitCode;
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: lmflex FEATURE [VERSION] [--count N] [--hold SECONDS] [--vendor NAME] [-c LICENSE_PATH]
+              [--queue | --wait] [--wait-timeout SECONDS]
+              [--idle] [--idle-after SECONDS] [--active-after SECONDS]
+              [--borrow-until dd-mmm-yyyy[:hh:mm] | --no-borrow] [-d DISPLAY]
+       lmflex --return FEATURE [--vendor NAME] [-c LICENSE_PATH] [-d DISPLAY]
 
 Checks FEATURE out (version VERSION or later, default 1.0), holds it for
 SECONDS (default: until SIGINT or SIGTERM), then checks it in.
 The license is found through DEMO_LICENSE_FILE (for vendor demo),
 LM_LICENSE_FILE, ~/.flexlmrc, or -c.
+
+  --queue         when no license is free, wait in the queue (prints QUEUED)
+  --wait          when no license is free, block until one is
+  --wait-timeout  give up waiting after SECONDS
+  --idle          tell the server the user is idle from the start (IDLE)
+  --idle-after    ... SECONDS after the checkout (IDLE); --active-after:
+                  the user is active again SECONDS after the checkout (ACTIVE)
+  --borrow-until  borrow the license until then (default: as LM_BORROW says;
+                  prints BORROWED); --no-borrow: neither borrow nor use a
+                  license borrowed earlier
+  --return        return the borrowed FEATURE early (prints RETURNED)
 ";
 
 #[derive(Debug)]
@@ -26,6 +51,30 @@ struct Args {
     hold: Option<Duration>,
     vendor: String,
     license_path: Option<String>,
+    wait: Wait,
+    /// `--wait-timeout`, for `--queue` and `--wait`.
+    wait_timeout: Option<Duration>,
+    idle_after: Option<Duration>,
+    active_after: Option<Duration>,
+    borrow: BorrowArg,
+    display: Option<String>,
+    /// `--return`: return this borrowed feature instead of checking out.
+    return_borrow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BorrowArg {
+    FromSetting,
+    No,
+    Until(BorrowEnd),
+}
+
+fn seconds(name: &str, v: &str) -> Result<Duration, String> {
+    v.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{name}: `{v}` is not a number of seconds"))
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -34,6 +83,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut hold = None;
     let mut vendor = "demo".to_string();
     let mut license_path = None;
+    let (mut queue, mut block, mut wait_timeout) = (false, false, None);
+    let (mut idle_after, mut active_after) = (None, None);
+    let mut borrow = BorrowArg::FromSetting;
+    let mut display = None;
+    let mut return_borrow = false;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -46,21 +100,43 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     .filter(|n| *n > 0)
                     .ok_or_else(|| format!("--count: `{v}` is not a positive number"))?;
             }
-            "--hold" | "-hold" => {
-                let v = value("--hold")?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                    .ok_or_else(|| format!("--hold: `{v}` is not a number of seconds"))?;
-                hold = Some(Duration::from_secs_f64(secs));
-            }
+            "--hold" | "-hold" => hold = Some(seconds("--hold", &value("--hold")?)?),
             "--vendor" | "-vendor" => vendor = value("--vendor")?,
             "-c" => license_path = Some(value("-c")?),
+            "-d" => display = Some(value("-d")?),
+            "--queue" => queue = true,
+            "--wait" => block = true,
+            "--wait-timeout" => {
+                wait_timeout = Some(seconds("--wait-timeout", &value("--wait-timeout")?)?);
+            }
+            "--idle" => idle_after = Some(Duration::ZERO),
+            "--idle-after" => idle_after = Some(seconds("--idle-after", &value("--idle-after")?)?),
+            "--active-after" => {
+                active_after = Some(seconds("--active-after", &value("--active-after")?)?);
+            }
+            "--borrow-until" => {
+                let v = value("--borrow-until")?;
+                let end = BorrowEnd::parse(&v).map_err(|e| format!("--borrow-until: {e}"))?;
+                borrow = BorrowArg::Until(end);
+            }
+            "--no-borrow" => borrow = BorrowArg::No,
+            "--return" => return_borrow = true,
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
             _ => positional.push(arg),
         }
     }
+    if queue && block {
+        return Err("give --queue or --wait, not both".into());
+    }
+    let wait = if queue {
+        Wait::Queue
+    } else if block {
+        Wait::Block {
+            timeout: wait_timeout,
+        }
+    } else {
+        Wait::NoWait
+    };
     let mut positional = positional.into_iter();
     let feature = positional.next().ok_or("no FEATURE given")?;
     let version = positional.next().unwrap_or_else(|| "1.0".to_string());
@@ -74,7 +150,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         hold,
         vendor,
         license_path,
+        wait,
+        wait_timeout,
+        idle_after,
+        active_after,
+        borrow,
+        display,
+        return_borrow,
     }))
+}
+
+/// What the main thread waits for.
+enum Note {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// A queued or blocking checkout ended.
+    Got(Result<License, client::LmError>),
 }
 
 fn main() -> ExitCode {
@@ -90,14 +181,23 @@ fn main() -> ExitCode {
         }
     };
     // Before any thread starts, so that every thread inherits the mask and
-    // the signals wait for `wait_for_signal`.
+    // the signals wait for the signal thread.
     let signals = signals::block_termination();
+    let (tx, rx) = mpsc::channel::<Note>();
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            signals::wait_for_signal(&signals);
+            let _ = tx.send(Note::Signal);
+        });
+    }
 
     let config = JobConfig {
         license_path: args.license_path.clone(),
+        display: args.display.clone(),
         ..JobConfig::default()
     };
-    let job = Job::with_config(&args.vendor, config);
+    let job = Arc::new(Job::with_config(&args.vendor, config));
     job.on_event(|event| match event {
         JobEvent::ConnectionLost { server, reason } => {
             eprintln!("lmflex: lost the connection to {server} ({reason}); reconnecting");
@@ -114,11 +214,31 @@ fn main() -> ExitCode {
         JobEvent::Revoked { feature, error } => {
             eprintln!("lmflex: license {feature} revoked: {error}");
         }
+        JobEvent::BorrowNotRecorded { feature, error } => {
+            eprintln!("lmflex: borrowed {feature} but could not record it: {error}");
+        }
         _ => {}
     });
 
-    let license = match job.checkout(&args.feature, &args.version, args.count) {
-        Ok(l) => l,
+    if args.return_borrow {
+        return match job.return_borrow(&args.feature) {
+            Ok(()) => {
+                println!("RETURNED {}", args.feature);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprint!("{}", e.long_form());
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let license = match obtain(&job, &args, &tx, &rx) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            eprintln!("lmflex: stopped while waiting for {}", args.feature);
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprint!("{}", e.long_form());
             return ExitCode::FAILURE;
@@ -131,8 +251,16 @@ fn main() -> ExitCode {
         if n == 1 { "" } else { "s" },
         license.version()
     );
+    if let Some(until) = license.borrowed_until() {
+        println!(
+            "BORROWED {} until {}{}",
+            license.feature(),
+            borrow::format_local(until),
+            if license.is_local() { " (local)" } else { "" }
+        );
+    }
 
-    signals::wait_for_signal(&signals, args.hold);
+    hold(&job, &args, &license, &rx);
 
     match job.checkin(&license) {
         Ok(()) => {
@@ -146,10 +274,114 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks the license out as the arguments say. `Ok(None)`: a signal came
+/// while waiting in the queue.
+fn obtain(
+    job: &Arc<Job>,
+    args: &Args,
+    tx: &mpsc::Sender<Note>,
+    rx: &mpsc::Receiver<Note>,
+) -> Result<Option<License>, client::LmError> {
+    let borrow = match &args.borrow {
+        BorrowArg::FromSetting => Borrow::FromSetting,
+        BorrowArg::No => Borrow::No,
+        BorrowArg::Until(end) => Borrow::Until(end.unix(borrow::local_unix).unwrap_or(0)),
+    };
+    let options = CheckoutOptions {
+        wait: Wait::NoWait,
+        borrow,
+    };
+    match args.wait {
+        Wait::NoWait => {
+            let got = job.checkout_with(&args.feature, &args.version, args.count, &options)?;
+            Ok(got.granted())
+        }
+        Wait::Queue => {
+            let options = CheckoutOptions {
+                wait: Wait::Queue,
+                ..options
+            };
+            match job.checkout_with(&args.feature, &args.version, args.count, &options)? {
+                CheckoutOutcome::Granted(l) => Ok(Some(l)),
+                CheckoutOutcome::Queued(mut q) => {
+                    println!("QUEUED {}", args.feature);
+                    let tx = tx.clone();
+                    let timeout = args.wait_timeout;
+                    std::thread::spawn(move || {
+                        let _ = tx.send(Note::Got(q.wait(timeout)));
+                    });
+                    outcome(rx)
+                }
+            }
+        }
+        Wait::Block { .. } => {
+            let (job, tx) = (Arc::clone(job), tx.clone());
+            let (feature, version, count) =
+                (args.feature.clone(), args.version.clone(), args.count);
+            let options = CheckoutOptions {
+                wait: args.wait,
+                ..options
+            };
+            std::thread::spawn(move || {
+                let got = job
+                    .checkout_with(&feature, &version, count, &options)
+                    .map(|o| {
+                        o.granted()
+                            .expect("invariant: a blocking checkout never queues")
+                    });
+                let _ = tx.send(Note::Got(got));
+            });
+            outcome(rx)
+        }
+    }
+}
+
+/// Waits for a queued or blocking checkout to end, or a signal.
+fn outcome(rx: &mpsc::Receiver<Note>) -> Result<Option<License>, client::LmError> {
+    match rx.recv() {
+        Ok(Note::Got(got)) => got.map(Some),
+        Ok(Note::Signal) | Err(_) => Ok(None),
+    }
+}
+
+/// Holds the license until `--hold` passes or a signal comes, turning the
+/// user idle and active again on the way as asked.
+fn hold(job: &Job, args: &Args, license: &License, rx: &mpsc::Receiver<Note>) {
+    let start = Instant::now();
+    let mut idle_at = args.idle_after.map(|d| start + d);
+    let mut active_at = args.active_after.map(|d| start + d);
+    let end = args.hold.map(|d| start + d);
+    loop {
+        let now = Instant::now();
+        if idle_at.is_some_and(|t| t <= now) {
+            idle_at = None;
+            job.set_idle(true);
+            println!("IDLE {}", license.feature());
+            continue;
+        }
+        if active_at.is_some_and(|t| t <= now) && idle_at.is_none() {
+            active_at = None;
+            job.set_idle(false);
+            println!("ACTIVE {}", license.feature());
+            continue;
+        }
+        if end.is_some_and(|t| t <= now) {
+            return;
+        }
+        let next = [idle_at, active_at, end].into_iter().flatten().min();
+        let got = match next {
+            Some(t) => rx.recv_timeout(t.saturating_duration_since(now)),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match got {
+            Ok(Note::Signal) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Ok(Note::Got(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
 #[allow(unsafe_code)]
 mod signals {
-    use super::{Duration, Instant};
-
     /// Blocks SIGINT and SIGTERM in this thread (and the threads it
     /// starts), so they are only taken by [`wait_for_signal`].
     pub(super) fn block_termination() -> libc::sigset_t {
@@ -166,28 +398,11 @@ mod signals {
         set
     }
 
-    /// Waits for SIGINT/SIGTERM, at most `limit` when given.
-    pub(super) fn wait_for_signal(set: &libc::sigset_t, limit: Option<Duration>) {
-        let deadline = limit.map(|d| Instant::now() + d);
+    /// Waits for SIGINT or SIGTERM.
+    pub(super) fn wait_for_signal(set: &libc::sigset_t) {
         loop {
-            let got = match deadline {
-                None => {
-                    // SAFETY: `set` is initialised; no siginfo is asked for.
-                    unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) }
-                }
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return;
-                    }
-                    let ts = libc::timespec {
-                        tv_sec: left.as_secs() as libc::time_t,
-                        tv_nsec: left.subsec_nanos() as libc::c_long,
-                    };
-                    // SAFETY: `set` and `ts` are initialised locals.
-                    unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) }
-                }
-            };
+            // SAFETY: `set` is initialised; no siginfo is asked for.
+            let got = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
             if got > 0 {
                 return;
             }
@@ -230,5 +445,53 @@ mod tests {
         assert!(parse(&["f1", "--count", "0"]).is_err());
         assert!(parse(&["f1", "--bogus"]).is_err());
         assert!(parse(&["--help"]).unwrap().is_none());
+        assert_eq!(a.wait, Wait::NoWait);
+        assert_eq!(a.borrow, BorrowArg::FromSetting);
+        assert!(!a.return_borrow);
+    }
+
+    #[test]
+    fn waiting_idle_and_borrowing_arguments() {
+        let a = parse(&["f1", "--queue", "--wait-timeout", "2"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.wait, Wait::Queue);
+        assert_eq!(a.wait_timeout, Some(Duration::from_secs(2)));
+        let a = parse(&["f1", "--wait", "--wait-timeout", "0.5"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.wait,
+            Wait::Block {
+                timeout: Some(Duration::from_millis(500))
+            }
+        );
+        assert!(parse(&["f1", "--queue", "--wait"]).is_err());
+        let a = parse(&["f1", "--idle"]).unwrap().unwrap();
+        assert_eq!(a.idle_after, Some(Duration::ZERO));
+        let a = parse(&["f1", "--idle-after", "3", "--active-after", "5"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.idle_after, a.active_after),
+            (Some(Duration::from_secs(3)), Some(Duration::from_secs(5)))
+        );
+        let a = parse(&["f1", "--borrow-until", "24-may-2026:18:30"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.borrow,
+            BorrowArg::Until(BorrowEnd::parse("24-may-2026:18:30").unwrap())
+        );
+        let e = parse(&["f1", "--borrow-until", "24-may-2026:25:00"]).unwrap_err();
+        assert!(e.starts_with("--borrow-until: "), "{e}");
+        assert_eq!(
+            parse(&["f1", "--no-borrow"]).unwrap().unwrap().borrow,
+            BorrowArg::No
+        );
+        let a = parse(&["--return", "f1", "-d", "ws:0"]).unwrap().unwrap();
+        assert!(a.return_borrow);
+        assert_eq!(a.feature, "f1");
+        assert_eq!(a.display.as_deref(), Some("ws:0"));
     }
 }

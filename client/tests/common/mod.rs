@@ -128,6 +128,13 @@ impl<S: Send + 'static> Fake<S> {
         }
     }
 
+    /// Sends `msg` on connection `conn` only.
+    pub fn push_to(&self, conn: usize, msg: &Message) {
+        if let Some(c) = lock(&self.shared.inner).conns.get_mut(conn) {
+            let _ = c.write_all(&msg.to_frame_bytes());
+        }
+    }
+
     /// Stops listening and closes every connection.
     pub fn stop(&mut self) {
         lock(&self.shared.inner).stop = true;
@@ -238,6 +245,11 @@ pub struct VendorScript {
     pub held: HashMap<u64, Vec<Granted>>,
     pub conn_job: HashMap<usize, u64>,
     pub next_handle: u64,
+    /// Answer every checkout that asks to queue with LM_FEATQUEUE; the
+    /// test grants it later with `push_to`.
+    pub queue_all: bool,
+    /// Features lent out: `ReturnBorrow` of one of them succeeds once.
+    pub borrowed: Vec<String>,
 }
 
 pub fn vendor(heartbeat_interval_ms: u32) -> Fake<VendorScript> {
@@ -249,6 +261,8 @@ pub fn vendor(heartbeat_interval_ms: u32) -> Fake<VendorScript> {
             held: HashMap::new(),
             conn_job: HashMap::new(),
             next_handle: 100,
+            queue_all: false,
+            borrowed: Vec::new(),
         },
         vendor_handler,
     )
@@ -273,6 +287,27 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
                 held,
             })]
         }
+        Message::Checkout(c) if c.queue && s.queue_all => vec![Message::Denied(Denied {
+            req: c.req,
+            code: lmerr::LM_FEATQUEUE,
+            minor: 0,
+            text: lmerr::text(lmerr::LM_FEATQUEUE).into(),
+        })],
+        Message::ReturnBorrow(r) => match s.borrowed.iter().position(|f| *f == r.feature) {
+            Some(i) => {
+                s.borrowed.remove(i);
+                vec![Message::CheckedIn(Checkin {
+                    req: r.req,
+                    handle: 1,
+                })]
+            }
+            None => vec![Message::Denied(Denied {
+                req: r.req,
+                code: lmerr::LM_UNBORROWED_ALREADY,
+                minor: 0,
+                text: lmerr::text(lmerr::LM_UNBORROWED_ALREADY).into(),
+            })],
+        },
         Message::Checkout(c) => {
             if let Some((code, minor)) = s.deny {
                 return vec![Message::Denied(Denied {
@@ -334,6 +369,16 @@ pub fn is_heartbeat(m: &Message) -> bool {
 
 pub fn is_checkin(m: &Message) -> bool {
     matches!(m, Message::Checkin(_))
+}
+
+/// The checkouts received, with their connection.
+pub fn checkouts(log: &[(usize, Message)]) -> Vec<(usize, Checkout)> {
+    log.iter()
+        .filter_map(|(conn, m)| match m {
+            Message::Checkout(c) => Some((*conn, c.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 pub fn is_lookup(m: &Message) -> bool {
