@@ -140,3 +140,27 @@ fn a_queued_checkout_is_granted_when_a_seat_frees() {
     }
     server.wait_log(WAIT, "DEQUEUED: \"f2\" waiter@e2e-host");
 }
+
+#[test]
+fn debuglog_sends_the_vendor_daemons_lines_to_their_own_file() {
+    let server = server_with_options("debuglog", "DEBUGLOG +demo-debug.log\nNOLOG IN\n");
+    server.wait_log(WAIT, "Debug log of this vendor daemon:");
+    let addr = vendord(&server);
+    let mut alice = Peer::hello(addr, "alice", 1);
+    let Message::Granted(g) = alice.checkout(1, "f1", 1) else {
+        panic!("granted")
+    };
+    alice.request(&Message::Checkin(wire::Checkin {
+        req: 2,
+        handle: g.handle,
+    }));
+    let file = server.dir.join("demo-debug.log");
+    wait_until(WAIT, "OUT: in the DEBUGLOG file", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("OUT: \"f1\" alice@e2e-host"))
+    });
+    // lmgrd's log no longer has the vendor daemon's checkouts, and NOLOG IN
+    // kept the checkin out of both.
+    assert!(!server.log_text().contains("OUT: \"f1\" alice"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("IN: \"f1\" alice"), "{text}");
+}

@@ -64,6 +64,7 @@ fn run(args: &Args) -> Result<(), String> {
     config.heartbeat_interval_ms = args.heartbeat_interval_secs.saturating_mul(1000);
     config.timeout_ms = args.timeout_secs.saturating_mul(1000);
     config.min_timeout_secs = args.min_timeout_secs;
+    vendord::server::apply_debug_log(&licensed.options);
     licensed.configure(&mut config);
     let core = Core::new(licensed.pools, today, config);
     for problem in core.option_problems() {

@@ -757,7 +757,6 @@ fn switch_log(msg: &Message, conn: ConnId) -> Option<Effects> {
 }
 
 fn switch_debug_log(path: &str) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     if path.is_empty() {
         return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
     }
@@ -766,13 +765,46 @@ fn switch_debug_log(path: &str) -> io::Result<()> {
         .create_new(true)
         .open(path)?;
     log::info!("Switching debug log to {path}");
-    // Every later line goes to the new file: the logger writes to stdout.
+    redirect_log(&file)?;
+    log::info!("Debug log switched here by lmswitch");
+    Ok(())
+}
+
+/// Every later line goes to `file`: the logger writes to standard output.
+fn redirect_log(file: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     // SAFETY: dup2 onto our own standard output descriptor.
     if unsafe { libc::dup2(file.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    log::info!("Debug log switched here by lmswitch");
     Ok(())
+}
+
+/// The options file's DEBUGLOG: this vendor daemon's lines go to their own
+/// file (`+path` appends, a bare path starts it afresh), relative paths
+/// being taken from the options file's directory.
+pub fn apply_debug_log(options: &grammar::options::Options) {
+    let Some(wanted) = options.debug_log() else {
+        return;
+    };
+    let options_file = (!options.name().is_empty()).then(|| std::path::Path::new(options.name()));
+    let path = crate::report::requested_path(options_file, &wanted.path);
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(wanted.append)
+        .write(true)
+        .truncate(!wanted.append)
+        .open(&path);
+    match opened.and_then(|f| {
+        log::info!(
+            "Debug log of this vendor daemon: {} (DEBUGLOG)",
+            path.display()
+        );
+        redirect_log(&f)
+    }) {
+        Ok(()) => log::info!("Debug log started here (DEBUGLOG in {})", options.name()),
+        Err(e) => log::error!("DEBUGLOG {}: {e}; logging on as before", path.display()),
+    }
 }
 
 fn is_shutdown(msg: &Message) -> bool {
