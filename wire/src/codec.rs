@@ -112,6 +112,23 @@ impl<T: Wire> Wire for Vec<T> {
     }
 }
 
+/// Opaque bytes with a 32-bit length: payloads of other layers (a raft
+/// message, a replicated batch) that may exceed the 64 KiB of a `Vec`.
+/// The frame's own limit still bounds them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Blob(pub Vec<u8>);
+
+impl Wire for Blob {
+    fn put(&self, w: &mut Writer) {
+        (self.0.len() as u32).put(w);
+        w.buf.extend_from_slice(&self.0);
+    }
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        let n = u32::get(r)? as usize;
+        Ok(Blob(r.take(n, "blob")?.to_vec()))
+    }
+}
+
 /// Declares a struct whose fields go on the wire in order.
 #[macro_export]
 macro_rules! wire_struct {

@@ -5,7 +5,7 @@
 //! `VendorLookup`; to a vendor daemon `Checkout`, `Checkin`, `Heartbeat`.
 //! Status and admin requests work on both.
 
-use crate::codec::{Reader, Wire, Writer};
+use crate::codec::{Blob, Reader, Wire, Writer};
 use crate::error::DecodeError;
 use crate::frame::encode_frame;
 use crate::wire_struct;
@@ -170,6 +170,61 @@ wire_struct!(
         features: Vec<FeatureStatus>,
         /// For lmgrd: the license file(s) it serves.
         license_files: Vec<String>,
+        /// For an lmgrd of a triad: the three members as it sees them.
+        triad: Vec<TriadMember>,
+    }
+);
+
+wire_struct!(
+    /// One member of a three-server triad, as an lmgrd sees it.
+    TriadMember {
+        /// 1, 2, 3: primary, secondary, tertiary (SERVER line order).
+        line: u32,
+        host: String,
+        port: u16,
+        up: bool,
+        master: bool,
+        /// Why this lmgrd thinks what it thinks (lmdiag, lmstat -a).
+        reason: String,
+    }
+);
+
+wire_struct!(
+    /// An lmgrd of a triad introduces itself to another member.
+    TriadHello {
+        member: u32,
+        /// The license file's identity, so members of different triads
+        /// that share an address never talk to each other.
+        cluster: String,
+    }
+);
+
+wire_struct!(
+    /// A consensus message between triad members (our own encoding of it).
+    TriadRaft { payload: Blob }
+);
+
+wire_struct!(
+    /// A vendor daemon asks its lmgrd to replicate a batch of accounting
+    /// changes; nothing in it is acknowledged to clients before it comes
+    /// back as [`Replicate`].
+    Propose { seq: u64, payload: Blob }
+);
+
+wire_struct!(
+    /// A batch the triad's majority committed, in log order.
+    Replicate { index: u64, payload: Blob }
+);
+
+wire_struct!(
+    /// lmgrd tells its vendor daemon whether it may serve.
+    TriadRole {
+        serving: bool,
+        member: u32,
+        /// The member the triad follows (0: none known).
+        master: u32,
+        term: u64,
+        reason: String,
     }
 );
 
@@ -257,6 +312,11 @@ messages! {
     CheckedIn(Checkin) = 0x24,
     Revoked(Revoked) = 0x25,
     ReturnBorrow(ReturnBorrow) = 0x26,
+    TriadHello(TriadHello) = 0x50,
+    TriadRaft(TriadRaft) = 0x51,
+    Propose(Propose) = 0x52,
+    Replicate(Replicate) = 0x53,
+    TriadRole(TriadRole) = 0x54,
     StatusQuery(StatusQuery) = 0x30,
     Status(StatusReply) = 0x31,
     Admin(AdminRequest) = 0x40,

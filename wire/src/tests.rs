@@ -60,6 +60,28 @@ fn samples() -> Vec<Message> {
             req: 3,
             feature: "f1".into(),
         }),
+        Message::TriadHello(TriadHello {
+            member: 2,
+            cluster: "c0ffee".into(),
+        }),
+        Message::TriadRaft(TriadRaft {
+            payload: codec::Blob(vec![1, 2, 3]),
+        }),
+        Message::Propose(Propose {
+            seq: 9,
+            payload: codec::Blob(vec![7; 60_000]),
+        }),
+        Message::Replicate(Replicate {
+            index: 4,
+            payload: codec::Blob(Vec::new()),
+        }),
+        Message::TriadRole(TriadRole {
+            serving: true,
+            member: 1,
+            master: 1,
+            term: 3,
+            reason: "majority".into(),
+        }),
         Message::Granted(grant),
         Message::Denied(Denied {
             req: 8,
@@ -113,6 +135,7 @@ fn samples() -> Vec<Message> {
                 vendor_string: "tier=gold".into(),
             }],
             license_files: vec!["/usr/local/flexlm/licenses/license.dat".into()],
+            triad: Vec::new(),
         }),
         Message::Admin(AdminRequest {
             op: admin_op::SHUTDOWN,

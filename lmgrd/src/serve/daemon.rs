@@ -447,6 +447,7 @@ impl Daemon {
                     .collect(),
                 features: Vec::new(),
                 license_files: vec![self.license.display().to_string()],
+                triad: Vec::new(),
             })),
             Message::Admin(req) => Some(Message::AdminReply(self.admin(token, &req))),
             _ => Some(error_reply(lmerr::LM_BADCOMM, 0)),

@@ -2189,6 +2189,7 @@ impl Core {
             vendors: Vec::new(),
             features,
             license_files: Vec::new(),
+            triad: Vec::new(),
         }
     }
 
