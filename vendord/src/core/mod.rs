@@ -21,11 +21,13 @@
 
 mod denial;
 mod log;
+mod replica;
 #[cfg(test)]
 mod tests;
 
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
+pub use replica::{Batch, Change, Seat, SeatKey, SuiteSeat};
 
 use grammar::hostid::{self, HostId, HostIdentity};
 use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId, WhoKind};
@@ -110,6 +112,9 @@ pub struct Config {
     /// Whether a report log is kept: only then does the core describe each
     /// event in [`Effects::report`] (it costs allocations per checkout).
     pub report: bool,
+    /// Whether this daemon is part of a triad: only then does the core
+    /// describe each seat taken or freed in [`Effects::changes`].
+    pub replicate: bool,
 }
 
 impl Config {
@@ -127,6 +132,7 @@ impl Config {
             options: std::sync::Arc::new(Options::default()),
             min_timeout_secs: 900,
             report: false,
+            replicate: false,
         }
     }
 }
@@ -155,6 +161,9 @@ pub struct Effects {
     /// them durable before it sends `replies`, so a client never holds a
     /// borrow that a restarted daemon would not know.
     pub borrows: Vec<BorrowChange>,
+    /// Accounting changes for the triad to replicate (when
+    /// [`Config::replicate`] is set), in order.
+    pub changes: Vec<Change>,
     /// Report-log records (when [`Config::report`] is set), in order. Their
     /// `time` is left 0: the event loop stamps them when it writes them.
     pub report: Vec<reportlog::Record>,
@@ -177,6 +186,7 @@ impl Effects {
         self.shutdown |= other.shutdown;
         self.borrows.extend(other.borrows);
         self.report.extend(other.report);
+        self.changes.extend(other.changes);
     }
 }
 
@@ -435,6 +445,9 @@ struct Holding {
     host: String,
     display: String,
     pid: u32,
+    /// The client's job id: a job that reconnects (to this daemon, or to
+    /// the new master of a triad) gets its seats back.
+    job: u64,
     /// The version asked for, as the client wrote it.
     requested: String,
     /// Options-file accounting this checkout counts towards.
@@ -445,6 +458,9 @@ struct Holding {
     timeout_ms: Option<u64>,
     /// A borrowed seat: taken until then (ms), connected or not.
     borrow_until: Option<u64>,
+    /// Taken over from an old master: freed then (ms) unless its job
+    /// reconnects.
+    orphan_until: Option<u64>,
 }
 
 /// The owner of a seat that belongs to no connection any more: one that
@@ -529,6 +545,12 @@ pub struct Core {
     timeouts: BTreeSet<(u64, ConnId)>,
     /// `(until, handle)` of borrowed seats.
     borrowed: BTreeSet<(u64, u64)>,
+    /// A standby of a triad: its seats are the master's, applied from the
+    /// replicated log, and belong to no connection here.
+    standby: bool,
+    /// `(until, handle)` of seats a new master took over from the old one
+    /// and whose application has not reconnected yet.
+    orphans: BTreeSet<(u64, u64)>,
 }
 
 impl Core {
@@ -549,6 +571,8 @@ impl Core {
             reserve_use: vec![0; config.options.reservation_count()],
             timeouts: BTreeSet::new(),
             borrowed: BTreeSet::new(),
+            standby: false,
+            orphans: BTreeSet::new(),
             today,
             config,
         };
@@ -689,7 +713,15 @@ impl Core {
         let linger = self.lingering.first().map(|(until, _)| *until);
         let idle = self.timeouts.first().map(|(at, _)| *at);
         let borrow = self.borrowed.first().map(|(until, _)| *until);
-        [timeout, linger, idle, borrow].into_iter().flatten().min()
+        let orphan = self.orphans.first().map(|(until, _)| *until);
+        if self.standby {
+            // The master keeps a standby's seats: no timer runs here.
+            return None;
+        }
+        [timeout, linger, idle, borrow, orphan]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Dispatches a message from `conn`. Messages a client never sends, a
@@ -781,6 +813,37 @@ impl Core {
                 )));
                 moved.extend(c.handles);
                 fx.close(id, None);
+            }
+        }
+        if identity.job != 0 && !self.orphans.is_empty() {
+            let mine: Vec<u64> = self
+                .orphans
+                .iter()
+                .map(|(_, h)| *h)
+                .filter(|h| {
+                    self.holdings.get(h).is_some_and(|h| {
+                        h.job == identity.job
+                            && h.user == identity.user
+                            && h.host.eq_ignore_ascii_case(&identity.host)
+                    })
+                })
+                .collect();
+            for handle in mine {
+                if let Some(h) = self.holdings.get_mut(&handle) {
+                    if let Some(until) = h.orphan_until.take() {
+                        self.orphans.remove(&(until, handle));
+                    }
+                    h.conn = conn;
+                    moved.insert(handle);
+                }
+            }
+            if !moved.is_empty() {
+                fx.log.push(LogEvent::Note(format!(
+                    "{}@{} reattached: {} license checkout(s) kept from the previous master",
+                    identity.user,
+                    identity.host,
+                    moved.len()
+                )));
             }
         }
         let held = moved.iter().map(|h| self.granted(*h)).collect();
@@ -918,6 +981,7 @@ impl Core {
                 self.next_handle += 1;
                 let display = c.identity.display.clone();
                 let pid = c.identity.pid;
+                let job = c.identity.job;
                 let pool = &mut self.pools[plan.pool];
                 let before = pool.in_use;
                 pool.join(plan.key.clone(), handle, pool.seats(co.count));
@@ -961,11 +1025,13 @@ impl Core {
                         host,
                         display,
                         pid,
+                        job,
                         requested: co.version.clone(),
                         quota: Quota::default(),
                         linger_until: None,
                         timeout_ms: None,
                         borrow_until: None,
+                        orphan_until: None,
                     }),
                 );
                 let borrowing = co.borrow_until > 0;
@@ -994,6 +1060,11 @@ impl Core {
                 }
                 c.handles.insert(handle);
                 self.reindex_timeout(conn);
+                if self.config.replicate {
+                    if let Some(seat) = self.seat_of(handle) {
+                        fx.changes.push(Change::Grant(Box::new(seat)));
+                    }
+                }
                 if self.config.report {
                     let kind = if borrowing {
                         reportlog::Kind::Borrow
@@ -1518,6 +1589,10 @@ impl Core {
         }
         let (freed, heir) = self.pools[h.pool].leave(&h.key, handle);
         self.give_back_quota(&h.quota, freed, heir);
+        self.orphans.remove(&(h.orphan_until.unwrap_or(0), handle));
+        if self.config.replicate {
+            fx.changes.push(Change::Release(handle));
+        }
         if self.config.report {
             let kind = match (reason, h.borrow_until) {
                 (Some(InReason::Inactive), _) => reportlog::Kind::Reclaimed,
@@ -1667,6 +1742,9 @@ impl Core {
     /// the next deadline.
     pub fn tick(&mut self, now: u64) -> (Effects, Option<u64>) {
         let mut fx = Effects::default();
+        if self.standby {
+            return (fx, None);
+        }
         let timeout = u64::from(self.config.timeout_ms);
         while let Some(&(last, conn)) = self.idle.first() {
             if now.saturating_sub(last) < timeout {
@@ -1705,6 +1783,12 @@ impl Core {
             }
             self.lingering.remove(&(until, handle));
             self.release(handle, None, &mut fx);
+        }
+        while let Some(&(until, handle)) = self.orphans.first() {
+            if until > now {
+                break;
+            }
+            self.release(handle, Some(InReason::Inactive), &mut fx);
         }
         while let Some(&(until, handle)) = self.borrowed.first() {
             if until > now {
@@ -1845,11 +1929,13 @@ impl Core {
                     host: rec.host,
                     display: rec.display,
                     pid: rec.pid,
+                    job: 0,
                     requested: rec.requested,
                     quota: Quota::default(),
                     linger_until: None,
                     timeout_ms: None,
                     borrow_until: Some(rec.until_ms),
+                    orphan_until: None,
                 }),
             );
         }
@@ -2304,10 +2390,18 @@ impl Core {
             }
         }
         for (handle, h) in &self.holdings {
+            assert_eq!(
+                self.orphans
+                    .contains(&(h.orphan_until.unwrap_or(0), *handle)),
+                h.orphan_until.is_some()
+            );
             if h.conn == DETACHED {
                 assert!(
-                    h.linger_until.is_some() || h.borrow_until.is_some(),
-                    "detached holding {handle} neither lingers nor is borrowed"
+                    self.standby
+                        || h.linger_until.is_some()
+                        || h.borrow_until.is_some()
+                        || h.orphan_until.is_some(),
+                    "detached holding {handle} neither lingers, is borrowed nor orphaned"
                 );
             } else {
                 let c = self

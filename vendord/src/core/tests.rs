@@ -13,7 +13,7 @@ fn today() -> Date {
     Date::new(2026, 6, 1).unwrap()
 }
 
-fn core_for(text: &str) -> Core {
+pub(super) fn core_for(text: &str) -> Core {
     core_on(text, today())
 }
 
@@ -30,7 +30,7 @@ fn core_on(text: &str, day: Date) -> Core {
     Core::new(pools, day, config)
 }
 
-fn ident(user: &str, host: &str) -> ClientIdentity {
+pub(super) fn ident(user: &str, host: &str) -> ClientIdentity {
     ClientIdentity {
         user: user.into(),
         host: host.into(),
@@ -44,7 +44,7 @@ fn ident(user: &str, host: &str) -> ClientIdentity {
     }
 }
 
-fn co(feature: &str, version: &str, count: u32) -> Checkout {
+pub(super) fn co(feature: &str, version: &str, count: u32) -> Checkout {
     Checkout {
         req: 7,
         feature: feature.into(),

@@ -1,0 +1,450 @@
+//! The accounting as a triad replicates it.
+//!
+//! The master's core describes every seat it grants or frees as a
+//! [`Change`]; the event loop has the triad's majority commit them before
+//! any client hears of them, and every member's core applies the committed
+//! changes in log order. A standby's core so holds exactly the master's
+//! seats (belonging to no connection). When it becomes master
+//! ([`Core::promote`]) those seats wait, counted as in use, for their
+//! applications to reconnect with the same job id; so a newcomer can never
+//! take a seat that is still held, and a reconnecting application gets its
+//! seats back without a new checkout.
+
+use super::{Core, DupKey, Effects, Holding, Quota, DETACHED};
+use wire::codec::{Reader, Wire, Writer};
+use wire::DecodeError;
+
+wire::wire_struct!(
+    /// How a seat shares under DUP_GROUP: `mask` 0 shares with no one.
+    SeatKey {
+        mask: u8,
+        user: String,
+        host: String,
+        display: String,
+    }
+);
+
+wire::wire_struct!(
+    /// A granted checkout, as replicated.
+    Seat {
+        handle: u64,
+        feature: String,
+        /// The pool's version: with the feature it finds the pool.
+        version: String,
+        count: u32,
+        key: SeatKey,
+        /// For a SUITE component: the suite's feature and version, and
+        /// its seat's key.
+        suite: Vec<SuiteSeat>,
+        user: String,
+        host: String,
+        display: String,
+        pid: u32,
+        job: u64,
+        requested: String,
+        started_ms: u64,
+        /// 0: not borrowed.
+        borrow_until_ms: u64,
+    }
+);
+
+wire::wire_struct!(SuiteSeat {
+    feature: String,
+    version: String,
+    key: SeatKey,
+});
+
+/// One accounting change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Grant(Box<Seat>),
+    Release(u64),
+}
+
+impl Wire for Change {
+    fn put(&self, w: &mut Writer) {
+        match self {
+            Change::Grant(s) => {
+                1u8.put(w);
+                s.put(w);
+            }
+            Change::Release(h) => {
+                2u8.put(w);
+                h.put(w);
+            }
+        }
+    }
+
+    fn get(r: &mut Reader) -> Result<Self, DecodeError> {
+        match u8::get(r)? {
+            1 => Ok(Change::Grant(Box::new(Seat::get(r)?))),
+            2 => Ok(Change::Release(u64::get(r)?)),
+            _ => Err(DecodeError::BadValue("change")),
+        }
+    }
+}
+
+impl SeatKey {
+    fn of(key: &DupKey) -> SeatKey {
+        match key {
+            DupKey::Alone(_) => SeatKey::default(),
+            DupKey::Shared {
+                mask,
+                user,
+                host,
+                display,
+            } => SeatKey {
+                mask: *mask,
+                user: user.clone(),
+                host: host.clone(),
+                display: display.clone(),
+            },
+        }
+    }
+
+    /// The key the master's core made (fields outside the mask are
+    /// already empty there).
+    fn to_key(&self, handle: u64) -> DupKey {
+        if self.mask == 0 {
+            return DupKey::Alone(handle);
+        }
+        DupKey::Shared {
+            mask: self.mask,
+            user: self.user.clone(),
+            host: self.host.clone(),
+            display: self.display.clone(),
+        }
+    }
+}
+
+impl Core {
+    /// The replicated form of a held checkout.
+    pub(super) fn seat_of(&self, handle: u64) -> Option<Seat> {
+        let h = self.holdings.get(&handle)?;
+        let pool = &self.pools[h.pool].pool;
+        let suite = h
+            .suite
+            .as_ref()
+            .map(|(s, key)| SuiteSeat {
+                feature: self.pools[*s].pool.feature.clone(),
+                version: self.pools[*s].pool.version.as_written().to_string(),
+                key: SeatKey::of(key),
+            })
+            .into_iter()
+            .collect();
+        Some(Seat {
+            handle,
+            feature: h.feature.clone(),
+            version: pool.version.as_written().to_string(),
+            count: h.count,
+            key: SeatKey::of(&h.key),
+            suite,
+            user: h.user.clone(),
+            host: h.host.clone(),
+            display: h.display.clone(),
+            pid: h.pid,
+            job: h.job,
+            requested: h.requested.clone(),
+            started_ms: h.started_ms,
+            borrow_until_ms: h.borrow_until.unwrap_or(0),
+        })
+    }
+
+    /// A standby keeps the master's seats and runs no timer; a master
+    /// serves clients. See [`Core::promote`] for the change of role.
+    pub fn set_standby(&mut self, standby: bool) {
+        self.standby = standby;
+    }
+
+    pub fn is_standby(&self) -> bool {
+        self.standby
+    }
+
+    /// Applies committed changes from the triad's log (on a standby, or on
+    /// a restarted member catching up). A seat that cannot be placed (its
+    /// feature is not in this member's license file) is reported in the
+    /// log and skipped.
+    pub fn apply_changes(&mut self, changes: Vec<Change>) -> Effects {
+        let mut fx = Effects::default();
+        for change in changes {
+            match change {
+                Change::Grant(seat) => self.apply_grant(*seat, &mut fx),
+                Change::Release(handle) => {
+                    let mut ignored = Effects::default();
+                    self.release(handle, None, &mut ignored);
+                    fx.borrows.extend(ignored.borrows);
+                }
+            }
+        }
+        fx
+    }
+
+    fn apply_grant(&mut self, seat: Seat, fx: &mut Effects) {
+        self.next_handle = self.next_handle.max(seat.handle.saturating_add(1));
+        if self.holdings.contains_key(&seat.handle) {
+            return;
+        }
+        let find = |feature: &str, version: &str| {
+            self.by_feature.get(feature).and_then(|ids| {
+                ids.iter()
+                    .copied()
+                    .find(|&i| self.pools[i].pool.version.as_written() == version)
+                    .or_else(|| ids.first().copied())
+            })
+        };
+        let Some(pool) = find(&seat.feature, &seat.version) else {
+            fx.log.push(super::LogEvent::Note(format!(
+                "Replicated checkout of \"{}\" by {}@{} names a feature this license file lacks; ignored",
+                seat.feature, seat.user, seat.host
+            )));
+            return;
+        };
+        let suite = seat
+            .suite
+            .first()
+            .and_then(|s| find(&s.feature, &s.version).map(|i| (i, s.key.to_key(seat.handle))));
+        let key = seat.key.to_key(seat.handle);
+        let p = &mut self.pools[pool];
+        p.join(key.clone(), seat.handle, p.seats(seat.count));
+        if let Some((s, skey)) = &suite {
+            self.pools[*s].join(skey.clone(), seat.handle, seat.count);
+        }
+        let borrow_until = (seat.borrow_until_ms > 0).then_some(seat.borrow_until_ms);
+        if let Some(until) = borrow_until {
+            self.borrowed.insert((until, seat.handle));
+        }
+        self.holdings.insert(
+            seat.handle,
+            Box::new(Holding {
+                conn: DETACHED,
+                req: 0,
+                feature: seat.feature,
+                pool,
+                key,
+                count: seat.count,
+                suite,
+                started_ms: seat.started_ms,
+                user: seat.user,
+                host: seat.host,
+                display: seat.display,
+                pid: seat.pid,
+                job: seat.job,
+                requested: seat.requested,
+                quota: Quota::default(),
+                linger_until: None,
+                timeout_ms: None,
+                borrow_until,
+                orphan_until: None,
+            }),
+        );
+    }
+
+    /// This member became the triad's master. The seats it holds for the
+    /// old master stay taken for `grace_ms` (the clients' heartbeat
+    /// timeout): an application that reconnects with its job id in that
+    /// time gets them back in its `Welcome`; the others are freed then.
+    pub fn promote(&mut self, now: u64, grace_ms: u64) {
+        self.standby = false;
+        let until = now.saturating_add(grace_ms);
+        let waiting: Vec<u64> = self
+            .holdings
+            .iter()
+            .filter(|(_, h)| h.conn == DETACHED && h.borrow_until.is_none())
+            .filter(|(_, h)| h.linger_until.is_none() && h.orphan_until.is_none())
+            .map(|(handle, _)| *handle)
+            .collect();
+        for handle in waiting {
+            if let Some(h) = self.holdings.get_mut(&handle) {
+                h.orphan_until = Some(until);
+                self.orphans.insert((until, handle));
+            }
+        }
+    }
+}
+
+/// A batch of changes as one replicated entry: who proposed it (a random
+/// id per vendor daemon process, and its sequence number), so that the
+/// proposer knows its own batch when it comes back committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub origin: u64,
+    pub seq: u64,
+    pub changes: Vec<Change>,
+}
+
+impl Batch {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        1u8.put(&mut w);
+        self.origin.put(&mut w);
+        self.seq.put(&mut w);
+        (self.changes.len() as u32).put(&mut w);
+        for c in &self.changes {
+            c.put(&mut w);
+        }
+        w.buf
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
+        let mut r = Reader::new(bytes);
+        if u8::get(&mut r)? != 1 {
+            return Err(DecodeError::BadValue("batch layout"));
+        }
+        let origin = u64::get(&mut r)?;
+        let seq = u64::get(&mut r)?;
+        let n = u32::get(&mut r)? as usize;
+        let mut changes = Vec::with_capacity(n.min(bytes.len()));
+        for _ in 0..n {
+            changes.push(Change::get(&mut r)?);
+        }
+        r.finish()?;
+        Ok(Batch {
+            origin,
+            seq,
+            changes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{co, core_for, ident};
+    use super::*;
+    use crate::core::ConnId;
+    use proptest::prelude::*;
+    use wire::{Checkin, Checkout, Message};
+
+    const LICENSE: &str = "\
+FEATURE f1 demo 1.0 permanent 3
+FEATURE f2 demo 1.0 permanent 2 DUP_GROUP=UH
+FEATURE f3 demo 1.0 permanent 2 BORROW=1
+PACKAGE suite demo 1.0 COMPONENTS=\"c1 c2\" OPTIONS=SUITE
+FEATURE suite demo 1.0 permanent 2 SUITE_DUP_GROUP=UH
+";
+    const FEATURES: [&str; 5] = ["f1", "f2", "f3", "c1", "c2"];
+
+    /// Seats per pool and the handles held: what must agree.
+    fn picture(core: &Core) -> (Vec<u32>, Vec<u64>) {
+        (
+            core.usage().iter().map(|u| u.in_use).collect(),
+            core.holdings.keys().copied().collect(),
+        )
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Connect(u64, usize),
+        Checkout(u64, usize, u32, bool),
+        Checkin(u64, usize),
+        Disconnect(u64),
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => (0u64..5, 0usize..3).prop_map(|(c, u)| Op::Connect(c, u)),
+            5 => (0u64..5, 0usize..5, 1u32..3, prop::bool::weighted(0.2))
+                .prop_map(|(c, f, n, b)| Op::Checkout(c, f, n, b)),
+            2 => (0u64..5, 0usize..4).prop_map(|(c, p)| Op::Checkin(c, p)),
+            1 => (0u64..5).prop_map(Op::Disconnect),
+            1 => (0u64..5000).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// A standby fed the master's committed batches holds the same
+        /// seats at every step; once promoted, reconnecting jobs get their
+        /// seats back and the others are freed after the grace period.
+        #[test]
+        fn a_standby_mirrors_the_master_and_takes_over(ops in proptest::collection::vec(op(), 1..80)) {
+            let mut master = core_for(LICENSE);
+            master.config.replicate = true;
+            master.config.timeout_ms = 3000;
+            let mut standby = core_for(LICENSE);
+            standby.set_standby(true);
+            let mut live = std::collections::BTreeMap::new();
+            let mut now = 1_700_000_000_000u64;
+            let users = ["joe", "ann", "bob"];
+            for op in ops {
+                let mut fx = Effects::default();
+                match op {
+                    Op::Connect(c, u) => {
+                        if let std::collections::btree_map::Entry::Vacant(slot) = live.entry(c) {
+                            let id = wire::ClientIdentity { job: 100 + c, ..ident(users[u], "ws") };
+                            fx.extend(master.connect(now, ConnId(c), id.clone()));
+                            slot.insert(id);
+                        }
+                    }
+                    Op::Checkout(c, f, n, borrow) => {
+                        if live.contains_key(&c) {
+                            let req = Checkout {
+                                borrow_until: if borrow { now / 1000 + 600 } else { 0 },
+                                ..co(FEATURES[f], "1", n)
+                            };
+                            fx.extend(master.handle_message(now, ConnId(c), Message::Checkout(req)));
+                        }
+                    }
+                    Op::Checkin(c, p) => {
+                        let handles = master.handles_of(ConnId(c));
+                        if let Some(&handle) = handles.get(p % handles.len().max(1)) {
+                            fx.extend(master.checkin(now, ConnId(c), &Checkin { req: 0, handle }));
+                        }
+                    }
+                    Op::Disconnect(c) => {
+                        live.remove(&c);
+                        fx.extend(master.disconnect(now, ConnId(c)));
+                    }
+                    Op::Advance(ms) => {
+                        now += ms;
+                        fx.extend(master.tick(now).0);
+                    }
+                }
+                for close in &fx.close {
+                    live.remove(&close.conn.0);
+                    let more = master.disconnect(now, close.conn);
+                    fx.changes.extend(more.changes);
+                }
+                // The batch goes through the log's encoding, as in a triad.
+                let batch = Batch { origin: 1, seq: 1, changes: std::mem::take(&mut fx.changes) };
+                let batch = Batch::decode(&batch.encode()).unwrap();
+                let _ = standby.apply_changes(batch.changes);
+                prop_assert_eq!(picture(&standby), picture(&master));
+                standby.check_invariants();
+            }
+            // The master dies; the standby takes over.
+            standby.promote(now, 5000);
+            standby.check_invariants();
+            let mut returned = Vec::new();
+            for (c, id) in &live {
+                let fx = standby.connect(now + 10, ConnId(50 + c), id.clone());
+                let Message::Welcome(w) = &fx.replies[0].1 else { panic!("{fx:?}") };
+                // Borrowed seats stay borrowed: nothing to hand back.
+                let mine: Vec<u64> = master
+                    .handles_of(ConnId(*c))
+                    .into_iter()
+                    .filter(|h| master.holdings[h].borrow_until.is_none())
+                    .collect();
+                let mut held: Vec<u64> = w.held.iter().map(|g| g.handle).collect();
+                held.sort_unstable();
+                prop_assert_eq!(&held, &mine, "job {} gets its seats back", id.job);
+                returned.extend(mine);
+            }
+            standby.check_invariants();
+            let (_, _) = standby.tick(now + 5000);
+            let mut left: Vec<u64> = standby.holdings.iter()
+                .filter(|(_, h)| h.borrow_until.is_none())
+                .map(|(h, _)| *h)
+                .collect();
+            left.sort_unstable();
+            let mut expect: Vec<u64> = returned
+                .into_iter()
+                .filter(|h| standby.holdings.get(h).is_some_and(|h| h.borrow_until.is_none()))
+                .collect();
+            expect.sort_unstable();
+            prop_assert_eq!(left, expect, "unclaimed seats are freed after the grace period");
+            standby.check_invariants();
+        }
+    }
+}
