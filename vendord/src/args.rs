@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
                [--heartbeat-interval SECS] [--timeout SECS] [--vdrestart N]
-               [--min-timeout SECS] [--borrow-store PATH]
+               [--min-timeout SECS] [--borrow-store PATH] [--triad-fd FD]
                [--no-lmremove] [--admin-local] [--admins-only]
 
   -c FILE                  the license file lmgrd serves
@@ -20,6 +20,7 @@ usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
                            or VENDORD_MIN_TIMEOUT)
   --borrow-store PATH      where borrowed seats are kept (default <vendor>.borrows
                            beside the license file)
+  --triad-fd FD            lmgrd is a member of a triad: changes go through it
   --no-lmremove            refuse lmremove (lmgrd -x lmremove)
   --admin-local            admin requests only from this machine (lmgrd -local)
   --admins-only            admin requests only from root or group lmadmin (lmgrd -2 -p)
@@ -39,6 +40,8 @@ pub struct Args {
     pub min_timeout_secs: u32,
     /// Where borrowed seats are kept; default beside the license file.
     pub borrow_store: Option<PathBuf>,
+    /// The socket to lmgrd when it is a member of a triad.
+    pub triad_fd: Option<i32>,
     /// lmgrd's `-x lmremove`, `-local` and `-2 -p`, passed on.
     pub admin: crate::admin_auth::AdminPolicy,
 }
@@ -79,6 +82,7 @@ impl Args {
             Err(_) => 900u32,
         };
         let mut borrow_store = None;
+        let mut triad_fd = None;
         let mut admin = crate::admin_auth::AdminPolicy::default();
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
@@ -96,6 +100,7 @@ impl Args {
                 "--vdrestart" => restarts = number(&flag, value()?)?,
                 "--min-timeout" => min_timeout_secs = number(&flag, value()?)?,
                 "--borrow-store" => borrow_store = Some(PathBuf::from(value()?)),
+                "--triad-fd" => triad_fd = Some(number(&flag, value()?)?),
                 "--no-lmremove" => admin.no_lmremove = true,
                 "--admin-local" => admin.local_only = true,
                 "--admins-only" => admin.admins_only = true,
@@ -124,6 +129,7 @@ impl Args {
             restarts,
             min_timeout_secs,
             borrow_store,
+            triad_fd: triad_fd.filter(|fd: &i32| *fd >= 0),
             admin,
         })
     }

@@ -7,6 +7,8 @@
 //!   the start-up log lines.
 //! - [`borrow_store`]: borrowed seats on disk (redb), so they outlive restarts.
 //! - [`report`]: the report log (options REPORTLOG), lmswitchr, lmnewlog.
+//! - [`triad_link`]: the link to lmgrd in a triad (changes committed by the
+//!   majority before clients hear of them; standby and master roles).
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
 
 pub mod admin_auth;
@@ -16,3 +18,4 @@ pub mod core;
 pub mod report;
 pub mod server;
 pub mod startup;
+pub mod triad_link;

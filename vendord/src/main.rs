@@ -81,7 +81,19 @@ fn run(args: &Args) -> Result<(), String> {
     let mut server = Server::bind(addr, core, local_today)
         .map_err(|e| format!("Failed to open the TCP port number {}: {e}", args.port))?;
     server.reread_from(args.license.clone(), args.vendor.clone());
-    server.keep_borrows_in(store)?;
+    if args.triad_fd.is_none() {
+        server.keep_borrows_in(store)?;
+    } else {
+        // In a triad the committed log keeps borrowed seats, like all others.
+        drop(store);
+    }
+    if let Some(fd) = args.triad_fd {
+        let link = vendord::triad_link::TriadLink::from_fd(fd)
+            .map_err(|e| format!("Cannot use the triad link on fd {fd}: {e}"))?;
+        server
+            .join_triad(link)
+            .map_err(|e| format!("Cannot watch the triad link: {e}"))?;
+    }
     server.configure_report();
     server.set_admin_policy(args.admin);
     let port = server.local_addr().map_err(|e| e.to_string())?.port();

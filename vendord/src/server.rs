@@ -31,6 +31,9 @@ use wire::{admin_op, lmerr, AdminReply, Message, MessageDecoder};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The socket to lmgrd in a triad (never a connection's token: those count
+/// up from `FIRST_CONN`).
+const TRIAD: Token = Token(usize::MAX - 1);
 const FIRST_CONN: usize = 2;
 
 /// Largest frame payload accepted from a client.
@@ -198,6 +201,8 @@ pub struct Server {
     borrows: Option<crate::borrow_store::BorrowStore>,
     /// The report log, when the options file asks for one.
     report: Option<crate::report::Report>,
+    /// The link to lmgrd when it is a member of a triad.
+    triad: Option<crate::triad_link::TriadLink>,
 }
 
 impl Server {
@@ -235,8 +240,124 @@ impl Server {
             log: LogBatch::new(&core.config().vendor),
             borrows: None,
             report: None,
+            triad: None,
             core,
         })
+    }
+
+    /// Serves as one member of a triad: a standby until lmgrd says this
+    /// member is the master; accounting changes go through lmgrd.
+    pub fn join_triad(&mut self, mut link: crate::triad_link::TriadLink) -> io::Result<()> {
+        self.poll.registry().register(
+            link.source(),
+            TRIAD,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        self.core.config_mut().replicate = true;
+        self.core.set_standby(true);
+        self.triad = Some(link);
+        log::info!("Member of a triad: standby until lmgrd says this member is the master");
+        Ok(())
+    }
+
+    /// What lmgrd said on the triad link.
+    fn on_triad(&mut self) {
+        let Some(link) = self.triad.as_mut() else {
+            return;
+        };
+        let got = match link.read() {
+            Ok(got) => got,
+            Err(e) => {
+                self.log.flush();
+                log::error!("Lost the link to lmgrd ({e}): exiting");
+                std::process::exit(4);
+            }
+        };
+        let now = self.now();
+        for m in got {
+            match m {
+                crate::triad_link::FromLmgrd::Committed(held) => {
+                    for h in held {
+                        self.deliver(h.replies, h.close, h.shutdown);
+                    }
+                }
+                crate::triad_link::FromLmgrd::Apply(changes) => {
+                    let fx = self.core.apply_changes(changes);
+                    for line in &fx.log {
+                        self.log.push(line);
+                    }
+                    if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
+                        let _ = store.apply(&fx.borrows);
+                    }
+                }
+                crate::triad_link::FromLmgrd::Role {
+                    serving,
+                    master,
+                    reason,
+                } => self.on_role(now, serving, master, &reason),
+                crate::triad_link::FromLmgrd::Bad(why) => {
+                    self.log.flush();
+                    log::error!("lmgrd sent {why}: exiting");
+                    std::process::exit(4);
+                }
+            }
+        }
+    }
+
+    fn on_role(&mut self, now: u64, serving: bool, master: u32, reason: &str) {
+        let Some(link) = self.triad.as_mut() else {
+            return;
+        };
+        let was = link.serving;
+        link.serving = serving;
+        link.master = master;
+        self.log.flush();
+        match (was, serving) {
+            (false, true) => {
+                let grace = u64::from(self.core.config().timeout_ms);
+                self.core.promote(now, grace);
+                log::info!(
+                    "This member is now the triad's master ({reason}): serving; {} seat(s) taken over",
+                    self.core.holdings()
+                );
+            }
+            (true, false) => {
+                // Checkouts not yet committed must not be answered, and
+                // this core may hold seats the triad never committed: start
+                // again as a standby, replayed from the committed log.
+                log::warn!("This member is no longer the triad's master ({reason}): restarting as a standby");
+                std::process::exit(3);
+            }
+            _ => log::info!("Triad: standby ({reason})"),
+        }
+    }
+
+    /// A standby refuses everything but status, naming the master.
+    fn not_master(&self, conn: ConnId) -> Effects {
+        let master = self.triad.as_ref().map_or(0, |l| l.master);
+        let text = if master == 0 {
+            "This member of the triad is not serving: no master has a majority.".to_string()
+        } else {
+            format!("This member of the triad is not the master; member {master} is.")
+        };
+        Effects {
+            replies: vec![(
+                conn,
+                Message::Error(wire::ErrorReply {
+                    code: lmerr::LM_NOSERVER,
+                    minor: 0,
+                    text,
+                }),
+            )],
+            close: vec![Close { conn, reason: None }],
+            ..Effects::default()
+        }
+    }
+
+    /// Whether client license requests are answered here: always, but in
+    /// a triad only on the master.
+    fn serving(&self) -> bool {
+        self.triad.as_ref().is_none_or(|l| l.serving)
     }
 
     /// Opens, keeps or closes the report log as the options file says
@@ -418,6 +539,14 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
+                    TRIAD => {
+                        if event.is_readable() || event.is_read_closed() {
+                            self.on_triad();
+                        }
+                        if let Some(link) = self.triad.as_mut() {
+                            let _ = link.flush();
+                        }
+                    }
                     SIGNALS => {
                         for sig in self.signals.pending() {
                             if sig == SIGHUP {
@@ -582,6 +711,8 @@ impl Server {
                             refusal_reply(conn, refusal)
                         } else if is_shutdown(&msg) && !local {
                             refuse_remote_shutdown(conn)
+                        } else if !self.serving() && !matches!(msg, Message::StatusQuery(_)) {
+                            self.not_master(conn)
                         } else if let Some(fx) = self.report_admin(&msg, conn) {
                             fx
                         } else if let Some(fx) = switch_log(&msg, conn) {
@@ -656,9 +787,32 @@ impl Server {
                 log::error!("{e}: borrowed seats taken now will not survive a restart");
             }
         }
+        if let Some(link) = self.triad.as_mut() {
+            if !fx.changes.is_empty() || link.holding() {
+                let held = crate::triad_link::Held {
+                    seq: None,
+                    replies: fx.replies,
+                    close: fx.close,
+                    shutdown: fx.shutdown,
+                };
+                link.propose(fx.changes, held);
+                if let Err(e) = link.flush() {
+                    self.log.flush();
+                    log::error!("Lost the link to lmgrd ({e}): exiting");
+                    std::process::exit(4);
+                }
+                return;
+            }
+        }
+        self.deliver(fx.replies, fx.close, fx.shutdown);
+    }
+
+    /// Sends replies and closes connections, as decided (and, in a triad,
+    /// committed).
+    fn deliver(&mut self, replies: Vec<(ConnId, Message)>, close: Vec<Close>, shutdown: bool) {
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
-        for (conn, msg) in fx.replies {
+        for (conn, msg) in replies {
             let token = conn.0 as usize;
             let Some(c) = self.conns.get_mut(&token) else {
                 continue;
@@ -688,10 +842,10 @@ impl Server {
             }
         }
         self.touched = touched;
-        for Close { conn, reason } in fx.close {
+        for Close { conn, reason } in close {
             self.close(conn.0 as usize, reason);
         }
-        if fx.shutdown {
+        if shutdown {
             self.stop.get_or_insert(Stopped::AdminShutdown);
         }
     }

@@ -39,6 +39,12 @@ struct Daemon {
 
 impl Daemon {
     fn start(license: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with_fds(license, extra, &[])
+    }
+
+    /// Starts vendord with `inherit` descriptors left open across exec.
+    fn start_with_fds(license: &Path, extra: &[&str], inherit: &[i32]) -> Daemon {
+        let inherit = inherit.to_vec();
         let mut fds = [0i32; 2];
         // SAFETY: pipe2 fills our array with two new descriptors.
         assert_eq!(
@@ -65,10 +71,11 @@ impl Daemon {
         // SAFETY: only fcntl between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                let flags = libc::fcntl(write_fd, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(write_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
-                {
-                    return Err(std::io::Error::last_os_error());
+                for &fd in std::iter::once(&write_fd).chain(&inherit) {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -475,4 +482,164 @@ fn a_license_signed_here_is_served_with_its_overdraft() {
     assert!(matches!(clients[3].checkout("nosig", 1), Message::Denied(den) if den.code == -8));
     drop(d);
     let _ = std::fs::remove_dir_all(path.parent().expect("a directory"));
+}
+
+/// Plays lmgrd's part of a triad on the other end of `--triad-fd`.
+struct FakeLmgrd {
+    stream: std::os::unix::net::UnixStream,
+    decoder: MessageDecoder,
+}
+
+impl FakeLmgrd {
+    fn send(&mut self, m: &Message) {
+        self.stream
+            .write_all(&m.to_frame_bytes())
+            .expect("to vendord");
+    }
+
+    fn recv(&mut self) -> Message {
+        let mut buf = [0u8; 65536];
+        loop {
+            if let Some(m) = self.decoder.next_message().expect("well-formed") {
+                return m;
+            }
+            let n = self.stream.read(&mut buf).expect("from vendord");
+            assert!(n > 0, "vendord closed the triad link");
+            self.decoder.feed(&buf[..n]);
+        }
+    }
+
+    /// Reads the next proposal and commits it at `index`.
+    fn commit_next(&mut self, index: u64) {
+        let Message::Propose(p) = self.recv() else {
+            panic!("expected a proposal")
+        };
+        self.send(&Message::Replicate(wire::Replicate {
+            index,
+            payload: p.payload,
+        }));
+    }
+
+    fn role(&mut self, serving: bool, master: u32) {
+        self.send(&Message::TriadRole(wire::TriadRole {
+            serving,
+            member: 1,
+            master,
+            term: 1,
+            reason: "test".into(),
+        }));
+    }
+}
+
+fn triad_member() -> (Daemon, FakeLmgrd) {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.set_read_timeout(Some(WAIT)).unwrap();
+    let fd = theirs.as_raw_fd().to_string();
+    let d = Daemon::start_with_fds(
+        &licenses().join("demo.lic"),
+        &["--triad-fd", &fd],
+        &[theirs.as_raw_fd()],
+    );
+    drop(theirs);
+    (
+        d,
+        FakeLmgrd {
+            stream: ours,
+            decoder: MessageDecoder::new(16 << 20),
+        },
+    )
+}
+
+#[test]
+fn in_a_triad_a_grant_is_only_answered_once_the_majority_committed_it() {
+    let (d, mut lmgrd) = triad_member();
+    // A standby refuses license requests, naming no master yet.
+    let mut early = Client::raw(d.port);
+    early.send(&Message::Hello(Hello::default()));
+    assert!(matches!(early.recv(), Message::Error(e) if e.code == wire::lmerr::LM_NOSERVER));
+    lmgrd.role(true, 1);
+    d.wait_for_line("serving", |l| l.contains("is now the triad's master"));
+    let mut joe = Client::connect(d.port, "joe", 7);
+    joe.send(&Message::Checkout(Checkout {
+        req: 1,
+        feature: "f1".into(),
+        version: "1.0".into(),
+        count: 1,
+        ..Checkout::default()
+    }));
+    let Message::Propose(p) = lmgrd.recv() else {
+        panic!("expected a proposal")
+    };
+    // Nothing reaches the client before the commit.
+    joe.stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        joe.stream.read(&mut buf).is_err(),
+        "answered before the commit"
+    );
+    joe.stream.set_read_timeout(Some(WAIT)).unwrap();
+    lmgrd.send(&Message::Replicate(wire::Replicate {
+        index: 1,
+        payload: p.payload,
+    }));
+    assert!(matches!(joe.recv(), Message::Granted(g) if g.req == 1));
+}
+
+#[test]
+fn a_triad_standby_applies_the_log_and_once_promoted_gives_jobs_their_seats_back() {
+    use vendord::core::{Batch, Change, Seat, SeatKey};
+    let (d, mut lmgrd) = triad_member();
+    lmgrd.role(false, 2);
+    // Three of f1's four seats are held on the master, one by job 7.
+    let seat = |handle, user: &str, job| Seat {
+        handle,
+        feature: "f1".into(),
+        version: "1.0".into(),
+        count: 1,
+        key: SeatKey::default(),
+        user: user.into(),
+        host: "ws1".into(),
+        job,
+        requested: "1.0".into(),
+        ..Seat::default()
+    };
+    let batch = Batch {
+        origin: 42,
+        seq: 1,
+        changes: vec![
+            Change::Grant(Box::new(seat(10, "joe", 7))),
+            Change::Grant(Box::new(seat(11, "ann", 8))),
+            Change::Grant(Box::new(seat(12, "bob", 9))),
+            Change::Release(11),
+            Change::Grant(Box::new(seat(13, "eve", 5))),
+        ],
+    };
+    lmgrd.send(&Message::Replicate(wire::Replicate {
+        index: 1,
+        payload: wire::codec::Blob(batch.encode()),
+    }));
+    lmgrd.role(true, 1);
+    d.wait_for_line("promotion", |l| l.contains("3 seat(s) taken over"));
+    assert_eq!(d.in_use("f1"), 3);
+    // joe's application reconnects with its job id: its seat comes back.
+    let mut joe = Client::raw(d.port);
+    let w = joe.hello("joe", 7);
+    assert_eq!(
+        w.held.iter().map(|g| g.handle).collect::<Vec<_>>(),
+        vec![10]
+    );
+    // A newcomer finds one seat, not the ones still held.
+    let mut new = Client::connect(d.port, "new", 1);
+    new.send(&Message::Checkout(Checkout {
+        req: 1,
+        feature: "f1".into(),
+        version: "1.0".into(),
+        count: 1,
+        ..Checkout::default()
+    }));
+    lmgrd.commit_next(2);
+    assert!(matches!(new.recv(), Message::Granted(_)));
+    assert!(matches!(new.checkout("f1", 1), Message::Denied(d) if d.code == -4));
 }

@@ -651,6 +651,11 @@ impl Core {
         &self.config
     }
 
+    /// Settings the event loop changes after start (triad membership).
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
     /// Sets the port reported in `Status` (known once the listener is bound).
     pub fn set_port(&mut self, port: u16) {
         self.config.port = port;
@@ -2043,6 +2048,11 @@ impl Core {
                     feature: p.pool.feature.clone(),
                 });
             }
+        }
+        if self.standby {
+            // The master revokes what no longer fits; its releases arrive
+            // through the triad's log.
+            return fx;
         }
         loop {
             let over = |p: &PoolState| p.pool.counted && p.in_use > p.capacity();

@@ -1,0 +1,326 @@
+//! The vendor daemon's link to its lmgrd when lmgrd is a member of a
+//! three-server triad.
+//!
+//! lmgrd runs the consensus; this daemon keeps the accounting. Over a Unix
+//! socket lmgrd passed at start (`--triad-fd`), the daemon sends each turn's
+//! accounting changes as one `Propose`, and lmgrd sends back, in log order,
+//! every batch the triad's majority committed (`Replicate`), and whether
+//! this member may serve (`TriadRole`).
+//!
+//! While serving, the replies of a turn that changed the accounting are
+//! held until its batch comes back committed: a client never hears
+//! "granted" for a seat a new master would not know. Replies of later turns
+//! queue behind them, so each connection sees its replies in order.
+
+use crate::core::{Batch, Change, Close, ConnId};
+use mio::net::UnixStream;
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::FromRawFd;
+use wire::codec::Blob;
+use wire::{Message, MessageDecoder, Propose};
+
+/// Largest frame accepted from lmgrd: a batch of many changes.
+const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Replies (and closes) of one turn of the loop, waiting for their batch.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// The batch they wait for; `None`: they only wait for earlier ones.
+    pub seq: Option<u64>,
+    pub replies: Vec<(ConnId, Message)>,
+    pub close: Vec<Close>,
+    pub shutdown: bool,
+}
+
+/// What lmgrd said.
+#[derive(Debug)]
+pub enum FromLmgrd {
+    /// A committed batch of this daemon's (its held replies may go).
+    Committed(Vec<Held>),
+    /// A committed batch of another master's: apply it.
+    Apply(Vec<Change>),
+    Role {
+        serving: bool,
+        master: u32,
+        reason: String,
+    },
+    /// lmgrd sent something unreadable or unexpected.
+    Bad(String),
+}
+
+pub struct TriadLink {
+    stream: UnixStream,
+    decoder: MessageDecoder,
+    out: Vec<u8>,
+    /// Random per process, so our own batches are known when they return
+    /// and a restarted daemon never mistakes an old batch for its own.
+    origin: u64,
+    next_seq: u64,
+    held: VecDeque<Held>,
+    pub serving: bool,
+    pub master: u32,
+}
+
+impl TriadLink {
+    /// Takes over descriptor `fd`, inherited from lmgrd.
+    pub fn from_fd(fd: i32) -> io::Result<TriadLink> {
+        // SAFETY: lmgrd passed this descriptor for us alone; nothing else
+        // in this process owns it.
+        let std_stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+        std_stream.set_nonblocking(true)?;
+        Ok(TriadLink {
+            stream: UnixStream::from_std(std_stream),
+            decoder: MessageDecoder::new(MAX_FRAME),
+            out: Vec::new(),
+            origin: origin(),
+            next_seq: 1,
+            held: VecDeque::new(),
+            serving: false,
+            master: 0,
+        })
+    }
+
+    pub fn source(&mut self) -> &mut UnixStream {
+        &mut self.stream
+    }
+
+    /// Whether replies are waiting for a commit.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Queues `changes` for the triad and `held` behind them.
+    pub fn propose(&mut self, changes: Vec<Change>, mut held: Held) {
+        if !changes.is_empty() {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let batch = Batch {
+                origin: self.origin,
+                seq,
+                changes,
+            };
+            Message::Propose(Propose {
+                seq,
+                payload: Blob(batch.encode()),
+            })
+            .encode(&mut self.out);
+            held.seq = Some(seq);
+        }
+        self.held.push_back(held);
+    }
+
+    /// Writes what is queued, until the socket would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until the socket would block. `Err` when lmgrd is gone.
+    pub fn read(&mut self) -> io::Result<Vec<FromLmgrd>> {
+        let mut buf = [0u8; 64 * 1024];
+        let mut got = Vec::new();
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.decoder.feed(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            loop {
+                match self.decoder.next_message() {
+                    Ok(Some(m)) => got.push(self.interpret(m)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        got.push(FromLmgrd::Bad(format!("malformed frame: {e}")));
+                        return Ok(got);
+                    }
+                }
+            }
+        }
+        Ok(got)
+    }
+
+    fn interpret(&mut self, m: Message) -> FromLmgrd {
+        match m {
+            Message::Replicate(r) => match Batch::decode(&r.payload.0) {
+                Ok(b) if b.origin == self.origin => FromLmgrd::Committed(self.committed(b.seq)),
+                Ok(b) => FromLmgrd::Apply(b.changes),
+                Err(e) => FromLmgrd::Bad(format!("replicated entry {}: {e}", r.index)),
+            },
+            Message::TriadRole(r) => FromLmgrd::Role {
+                serving: r.serving,
+                master: r.master,
+                reason: r.reason,
+            },
+            other => FromLmgrd::Bad(format!("unexpected message 0x{:02x}", other.kind())),
+        }
+    }
+
+    /// Everything held up to batch `seq`, in order.
+    fn committed(&mut self, seq: u64) -> Vec<Held> {
+        let mut out = Vec::new();
+        while let Some(front) = self.held.front() {
+            match front.seq {
+                Some(s) if s > seq => break,
+                _ => out.extend(self.held.pop_front()),
+            }
+        }
+        // Turns that only waited behind this batch may go too.
+        while self.held.front().is_some_and(|h| h.seq.is_none()) {
+            out.extend(self.held.pop_front());
+        }
+        out
+    }
+}
+
+/// A random id for this process's batches.
+fn origin() -> u64 {
+    let mut bytes = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return t ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_ne_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::IntoRawFd;
+    use wire::Heartbeat;
+
+    fn pair() -> (TriadLink, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        (TriadLink::from_fd(a.into_raw_fd()).unwrap(), b)
+    }
+
+    fn ack(conn: u64) -> Held {
+        Held {
+            replies: vec![(
+                ConnId(conn),
+                Message::HeartbeatAck(Heartbeat {
+                    seq: conn as u32,
+                    idle: false,
+                }),
+            )],
+            ..Held::default()
+        }
+    }
+
+    fn read_all(link: &mut TriadLink) -> Vec<FromLmgrd> {
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got.extend(link.read().unwrap());
+            if !got.is_empty() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        got
+    }
+
+    #[test]
+    fn replies_wait_for_their_batch_and_keep_their_order() {
+        let (mut link, mut lmgrd) = pair();
+        link.propose(vec![Change::Release(1)], ack(1));
+        link.propose(Vec::new(), ack(2));
+        link.propose(vec![Change::Release(2)], ack(3));
+        link.flush().unwrap();
+        // lmgrd reads two proposals.
+        let mut dec = MessageDecoder::new(MAX_FRAME);
+        let mut proposals = Vec::new();
+        let mut buf = [0u8; 4096];
+        while proposals.len() < 2 {
+            let n = lmgrd.read(&mut buf).unwrap();
+            dec.feed(&buf[..n]);
+            while let Ok(Some(Message::Propose(p))) = dec.next_message() {
+                proposals.push(p);
+            }
+        }
+        assert_eq!(proposals[0].seq, 1);
+        // The first commits: turns 1 and 2 go, turn 3 still waits.
+        let commit = |p: &Propose, index| {
+            Message::Replicate(wire::Replicate {
+                index,
+                payload: p.payload.clone(),
+            })
+            .to_frame_bytes()
+        };
+        lmgrd.write_all(&commit(&proposals[0], 1)).unwrap();
+        let got = read_all(&mut link);
+        let [FromLmgrd::Committed(held)] = got.as_slice() else {
+            panic!("{got:?}")
+        };
+        let conns: Vec<u64> = held.iter().map(|h| h.replies[0].0 .0).collect();
+        assert_eq!(conns, vec![1, 2]);
+        assert!(link.holding());
+        lmgrd.write_all(&commit(&proposals[1], 2)).unwrap();
+        let got = read_all(&mut link);
+        assert!(matches!(got.as_slice(), [FromLmgrd::Committed(h)] if h.len() == 1));
+        assert!(!link.holding());
+    }
+
+    #[test]
+    fn batches_of_another_master_are_applied_and_roles_read() {
+        let (mut link, mut lmgrd) = pair();
+        let other = Batch {
+            origin: link.origin.wrapping_add(1),
+            seq: 1,
+            changes: vec![Change::Release(9)],
+        };
+        let mut bytes = Message::Replicate(wire::Replicate {
+            index: 1,
+            payload: Blob(other.encode()),
+        })
+        .to_frame_bytes();
+        Message::TriadRole(wire::TriadRole {
+            serving: true,
+            member: 2,
+            master: 2,
+            term: 4,
+            reason: "majority".into(),
+        })
+        .encode(&mut bytes);
+        lmgrd.write_all(&bytes).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.extend(read_all(&mut link));
+        }
+        assert!(matches!(&got[0], FromLmgrd::Apply(c) if c == &vec![Change::Release(9)]));
+        assert!(matches!(
+            &got[1],
+            FromLmgrd::Role {
+                serving: true,
+                master: 2,
+                ..
+            }
+        ));
+        drop(lmgrd);
+        let mut eof = false;
+        for _ in 0..100 {
+            if link.read().is_err() {
+                eof = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(eof, "lmgrd gone is an error");
+    }
+}
