@@ -73,6 +73,38 @@ pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duratio
     initial.saturating_mul(factor).min(max)
 }
 
+/// Reconnect attempts made quickly after losing a triad's master: a new
+/// master is normally elected within about two seconds, and waiting a
+/// doubling backoff would keep the application away for longer than that.
+pub(crate) const TRIAD_FAST_RETRIES: u32 = 15;
+const TRIAD_FAST_DELAY: Duration = Duration::from_millis(200);
+
+/// The delay before reconnect attempt `attempt` to a route of `servers`
+/// servers: for a triad, [`TRIAD_FAST_RETRIES`] attempts every 200 ms
+/// first, then the usual backoff.
+pub(crate) fn reconnect_delay(attempt: u32, servers: usize, s: &Settings) -> Duration {
+    if servers > 1 && attempt <= TRIAD_FAST_RETRIES {
+        return TRIAD_FAST_DELAY.min(s.retry_initial);
+    }
+    let counted = if servers > 1 {
+        attempt - TRIAD_FAST_RETRIES
+    } else {
+        attempt
+    };
+    backoff(counted, s.retry_initial, s.retry_max)
+}
+
+/// After how many failed attempts the seats are reported lost: the
+/// triad's quick attempts do not count against the application's
+/// retry count.
+pub(crate) fn attempts_before_lost(servers: usize, s: &Settings) -> u32 {
+    if servers > 1 {
+        s.retry_count.saturating_add(TRIAD_FAST_RETRIES)
+    } else {
+        s.retry_count
+    }
+}
+
 /// Whether a seat is still ours.
 #[derive(Debug, Clone)]
 pub(crate) enum SeatState {
@@ -957,7 +989,7 @@ fn reconnect(shared: &Arc<Shared>) {
                 {
                     let mut st = lock(&shared.state);
                     st.error = Some(error.clone());
-                    if attempt == settings.retry_count {
+                    if attempt == attempts_before_lost(shared.route.servers.len(), settings) {
                         for seat in &mut st.seats {
                             if matches!(seat.state, SeatState::Held) && seat.borrow_until == 0 {
                                 seat.state = SeatState::Lost(error.clone());
@@ -977,7 +1009,7 @@ fn reconnect(shared: &Arc<Shared>) {
                         error: error.clone(),
                     });
                 }
-                let delay = backoff(attempt, settings.retry_initial, settings.retry_max);
+                let delay = reconnect_delay(attempt, shared.route.servers.len(), settings);
                 let deadline = Instant::now() + delay;
                 let mut st = lock(&shared.state);
                 while !st.closed {
@@ -1163,5 +1195,25 @@ mod tests {
         );
         assert_eq!(backoff(1000, ms(100), ms(1000)), ms(1000));
         assert_eq!(backoff(0, ms(100), ms(1000)), ms(100));
+    }
+
+    #[test]
+    fn a_triad_is_retried_quickly_first_and_its_quick_tries_do_not_lose_seats() {
+        let ms = Duration::from_millis;
+        let s = Settings {
+            connect_timeout: ms(5000),
+            io_timeout: ms(5000),
+            retry_initial: ms(1000),
+            retry_max: ms(60_000),
+            retry_count: 5,
+            dup_group: 0,
+        };
+        let triad: Vec<Duration> = (1..=17).map(|a| reconnect_delay(a, 3, &s)).collect();
+        assert!(triad[..15].iter().all(|d| *d == ms(200)), "{triad:?}");
+        assert_eq!(&triad[15..], &[ms(1000), ms(2000)]);
+        let single: Vec<Duration> = (1..=3).map(|a| reconnect_delay(a, 1, &s)).collect();
+        assert_eq!(single, [ms(1000), ms(2000), ms(4000)]);
+        assert_eq!(attempts_before_lost(1, &s), 5);
+        assert_eq!(attempts_before_lost(3, &s), 20);
     }
 }
