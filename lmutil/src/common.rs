@@ -279,6 +279,38 @@ impl<'a> Cursor<'a> {
 }
 
 /// Prints a usage error and the usage; returns the exit status 1.
+/// What a tool's command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<A> {
+    Run(A),
+    Help,
+    Version,
+}
+
+/// The start every tool shares: `-help` prints the banner and `usage`,
+/// `-v` the banner, and a bad command line the error and `usage`; each of
+/// those ends the tool with the exit code in `Err`. Otherwise the
+/// arguments to run with.
+pub fn begin<A>(
+    inv: &crate::Invocation,
+    tool: &str,
+    usage: &str,
+    parsed: Result<Parsed<A>, String>,
+) -> Result<A, i32> {
+    match parsed {
+        Ok(Parsed::Run(a)) => Ok(a),
+        Ok(Parsed::Help) => {
+            write_out(&format!("{}\n{usage}", banner(&inv.program)));
+            Err(0)
+        }
+        Ok(Parsed::Version) => {
+            write_out(&format!("{}\n", banner(&inv.program)));
+            Err(0)
+        }
+        Err(why) => Err(usage_error(tool, &why, usage)),
+    }
+}
+
 pub fn usage_error(tool: &str, why: &str, usage: &str) -> i32 {
     write_err(&format!("{tool}: {why}\n{usage}"));
     1

@@ -55,12 +55,7 @@ pub enum Action {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Action),
-    Help,
-    Version,
-}
+pub type Parsed = common::Parsed<Action>;
 
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -245,17 +240,9 @@ fn today() -> Date {
 }
 
 pub fn run(inv: &Invocation) -> i32 {
-    let action = match parse(&inv.args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            common::write_out(&format!("{}\n{USAGE}", common::banner(&inv.program)));
-            return 0;
-        }
-        Ok(Parsed::Version) => {
-            common::write_out(&format!("{}\n", common::banner(&inv.program)));
-            return 0;
-        }
-        Err(e) => return common::usage_error("lmborrow", &e, USAGE),
+    let action = match common::begin(inv, "lmborrow", USAGE, parse(&inv.args)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     common::write_out(&format!("{}\n", common::banner(&inv.program)));
     match act(action) {

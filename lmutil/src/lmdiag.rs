@@ -16,15 +16,24 @@
 //! This license can be checked out
 //! -----------------------------------------------------
 //! ```
+//!
+//! For a three-server triad it first says, for each member, whether it
+//! answered and why it is master or not, as the master (or, failing it,
+//! a member that answered) sees it ([`triad_block`]); the features are
+//! then the master's. This is where the reasons are always shown: lmstat
+//! shows them only under our `-triad` option, as FLEXlm's lmstat format
+//! is parsed by other programs.
 
-use crate::common::{self, Common, CommonOpts, Cursor, Stamp, BRAND};
-use crate::net::{self, Timeouts};
+use crate::common::{self, Common, CommonOpts, Cursor, LmFailure, Stamp, BRAND};
+use crate::lmstat::{gather, render};
+use crate::net::{self, Lmgrd, Timeouts};
 use crate::path::{self, Source};
 use crate::Invocation;
-use client::{Job, JobConfig};
+use client::{Job, JobConfig, ServerSpec};
 use grammar::{Expiry, Feature, HostId};
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use wire::StatusReply;
 
 pub const USAGE: &str = "\
 usage: lmdiag [-c license_file_list] [-n] [-t timeout] [feature]
@@ -144,6 +153,79 @@ pub fn report_line(l: &Line, outcome: &Result<(), (String, String)>) -> String {
     out
 }
 
+/// What lmdiag says about the servers of a triad, from each member's
+/// answer (in the path's order); `None` when no member that answered
+/// reports a triad.
+///
+/// ```text
+/// Triad as SERVER001 sees it:
+///   primary   27005@SERVER001: UP (MASTER): leader of term 3
+///   secondary 27005@SERVER002: UP: follows SERVER001
+///   tertiary  27005@SERVER003: DOWN: no answer for 12 s
+/// SERVER003 does not answer here: Cannot connect to license server system. (-15,10:111 "Connection refused")
+/// -----------------------------------------------------
+/// ```
+pub fn triad_block(
+    servers: &[ServerSpec],
+    answers: &[Result<StatusReply, LmFailure>],
+) -> Option<String> {
+    let statuses: Vec<Option<&StatusReply>> = answers.iter().map(|r| r.as_ref().ok()).collect();
+    let d = gather::triad_decision(servers, &statuses)?;
+    let mut out = render::triad_view(&gather::triad_view(statuses[d.view]?));
+    for (spec, r) in servers.iter().zip(answers) {
+        if let Err(e) = r {
+            let _ = writeln!(out, "{} does not answer here: {e}", spec.host);
+        }
+    }
+    match (d.master, d.usage) {
+        (None, _) => out.push_str("No member is master: the triad serves no license\n"),
+        (Some(m), None) => {
+            let host = servers.get(m).map_or("", |s| s.host.as_str());
+            let _ = writeln!(out, "The master, {host}, cannot be asked from here");
+        }
+        (Some(_), Some(_)) => {}
+    }
+    let _ = writeln!(out, "{RULE}");
+    Some(out)
+}
+
+/// The lmgrd to ask for the features of `servers`: a triad's master, or
+/// the first that answered; else why there is none.
+fn pick_lmgrd(
+    servers: &[ServerSpec],
+    reached: &[Result<Lmgrd, LmFailure>],
+) -> Result<usize, String> {
+    let statuses: Vec<Option<&StatusReply>> = reached
+        .iter()
+        .map(|r| r.as_ref().ok().map(|l| &l.status))
+        .collect();
+    if let Some(d) = gather::triad_decision(servers, &statuses) {
+        return d
+            .usage
+            .ok_or_else(|| "The triad has no master that answers here".to_string());
+    }
+    reached.iter().position(Result::is_ok).ok_or_else(|| {
+        let why = reached
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        format!("Cannot reach the license server: {why}")
+    })
+}
+
+/// Asks every member of a triad (or of any list of servers).
+fn reach_all(servers: &[ServerSpec], t: Timeouts) -> Vec<Result<Lmgrd, LmFailure>> {
+    servers.iter().map(|s| net::lmgrd(s, t)).collect()
+}
+
+fn answers(reached: &[Result<Lmgrd, LmFailure>]) -> Vec<Result<StatusReply, LmFailure>> {
+    reached
+        .iter()
+        .map(|r| r.as_ref().map(|l| l.status.clone()).map_err(Clone::clone))
+        .collect()
+}
+
 /// Checks out one license of `l` through `entry`, and back in.
 fn try_checkout(
     jobs: &mut HashMap<(String, String), Job>,
@@ -218,7 +300,14 @@ pub fn run(inv: &Invocation) -> i32 {
                 for f in files {
                     let entry = f.path.display().to_string();
                     common::write_out(&format!("{RULE}\nLicense file: {entry}\n{RULE}\n"));
-                    let servers: Vec<String> = f.servers().iter().map(|s| s.host.clone()).collect();
+                    let specs = f.servers();
+                    if specs.len() > 1 {
+                        let reached = reach_all(&specs, t);
+                        if let Some(b) = triad_block(&specs, &answers(&reached)) {
+                            common::write_out(&b);
+                        }
+                    }
+                    let servers: Vec<String> = specs.iter().map(|s| s.host.clone()).collect();
                     for feat in f.features().filter(|x| wanted(&x.name)) {
                         seen += 1;
                         failed += emit(&entry, &describe(feat, &servers), &mut jobs);
@@ -227,19 +316,20 @@ pub fn run(inv: &Invocation) -> i32 {
             }
             Source::Servers { entry, servers } => {
                 common::write_out(&format!("{RULE}\nLicense file: {entry}\n{RULE}\n"));
-                let mut first_error = None;
-                let lmgrd = servers.iter().find_map(|s| match net::lmgrd(s, t) {
-                    Ok(l) => Some(l),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                        None
+                let reached = reach_all(servers, t);
+                if let Some(b) = triad_block(servers, &answers(&reached)) {
+                    common::write_out(&b);
+                }
+                let lmgrd = match pick_lmgrd(servers, &reached) {
+                    Ok(i) => match &reached[i] {
+                        Ok(l) => l,
+                        Err(_) => continue,
+                    },
+                    Err(why) => {
+                        common::write_out(&format!("{why}\n{RULE}\n"));
+                        failed += 1;
+                        continue;
                     }
-                });
-                let Some(lmgrd) = lmgrd else {
-                    let why = first_error.map(|e| e.to_string()).unwrap_or_default();
-                    common::write_out(&format!("Cannot reach the license server: {why}\n{RULE}\n"));
-                    failed += 1;
-                    continue;
                 };
                 for v in &lmgrd.status.vendors {
                     let status = lmgrd.vendor(&v.name, t).and_then(|mut c| c.status(""));

@@ -34,12 +34,7 @@ pub struct Args {
     pub force: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Args),
-    Help,
-    Version,
-}
+pub type Parsed = common::Parsed<Args>;
 
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut a = Args::default();
@@ -99,17 +94,9 @@ pub fn pick(answer: &str, count: usize) -> Option<Vec<usize>> {
 }
 
 pub fn run(inv: &Invocation) -> i32 {
-    let args = match parse(&inv.args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            common::write_out(&format!("{}\n{USAGE}", common::banner(&inv.program)));
-            return 0;
-        }
-        Ok(Parsed::Version) => {
-            common::write_out(&format!("{}\n", common::banner(&inv.program)));
-            return 0;
-        }
-        Err(e) => return common::usage_error("lmdown", &e, USAGE),
+    let args = match common::begin(inv, "lmdown", USAGE, parse(&inv.args)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     common::write_out(&format!("{}\n", common::banner(&inv.program)));
     let (mut servers, failed) =

@@ -39,12 +39,7 @@ pub struct Args {
     pub bare: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Args),
-    Help,
-    Version,
-}
+pub type Parsed = common::Parsed<Args>;
 
 /// Parses the options; each type may be written with or without its dash
 /// (`lmhostid hostname`, as FLEXlm accepts).
@@ -113,17 +108,9 @@ pub fn format(banner: &str, ids: &[String], bare: bool) -> Option<String> {
 }
 
 pub fn run(inv: &Invocation) -> i32 {
-    let args = match parse(&inv.args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            common::write_out(&format!("{}\n{USAGE}", common::banner(&inv.program)));
-            return 0;
-        }
-        Ok(Parsed::Version) => {
-            common::write_out(&format!("{}\n", common::banner(&inv.program)));
-            return 0;
-        }
-        Err(e) => return common::usage_error("lmhostid", &e, USAGE),
+    let args = match common::begin(inv, "lmhostid", USAGE, parse(&inv.args)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let me = LocalIdentity::gather();
     let domain = (args.kind == Kind::HostDomain)

@@ -40,12 +40,7 @@ pub struct Args {
     pub target: Target,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Args),
-    Help,
-    Version,
-}
+pub type Parsed = common::Parsed<Args>;
 
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut common = CommonOpts::default();
@@ -126,17 +121,9 @@ fn remove_at(
 }
 
 pub fn run(inv: &Invocation) -> i32 {
-    let args = match parse(&inv.args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            common::write_out(&format!("{}\n{USAGE}", common::banner(&inv.program)));
-            return 0;
-        }
-        Ok(Parsed::Version) => {
-            common::write_out(&format!("{}\n", common::banner(&inv.program)));
-            return 0;
-        }
-        Err(e) => return common::usage_error("lmremove", &e, USAGE),
+    let args = match common::begin(inv, "lmremove", USAGE, parse(&inv.args)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     common::write_out(&format!("{}\n", common::banner(&inv.program)));
     let t = args.common.timeouts();

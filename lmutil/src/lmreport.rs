@@ -40,12 +40,7 @@ pub struct Args {
     pub format: Format,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Args),
-    Help,
-    Version,
-}
+pub type Parsed = common::Parsed<Args>;
 
 /// Reads the arguments. Options are FLEXlm's single-dash words; the
 /// double-dash spelling (`--json`) is accepted too.
@@ -128,17 +123,9 @@ impl Calendar for Local {
 
 pub fn run(inv: &crate::Invocation) -> i32 {
     let tool = "lmreport";
-    let args = match parse(&inv.args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            common::write_out(USAGE);
-            return 0;
-        }
-        Ok(Parsed::Version) => {
-            common::write_out(&format!("{}\n", common::banner(&inv.program)));
-            return 0;
-        }
-        Err(why) => return common::usage_error(tool, &why, USAGE),
+    let args = match common::begin(inv, tool, USAGE, parse(&inv.args)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let reader = match Reader::open(&args.file) {
         Ok(r) => r,

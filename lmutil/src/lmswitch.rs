@@ -51,12 +51,7 @@ pub struct Args {
     pub file: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    Run(Args),
-    Help,
-    Version,
-}
+pub type Parsed = common::Parsed<Args>;
 
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut common = CommonOpts::default();
@@ -93,21 +88,9 @@ pub fn run_lmnewlog(inv: &Invocation) -> i32 {
 
 fn run(inv: &Invocation, which: Which) -> i32 {
     let tool = which.name();
-    let args = match parse(&inv.args) {
-        Ok(Parsed::Run(a)) => a,
-        Ok(Parsed::Help) => {
-            common::write_out(&format!(
-                "{}\n{}",
-                common::banner(&inv.program),
-                which.usage()
-            ));
-            return 0;
-        }
-        Ok(Parsed::Version) => {
-            common::write_out(&format!("{}\n", common::banner(&inv.program)));
-            return 0;
-        }
-        Err(e) => return common::usage_error(tool, &e, &which.usage()),
+    let args = match common::begin(inv, tool, &which.usage(), parse(&inv.args)) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     common::write_out(&format!("{}\n", common::banner(&inv.program)));
     let t = args.common.timeouts();

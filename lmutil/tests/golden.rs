@@ -7,11 +7,21 @@
 //! them must appear in our output in order, the first part at the very
 //! start (unless the fixture starts with such a line) and the last at the
 //! very end (unless it ends with one).
+//!
+//! The triad tests at the end go one step further back: they build what
+//! each member of the triad answered (`StatusReply`, with its `triad`) and
+//! what the master's vendor daemon answered, let `gather::section_from`
+//! decide who is master and whom to ask, and compare the rendered text.
 
+use client::ServerSpec;
 use lmutil::common::{LmFailure, Stamp};
 use lmutil::lmstat::model::*;
 use lmutil::lmstat::render::{render, render_increments, user_line};
+use lmutil::lmstat::{gather, Parsed, Show};
+use lmutil::path::Target;
+use std::cell::RefCell;
 use std::path::Path;
+use wire::{FeatureStatus, Holder, StatusReply, TriadMember, VendorState};
 
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -224,6 +234,7 @@ fn section(s: S) -> Section {
             on: s.on.into(),
             vendors: s.vendors,
         }),
+        triad: None,
     })
 }
 
@@ -416,6 +427,7 @@ fn vendor_daemon_down_classic() {
                 }),
             }],
         }),
+        triad: None,
     });
     let out = report(
         MACROVISION_2005,
@@ -495,6 +507,7 @@ fn lmgrd_not_running_for_lm() {
                 "License server machine is down or not responding.",
             )),
             vendors: None,
+            triad: None,
         })],
     );
     check("lmgrd_not_running.txt", &out);
@@ -941,4 +954,331 @@ fn several_vendor_daemons_ours() {
         })],
     );
     check("several_vendors_ours.txt", &out);
+}
+
+// ---- Triads, from what each member answered ----
+
+fn spec(host: &str, port: u16) -> ServerSpec {
+    ServerSpec {
+        host: host.into(),
+        port: Some(port),
+    }
+}
+
+fn member(line: u32, host: &str, port: u16, up: bool, master: bool) -> TriadMember {
+    TriadMember {
+        line,
+        host: host.into(),
+        port,
+        up,
+        master,
+        reason: String::new(),
+    }
+}
+
+/// What one lmgrd answers to lmstat.
+fn lmgrd_answer(
+    host: &str,
+    port: u16,
+    version: &str,
+    vendors: &[(&str, &str)],
+    file: &str,
+    triad: Vec<TriadMember>,
+) -> StatusReply {
+    StatusReply {
+        server: "lmgrd".into(),
+        version: version.into(),
+        host: host.into(),
+        port,
+        vendors: vendors
+            .iter()
+            .map(|(name, version)| VendorState {
+                name: (*name).into(),
+                up: true,
+                port: 40000,
+                version: (*version).into(),
+            })
+            .collect(),
+        features: Vec::new(),
+        license_files: vec![file.into()],
+        triad,
+    }
+}
+
+fn vendor_answer(name: &str, version: &str, features: Vec<FeatureStatus>) -> StatusReply {
+    StatusReply {
+        server: name.into(),
+        version: version.into(),
+        host: String::new(),
+        port: 40000,
+        vendors: Vec::new(),
+        features,
+        license_files: Vec::new(),
+        triad: Vec::new(),
+    }
+}
+
+fn pool(
+    name: &str,
+    version: &str,
+    issued: u32,
+    in_use: u32,
+    holders: Vec<Holder>,
+) -> FeatureStatus {
+    FeatureStatus {
+        name: name.into(),
+        version: version.into(),
+        counted: true,
+        issued,
+        in_use,
+        expiry: "permanent".into(),
+        holders,
+        hostids: String::new(),
+        vendor_string: String::new(),
+    }
+}
+
+/// A checkout of version `version` by `user` on `host` (display = host),
+/// started at local time `started`.
+fn holder(user: &str, host: &str, version: &str, handle: u64, started: u64) -> Holder {
+    Holder {
+        user: user.into(),
+        host: host.into(),
+        display: host.into(),
+        version: version.into(),
+        handle,
+        started,
+        count: 1,
+        pid: 0,
+        requested_version: version.into(),
+        queued: false,
+        borrow_until: 0,
+        linger: 0,
+    }
+}
+
+/// The Unix time this machine's clock shows as that local date and time.
+fn local_unix(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> u64 {
+    let minutes = |s: Stamp| {
+        grammar::Date::new(s.year, s.month, s.day)
+            .expect("a date")
+            .days_since_epoch()
+            * 1440
+            + i64::from(s.hour) * 60
+            + i64::from(s.minute)
+    };
+    let want = minutes(Stamp::on(year, month, day, hour, minute));
+    let mut t = want * 60;
+    for _ in 0..3 {
+        t += (want - minutes(Stamp::local(t as u64))) * 60;
+    }
+    t as u64
+}
+
+fn show(args: &[&str]) -> Show {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    match lmutil::lmstat::parse(&args) {
+        Ok(Parsed::Run(a)) => a.show(),
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+/// The section the gatherer makes of these answers, and the members whose
+/// vendor daemons it asked.
+fn gathered(
+    servers: Vec<ServerSpec>,
+    answers: &[Result<StatusReply, LmFailure>],
+    show: &Show,
+    vendor: &StatusReply,
+) -> (Section, Vec<usize>) {
+    let target = Target {
+        files: vec![servers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")],
+        servers,
+        features: Vec::new(),
+    };
+    let asked = RefCell::new(Vec::new());
+    let section = gather::section_from(&target, answers, show, &mut |member, name| {
+        asked.borrow_mut().push(member);
+        assert_eq!(name, vendor.server);
+        Ok(vendor.clone())
+    });
+    (section, asked.into_inner())
+}
+
+#[test]
+fn triad_all_up_from_the_members_answers_classic() {
+    let file = r"C:\License Servers\Autodesk\Autodesk.dat";
+    let view = |master: &str| {
+        ["SERVER001", "SERVER002", "SERVER003"]
+            .iter()
+            .enumerate()
+            .map(|(i, h)| member(i as u32 + 1, h, 27005, true, *h == master))
+            .collect::<Vec<_>>()
+    };
+    let answer = |host: &str| {
+        Ok(lmgrd_answer(
+            host,
+            27005,
+            "10.8",
+            &[("adskflex", "10.8")],
+            file,
+            view("SERVER001"),
+        ))
+    };
+    let mut rhodea = holder(
+        "rhodea",
+        "CAD8689D",
+        "1.000",
+        101,
+        local_unix(2012, 4, 6, 15, 18),
+    );
+    rhodea.linger = 15429540;
+    let vendor = vendor_answer(
+        "adskflex",
+        "10.8",
+        vec![
+            pool("42600ACD_2004_0F", "1.000", 473, 0, vec![]),
+            pool(
+                "48800ACD_2006_0F",
+                "1.000",
+                323,
+                4,
+                vec![
+                    holder(
+                        "ganger",
+                        "CAD9201D",
+                        "1.000",
+                        2931,
+                        local_unix(2012, 4, 12, 10, 40),
+                    ),
+                    holder(
+                        "ghaeli",
+                        "CAD8651D",
+                        "1.000",
+                        5318,
+                        local_unix(2012, 4, 12, 7, 45),
+                    ),
+                    rhodea,
+                    holder(
+                        "stubbs",
+                        "CAD8979D",
+                        "1.000",
+                        3618,
+                        local_unix(2012, 4, 12, 10, 35),
+                    ),
+                ],
+            ),
+        ],
+    );
+    let (section, asked) = gathered(
+        vec![
+            spec("SERVER001", 27005),
+            spec("SERVER002", 27005),
+            spec("SERVER003", 27005),
+        ],
+        &[
+            answer("SERVER001"),
+            answer("SERVER002"),
+            answer("SERVER003"),
+        ],
+        &show(&["-a"]),
+        &vendor,
+    );
+    assert_eq!(asked, vec![0], "only the master's vendor daemon is asked");
+    let out = report(
+        "lmutil - Copyright (c) 1989-2006 Macrovision Europe Ltd. and/or Macrovision Corporation. All Rights Reserved.",
+        Stamp::on(2012, 4, 12, 10, 43),
+        true,
+        Layout::Classic,
+        vec![section],
+    );
+    check("borrowed_linger_classic.txt", &out);
+}
+
+/// The first member answers but is not master: `License file(s) on` is
+/// still its (as in the capture), the usage is the master's.
+fn member_down_answers() -> Vec<Result<StatusReply, LmFailure>> {
+    let file = "/usr/local/flexlm/licenses/license.dat.app1";
+    let mut view = vec![
+        member(1, "host1", 28000, true, false),
+        member(2, "host2", 28000, true, true),
+        member(3, "host3", 28000, false, false),
+    ];
+    view[0].reason = "follows host2 (term 7)".into();
+    view[1].reason = "leader of term 7, 2 of 3 members".into();
+    view[2].reason = "no answer for 31 s".into();
+    let answer = |host: &str| {
+        lmgrd_answer(
+            host,
+            28000,
+            "11.13.0",
+            &[("daemon", "11.13.1")],
+            file,
+            view.clone(),
+        )
+    };
+    vec![
+        Ok(answer("host1")),
+        Ok(answer("host2")),
+        Err(cantconnect(570, 115, "Operation now in progress")),
+    ]
+}
+
+#[test]
+fn triad_member_down_from_the_members_answers_modern() {
+    let vendor = vendor_answer("daemon", "11.13.1", vec![pool("f1", "1.0", 1, 0, vec![])]);
+    let (section, asked) = gathered(
+        vec![
+            spec("host1", 28000),
+            spec("host2", 28000),
+            spec("host3", 28000),
+        ],
+        &member_down_answers(),
+        &show(&["-a"]),
+        &vendor,
+    );
+    assert_eq!(asked, vec![1], "only the master's vendor daemon is asked");
+    let out = report(
+        "lmutil - Copyright (c) 1989-2016 Flexera Software LLC. All Rights Reserved.",
+        Stamp::on(2017, 11, 23, 15, 8),
+        false,
+        Layout::Modern,
+        vec![section],
+    );
+    check("triad_member_down.txt", &out);
+}
+
+#[test]
+fn triad_reasons_under_our_option() {
+    let vendor = vendor_answer("daemon", "11.13.1", vec![pool("f1", "1.0", 1, 0, vec![])]);
+    let servers = || {
+        vec![
+            spec("host1", 28000),
+            spec("host2", 28000),
+            spec("host3", 28000),
+        ]
+    };
+    let (plain, _) = gathered(servers(), &member_down_answers(), &show(&["-a"]), &vendor);
+    let (ours, _) = gathered(
+        servers(),
+        &member_down_answers(),
+        &show(&["-a", "-triad"]),
+        &vendor,
+    );
+    let render_one = |s: Section| {
+        report(
+            "lmutil - lm license manager",
+            Stamp::on(2017, 11, 23, 15, 8),
+            false,
+            Layout::Modern,
+            vec![s],
+        )
+    };
+    let (plain, ours) = (render_one(plain), render_one(ours));
+    assert!(!plain.contains("Triad"), "{plain}");
+    check("triad_reasons_ours.txt", &ours);
 }

@@ -9,8 +9,9 @@ use super::Show;
 use crate::common::{LmFailure, Stamp};
 use crate::net::{self, Lmgrd, Timeouts};
 use crate::path::{Resolved, Target};
+use client::ServerSpec;
 use grammar::{Expiry, Feature, HostId};
-use wire::{lmerr, FeatureStatus, StatusReply};
+use wire::{lmerr, FeatureStatus, StatusReply, TriadMember};
 
 /// The report for every target of the path.
 pub fn report(
@@ -50,26 +51,69 @@ pub fn report(
     }
 }
 
-/// One target's section from what its servers answered.
+/// One target's section from what its servers answered, asking the
+/// vendor daemons of the member that serves usage (see [`section_from`]).
 pub fn section(
     target: &Target,
     reached: &[Result<Lmgrd, LmFailure>],
     show: &Show,
     t: Timeouts,
 ) -> Section {
+    let answers: Vec<Result<StatusReply, LmFailure>> = reached
+        .iter()
+        .map(|r| r.as_ref().map(|l| l.status.clone()).map_err(Clone::clone))
+        .collect();
+    let feature = show.feature.as_deref().unwrap_or("");
+    section_from(
+        target,
+        &answers,
+        show,
+        &mut |member, vendor| match &reached[member] {
+            Ok(l) => l.vendor(vendor, t).and_then(|mut c| c.status(feature)),
+            Err(e) => Err(e.clone()),
+        },
+    )
+}
+
+/// Asks vendor daemon `vendor` of member `member` (an index into the
+/// target's servers) for its status.
+pub type AskVendor<'a> = dyn FnMut(usize, &str) -> Result<StatusReply, LmFailure> + 'a;
+
+/// One target's section from its servers' answers to lmstat (in the
+/// target's order), without sockets: `ask` is called only for the
+/// vendor daemons of the member that serves usage.
+///
+/// A single server, or servers that report no triad, are shown as they
+/// always were: the first that answered is the master. A triad (members
+/// that fill [`StatusReply::triad`]) is shown as FLEXlm shows one: every
+/// member that answered is `UP`, the master (see [`triad_decision`]) with
+/// `(MASTER)`, a member that did not answer with the error lmstat got
+/// from it; the vendor daemon section is the master's, and no other
+/// member is asked for usage. `License file(s) on` names the first member
+/// that answered, as in FLEXlm's captures (which show it on a member that
+/// is not master).
+pub fn section_from(
+    target: &Target,
+    answers: &[Result<StatusReply, LmFailure>],
+    show: &Show,
+    ask: &mut AskVendor<'_>,
+) -> Section {
     let files = target.files.join(":");
-    let master = reached.iter().find_map(|r| r.as_ref().ok());
     let label: Vec<String> = target
         .servers
         .iter()
-        .zip(reached)
+        .zip(answers)
         .map(|(spec, r)| match r {
-            Ok(l) => l.label(),
+            Ok(s) => format!("{}@{}", s.port, s.host),
             Err(_) => spec.to_string(),
         })
         .collect();
-    let Some(master) = master else {
-        let first_error = reached
+    let Some((first, first_status)) = answers
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.as_ref().ok().map(|s| (i, s)))
+    else {
+        let first_error = answers
             .iter()
             .find_map(|r| r.as_ref().err())
             .cloned()
@@ -87,60 +131,241 @@ pub fn section(
             files,
             lmgrd: LmgrdState::NotRunning(first_error),
             vendors: None,
+            triad: None,
         });
     };
-    let mut master_seen = false;
+    let statuses: Vec<Option<&StatusReply>> = answers.iter().map(|r| r.as_ref().ok()).collect();
+    let decision = triad_decision(&target.servers, &statuses);
+    // Without a triad, the first server that answered is the master.
+    let master = decision.as_ref().map_or(Some(first), |d| d.master);
     let lines = target
         .servers
         .iter()
-        .zip(reached)
-        .map(|(spec, r)| match r {
-            Ok(l) => {
-                let is_master = !master_seen;
-                master_seen = true;
-                ServerLine {
-                    host: l.status.host.clone(),
-                    state: Ok(ServerUp {
-                        master: is_master,
-                        version: l.status.version.clone(),
-                    }),
-                }
-            }
+        .zip(answers)
+        .enumerate()
+        .map(|(i, (spec, r))| match r {
+            Ok(s) => ServerLine {
+                host: s.host.clone(),
+                state: Ok(ServerUp {
+                    master: master == Some(i),
+                    version: s.version.clone(),
+                }),
+            },
             Err(e) => ServerLine {
                 host: spec.host.clone(),
                 state: Err(e.clone()),
             },
         })
         .collect();
-    let vendors = show.vendors.then(|| VendorSection {
-        on: master.status.host.clone(),
-        vendors: vendor_blocks(master, &target.features, show, t),
+    let vendors = show.vendors.then(|| match (&decision, master) {
+        (None, _) => VendorSection {
+            on: first_status.host.clone(),
+            vendors: vendor_blocks(first_status, &target.features, show, &mut |v| ask(first, v)),
+        },
+        (Some(d), Some(m)) => match answers.get(m) {
+            Some(Ok(ms)) if d.usage == Some(m) => VendorSection {
+                on: ms.host.clone(),
+                vendors: vendor_blocks(ms, &target.features, show, &mut |v| ask(m, v)),
+            },
+            // The triad names a master lmstat cannot reach: its vendor
+            // daemons are listed as the member that answered knows them.
+            other => {
+                let why = match other {
+                    Some(Err(e)) => e.clone(),
+                    _ => LmFailure::new(lmerr::LM_CANTCONNECT, 0),
+                };
+                let view = statuses[d.view].unwrap_or(first_status);
+                VendorSection {
+                    on: master_host(&target.servers, view, m),
+                    vendors: vendor_blocks(view, &target.features, show, &mut |_| Err(why.clone())),
+                }
+            }
+        },
+        // No master: no vendor daemon of the triad serves.
+        (Some(d), None) => {
+            let view = statuses[d.view].unwrap_or(first_status);
+            VendorSection {
+                on: view.host.clone(),
+                vendors: vendor_blocks(view, &target.features, show, &mut |_| {
+                    Err(LmFailure::new(lmerr::LM_VENDOR_DOWN, 121))
+                }),
+            }
+        }
     });
+    let triad = match &decision {
+        Some(d) if show.triad => statuses[d.view].map(triad_view),
+        _ => None,
+    };
     // The server says which file it serves, as FLEXlm's lmstat shows it.
-    let files = if master.status.license_files.is_empty() {
+    let files = if first_status.license_files.is_empty() {
         files
     } else {
-        master.status.license_files.join(":")
+        first_status.license_files.join(":")
     };
     Section::Server(ServerSection {
         label: label.join(","),
-        files_host: master.status.host.clone(),
+        files_host: first_status.host.clone(),
         files,
         lmgrd: LmgrdState::Servers(lines),
         vendors,
+        triad,
     })
 }
 
-fn vendor_blocks(lmgrd: &Lmgrd, lines: &[Feature], show: &Show, t: Timeouts) -> Vec<VendorBlock> {
+/// The name of member `m` for `Vendor daemon status (on <host>):` when it
+/// did not answer: as `view` calls it, else as the path does.
+fn master_host(servers: &[ServerSpec], view: &StatusReply, m: usize) -> String {
+    let statuses = [Some(view)];
+    view.triad
+        .iter()
+        .find(|t| member_index(servers, &statuses, t) == Some(m))
+        .map(|t| t.host.clone())
+        .or_else(|| servers.get(m).map(|s| s.host.clone()))
+        .unwrap_or_default()
+}
+
+/// A member's view of its triad, for `lmstat -triad` and lmdiag.
+pub fn triad_view(s: &StatusReply) -> TriadView {
+    let mut members: Vec<TriadLine> = s
+        .triad
+        .iter()
+        .map(|m| TriadLine {
+            line: m.line,
+            host: m.host.clone(),
+            port: m.port,
+            up: m.up,
+            master: m.master,
+            reason: m.reason.clone(),
+        })
+        .collect();
+    members.sort_by_key(|m| m.line);
+    TriadView {
+        seen_by: s.host.clone(),
+        members,
+    }
+}
+
+/// Who leads a triad, whose word says so, and whom lmstat asks for usage:
+/// decided from the members' answers alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriadDecision {
+    /// The member (an index into the path's servers) whose view of the
+    /// triad is used.
+    pub view: usize,
+    /// The master, as that view says; `None` when no member is master
+    /// (no quorum).
+    pub master: Option<usize>,
+    /// The member whose vendor daemons are asked for usage: the master,
+    /// when it answered lmstat; never a member that is not master.
+    pub usage: Option<usize>,
+}
+
+/// Decides, from what each member answered (`None`: it did not), which
+/// member is master and whose view to trust. `None`: no member that
+/// answered reports a triad (a single server, or an lmgrd without one).
+///
+/// Each member reports all three; the master's own view is preferred: a
+/// member that answered and says it is master is the master. If two say
+/// so (a transition: FLEXlm's lmstat was seen printing two `(MASTER)`
+/// lines), the one more views name master wins, then the first in SERVER
+/// line order. If none of the members that answered says it is master,
+/// the master is the one a view names that lmstat could not reach (its
+/// usage cannot be shown); a member named master that answered and denies
+/// it is not believed. Otherwise there is no master.
+pub fn triad_decision(
+    servers: &[ServerSpec],
+    answers: &[Option<&StatusReply>],
+) -> Option<TriadDecision> {
+    let views: Vec<usize> = (0..answers.len())
+        .filter(|&i| answers[i].is_some_and(|s| !s.triad.is_empty()))
+        .collect();
+    let first_view = *views.first()?;
+    let named = |i: usize| -> Option<usize> {
+        let m = answers[i]?.triad.iter().find(|m| m.master)?;
+        member_index(servers, answers, m)
+    };
+    let votes = |c: usize| views.iter().filter(|&&j| named(j) == Some(c)).count();
+    let claimed = views.iter().copied().filter(|&i| named(i) == Some(i)).fold(
+        None,
+        |best: Option<usize>, c| match best {
+            Some(b) if votes(b) >= votes(c) => Some(b),
+            _ => Some(c),
+        },
+    );
+    if let Some(c) = claimed {
+        return Some(TriadDecision {
+            view: c,
+            master: Some(c),
+            usage: Some(c),
+        });
+    }
+    for &i in &views {
+        if let Some(m) = named(i) {
+            if answers.get(m).is_none_or(Option::is_none) {
+                return Some(TriadDecision {
+                    view: i,
+                    master: Some(m),
+                    usage: None,
+                });
+            }
+        }
+    }
+    Some(TriadDecision {
+        view: first_view,
+        master: None,
+        usage: None,
+    })
+}
+
+/// Which of the path's servers a view's member is: the member that
+/// answered as that host and port, else the server the path names by that
+/// host (and port), else the one at its SERVER line.
+pub fn member_index(
+    servers: &[ServerSpec],
+    answers: &[Option<&StatusReply>],
+    m: &TriadMember,
+) -> Option<usize> {
+    answers
+        .iter()
+        .position(|a| a.is_some_and(|s| s.port == m.port && same_host(&s.host, &m.host)))
+        .filter(|&i| i < servers.len())
+        .or_else(|| {
+            servers
+                .iter()
+                .position(|s| same_host(&s.host, &m.host) && s.port.is_none_or(|p| p == m.port))
+        })
+        .or_else(|| {
+            let i = usize::try_from(m.line).ok()?.checked_sub(1)?;
+            (i < servers.len()).then_some(i)
+        })
+}
+
+/// Host names that name the same machine: equal but for case, or one the
+/// short form of the other (`SERVER001`, `server001.example.com`).
+fn same_host(a: &str, b: &str) -> bool {
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    let is_ip = |h: &str| h.parse::<std::net::IpAddr>().is_ok();
+    if is_ip(a) || is_ip(b) {
+        return false;
+    }
+    let short = |h: &str| h.split('.').next().unwrap_or(h).to_ascii_lowercase();
+    (a.contains('.') != b.contains('.')) && short(a) == short(b)
+}
+
+fn vendor_blocks(
+    lmgrd: &StatusReply,
+    lines: &[Feature],
+    show: &Show,
+    ask: &mut dyn FnMut(&str) -> Result<StatusReply, LmFailure>,
+) -> Vec<VendorBlock> {
     let mut blocks: Vec<VendorBlock> = lmgrd
-        .status
         .vendors
         .iter()
         .filter(|v| show.vendor.as_ref().is_none_or(|w| *w == v.name))
         .map(|v| {
-            let reply = lmgrd
-                .vendor(&v.name, t)
-                .and_then(|mut c| c.status(show.feature.as_deref().unwrap_or("")));
+            let reply = ask(&v.name);
             let local: Vec<&Feature> = lines.iter().filter(|f| f.vendor == v.name).collect();
             let heading = if show.served_by {
                 UsageHeading::ServedBy(v.name.clone())
@@ -153,7 +378,7 @@ fn vendor_blocks(lmgrd: &Lmgrd, lines: &[Feature], show: &Show, t: Timeouts) -> 
                     state: Ok(s.version.clone()),
                     usage: show.features.then(|| Usage {
                         heading,
-                        features: features(&s, &v.name, &lmgrd.status, &local, show),
+                        features: features(&s, &v.name, lmgrd, &local, show),
                     }),
                 },
                 Err(e) => VendorBlock {

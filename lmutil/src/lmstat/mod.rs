@@ -25,6 +25,8 @@ pub const USAGE: &str = "usage: lmstat
 \t[-v] (display version, revision, and patch)
 \t[-vd] (display status of vendor daemon)
 \t[-help] (prints this message)
+\t[-triad] (with the above: why each member of a three-server triad
+\tis master or not; not a FLEXlm option)
 ";
 
 /// What to report, from the command line.
@@ -47,6 +49,8 @@ pub struct Args {
     pub lm_only: bool,
     /// `-vd`.
     pub vendor_daemons: bool,
+    /// `-triad` (ours): why each triad member is master or not.
+    pub triad: bool,
 }
 
 /// The command line, understood.
@@ -77,6 +81,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "-s" => a.server = Some(optional(&mut c)),
             "-lm" => a.lm_only = true,
             "-vd" => a.vendor_daemons = true,
+            "-triad" => a.triad = true,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -101,12 +106,19 @@ pub struct Show {
     pub lm_only: bool,
     /// `-s server`: only sections of this server.
     pub server: Option<String>,
+    /// Ours, not FLEXlm's: after a triad's server lines, why each member
+    /// is master or not, as the member whose view is used sees it
+    /// ([`model::TriadView`]). Only under `-triad`, so that FLEXlm's
+    /// default format, which scripts and license monitors parse, never
+    /// changes; lmdiag always shows it.
+    pub triad: bool,
 }
 
 impl Args {
     pub fn show(&self) -> Show {
         let mut s = Show {
             vendors: true,
+            triad: self.triad,
             ..Show::default()
         };
         if self.lm_only || self.server.is_some() {

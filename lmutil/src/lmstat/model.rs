@@ -13,9 +13,9 @@ pub enum Layout {
     #[default]
     Modern,
     /// Older lmutil builds: a blank line after each vendor daemon line, the
-    /// block header indented by two spaces after one blank line,
-    /// reservation lines indented with a tab; `lmstat -i` puts Expires
-    /// before Vendor.
+    /// block header indented by two spaces after one blank line and
+    /// without an expiry, reservation lines indented with a tab; `lmstat
+    /// -i` puts Expires before Vendor.
     Classic,
 }
 
@@ -60,6 +60,33 @@ pub struct ServerSection {
     pub lmgrd: LmgrdState,
     /// `None`: the vendor daemon section is not printed (`-lm`, `-s`).
     pub vendors: Option<VendorSection>,
+    /// Ours, not FLEXlm's: why each member of a triad is master or not,
+    /// printed after the server lines only when asked for (`lmstat
+    /// -triad`), so FLEXlm's default format, which parsers rely on, is
+    /// never changed. `None`: not asked for, or not a triad.
+    pub triad: Option<TriadView>,
+}
+
+/// A triad as one of its members sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriadView {
+    /// The host whose view this is.
+    pub seen_by: String,
+    /// In SERVER line order.
+    pub members: Vec<TriadLine>,
+}
+
+/// One member of a triad, as [`TriadView::seen_by`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriadLine {
+    /// 1, 2, 3: primary, secondary, tertiary.
+    pub line: u32,
+    pub host: String,
+    pub port: u16,
+    pub up: bool,
+    pub master: bool,
+    /// Why, in the member's words.
+    pub reason: String,
 }
 
 /// The license servers' state.

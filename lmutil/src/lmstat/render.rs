@@ -57,6 +57,10 @@ fn server_section(out: &mut String, s: &ServerSection, layout: Layout) {
                 }
             }
             out.push('\n');
+            if let Some(t) = &s.triad {
+                out.push_str(&triad_view(t));
+                out.push('\n');
+            }
         }
     }
     let Some(v) = &s.vendors else {
@@ -94,6 +98,40 @@ fn usage(out: &mut String, u: &Usage, layout: Layout) {
     for f in &u.features {
         feature(out, f, layout);
     }
+}
+
+/// Ours (`lmstat -triad`, and lmdiag): why each member of a triad is
+/// master or not, as one member sees it. FLEXlm prints nothing like it, so
+/// it is only printed when asked for.
+///
+/// ```text
+/// Triad as SERVER001 sees it:
+///   primary   27005@SERVER001: UP (MASTER): leader of term 3
+///   secondary 27005@SERVER002: UP: follows SERVER001
+///   tertiary  27005@SERVER003: DOWN: no answer for 12 s
+/// ```
+pub fn triad_view(v: &TriadView) -> String {
+    let mut out = format!("Triad as {} sees it:\n", v.seen_by);
+    for m in &v.members {
+        let role = match m.line {
+            1 => "primary".to_string(),
+            2 => "secondary".to_string(),
+            3 => "tertiary".to_string(),
+            n => format!("member {n}"),
+        };
+        let state = match (m.up, m.master) {
+            (true, true) => "UP (MASTER)",
+            (true, false) => "UP",
+            (false, true) => "DOWN (MASTER)",
+            (false, false) => "DOWN",
+        };
+        let _ = write!(out, "  {role:<9} {}@{}: {state}", m.port, m.host);
+        if !m.reason.is_empty() {
+            let _ = write!(out, ": {}", m.reason);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `license` or `licenses`, as FLEXlm counts.
@@ -147,7 +185,7 @@ fn block(out: &mut String, b: &LineBlock, layout: Layout) {
         "{indent}\"{}\" v{}, vendor: {}",
         b.feature, b.version, b.vendor
     );
-    if let Some(e) = &b.expiry {
+    if let (Layout::Modern, Some(e)) = (layout, &b.expiry) {
         let _ = write!(out, ", expiry: {e}");
     }
     out.push('\n');
