@@ -296,7 +296,23 @@ impl Peer {
 
     /// Connects and says hello as `user@host`.
     pub fn hello(addr: SocketAddr, user: &str, job: u64) -> Peer {
-        let mut p = Peer::connect(addr);
+        match Peer::try_hello(addr, user, job) {
+            Some(p) => p,
+            None => panic!("no Welcome from {addr}"),
+        }
+    }
+
+    /// [`Peer::hello`], or `None` when the server cannot be reached or
+    /// does not welcome us (a triad member that is not the master).
+    pub fn try_hello(addr: SocketAddr, user: &str, job: u64) -> Option<Peer> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        let mut p = Peer {
+            stream,
+            decoder: MessageDecoder::default(),
+        };
         let identity = ClientIdentity {
             user: user.into(),
             host: "e2e-host".into(),
@@ -308,9 +324,10 @@ impl Peer {
             job,
             project: String::new(),
         };
-        match p.request(&Message::Hello(wire::Hello { identity })) {
-            Message::Welcome(_) => p,
-            other => panic!("expected Welcome, got {other:?}"),
+        p.send(&Message::Hello(wire::Hello { identity }));
+        match p.recv()? {
+            Message::Welcome(_) => Some(p),
+            _ => None,
         }
     }
 

@@ -1,0 +1,314 @@
+//! Triad benchmark (docs/benchmarks.md, "Triad"): failover time and
+//! throughput of a three-server triad, on 127.0.0.1, .2 and .3.
+//!
+//! Failover, per round: three lmgrd start on a fresh copy of the example
+//! triad license; HOLDERS applications (the client library, default
+//! settings) check out a seat each through `port@127.0.0.1,port@127.0.0.2,
+//! port@127.0.0.3`; the master's lmgrd is killed with SIGKILL (its vendor
+//! daemon dies with it). Measured from the kill: the first checkout a new
+//! application gets from the new master, and the moment the last holder
+//! has reconnected and got its seat back. Then the new master must count
+//! exactly HOLDERS seats in use (no seat lost, none twice).
+//!
+//! Throughput: `lmload run --mode license` (checkout + checkin, closed
+//! loop) against a single server's vendor daemon and then against a
+//! triad master's, in the same run; the ratio is reported.
+//!
+//! Usage (release binaries): `scripts/bench-triad.sh`, or
+//! `cargo run --release -p e2e --bin triad-bench -- [--rounds N]
+//! [--holders N] [--conns N] [--seconds S] [--skip-throughput]`.
+
+use e2e::{bin, examples, free_port, tempdir, Peer, Server};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wire::Message;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Opts {
+    rounds: usize,
+    holders: usize,
+    conns: usize,
+    seconds: u64,
+    throughput: bool,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        rounds: 5,
+        holders: 10,
+        conns: 200,
+        seconds: 10,
+        throughput: true,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = || -> usize {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{a} wants a number"))
+        };
+        match a.as_str() {
+            "--rounds" => o.rounds = num(),
+            "--holders" => o.holders = num(),
+            "--conns" => o.conns = num(),
+            "--seconds" => o.seconds = num() as u64,
+            "--skip-throughput" => o.throughput = false,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+/// Three members on 127.0.0.1-3, one port.
+struct Triad {
+    members: Vec<Option<Server>>,
+    port: u16,
+    path: String,
+}
+
+fn addr(member: usize, port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, member as u8 + 1], port))
+}
+
+/// `text` with its SERVER line(s) replaced by three on 127.0.0.1-3 and
+/// `port` (SERVER lines are not signed).
+fn as_triad(text: &str, port: u16) -> String {
+    let servers: String = (1..=3)
+        .map(|n| format!("SERVER 127.0.0.{n} ANY {port}\n"))
+        .collect();
+    let rest: String = text
+        .lines()
+        .filter(|l| !l.starts_with("SERVER "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    servers + &rest
+}
+
+impl Triad {
+    /// A triad on a copy of `license` (and the public key beside it).
+    fn start(tag: &str, license: &std::path::Path) -> Triad {
+        let dir = tempdir(tag);
+        let port = free_port();
+        let text = std::fs::read_to_string(license).unwrap();
+        let copy = dir.join("triad.lic");
+        std::fs::write(&copy, as_triad(&text, port)).unwrap();
+        let key = license.with_file_name("demo.pub");
+        std::fs::copy(key, dir.join("demo.pub")).unwrap();
+        let license = copy;
+        let members = (1..=3)
+            .map(|n| {
+                Some(Server::start(
+                    &license,
+                    port,
+                    &["-server-line", &n.to_string()],
+                ))
+            })
+            .collect();
+        let path = (0..3)
+            .map(|m| format!("{port}@127.0.0.{}", m + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        Triad {
+            members,
+            port,
+            path,
+        }
+    }
+
+    /// The member whose lmgrd hands out the vendor daemon's port.
+    fn master(&self) -> Option<(usize, u16)> {
+        (0..3).filter(|&m| self.members[m].is_some()).find_map(|m| {
+            let mut p = Peer::try_hello(addr(m, self.port), "bench", 0)?;
+            match p.request(&Message::VendorLookup(wire::VendorLookup {
+                vendor: "demo".into(),
+            })) {
+                Message::VendorInfo(i) => Some((m, i.port)),
+                _ => None,
+            }
+        })
+    }
+
+    fn wait_master(&self) -> (usize, u16) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(m) = self.master() {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "no master within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn job(path: &str) -> client::Job {
+    client::Job::with_config(
+        "demo",
+        client::JobConfig {
+            license_path: Some(path.to_string()),
+            lm_borrow: Some(String::new()),
+            ..client::JobConfig::default()
+        },
+    )
+}
+
+fn in_use(vendord: SocketAddr) -> u32 {
+    let mut p = Peer::connect(vendord);
+    match p.request(&Message::StatusQuery(wire::StatusQuery {
+        feature: "f1".into(),
+    })) {
+        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// One failover: (first checkout served, last holder back) after SIGKILL.
+fn failover_round(round: usize, holders: usize) -> (Duration, Duration) {
+    let mut triad = Triad::start(
+        &format!("triad-bench-{round}"),
+        &examples().join("triad.lic"),
+    );
+    let (master, _) = triad.wait_master();
+    let back: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let mut jobs = Vec::new();
+    for _ in 0..holders {
+        let j = job(&triad.path);
+        let back = Arc::clone(&back);
+        j.on_event(move |e| {
+            if matches!(e, client::JobEvent::Reconnected { .. }) {
+                back.lock().unwrap().push(Instant::now());
+            }
+        });
+        let lic = j.checkout("f1", "1.0", 1).expect("holder checkout");
+        jobs.push((j, lic));
+    }
+    let killed = triad.members[master].take().unwrap();
+    let t0 = Instant::now();
+    killed.signal(libc::SIGKILL);
+    drop(killed);
+    let first = loop {
+        let probe = job(&triad.path);
+        if let Ok(l) = probe.checkout("f1", "1.0", 1) {
+            let at = t0.elapsed();
+            let _ = probe.checkin(&l);
+            break at;
+        }
+        assert!(t0.elapsed() < WAIT, "no checkout served within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let deadline = Instant::now() + WAIT;
+    while back.lock().unwrap().len() < holders {
+        assert!(Instant::now() < deadline, "holders did not all come back");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let all_back = back
+        .lock()
+        .unwrap()
+        .iter()
+        .max()
+        .unwrap()
+        .duration_since(t0);
+    let (new_master, vport) = triad.wait_master();
+    assert_ne!(new_master, master);
+    let used = in_use(addr(new_master, vport));
+    assert_eq!(used as usize, holders, "seats in use on the new master");
+    for (_, lic) in &jobs {
+        assert!(lic.status().is_ok(), "a holder lost its seat");
+    }
+    (first, all_back)
+}
+
+fn lmload_rps(target: SocketAddr, conns: usize, seconds: u64) -> f64 {
+    let out = Command::new(bin("lmload"))
+        .args([
+            "run",
+            "--target",
+            &target.to_string(),
+            "--mode",
+            "license",
+            "--feature",
+            "f1",
+            "--connections",
+            &conns.to_string(),
+            "--duration",
+            &seconds.to_string(),
+        ])
+        .output()
+        .expect("lmload");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT"))
+        .unwrap_or_else(|| panic!("no RESULT from lmload: {text}"));
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("rps="))
+        .and_then(|v| v.parse().ok())
+        .expect("rps")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[(v.len() - 1) / 2]
+}
+
+fn main() {
+    let o = opts();
+    let mut firsts = Vec::new();
+    let mut backs = Vec::new();
+    for round in 0..o.rounds {
+        let (first, back) = failover_round(round, o.holders);
+        println!(
+            "round {round}: first checkout on the new master {:.0} ms after SIGKILL, all {} holders back after {:.0} ms",
+            first.as_secs_f64() * 1e3,
+            o.holders,
+            back.as_secs_f64() * 1e3
+        );
+        firsts.push(first);
+        backs.push(back);
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "FAILOVER rounds={} first_checkout_ms median={:.0} max={:.0} all_holders_back_ms median={:.0} max={:.0} (target <= 3000)",
+        o.rounds,
+        ms(median(firsts.clone())),
+        ms(*firsts.iter().max().unwrap()),
+        ms(median(backs.clone())),
+        ms(*backs.iter().max().unwrap())
+    );
+    if !o.throughput {
+        return;
+    }
+    // A license with seats for every connection, signed with a key made
+    // for the run (lmload writes it beside the license).
+    let dir = tempdir("triad-bench-single");
+    let port = free_port();
+    let made = Command::new(bin("lmload"))
+        .args(["license", "--dir"])
+        .arg(&dir)
+        .args(["--port", &port.to_string(), "--features", "f1"])
+        .output()
+        .expect("lmload license");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let license = dir.join("lmload.lic");
+    let single = Server::start(&license, port, &[]);
+    let single_vd = SocketAddr::from((
+        [127, 0, 0, 1],
+        Peer::vendor_port(single.lmgrd_addr(), "demo").unwrap(),
+    ));
+    let triad = Triad::start("triad-bench-tp", &license);
+    let (m, vport) = triad.wait_master();
+    let single_rps = lmload_rps(single_vd, o.conns, o.seconds);
+    let triad_rps = lmload_rps(addr(m, vport), o.conns, o.seconds);
+    println!(
+        "THROUGHPUT conns={} single_rps={single_rps:.0} triad_rps={triad_rps:.0} ratio={:.2} (target >= 0.5)",
+        o.conns,
+        triad_rps / single_rps
+    );
+}
