@@ -439,6 +439,83 @@ mod tests {
         ));
     }
 
+    fn triad_answer(host: &str, master: u32) -> StatusReply {
+        StatusReply {
+            server: "lmgrd".into(),
+            version: "0.1.0".into(),
+            host: host.into(),
+            port: 27005,
+            vendors: Vec::new(),
+            features: Vec::new(),
+            license_files: Vec::new(),
+            triad: [
+                ("SERVER001", true),
+                ("SERVER002", true),
+                ("SERVER003", false),
+            ]
+            .iter()
+            .zip(1u32..)
+            .map(|(&(h, up), line)| wire::TriadMember {
+                line,
+                host: h.into(),
+                port: 27005,
+                up,
+                master: line == master,
+                reason: match (line == master, up) {
+                    (true, _) => "leader of term 3".into(),
+                    (false, true) => format!("follows SERVER00{master}"),
+                    (false, false) => "no answer for 12 s".into(),
+                },
+            })
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn triad_blocks() {
+        let servers: Vec<ServerSpec> = ["SERVER001", "SERVER002", "SERVER003"]
+            .iter()
+            .map(|h| ServerSpec {
+                host: (*h).into(),
+                port: Some(27005),
+            })
+            .collect();
+        let down = LmFailure::new(wire::lmerr::LM_CANTCONNECT, 10);
+        let answers = [
+            Ok(triad_answer("SERVER001", 1)),
+            Ok(triad_answer("SERVER002", 1)),
+            Err(down.clone()),
+        ];
+        assert_eq!(
+            triad_block(&servers, &answers).as_deref(),
+            Some(
+                "Triad as SERVER001 sees it:\n\
+                 \x20 primary   27005@SERVER001: UP (MASTER): leader of term 3\n\
+                 \x20 secondary 27005@SERVER002: UP: follows SERVER001\n\
+                 \x20 tertiary  27005@SERVER003: DOWN: no answer for 12 s\n\
+                 SERVER003 does not answer here: Cannot connect to license server system. (-15,10)\n\
+                 -----------------------------------------------------\n"
+            )
+        );
+        // The master does not answer here: the secondary's view, and no
+        // member to ask for the features.
+        let answers = [
+            Err(down.clone()),
+            Ok(triad_answer("SERVER002", 1)),
+            Err(down),
+        ];
+        let block = triad_block(&servers, &answers).expect("a triad");
+        assert!(
+            block.starts_with("Triad as SERVER002 sees it:\n"),
+            "{block}"
+        );
+        assert!(block.contains("The master, SERVER001, cannot be asked from here\n"));
+        // A single server says nothing of triads.
+        let mut single = triad_answer("SERVER001", 1);
+        single.triad.clear();
+        assert_eq!(triad_block(&servers[..1], &[Ok(single)]), None);
+    }
+
     #[test]
     fn options() {
         let p = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());

@@ -603,3 +603,349 @@ pub fn increment_rows(lines: &[Feature], feature: Option<&str>) -> Vec<Increment
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use wire::VendorState;
+
+    fn spec(host: &str) -> ServerSpec {
+        ServerSpec {
+            host: host.into(),
+            port: Some(27005),
+        }
+    }
+
+    fn triad_specs() -> Vec<ServerSpec> {
+        ["s1", "s2", "s3"].into_iter().map(spec).collect()
+    }
+
+    /// What member `host` answers: it sees `up` members up and `master`
+    /// as master (a 1-based SERVER line, 0 for none).
+    fn answer(host: &str, up: [bool; 3], master: u32) -> StatusReply {
+        StatusReply {
+            server: "lmgrd".into(),
+            version: "0.1.0".into(),
+            host: host.into(),
+            port: 27005,
+            vendors: vec![VendorState {
+                name: "demo".into(),
+                up: true,
+                port: 40000,
+                version: "0.1.0".into(),
+            }],
+            features: Vec::new(),
+            license_files: vec![format!("/licenses/{host}.lic")],
+            triad: (1..=3u32)
+                .map(|line| TriadMember {
+                    line,
+                    host: format!("s{line}"),
+                    port: 27005,
+                    up: up[line as usize - 1],
+                    master: line == master,
+                    reason: format!("as {host} sees s{line}"),
+                })
+                .collect(),
+        }
+    }
+
+    fn decide(answers: &[Option<StatusReply>]) -> Option<TriadDecision> {
+        let refs: Vec<Option<&StatusReply>> = answers.iter().map(Option::as_ref).collect();
+        triad_decision(&triad_specs(), &refs)
+    }
+
+    fn d(view: usize, master: Option<usize>, usage: Option<usize>) -> Option<TriadDecision> {
+        Some(TriadDecision {
+            view,
+            master,
+            usage,
+        })
+    }
+
+    const ALL: [bool; 3] = [true, true, true];
+
+    #[test]
+    fn every_member_up_and_agreeing() {
+        let a: Vec<_> = ["s1", "s2", "s3"]
+            .iter()
+            .map(|h| Some(answer(h, ALL, 2)))
+            .collect();
+        assert_eq!(decide(&a), d(1, Some(1), Some(1)));
+    }
+
+    #[test]
+    fn one_member_down() {
+        // The tertiary does not answer: the secondary is master.
+        let up = [true, true, false];
+        let a = [Some(answer("s1", up, 2)), Some(answer("s2", up, 2)), None];
+        assert_eq!(decide(&a), d(1, Some(1), Some(1)));
+        // The primary does not answer; the secondary took over.
+        let up = [false, true, true];
+        let a = [None, Some(answer("s2", up, 2)), Some(answer("s3", up, 2))];
+        assert_eq!(decide(&a), d(1, Some(1), Some(1)));
+    }
+
+    #[test]
+    fn a_master_lmstat_cannot_reach() {
+        // The members see the primary as master, but it does not answer
+        // here: its usage cannot be asked, and nobody else is.
+        let a = [None, Some(answer("s2", ALL, 1)), Some(answer("s3", ALL, 1))];
+        assert_eq!(decide(&a), d(1, Some(0), None));
+    }
+
+    #[test]
+    fn no_quorum_no_master() {
+        let up = [true, false, false];
+        let a = [Some(answer("s1", up, 0)), None, None];
+        assert_eq!(decide(&a), d(0, None, None));
+    }
+
+    #[test]
+    fn two_members_saying_they_are_master() {
+        // A transition: the old master has not heard of the new one yet.
+        // The one the most views name wins.
+        let a = [
+            Some(answer("s1", ALL, 1)),
+            Some(answer("s2", ALL, 2)),
+            Some(answer("s3", ALL, 2)),
+        ];
+        assert_eq!(decide(&a), d(1, Some(1), Some(1)));
+        // A tie: the first in SERVER line order.
+        let a = [Some(answer("s1", ALL, 1)), Some(answer("s2", ALL, 2)), None];
+        assert_eq!(decide(&a), d(0, Some(0), Some(0)));
+    }
+
+    #[test]
+    fn a_member_named_master_that_denies_it_is_not_believed() {
+        // s3's view is stale: s1 answers and says it is not master.
+        let a = [
+            Some(answer("s1", ALL, 0)),
+            Some(answer("s2", ALL, 0)),
+            Some(answer("s3", ALL, 1)),
+        ];
+        assert_eq!(decide(&a), d(0, None, None));
+    }
+
+    #[test]
+    fn a_single_server_is_no_triad() {
+        let mut single = answer("s1", ALL, 1);
+        single.triad.clear();
+        assert_eq!(decide(&[Some(single), None, None]), None);
+        assert_eq!(decide(&[None, None, None]), None);
+    }
+
+    #[test]
+    fn members_are_matched_by_name_then_by_line() {
+        let m = |line: u32, host: &str| TriadMember {
+            line,
+            host: host.into(),
+            port: 27005,
+            up: true,
+            master: false,
+            reason: String::new(),
+        };
+        // The path lists the triad in another order, with full names.
+        let path: Vec<ServerSpec> = ["s3.example.com", "S1.example.com", "s2.example.com"]
+            .into_iter()
+            .map(spec)
+            .collect();
+        assert_eq!(
+            member_index(&path, &[None, None, None], &m(1, "s1")),
+            Some(1)
+        );
+        assert_eq!(
+            member_index(&path, &[None, None, None], &m(3, "s3")),
+            Some(0)
+        );
+        // Addresses name nobody: the SERVER line decides.
+        let ips: Vec<ServerSpec> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .into_iter()
+            .map(spec)
+            .collect();
+        assert_eq!(
+            member_index(&ips, &[None, None, None], &m(2, "s2")),
+            Some(1)
+        );
+        // A member that answered under its own name is that member.
+        let s2 = answer("s2", ALL, 2);
+        assert_eq!(
+            member_index(&ips, &[None, None, Some(&s2)], &m(2, "s2")),
+            Some(2)
+        );
+        assert!(!same_host("10.0.0.1", "10.0.0.2"));
+        assert!(!same_host("s1.a.com", "s1.b.com"));
+        assert!(same_host("SERVER001", "server001.example.com"));
+    }
+
+    fn target() -> Target {
+        Target {
+            servers: triad_specs(),
+            files: vec!["27005@s1,27005@s2,27005@s3".into()],
+            features: Vec::new(),
+        }
+    }
+
+    fn show_all() -> Show {
+        Show {
+            vendors: true,
+            features: true,
+            ..Show::default()
+        }
+    }
+
+    /// The section for these answers, and the members asked for usage.
+    fn gathered(answers: &[Result<StatusReply, LmFailure>], show: &Show) -> (Section, Vec<usize>) {
+        let asked = RefCell::new(Vec::new());
+        let section = section_from(&target(), answers, show, &mut |member, vendor| {
+            asked.borrow_mut().push(member);
+            Ok(StatusReply {
+                server: vendor.into(),
+                version: "0.1.0".into(),
+                host: String::new(),
+                port: 40000,
+                vendors: Vec::new(),
+                features: Vec::new(),
+                license_files: Vec::new(),
+                triad: Vec::new(),
+            })
+        });
+        (section, asked.into_inner())
+    }
+
+    fn server(s: &Section) -> &ServerSection {
+        match s {
+            Section::Server(s) => s,
+            Section::Failed(e) => panic!("failed: {e}"),
+        }
+    }
+
+    fn masters(s: &ServerSection) -> Vec<(String, Option<bool>)> {
+        match &s.lmgrd {
+            LmgrdState::Servers(lines) => lines
+                .iter()
+                .map(|l| (l.host.clone(), l.state.as_ref().ok().map(|u| u.master)))
+                .collect(),
+            LmgrdState::NotRunning(e) => panic!("not running: {e}"),
+        }
+    }
+
+    fn refused() -> LmFailure {
+        LmFailure::new(lmerr::LM_CANTCONNECT, 10).with_errno(libc::ECONNREFUSED)
+    }
+
+    #[test]
+    fn one_member_down_only_the_master_is_asked() {
+        let up = [true, true, false];
+        let (s, asked) = gathered(
+            &[
+                Ok(answer("s1", up, 2)),
+                Ok(answer("s2", up, 2)),
+                Err(refused()),
+            ],
+            &show_all(),
+        );
+        assert_eq!(asked, vec![1]);
+        let s = server(&s);
+        assert_eq!(s.label, "27005@s1,27005@s2,27005@s3");
+        assert_eq!(
+            masters(s),
+            vec![
+                ("s1".to_string(), Some(false)),
+                ("s2".to_string(), Some(true)),
+                ("s3".to_string(), None),
+            ]
+        );
+        // As in FLEXlm's captures: the files of the first member that
+        // answered, the vendor daemons of the master.
+        assert_eq!(
+            (s.files_host.as_str(), s.files.as_str()),
+            ("s1", "/licenses/s1.lic")
+        );
+        let v = s.vendors.as_ref().expect("vendor section");
+        assert_eq!(v.on, "s2");
+        assert_eq!(v.vendors[0].state, Ok("0.1.0".to_string()));
+        assert_eq!(s.triad, None);
+        // Under -triad, the master's view with its reasons.
+        let show = Show {
+            triad: true,
+            ..show_all()
+        };
+        let (s, _) = gathered(
+            &[
+                Ok(answer("s1", up, 2)),
+                Ok(answer("s2", up, 2)),
+                Err(refused()),
+            ],
+            &show,
+        );
+        let t = server(&s).triad.clone().expect("the triad view");
+        assert_eq!(t.seen_by, "s2");
+        assert_eq!(t.members.len(), 3);
+        assert!(t.members[1].master && !t.members[2].up);
+        assert_eq!(t.members[2].reason, "as s2 sees s3");
+    }
+
+    #[test]
+    fn an_unreachable_master_is_not_replaced_by_a_standby() {
+        let (s, asked) = gathered(
+            &[
+                Err(refused()),
+                Ok(answer("s2", ALL, 1)),
+                Ok(answer("s3", ALL, 1)),
+            ],
+            &show_all(),
+        );
+        assert!(asked.is_empty(), "asked {asked:?}");
+        let s = server(&s);
+        assert_eq!(
+            masters(s),
+            vec![
+                ("s1".to_string(), None),
+                ("s2".to_string(), Some(false)),
+                ("s3".to_string(), Some(false)),
+            ]
+        );
+        let v = s.vendors.as_ref().expect("vendor section");
+        assert_eq!(v.on, "s1");
+        assert_eq!(v.vendors[0].state, Err(refused()));
+    }
+
+    #[test]
+    fn without_quorum_the_vendor_daemons_are_down() {
+        let up = [true, false, false];
+        let (s, asked) = gathered(
+            &[Ok(answer("s1", up, 0)), Err(refused()), Err(refused())],
+            &show_all(),
+        );
+        assert!(asked.is_empty(), "asked {asked:?}");
+        let s = server(&s);
+        assert_eq!(masters(s)[0], ("s1".to_string(), Some(false)));
+        let v = s.vendors.as_ref().expect("vendor section");
+        assert_eq!(v.on, "s1");
+        assert_eq!(
+            v.vendors[0].state,
+            Err(LmFailure::new(lmerr::LM_VENDOR_DOWN, 121))
+        );
+    }
+
+    #[test]
+    fn servers_without_a_triad_keep_the_first_answer_as_master() {
+        let mut a = answer("s2", ALL, 0);
+        a.triad.clear();
+        let mut b = answer("s3", ALL, 0);
+        b.triad.clear();
+        let (s, asked) = gathered(&[Err(refused()), Ok(a), Ok(b)], &show_all());
+        assert_eq!(asked, vec![1]);
+        let s = server(&s);
+        assert_eq!(
+            masters(s),
+            vec![
+                ("s1".to_string(), None),
+                ("s2".to_string(), Some(true)),
+                ("s3".to_string(), Some(false)),
+            ]
+        );
+        assert_eq!(s.vendors.as_ref().map(|v| v.on.as_str()), Some("s2"));
+    }
+}

@@ -2,7 +2,12 @@
 //! printed as FLEXlm prints it.
 //!
 //! [`model`] is the report as plain data, [`render`] prints it (pure),
-//! [`gather`] fills it from lmgrd and the vendor daemons.
+//! [`gather`] fills it from lmgrd and the vendor daemons. For a
+//! three-server triad every member is asked for its status, the master is
+//! the one the members' `triad` views name ([`gather::triad_decision`],
+//! a pure function), and only the master's vendor daemons are asked for
+//! usage. Why each member is master or not is ours, not FLEXlm's: it is
+//! printed only under `-triad` (and always by lmdiag).
 
 pub mod gather;
 pub mod model;
