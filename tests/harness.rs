@@ -115,6 +115,12 @@ impl Server {
         let mut cmd = Command::new(bin("lmgrd"));
         cmd.arg("-z").arg("-c").arg(license).args(extra);
         cmd.envs(env.iter().copied());
+        Server::start_command(cmd, license, port)
+    }
+
+    /// Starts lmgrd as `cmd` says (a wrapper such as `ip netns exec` may
+    /// come first) and waits until its vendor daemon is up.
+    pub fn start_command(mut cmd: Command, license: &Path, port: u16) -> Server {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());

@@ -37,6 +37,11 @@ pub struct Args {
     pub json: bool,
     /// `--date dd-mmm-yyyy`: with `--check`, judge expiry on this day.
     pub date: Option<String>,
+    /// `-server-line N` (ours): this lmgrd is the triad member of the Nth
+    /// SERVER line, for when several lines name this machine.
+    pub server_line: Option<u32>,
+    /// `-triad-store PATH` (ours): where a triad member keeps its raft state.
+    pub triad_store: Option<PathBuf>,
 }
 
 /// A command line lmgrd cannot act on.
@@ -70,19 +75,27 @@ impl fmt::Display for ArgsError {
 pub const USAGE: &str = "\
 usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
              [-s timestamp_minutes] [-x lmdown] [-x lmremove] [-local] [-2 -p]
-             [-reuseaddr] [-v] [-help]
+             [-reuseaddr] [-server-line N] [-triad-store path] [-v] [-help]
        lmgrd -c license_file --check [--json] [--date dd-mmm-yyyy]
 
   -c list       license file(s), directories of *.lic, port@host (default:
                 $LM_LICENSE_FILE, else /usr/local/flexlm/licenses/license.dat)
   -l [+]path    write the debug log to path (+ appends)
   -z            run in the foreground
-  -t seconds    how long triad members wait for each other at start-up
+  -t seconds    how long a triad member waits at start-up for a majority
+                before it logs that it serves nothing (it keeps trying;
+                default 10)
   -s minutes    interval between TIMESTAMP lines in the debug log (default 360)
   -x lmdown     refuse lmdown requests; -x lmremove refuses lmremove
   -local        accept lmdown/lmreread/lmremove only from this host
   -2 -p         accept them only from root or members of group lmadmin
   -reuseaddr    set SO_REUSEADDR on the listening port
+  -server-line N
+                in a triad, this lmgrd is the member of the Nth SERVER line
+                (needed when several lines name this machine)
+  -triad-store path
+                where a triad member keeps its consensus state (default:
+                lmgrd-line<N>.triad beside the license file)
   -v            print the version and exit
   -help         print this message and exit
   --check       check the license file (syntax, signatures, pools) and exit;
@@ -133,6 +146,14 @@ impl Args {
                 "-local" => out.local_only = true,
                 "-2" | "-p" => out.restrict_admin = true,
                 "-reuseaddr" => out.reuse_addr = true,
+                "-server-line" | "--server-line" => {
+                    out.server_line = Some(number("-server-line", it.next())?)
+                }
+                "-triad-store" | "--triad-store" => {
+                    out.triad_store = Some(PathBuf::from(
+                        it.next().ok_or(ArgsError::MissingValue("-triad-store"))?,
+                    ))
+                }
                 "-nfs_log" => {}
                 "-v" | "-version" | "--version" => out.version = true,
                 "-help" | "-h" | "--help" => out.help = true,
@@ -167,6 +188,25 @@ mod tests {
             (a.connect_timeout, a.timestamp_minutes),
             (Some(15), Some(60))
         );
+    }
+
+    #[test]
+    fn triad_flags() {
+        let a = parse("-c t.lic -server-line 2 -triad-store /var/lm/b.triad -t 5").unwrap();
+        assert_eq!(a.server_line, Some(2));
+        assert_eq!(a.triad_store, Some(PathBuf::from("/var/lm/b.triad")));
+        assert_eq!(a.connect_timeout, Some(5));
+        assert_eq!(
+            parse("-triad-store"),
+            Err(ArgsError::MissingValue("-triad-store"))
+        );
+        assert!(matches!(
+            parse("-server-line two"),
+            Err(ArgsError::BadValue {
+                flag: "-server-line",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! lmgrd: the license manager daemon.
 //!
 //! It reads the license file, starts and supervises one vendor daemon per
-//! VENDOR line, and tells clients where their vendor daemon listens.
+//! VENDOR line, and tells clients where their vendor daemon listens. With
+//! three SERVER lines it is a member of a redundant triad
+//! (`serve/triad.rs`, `serve/triad_node.rs`) and hands out its vendor
+//! daemons only while it is the master.
 //! `--check` validates a license file without serving it.
 
 mod args;

@@ -16,12 +16,15 @@ pub struct Started {
 
 /// Starts `spec`'s vendor daemon. The child gets the write end of a pipe on
 /// which it reports its port, and is set to receive SIGTERM if lmgrd dies,
-/// so it can never outlive us.
+/// so it can never outlive us. In a triad it also inherits `triad`, its end
+/// of the socket pair to lmgrd (`--triad-fd`), and keeps borrowed seats in
+/// a store of this member's (members may share a license directory).
 pub fn spawn(
     spec: &VendorSpec,
     license: &Path,
     restarts: u32,
     policy: AdminPolicy,
+    triad: Option<(&OwnedFd, &Path)>,
 ) -> io::Result<Started> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two descriptors into the array we own.
@@ -45,6 +48,13 @@ pub fn spawn(
     if restarts > 0 {
         cmd.arg("--vdrestart").arg(restarts.to_string());
     }
+    let triad_fd = triad.map(|(fd, _)| fd.as_raw_fd());
+    if let Some((fd, borrows)) = triad {
+        cmd.arg("--triad-fd")
+            .arg(fd.as_raw_fd().to_string())
+            .arg("--borrow-store")
+            .arg(borrows);
+    }
     for (on, flag) in [
         (policy.no_lmremove, "--no-lmremove"),
         (policy.local_only, "--admin-local"),
@@ -65,10 +75,13 @@ pub fn spawn(
             if libc::getppid() != parent {
                 libc::_exit(1);
             }
-            // The notify pipe is the one descriptor the child inherits.
-            let flags = libc::fcntl(write_fd, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(write_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
+            // The notify pipe (and in a triad the socket to lmgrd) are the
+            // only descriptors the child inherits.
+            for fd in std::iter::once(write_fd).chain(triad_fd) {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -1,6 +1,8 @@
 //! What lmgrd serves, taken from the license file: its own SERVER line and
-//! port, and one vendor daemon per VENDOR/DAEMON line.
+//! port, one vendor daemon per VENDOR/DAEMON line, and with three SERVER
+//! lines, the triad it is a member of.
 
+use super::triad::{self, TriadPlan};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::LicenseFile;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ pub struct ServeConfig {
     pub vendors: Vec<VendorSpec>,
     /// Set when the SERVER host name does not look like this machine.
     pub host_warning: Option<String>,
+    /// Three SERVER lines: the triad this lmgrd is a member of.
+    pub triad: Option<TriadPlan>,
 }
 
 /// Why lmgrd cannot serve this file.
@@ -41,38 +45,65 @@ pub enum ConfigError {
     },
     #[error("{0}: no VENDOR line: there is no vendor daemon to start")]
     NoVendor(String),
+    #[error("{file}: {count} SERVER lines: a license file has one SERVER line, or three for a redundant triad")]
+    ServerCount { file: String, count: usize },
+    #[error("{file}: -server-line {line}: the file has {count} SERVER lines")]
+    NoSuchServerLine {
+        file: String,
+        line: u32,
+        count: usize,
+    },
+    #[error("{file}: none of the three SERVER lines names this machine ({hostname}) with a matching hostid; say which is this lmgrd's with -server-line N")]
+    NoLocalServerLine { file: String, hostname: String },
+    #[error("{file}: SERVER lines {} all name this machine; say which is this lmgrd's with -server-line N", lines.join(", "))]
+    SeveralLocalServerLines { file: String, lines: Vec<String> },
+    #[error("{file}:{line}: a triad's SERVER lines need a port")]
+    TriadNeedsPorts { file: String, line: u32 },
 }
 
 /// Names that always mean "this machine" on a SERVER line.
-fn is_local_name(host: &str, me: &HostIdentity) -> bool {
+pub(crate) fn is_local_name(host: &str, me: &HostIdentity) -> bool {
     let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
     host.eq_ignore_ascii_case("this_host")
         || host.eq_ignore_ascii_case("localhost")
-        || host == "127.0.0.1"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
         || host.eq_ignore_ascii_case(&me.hostname)
         || short(host) == short(&me.hostname)
         || me.addresses.iter().any(|a| a.to_string() == host)
 }
 
 /// Builds the serving configuration. `lmgrd_dir` is where the generic
-/// `vendord` is looked for when a VENDOR line gives no path.
+/// `vendord` is looked for when a VENDOR line gives no path; `server_line`
+/// is `-server-line N`, which names this lmgrd's line of a triad.
 pub fn from_license(
     file: &LicenseFile,
     me: &HostIdentity,
     lmgrd_dir: &Path,
+    server_line: Option<u32>,
 ) -> Result<ServeConfig, ConfigError> {
     let servers: Vec<_> = file.servers().collect();
     if servers.is_empty() {
         return Err(ConfigError::NoServer(file.name.clone()));
     }
-    // Prefer the line naming this host; a single line is ours regardless
-    // of its host name, which is only an alias an administrator may edit.
-    let (entry, server) = servers
-        .iter()
-        .find(|(_, s)| is_local_name(&s.host, me))
-        .or(servers.first())
-        .copied()
-        .ok_or_else(|| ConfigError::NoServer(file.name.clone()))?;
+    if servers.len() != 1 && servers.len() != 3 {
+        return Err(ConfigError::ServerCount {
+            file: file.name.clone(),
+            count: servers.len(),
+        });
+    }
+    let mut triad = None;
+    let (entry, server) = if servers.len() == 3 {
+        let list: Vec<_> = servers.iter().map(|(e, s)| (e.line, *s)).collect();
+        let mine = triad::my_line(&file.name, &list, me, server_line)?;
+        triad = Some(triad::plan(&file.name, &list, mine)?);
+        servers[mine]
+    } else {
+        // A single line is ours regardless of its host name, which is only
+        // an alias an administrator may edit.
+        servers[0]
+    };
     if !any_matches(&server.hostids, me) {
         return Err(ConfigError::WrongHostid {
             file: file.name.clone(),
@@ -105,6 +136,7 @@ pub fn from_license(
         port: server.port,
         vendors,
         host_warning,
+        triad,
     })
 }
 
@@ -126,7 +158,7 @@ mod tests {
             "l",
             "SERVER this_host ANY 27100\nVENDOR demo\nVENDOR other /opt/o/otherd PORT=2080\n",
         );
-        let c = from_license(&f, &me(), Path::new("/usr/bin")).unwrap();
+        let c = from_license(&f, &me(), Path::new("/usr/bin"), None).unwrap();
         assert_eq!(c.port, Some(27100));
         assert_eq!(c.host_warning, None);
         assert_eq!(
@@ -144,18 +176,18 @@ mod tests {
     #[test]
     fn hostid_must_match_and_names_are_aliases() {
         let f = grammar::parse_license("l", "SERVER build7 0800200005AC\nVENDOR demo\n");
-        assert!(from_license(&f, &me(), Path::new("/"))
+        assert!(from_license(&f, &me(), Path::new("/"), None)
             .unwrap()
             .host_warning
             .is_none());
         let f = grammar::parse_license("l", "SERVER elsewhere 0800200005AC\nVENDOR demo\n");
-        assert!(from_license(&f, &me(), Path::new("/"))
+        assert!(from_license(&f, &me(), Path::new("/"), None)
             .unwrap()
             .host_warning
             .is_some());
         let f = grammar::parse_license("l", "SERVER build7 12345678\nVENDOR demo\n");
         assert!(matches!(
-            from_license(&f, &me(), Path::new("/")),
+            from_license(&f, &me(), Path::new("/"), None),
             Err(ConfigError::WrongHostid { line: 1, .. })
         ));
     }
@@ -164,12 +196,12 @@ mod tests {
     fn needs_server_and_vendor() {
         let f = grammar::parse_license("l", "VENDOR demo\n");
         assert!(matches!(
-            from_license(&f, &me(), Path::new("/")),
+            from_license(&f, &me(), Path::new("/"), None),
             Err(ConfigError::NoServer(_))
         ));
         let f = grammar::parse_license("l", "SERVER this_host ANY\n");
         assert!(matches!(
-            from_license(&f, &me(), Path::new("/")),
+            from_license(&f, &me(), Path::new("/"), None),
             Err(ConfigError::NoVendor(_))
         ));
     }

@@ -1,10 +1,14 @@
 //! lmgrd's event loop: one mio `Poll` for the client port, the vendor
-//! daemons' notify pipes and signals. Decisions about children are the
-//! supervisor's; this module only carries them out.
+//! daemons' notify pipes and signals, and in a triad the links to the other
+//! members and to the vendor daemons (`triad_node.rs`). Decisions about
+//! children are the supervisor's, about mastership the triad member's; this
+//! module only carries them out.
 
 use super::children;
 use super::config::{self, ServeConfig, DEFAULT_PORTS};
 use super::supervisor::{Action, LookupError, Policy, Supervisor};
+use super::triad::{self, TriadPlan};
+use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
 use crate::args::Args;
 use grammar::HostIdentity;
 use mio::net::{TcpListener, TcpStream};
@@ -14,7 +18,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,7 +32,8 @@ const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 /// Notify pipes use tokens NOTIFY_BASE + vendor index.
 const NOTIFY_BASE: usize = 1 << 30;
-/// Client connections use tokens from here up.
+/// Client connections use tokens from here up to the triad's vendor links
+/// (1 << 29); tokens 5 to 11 are the links to the other members.
 const CONN_BASE: usize = 16;
 /// A peer that lets this much output pile up is dropped.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
@@ -67,14 +72,18 @@ pub struct Daemon {
     policy: AdminPolicy,
     me: HostIdentity,
     lmgrd_dir: PathBuf,
+    /// Set when the license file has three SERVER lines.
+    triad: Option<TriadNode>,
 }
 
-/// Binds the SERVER port, or the first free one of 27000-27009.
-fn bind(port: Option<u16>) -> io::Result<(TcpListener, u16)> {
+/// Binds the SERVER port, or the first free one of 27000-27009, on `ip`
+/// (every interface when `None`).
+fn bind(ip: Option<IpAddr>, port: Option<u16>) -> io::Result<(TcpListener, u16)> {
+    let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let ports: Vec<u16> = port.map_or_else(|| DEFAULT_PORTS.collect(), |p| vec![p]);
     let mut last = io::Error::other("no port to try");
     for p in ports {
-        match TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], p))) {
+        match TcpListener::bind(SocketAddr::new(ip, p)) {
             Ok(l) => return Ok((l, p)),
             Err(e) => last = e,
         }
@@ -97,12 +106,21 @@ impl Daemon {
             local_only: args.local_only,
             admins_only: args.restrict_admin,
         };
-        let (mut listener, port) = bind(config.port).map_err(|e| {
+        let listen_ip = config.triad.as_ref().and_then(|plan| {
+            let host = &plan.mine().host;
+            let resolved: Vec<IpAddr> = (host.as_str(), 0u16)
+                .to_socket_addrs()
+                .map(|a| a.map(|a| a.ip()).collect())
+                .unwrap_or_default();
+            triad::listen_ip(host, &resolved)
+        });
+        let (mut listener, port) = bind(listen_ip, config.port).map_err(|e| {
+            let on = listen_ip.map_or_else(String::new, |ip| format!(" of {ip}"));
             io::Error::new(
                 e.kind(),
                 match config.port {
-                    Some(p) => format!("cannot listen on port {p}: {e}"),
-                    None => format!("cannot listen on any port of 27000-27009: {e}"),
+                    Some(p) => format!("cannot listen on port {p}{on}: {e}"),
+                    None => format!("cannot listen on any port of 27000-27009{on}: {e}"),
                 },
             )
         })?;
@@ -117,6 +135,18 @@ impl Daemon {
             Policy::default(),
         );
         let minutes = u64::from(args.timestamp_minutes.unwrap_or(360).max(1));
+        let epoch = Instant::now();
+        let triad = match &config.triad {
+            Some(plan) => {
+                let store = args
+                    .triad_store
+                    .clone()
+                    .unwrap_or_else(|| default_store(&license, plan));
+                let wait = args.connect_timeout.unwrap_or(DEFAULT_TRIAD_WAIT_S);
+                Some(TriadNode::new(plan.clone(), &store, wait, 0).map_err(io::Error::other)?)
+            }
+            None => None,
+        };
         Ok(Daemon {
             poll,
             listener,
@@ -128,7 +158,7 @@ impl Daemon {
             config,
             license,
             notifies: HashMap::new(),
-            epoch: Instant::now(),
+            epoch,
             args,
             hostname,
             stopping: None,
@@ -136,6 +166,7 @@ impl Daemon {
             policy,
             me,
             lmgrd_dir,
+            triad,
         })
     }
 
@@ -149,6 +180,9 @@ impl Daemon {
         log::info!("Starting vendor daemons ... ");
         let mut events = Events::with_capacity(256);
         loop {
+            // The triad first: after a restart its store's entries must be
+            // in the replay list before a vendor daemon is started.
+            self.pump_triad();
             let now = self.now();
             let actions = self.supervisor.tick(now);
             self.carry_out(actions);
@@ -164,7 +198,12 @@ impl Daemon {
                 .supervisor
                 .next_deadline()
                 .unwrap_or(u64::MAX)
-                .min(self.next_timestamp);
+                .min(self.next_timestamp)
+                .min(
+                    self.triad
+                        .as_ref()
+                        .map_or(u64::MAX, TriadNode::next_deadline),
+                );
             let timeout = Duration::from_millis(deadline.saturating_sub(self.now()).min(60_000));
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -176,6 +215,20 @@ impl Daemon {
                     LISTENER => self.accept(),
                     SIGNALS => self.on_signals(),
                     Token(t) if t >= NOTIFY_BASE => self.on_notify(t - NOTIFY_BASE),
+                    token if self.triad.is_some() && triad_node::target(token).is_some() => {
+                        let now = self.now();
+                        if let (Some(node), Some(t)) =
+                            (self.triad.as_mut(), triad_node::target(token))
+                        {
+                            node.on_event(
+                                self.poll.registry(),
+                                t,
+                                event.is_readable() || event.is_read_closed(),
+                                event.is_writable(),
+                                now,
+                            );
+                        }
+                    }
                     Token(t) => self.on_conn(t, event.is_readable(), event.is_writable()),
                 }
             }
@@ -183,6 +236,18 @@ impl Daemon {
         let reason = self.stopping.clone().unwrap_or_default();
         log::info!("{reason}");
         Ok(0)
+    }
+
+    /// Lets the triad member do what is due; a failed member stops lmgrd.
+    fn pump_triad(&mut self) {
+        let now = self.now();
+        let Some(node) = self.triad.as_mut() else {
+            return;
+        };
+        if let Some(e) = node.pump(self.poll.registry(), now) {
+            log::error!("The triad member failed: {e}");
+            self.begin_shutdown(format!("EXITING: triad member failed: {e}"));
+        }
     }
 
     fn carry_out(&mut self, actions: Vec<Action>) {
@@ -199,7 +264,34 @@ impl Daemon {
         let spec = self.config.vendors[idx].clone();
         let restarts = self.supervisor.restart_count(idx);
         let now = self.now();
-        match children::spawn(&spec, &self.license, restarts, self.policy) {
+        let link = match self.triad.as_mut() {
+            Some(node) => match node.vendor_link(self.poll.registry(), idx, &spec.name, now) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    let msg = format!("cannot make the triad link for {}: {e}", spec.name);
+                    let actions = self.supervisor.spawn_failed(idx, &msg, now);
+                    self.carry_out(actions);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let borrows = self.triad.as_ref().map(|t| {
+            let store = t.store_path();
+            store.with_file_name(format!("{}-line{}.borrows", spec.name, t.plan().me))
+        });
+        let triad = link.as_ref().zip(borrows.as_deref());
+        let spawned = children::spawn(&spec, &self.license, restarts, self.policy, triad);
+        // The child has its own copy of its end now; closing ours lets lmgrd
+        // see the link close when the child goes.
+        drop(link);
+        if let Some(node) = self.triad.as_mut() {
+            match &spawned {
+                Ok(started) => node.vendor_started(idx, started.pid),
+                Err(_) => node.vendor_not_started(self.poll.registry(), idx),
+            }
+        }
+        match spawned {
             Ok(started) => {
                 let verb = if restarts > 0 { "REStarted" } else { "Started" };
                 log::info!("{verb} {} (pid {})", spec.name, started.pid);
@@ -261,7 +353,15 @@ impl Daemon {
                 SIGCHLD => {
                     for exit in children::reap() {
                         let now = self.now();
-                        let actions = self.supervisor.exited(exit.pid, &exit.how, now);
+                        let planned = self
+                            .triad
+                            .as_mut()
+                            .is_some_and(|t| t.vendor_exited(self.poll.registry(), exit.pid));
+                        let actions = if planned {
+                            self.supervisor.exited_planned(exit.pid, &exit.how, now)
+                        } else {
+                            self.supervisor.exited(exit.pid, &exit.how, now)
+                        };
                         self.carry_out(actions);
                     }
                 }
@@ -288,7 +388,7 @@ impl Daemon {
                 Ok((mut stream, peer)) => {
                     let token = self.next_conn;
                     self.next_conn += 1;
-                    if self.next_conn >= NOTIFY_BASE {
+                    if self.next_conn >= VENDOR_LINK_BASE {
                         self.next_conn = CONN_BASE;
                     }
                     let interest = Interest::READABLE | Interest::WRITABLE;
@@ -373,7 +473,12 @@ impl Daemon {
                 }
             }
         }
-        for m in messages {
+        let count = messages.len();
+        for (i, m) in messages.into_iter().enumerate() {
+            if let Message::TriadHello(h) = m {
+                let alone = i + 1 == count && closed.is_none();
+                return self.adopt_peer(token, h, alone);
+            }
             if let Some(reply) = self.handle(token, m) {
                 if let Some(c) = self.conns.get_mut(&token) {
                     reply.encode(&mut c.out);
@@ -385,6 +490,64 @@ impl Daemon {
             let _ = self.flush(token);
         }
         closed
+    }
+
+    /// Another lmgrd of the triad introduced itself on the client port: if
+    /// it is one of ours, the triad node takes the connection over.
+    /// `alone`: nothing came after the hello, as the dialing side waits for
+    /// the answer before it sends more (so the client-sized decoder here
+    /// never holds a raft frame).
+    fn adopt_peer(&mut self, token: usize, hello: wire::TriadHello, alone: bool) -> Option<String> {
+        let peer = self.conns.get(&token)?.peer;
+        let checked = match &self.triad {
+            None => Err("this lmgrd is not a member of a triad".to_string()),
+            Some(node) => node.check_hello(&hello),
+        };
+        let refuse = |why: String| {
+            log::warn!(
+                "Refused a triad connection from {peer} (member {}): {why}",
+                hello.member
+            );
+            why
+        };
+        let member = match checked {
+            Ok(m) if alone && self.conns.get(&token)?.decoder.buffered() == 0 => m,
+            Ok(_) => {
+                let why = refuse("it sent more before its hello was answered".into());
+                return Some(why);
+            }
+            Err(why) => {
+                let why = refuse(why);
+                if let Some(c) = self.conns.get_mut(&token) {
+                    Message::Error(ErrorReply {
+                        code: lmerr::LM_BADCOMM,
+                        minor: 0,
+                        text: why.clone(),
+                    })
+                    .encode(&mut c.out);
+                }
+                let _ = self.flush(token);
+                return Some(why);
+            }
+        };
+        let c = self.conns.remove(&token)?;
+        let now = self.now();
+        if let Some(node) = self.triad.as_mut() {
+            node.adopt(self.poll.registry(), c.stream, c.peer, member, now);
+        }
+        None
+    }
+
+    /// Whether lmgrd may send clients to this vendor's daemon: always for a
+    /// single server; in a triad, only while this member serves and the
+    /// daemon knows it.
+    fn vendor_may_serve(&self, vendor: &str) -> bool {
+        let Some(node) = &self.triad else {
+            return true;
+        };
+        (0..self.supervisor.len())
+            .find(|i| self.supervisor.name(*i) == vendor)
+            .is_some_and(|i| node.may_serve(i))
     }
 
     fn flush(&mut self, token: usize) -> Option<String> {
@@ -419,38 +582,64 @@ impl Daemon {
                     held: Vec::new(),
                 }))
             }
-            Message::VendorLookup(l) => Some(match self.supervisor.lookup(&l.vendor) {
-                Ok(port) => Message::VendorInfo(VendorInfo {
-                    vendor: l.vendor,
-                    port,
-                }),
-                Err(LookupError::Down) => error_reply(lmerr::LM_VENDOR_DOWN, 121),
-                Err(LookupError::Unknown) => error_reply(lmerr::LM_NOSERVSUPP, 0),
-            }),
+            Message::VendorLookup(l) => {
+                let now = self.now();
+                if let Some(refusal) = self.triad.as_ref().and_then(|t| t.refusal(now)) {
+                    return Some(Message::Error(refusal));
+                }
+                Some(self.lookup_reply(l))
+            }
             Message::Heartbeat(h) => Some(Message::HeartbeatAck(h)),
-            Message::StatusQuery(_) => Some(Message::Status(StatusReply {
-                server: "lmgrd".into(),
-                version: version.clone(),
-                host: self.hostname.clone(),
-                port: self.port,
-                vendors: (0..self.supervisor.len())
-                    .map(|i| {
-                        let name = self.supervisor.name(i).to_string();
-                        let port = self.supervisor.lookup(&name).ok();
-                        VendorState {
-                            name,
-                            up: port.is_some(),
-                            port: port.unwrap_or(0),
-                            version: version.clone(),
-                        }
-                    })
-                    .collect(),
-                features: Vec::new(),
-                license_files: vec![self.license.display().to_string()],
-                triad: Vec::new(),
-            })),
+            Message::StatusQuery(_) => Some(Message::Status(self.status())),
             Message::Admin(req) => Some(Message::AdminReply(self.admin(token, &req))),
             _ => Some(error_reply(lmerr::LM_BADCOMM, 0)),
+        }
+    }
+
+    fn lookup_reply(&self, l: wire::VendorLookup) -> Message {
+        match self.supervisor.lookup(&l.vendor) {
+            Ok(port) if self.vendor_may_serve(&l.vendor) => Message::VendorInfo(VendorInfo {
+                vendor: l.vendor,
+                port,
+            }),
+            Ok(_) => error_reply(lmerr::LM_VENDOR_DOWN, 121),
+            Err(LookupError::Down) => error_reply(lmerr::LM_VENDOR_DOWN, 121),
+            Err(LookupError::Unknown) => error_reply(lmerr::LM_NOSERVSUPP, 0),
+        }
+    }
+
+    /// lmgrd's status. Every member of a triad answers it, with the triad
+    /// as it sees it; its host is then its SERVER line's, as lmstat shows
+    /// members, and a vendor daemon counts as up only where it serves.
+    fn status(&self) -> StatusReply {
+        let version = wire::version().to_string();
+        let now = self.now();
+        StatusReply {
+            server: "lmgrd".into(),
+            version: version.clone(),
+            host: self
+                .triad
+                .as_ref()
+                .map_or_else(|| self.hostname.clone(), |t| t.plan().mine().host.clone()),
+            port: self.port,
+            vendors: (0..self.supervisor.len())
+                .map(|i| {
+                    let name = self.supervisor.name(i).to_string();
+                    let port = self.supervisor.lookup(&name).ok();
+                    VendorState {
+                        up: port.is_some() && self.vendor_may_serve(&name),
+                        name,
+                        port: port.unwrap_or(0),
+                        version: version.clone(),
+                    }
+                })
+                .collect(),
+            features: Vec::new(),
+            license_files: vec![self.license.display().to_string()],
+            triad: self
+                .triad
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.members(now)),
         }
     }
 
@@ -540,16 +729,17 @@ impl Daemon {
         for d in &file.diagnostics {
             log::warn!("{d}");
         }
-        let fresh = match config::from_license(&file, &self.me, &self.lmgrd_dir) {
-            Ok(c) => c,
-            Err(e) => {
-                log::info!("{e}: still serving the old license file");
-                return AdminReply {
-                    code: lmerr::LM_BADFILE,
-                    text: e.to_string(),
-                };
-            }
-        };
+        let fresh =
+            match config::from_license(&file, &self.me, &self.lmgrd_dir, self.args.server_line) {
+                Ok(c) => c,
+                Err(e) => {
+                    log::info!("{e}: still serving the old license file");
+                    return AdminReply {
+                        code: lmerr::LM_BADFILE,
+                        text: e.to_string(),
+                    };
+                }
+            };
         if !vendor.is_empty() && !fresh.vendors.iter().any(|v| v.name == vendor) {
             return AdminReply {
                 code: lmerr::LM_NOSERVSUPP,
@@ -586,4 +776,18 @@ fn error_reply(code: i32, minor: i32) -> Message {
         minor,
         text: lmerr::text(code).to_string(),
     })
+}
+
+/// How long a triad member waits quietly for a majority at start-up when
+/// `-t` does not say: FLEXlm's default.
+const DEFAULT_TRIAD_WAIT_S: u32 = 10;
+
+/// Where a triad member keeps its raft state unless `-triad-store` says:
+/// beside the license file, named by its SERVER line, so three members
+/// sharing a directory (one test machine) each have their own.
+fn default_store(license: &std::path::Path, plan: &TriadPlan) -> PathBuf {
+    license
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join(format!("lmgrd-line{}.triad", plan.me))
 }

@@ -5,3 +5,5 @@ pub mod config;
 pub mod daemon;
 pub mod start;
 pub mod supervisor;
+pub mod triad;
+pub mod triad_node;

@@ -36,7 +36,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
-    let cfg = match config::from_license(&file, &me, &lmgrd_dir) {
+    let cfg = match config::from_license(&file, &me, &lmgrd_dir, args.server_line) {
         Ok(c) => c,
         Err(e) => {
             log::error!("{e}");

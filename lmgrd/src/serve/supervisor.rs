@@ -194,6 +194,28 @@ impl Supervisor {
         out
     }
 
+    /// A triad member's vendor daemon exited by itself after lmgrd told it
+    /// this server no longer serves (a master steps down that way). That is
+    /// no crash: it is started again at once, as a standby, without
+    /// counting towards the restart limit, since failovers may come often
+    /// and a member whose daemon gave up could never serve again.
+    pub fn exited_planned(&mut self, pid: i32, how: &str, now: u64) -> Vec<Action> {
+        let Some(idx) = self.find_pid(pid) else {
+            return Vec::new();
+        };
+        if self.shutting_down || matches!(self.slots[idx].state, State::Stopping { .. }) {
+            self.slots[idx].state = State::Stopped;
+            return Vec::new();
+        }
+        let slot = &mut self.slots[idx];
+        slot.restart_count += 1;
+        slot.state = State::Waiting { at: now };
+        vec![Action::Log(format!(
+            "{} exited with {how} after this server stopped being master: restarting it as a standby",
+            slot.name
+        ))]
+    }
+
     fn schedule_restart(&mut self, idx: usize, now: u64) -> Vec<Action> {
         let policy = self.policy;
         let slot = &mut self.slots[idx];
@@ -618,5 +640,28 @@ mod tests {
         s.exited(11, "signal 9", 10_200);
         assert!(s.all_stopped());
         assert!(s.tick(99_999).is_empty());
+    }
+
+    #[test]
+    fn a_demoted_daemon_restarts_at_once_and_is_not_counted() {
+        let mut s = Supervisor::new(["demo".to_string()], Policy::default());
+        let mut now = 0;
+        for round in 0..20 {
+            assert_eq!(s.tick(now), vec![Action::Spawn(0)], "round {round}");
+            s.spawned(0, 100 + round, now);
+            let actions = s.exited_planned(100 + round, "status 0", now + 10);
+            assert!(matches!(&actions[..], [Action::Log(l)] if l.contains("as a standby")));
+            now += 20;
+        }
+        assert_eq!(s.restart_count(0), 20);
+        assert!(matches!(s.state(0), State::Waiting { .. }));
+        // A real crash afterwards is still restarted at once (first restart).
+        s.tick(now);
+        s.spawned(0, 999, now);
+        let out = s.exited(999, "signal 11", now + 5);
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Log(l) if l.contains("re-start"))));
+        assert_eq!(s.state(0), &State::Waiting { at: now + 5 });
     }
 }

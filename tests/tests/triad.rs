@@ -1,0 +1,445 @@
+//! Three-server redundancy end to end: three real lmgrd (each with its
+//! vendor daemon) on 127.0.0.1, 127.0.0.2 and 127.0.0.3, one port, the
+//! example triad license, and real `lmflex` applications reaching them
+//! through `port@127.0.0.1,port@127.0.0.2,port@127.0.0.3`.
+//!
+//! Each test waits for conditions with a deadline; the failover times they
+//! see are printed (`cargo test -p e2e --test triad -- --nocapture`).
+
+use e2e::{bin, examples, free_port, tempdir, wait_until, Peer, Server};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use wire::{lmerr, Message};
+
+const WAIT: Duration = Duration::from_secs(30);
+/// The example triad license issues 20 seats of f1.
+const ISSUED: u32 = 20;
+
+/// The tests start nine processes each; on a small machine two triads at
+/// once would compete for the CPU with their 850 ms leases.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The example triad license with its SERVER lines on 127.0.0.1-3 and
+/// `port` (hosts and ports are not signed); `first` replaces what follows
+/// the port on the first line (PRIMARY_IS_MASTER, timing).
+fn triad_license(dir: &Path, port: u16, first: &str) -> PathBuf {
+    let text = std::fs::read_to_string(examples().join("triad.lic")).unwrap();
+    let mut out = String::new();
+    for n in 1..=3 {
+        let extra = if n == 1 { first } else { "" };
+        out.push_str(&format!("SERVER 127.0.0.{n} ANY {port} {extra}\n"));
+    }
+    for l in text.lines().filter(|l| !l.starts_with("SERVER ")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    let path = dir.join("triad.lic");
+    std::fs::write(&path, out).unwrap();
+    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
+    path
+}
+
+fn addr(member: usize, port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, member as u8], port))
+}
+
+struct Triad {
+    license: PathBuf,
+    port: u16,
+    /// Index 1-3 by member; `None` while not running.
+    members: [Option<Server>; 4],
+    /// Members under SIGSTOP: not asked anything (they would not answer).
+    stopped: [bool; 4],
+}
+
+impl Triad {
+    fn start(tag: &str, first: &str) -> Triad {
+        let dir = tempdir(tag);
+        let port = free_port();
+        let license = triad_license(&dir, port, first);
+        let mut t = Triad {
+            license,
+            port,
+            members: [None, None, None, None],
+            stopped: [false; 4],
+        };
+        for m in 1..=3 {
+            t.start_member(m);
+        }
+        t
+    }
+
+    fn start_member(&mut self, m: usize) {
+        self.members[m] = Some(Server::start(
+            &self.license,
+            self.port,
+            &["-server-line", &m.to_string()],
+        ));
+    }
+
+    fn member(&self, m: usize) -> &Server {
+        self.members[m].as_ref().expect("member is running")
+    }
+
+    fn path(&self) -> String {
+        (1..=3)
+            .map(|m| format!("{}@127.0.0.{m}", self.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// What member `m`'s lmgrd answers a vendor lookup.
+    fn lookup(&self, m: usize) -> Option<Result<u16, wire::ErrorReply>> {
+        let mut p = Peer::try_hello(addr(m, self.port), "lookup", 0)?;
+        match p.request(&Message::VendorLookup(wire::VendorLookup {
+            vendor: "demo".into(),
+        })) {
+            Message::VendorInfo(i) => Some(Ok(i.port)),
+            Message::Error(e) => Some(Err(e)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// The members that hand out their vendor daemon now, with its port.
+    fn serving(&self) -> Vec<(usize, u16)> {
+        (1..=3)
+            .filter(|m| self.members[*m].is_some() && !self.stopped[*m])
+            .filter_map(|m| match self.lookup(m) {
+                Some(Ok(port)) => Some((m, port)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waits until `m` is the only member that serves; returns its vendor
+    /// daemon's address.
+    fn wait_master(&self, m: usize, within: Duration) -> SocketAddr {
+        let mut found = None;
+        wait_until(
+            within,
+            &format!("member {m} to be the only master"),
+            || match self.serving().as_slice() {
+                [(only, port)] if *only == m => {
+                    found = Some(addr(m, *port));
+                    true
+                }
+                [] | [_] => false,
+                several => panic!("several members serve at once: {several:?}"),
+            },
+        );
+        found.unwrap()
+    }
+
+    fn status(&self, m: usize) -> wire::StatusReply {
+        let mut p = Peer::hello(addr(m, self.port), "status", 0);
+        match p.request(&Message::StatusQuery(wire::StatusQuery {
+            feature: String::new(),
+        })) {
+            Message::Status(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Seats of f1 in use, as a vendor daemon counts them.
+fn in_use(vendord: SocketAddr) -> u32 {
+    let mut p = Peer::connect(vendord);
+    match p.request(&Message::StatusQuery(wire::StatusQuery {
+        feature: "f1".into(),
+    })) {
+        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A real application holding one seat of f1, with its standard error
+/// (where lmflex reports reconnects) collected.
+struct App {
+    child: Child,
+    /// Each line with when it came.
+    err: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl App {
+    fn start(path: &str, home: &Path) -> App {
+        let mut child = Command::new(bin("lmflex"))
+            .args(["f1", "--hold", "600", "--no-borrow"])
+            .env("LM_LICENSE_FILE", path)
+            .env_remove("DEMO_LICENSE_FILE")
+            .env("HOME", home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&err);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        App { child, err }
+    }
+
+    fn reconnects(&self) -> usize {
+        self.err
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, l)| l.contains("reconnected to"))
+            .count()
+    }
+
+    /// When it printed its `n`th reconnect (1-based).
+    fn reconnected_at(&self, n: usize) -> Option<Instant> {
+        self.err
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, l)| l.contains("reconnected to"))
+            .nth(n - 1)
+            .map(|(t, _)| *t)
+    }
+
+    fn lost_a_license(&self) -> bool {
+        self.err
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, l)| l.contains("license f1 lost"))
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn out_lines(server: &Server) -> usize {
+    server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("OUT: \"f1\""))
+        .count()
+}
+
+/// Asks for `count` seats at once on `vendord` as a newcomer.
+fn newcomer(vendord: SocketAddr, count: u32, job: u64) -> Message {
+    let mut p = Peer::hello(vendord, "newcomer", job);
+    p.checkout(1, "f1", count)
+}
+
+/// Waits until every application has reconnected `n` times; returns how
+/// long after `since` the last of them did.
+fn wait_reconnects(apps: &[App], n: usize, since: Instant) -> Duration {
+    wait_until(
+        WAIT,
+        &format!("every application to reconnect {n} time(s)"),
+        || apps.iter().all(|a| a.reconnects() >= n),
+    );
+    apps.iter()
+        .filter_map(|a| a.reconnected_at(n))
+        .max()
+        .map_or(Duration::ZERO, |t| t.saturating_duration_since(since))
+}
+
+#[test]
+fn the_primary_masters_a_killed_master_is_replaced_and_no_seat_is_lost() {
+    let _serial = one_at_a_time();
+    let mut triad = Triad::start("triad-kill", "PRIMARY_IS_MASTER");
+    let v1 = triad.wait_master(1, WAIT);
+
+    // The others refuse, naming the master, and every member reports the
+    // triad the same way.
+    let expected_master = format!("{}@127.0.0.1", triad.port);
+    for m in [2, 3] {
+        let e = triad.lookup(m).unwrap().unwrap_err();
+        assert_eq!(e.code, lmerr::LM_BUSYNEWSERV, "{e:?}");
+        assert!(e.text.contains(&expected_master), "{}", e.text);
+        let s = triad.status(m);
+        assert_eq!(s.host, format!("127.0.0.{m}"));
+        let masters: Vec<u32> = s
+            .triad
+            .iter()
+            .filter(|t| t.master)
+            .map(|t| t.line)
+            .collect();
+        assert_eq!(masters, vec![1], "{:?}", s.triad);
+        assert!(s.triad.iter().all(|t| t.up), "{:?}", s.triad);
+    }
+    triad
+        .member(1)
+        .wait_log(WAIT, "This server is now the master and serves licenses");
+    triad
+        .member(2)
+        .wait_log(WAIT, "Master is now 127.0.0.1 (member 1)");
+
+    // Three applications hold a seat each, through the triad's path.
+    let home = tempdir("triad-kill-home");
+    let apps: Vec<App> = (0..3).map(|_| App::start(&triad.path(), &home)).collect();
+    triad
+        .member(1)
+        .wait_log_count(WAIT, "OUT: \"f1\"", apps.len());
+    assert_eq!(in_use(v1), 3);
+
+    // kill -9 of the master's lmgrd (its vendor daemon dies with it).
+    let killed = triad.members[1].take().unwrap();
+    let t0 = Instant::now();
+    killed.signal(libc::SIGKILL);
+    drop(killed);
+    let v2 = triad.wait_master(2, WAIT);
+    let serving_after = t0.elapsed();
+    let back_after = wait_reconnects(&apps, 1, t0);
+    println!(
+        "kill -9 of the master: secondary serves after {} ms, all {} applications back after {} ms",
+        serving_after.as_millis(),
+        apps.len(),
+        back_after.as_millis()
+    );
+    assert!(
+        serving_after < Duration::from_secs(10),
+        "failover took {serving_after:?}"
+    );
+    // The seats were taken over, not checked out again.
+    assert_eq!(in_use(v2), 3, "the new master counts every held seat");
+    assert_eq!(out_lines(triad.member(2)), 0, "no holder checked out again");
+    assert!(apps.iter().all(|a| !a.lost_a_license()));
+    // A newcomer finds exactly the seats nobody holds.
+    match newcomer(v2, ISSUED - 3 + 1, 1) {
+        Message::Denied(d) => assert_eq!(d.code, lmerr::LM_MAXUSERS, "{d:?}"),
+        other => panic!("over-issued: {other:?}"),
+    }
+
+    // The primary comes back on its store, catches up as a standby, and
+    // with PRIMARY_IS_MASTER takes mastership back; the applications
+    // follow it, still without checking out again.
+    triad.start_member(1);
+    let t1 = Instant::now();
+    triad
+        .member(1)
+        .wait_log(WAIT, "committed batch(es) to demo");
+    let v1 = triad.wait_master(1, WAIT);
+    println!(
+        "restarted primary is master again after {} ms",
+        t1.elapsed().as_millis()
+    );
+    let back = wait_reconnects(&apps, 2, t1);
+    println!(
+        "... and the applications followed it {} ms after its restart",
+        back.as_millis()
+    );
+    assert_eq!(in_use(v1), 3);
+    assert_eq!(out_lines(triad.member(1)), 0);
+    triad
+        .member(2)
+        .wait_log(WAIT, "This server no longer serves licenses");
+    triad.member(2).wait_log(
+        WAIT,
+        "after this server stopped being master: restarting it as a standby",
+    );
+}
+
+#[test]
+fn a_stopped_master_is_replaced_and_steps_down_when_it_resumes() {
+    let _serial = one_at_a_time();
+    // Without PRIMARY_IS_MASTER the new master keeps mastership.
+    let mut triad = Triad::start("triad-stop", "");
+    triad.wait_master(1, WAIT);
+    let home = tempdir("triad-stop-home");
+    let apps: Vec<App> = (0..2).map(|_| App::start(&triad.path(), &home)).collect();
+    triad.member(1).wait_log_count(WAIT, "OUT: \"f1\"", 2);
+
+    triad.member(1).signal(libc::SIGSTOP);
+    triad.stopped[1] = true;
+    let t0 = Instant::now();
+    let v2 = triad.wait_master(2, WAIT);
+    println!(
+        "SIGSTOP of the master: secondary serves after {} ms",
+        t0.elapsed().as_millis()
+    );
+    // The stopped master's seats are the new master's too.
+    assert_eq!(in_use(v2), 2);
+    match newcomer(v2, ISSUED - 2 + 1, 2) {
+        Message::Denied(d) => assert_eq!(d.code, lmerr::LM_MAXUSERS, "{d:?}"),
+        other => panic!("over-issued: {other:?}"),
+    }
+
+    triad.member(1).signal(libc::SIGCONT);
+    triad.stopped[1] = false;
+    // It learns it is no master, stops its vendor daemon's serving, and the
+    // applications are (or by then were already) on the secondary.
+    triad
+        .member(1)
+        .wait_log(WAIT, "This server no longer serves licenses");
+    let back = wait_reconnects(&apps, 1, t0);
+    println!(
+        "SIGSTOP of the master: both applications on the secondary {} ms after the stop",
+        back.as_millis()
+    );
+    let v2 = triad.wait_master(2, WAIT);
+    let e = triad.lookup(1).unwrap().unwrap_err();
+    assert!(
+        e.text.contains(&format!("{}@127.0.0.2", triad.port)),
+        "{}",
+        e.text
+    );
+    assert_eq!(in_use(v2), 2);
+    assert_eq!(out_lines(triad.member(2)), 0);
+    assert!(apps.iter().all(|a| !a.lost_a_license()));
+}
+
+#[test]
+fn a_member_alone_serves_nothing_and_refuses_strangers() {
+    let _serial = one_at_a_time();
+    let dir = tempdir("triad-alone");
+    let port = free_port();
+    let license = triad_license(&dir, port, "HEARTBEAT_INTERVAL=1");
+    let alone = Server::start(&license, port, &["-server-line", "2", "-t", "1"]);
+    // HEARTBEAT_INTERVAL=1: a 1 s heartbeat and FLEXlm's 3s + (s - 1) = 3 s
+    // timeout, stretched to the triad's floor of three heartbeats and two
+    // ticks.
+    alone.wait_log(WAIT, "heartbeat 1000 ms, server timeout 3200 ms");
+    alone.wait_log(WAIT, "No majority of the triad within 1 s");
+    let lmgrd = addr(2, port);
+    let e = Peer::vendor_port(lmgrd, "demo").unwrap_err();
+    assert_eq!((e.code, e.minor), (lmerr::LM_BUSYNEWSERV, 602), "{e:?}");
+    // A member of another triad (or another copy of the lines) is refused
+    // and logged; lmgrd goes on answering.
+    let mut p = Peer::connect(lmgrd);
+    match p.request(&Message::TriadHello(wire::TriadHello {
+        member: 1,
+        cluster: "00000000".into(),
+    })) {
+        Message::Error(e) => assert!(e.text.contains("another triad"), "{}", e.text),
+        other => panic!("{other:?}"),
+    }
+    alone.wait_log(WAIT, "Refused a triad connection");
+    let s = {
+        let mut p = Peer::hello(lmgrd, "status", 0);
+        match p.request(&Message::StatusQuery(wire::StatusQuery {
+            feature: String::new(),
+        })) {
+            Message::Status(s) => s,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(s.triad.len(), 3);
+    assert!(s.triad.iter().all(|t| !t.master));
+    assert_eq!(
+        s.triad.iter().map(|t| t.up).collect::<Vec<_>>(),
+        vec![false, true, false]
+    );
+}
