@@ -94,6 +94,8 @@ pub struct Server {
     pub child: Child,
     pub port: u16,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// When each line of `log` arrived (same index).
+    pub arrived: Arc<Mutex<Vec<Instant>>>,
     pub dir: PathBuf,
 }
 
@@ -128,6 +130,7 @@ impl Server {
             .env_remove("LM_PUBLIC_KEY_PATH");
         let mut child = cmd.spawn().expect("lmgrd starts");
         let log = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Mutex::new(Vec::new()));
         for stream in [
             child
                 .stdout
@@ -142,9 +145,13 @@ impl Server {
         .flatten()
         {
             let log = Arc::clone(&log);
+            let arrived = Arc::clone(&arrived);
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    log.lock().unwrap().push(line);
+                    // Both under the log's lock, so the indices agree.
+                    let mut lines = log.lock().unwrap();
+                    lines.push(line);
+                    arrived.lock().unwrap().push(Instant::now());
                 }
             });
         }
@@ -152,6 +159,7 @@ impl Server {
             child,
             port,
             log,
+            arrived,
             dir: license.parent().unwrap().to_path_buf(),
         };
         server.wait_log(Duration::from_secs(20), "using TCP-port");
@@ -160,6 +168,13 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// When the first log line containing `needle` arrived.
+    pub fn arrival_of(&self, needle: &str) -> Option<Instant> {
+        let lines = self.log.lock().unwrap();
+        let i = lines.iter().position(|l| l.contains(needle))?;
+        self.arrived.lock().unwrap().get(i).copied()
     }
 
     /// Waits until a debug-log line contains `needle`; returns that line.
