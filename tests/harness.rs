@@ -13,13 +13,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wire::{ClientIdentity, Message, MessageDecoder};
 
-/// `target/<profile>`, where cargo puts the workspace's binaries.
+/// `target/<profile>`, where cargo puts the workspace's binaries: the
+/// directory above a test executable's `deps/`, or a binary's own.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
+    let dir = exe.parent().expect("target dir");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 pub fn bin(name: &str) -> PathBuf {
