@@ -5,7 +5,7 @@
 # 127.0.0.2 and 127.0.0.3 (loopback only).
 #
 # Environment (default): ROUNDS (5) failovers, HOLDERS (10) applications
-# holding a seat through each, CONNS (200) load connections, STEP_SECONDS (10)
+# holding a seat through each, CONNS (1000, as in the serving benchmark) load connections, STEP_SECONDS (10)
 # per throughput step (STEP_SECONDS).
 #
 # Usage: scripts/bench-triad.sh   (from anywhere; builds release binaries)
@@ -15,4 +15,4 @@ cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
   -p lmgrd -p vendord -p lmload -p lmutil -p client -p e2e
 timeout 900 "$root/target/release/triad-bench" \
   --rounds "${ROUNDS:-5}" --holders "${HOLDERS:-10}" \
-  --conns "${CONNS:-200}" --seconds "${STEP_SECONDS:-10}"
+  --conns "${CONNS:-1000}" --seconds "${STEP_SECONDS:-10}"

@@ -39,7 +39,7 @@ fn opts() -> Opts {
     let mut o = Opts {
         rounds: 5,
         holders: 10,
-        conns: 200,
+        conns: 1000,
         seconds: 10,
         throughput: true,
     };
@@ -239,6 +239,12 @@ fn lmload_rps(target: SocketAddr, conns: usize, seconds: u64) -> f64 {
         .output()
         .expect("lmload");
     let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!(
+            "lmload against {target} reported problems:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let line = text
         .lines()
         .find(|l| l.starts_with("RESULT"))
@@ -247,6 +253,37 @@ fn lmload_rps(target: SocketAddr, conns: usize, seconds: u64) -> f64 {
         .find_map(|kv| kv.strip_prefix("rps="))
         .and_then(|v| v.parse().ok())
         .expect("rps")
+}
+
+/// The features of the throughput licenses (before signing).
+const BENCH_FEATURES: &str = "VENDOR demo\nFEATURE f1 demo 1.0 permanent 100000\n";
+
+fn as_single(port: u16) -> String {
+    format!("SERVER 127.0.0.1 ANY {port}\n{BENCH_FEATURES}")
+}
+
+/// Writes `text` as `dir/name`, signs it with `dir/demo.key` (made on
+/// first use) and puts `demo.pub` beside it.
+fn signed_license(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let lmutil = |args: &[&str]| {
+        let out = Command::new(bin("lmutil"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("lmutil");
+        assert!(
+            out.status.success(),
+            "lmutil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    if !dir.join("demo.key").exists() {
+        lmutil(&["lmcrypt", "-genkey", "demo", "-dir", "."]);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    lmutil(&["lmcrypt", "-key", "demo.key", name]);
+    path
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -270,7 +307,8 @@ fn main() {
         backs.push(back);
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
+    if o.rounds > 0 {
+        println!(
         "FAILOVER rounds={} first_checkout_ms median={:.0} max={:.0} all_holders_back_ms median={:.0} max={:.0} (target <= 3000)",
         o.rounds,
         ms(median(firsts.clone())),
@@ -278,31 +316,23 @@ fn main() {
         ms(median(backs.clone())),
         ms(*backs.iter().max().unwrap())
     );
+    }
     if !o.throughput {
         return;
     }
-    // A license with seats for every connection, signed with a key made
-    // for the run (lmload writes it beside the license).
-    let dir = tempdir("triad-bench-single");
+    // Licenses with a seat for every connection, signed with a key made
+    // for the run: one for a single server and one for the triad (the
+    // SERVER lines' hostids are part of what is signed).
+    let dir = tempdir("triad-bench-tp");
     let port = free_port();
-    let made = Command::new(bin("lmload"))
-        .args(["license", "--dir"])
-        .arg(&dir)
-        .args(["--port", &port.to_string(), "--features", "f1"])
-        .output()
-        .expect("lmload license");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let license = dir.join("lmload.lic");
-    let single = Server::start(&license, port, &[]);
+    let single_lic = signed_license(&dir, "single.lic", &as_single(port));
+    let triad_lic = signed_license(&dir, "triad.lic", &as_triad(BENCH_FEATURES, port));
+    let single = Server::start(&single_lic, port, &[]);
     let single_vd = SocketAddr::from((
         [127, 0, 0, 1],
         Peer::vendor_port(single.lmgrd_addr(), "demo").unwrap(),
     ));
-    let triad = Triad::start("triad-bench-tp", &license);
+    let triad = Triad::start("triad-bench-tp-triad", &triad_lic);
     let (m, vport) = triad.wait_master();
     let single_rps = lmload_rps(single_vd, o.conns, o.seconds);
     let triad_rps = lmload_rps(addr(m, vport), o.conns, o.seconds);
