@@ -443,3 +443,90 @@ fn a_member_alone_serves_nothing_and_refuses_strangers() {
         vec![false, true, false]
     );
 }
+
+impl Triad {
+    /// kill -9 of member `m`'s lmgrd (its vendor daemon goes with it).
+    fn kill(&mut self, m: usize) {
+        if let Some(server) = self.members[m].take() {
+            server.signal(libc::SIGKILL);
+            drop(server);
+        }
+    }
+
+    /// Waits until exactly one member serves; returns it and its vendor
+    /// daemon. Two serving at once fails the test.
+    fn wait_one_master(&self) -> (usize, SocketAddr) {
+        let mut found = None;
+        wait_until(WAIT, "exactly one master", || {
+            match self.serving().as_slice() {
+                [] => false,
+                [(m, port)] => {
+                    found = Some((*m, addr(*m, *port)));
+                    true
+                }
+                several => panic!("several members serve at once: {several:?}"),
+            }
+        });
+        found.unwrap()
+    }
+}
+
+/// After every restart: one master, which counts the three held seats
+/// and gives a newcomer only the seats nobody holds.
+fn check_seats(triad: &Triad, job: u64) -> usize {
+    let (m, vd) = triad.wait_one_master();
+    wait_until(WAIT, "the master to count the held seats", || {
+        in_use(vd) == 3
+    });
+    assert!(matches!(
+        newcomer(vd, ISSUED - 2, job),
+        Message::Denied(d) if d.code == lmerr::LM_MAXUSERS
+    ));
+    m
+}
+
+#[test]
+fn members_restarted_in_any_order_keep_every_seat_and_one_master() {
+    let _one = one_at_a_time();
+    let mut triad = Triad::start("triad-orders", "");
+    triad.wait_master(1, WAIT);
+    let home = tempdir("triad-orders-home");
+    let apps: Vec<App> = (0..3).map(|_| App::start(&triad.path(), &home)).collect();
+    triad
+        .member(1)
+        .wait_log_count(WAIT, "OUT: \"f1\"", apps.len());
+    let mut job = 1000;
+    // Rolling restarts, one member at a time, in three orders.
+    for order in [[3, 2, 1], [2, 1, 3], [1, 3, 2]] {
+        for m in order {
+            triad.kill(m);
+            job += 1;
+            check_seats(&triad, job);
+            triad.start_member(m);
+            job += 1;
+            check_seats(&triad, job);
+        }
+    }
+    // All three down at once, then back in an order where the tertiary
+    // comes first: alone it serves nothing; with one other, that one
+    // serves, with every seat.
+    for m in 1..=3 {
+        triad.kill(m);
+    }
+    triad.start_member(3);
+    triad.member(3).wait_log(WAIT, "Waiting up to");
+    assert!(triad.serving().is_empty(), "the tertiary alone serves");
+    triad.start_member(2);
+    job += 1;
+    assert_eq!(check_seats(&triad, job), 2, "the secondary serves");
+    triad.start_member(1);
+    job += 1;
+    check_seats(&triad, job);
+    // The applications are back on whichever member serves, with their
+    // seats, having never lost a license.
+    let (_, vd) = triad.wait_one_master();
+    wait_until(WAIT, "the applications to hold their seats again", || {
+        in_use(vd) == 3 && apps.iter().all(|a| a.reconnects() >= 1)
+    });
+    assert!(apps.iter().all(|a| !a.lost_a_license()));
+}
