@@ -100,9 +100,18 @@ pub struct Server {
     /// When each line of `log` arrived (same index).
     pub arrived: Arc<Mutex<Vec<Instant>>>,
     pub dir: PathBuf,
+    /// The license file lmgrd was started with.
+    pub license: PathBuf,
 }
 
 impl Server {
+    /// Starts lmgrd on `demo.lic` with a free port, in a fresh directory.
+    pub fn demo(tag: &str) -> Server {
+        let dir = tempdir(tag);
+        let port = free_port();
+        Server::start(&license_with_port("demo.lic", &dir, port), port, &[])
+    }
+
     /// Starts `lmgrd -z -c license` with extra args and waits until the
     /// vendor daemon is up.
     pub fn start(license: &Path, port: u16, extra: &[&str]) -> Server {
@@ -164,6 +173,7 @@ impl Server {
             log,
             arrived,
             dir: license.parent().unwrap().to_path_buf(),
+            license: license.to_path_buf(),
         };
         server.wait_log(Duration::from_secs(20), "using TCP-port");
         server
@@ -223,6 +233,25 @@ impl Server {
 
     pub fn lmgrd_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `port@localhost`, as `-c` and `LM_LICENSE_FILE` take it.
+    pub fn at(&self) -> String {
+        format!("{}@localhost", self.port)
+    }
+
+    /// Where the demo vendor daemon listens, as lmgrd says.
+    pub fn vendord_addr(&self) -> SocketAddr {
+        let port = Peer::vendor_port(self.lmgrd_addr(), "demo")
+            .unwrap_or_else(|e| panic!("vendor lookup of demo: {e:?}"));
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// Stops lmgrd with SIGTERM and waits for it to exit; returns its
+    /// status code.
+    pub fn stop(&mut self, within: Duration) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(within)
     }
 
     /// Sends a signal to lmgrd.
@@ -378,5 +407,13 @@ impl Peer {
             dup_group: 0,
             queue: false,
         }))
+    }
+
+    /// [`Peer::checkout`]: the handle when granted, else the reply as text.
+    pub fn checkout_handle(&mut self, req: u32, feature: &str, count: u32) -> Result<u64, String> {
+        match self.checkout(req, feature, count) {
+            Message::Granted(g) => Ok(g.handle),
+            other => Err(format!("{other:?}")),
+        }
     }
 }

@@ -36,8 +36,8 @@ fn handle_of(out: &str, user: &str) -> u64 {
 fn lmstat_shows_checkouts_then_the_server_down() {
     let mut server = Server::demo("lmstat");
     let home = home("lmstat");
-    let mut peer = Peer::hello(server.vendord_addr(), "e2e-user", "/dev/null");
-    let handle = peer.checkout(1, "f1", 1).expect("granted");
+    let mut peer = Peer::hello(server.vendord_addr(), "e2e-user", 0);
+    let handle = peer.checkout_handle(1, "f1", 1).expect("granted");
     let mut app = Command::new(bin("lmflex"))
         .args(["f1", "--count", "2", "--hold", "600"])
         .env("LM_LICENSE_FILE", server.at())
@@ -46,7 +46,7 @@ fn lmstat_shows_checkouts_then_the_server_down() {
         .stderr(Stdio::null())
         .spawn()
         .expect("lmflex starts");
-    server.wait_log_count("OUT: \"f1\"", 2);
+    server.wait_log_count(WAIT, "OUT: \"f1\"", 2);
 
     let out = lmutil(&["lmstat", "-a", "-c", &server.at()], &home);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -148,7 +148,7 @@ fn lmstat_shows_checkouts_then_the_server_down() {
 
     let _ = app.kill();
     let _ = app.wait();
-    server.stop();
+    server.stop(WAIT);
     let out = lmutil(&["lmstat", "-a", "-c", &server.at()], &home);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
@@ -163,7 +163,7 @@ fn lmstat_shows_checkouts_then_the_server_down() {
         text.contains("\nlmgrd is not running: Cannot connect to license server system. (-15,10:111 \"Connection refused\")\n"),
         "{text}"
     );
-    let _ = std::fs::remove_dir_all(&home);
+    finish(server, &home);
 }
 
 #[test]
@@ -197,9 +197,9 @@ fn lmdown_q_stops_lmgrd_and_its_vendor_daemon() {
         "{}",
         stdout(&out)
     );
-    server.wait_exit();
+    server.wait_exit(WAIT);
     wait_until(WAIT, "vendord to exit", || !alive(vendord));
-    let _ = std::fs::remove_dir_all(&home);
+    finish(server, &home);
 }
 
 #[test]
@@ -208,14 +208,14 @@ fn lmremove_frees_seats_by_handle_and_by_user() {
     let home = home("lmremove");
     let addr = server.vendord_addr();
     let mut holders: Vec<Peer> = (0..4)
-        .map(|i| Peer::hello(addr, &format!("holder{i}"), "/dev/null"))
+        .map(|i| Peer::hello(addr, &format!("holder{i}"), 0))
         .collect();
     for (i, p) in holders.iter_mut().enumerate() {
-        p.checkout(i as u32, "f1", 1).expect("granted");
+        p.checkout_handle(i as u32, "f1", 1).expect("granted");
     }
-    let mut newcomer = Peer::hello(addr, "newcomer", "/dev/null");
+    let mut newcomer = Peer::hello(addr, "newcomer", 0);
     assert!(
-        newcomer.checkout(10, "f1", 1).is_err(),
+        newcomer.checkout_handle(10, "f1", 1).is_err(),
         "all four seats are taken"
     );
 
@@ -254,9 +254,9 @@ fn lmremove_frees_seats_by_handle_and_by_user() {
         Some(Message::Revoked(r)) => assert_eq!(r.handle, handle),
         other => panic!("holder2 was not told: {other:?}"),
     }
-    server.wait_log("IN: \"f1\" holder2@e2e-host  (REMOVED)");
+    server.wait_log(WAIT, "IN: \"f1\" holder2@e2e-host  (REMOVED)");
     assert!(
-        newcomer.checkout(11, "f1", 1).is_ok(),
+        newcomer.checkout_handle(11, "f1", 1).is_ok(),
         "the freed seat is taken"
     );
     let text = stdout(&lmutil(&["lmstat", "-a", "-c", &server.at()], &home));
@@ -300,6 +300,6 @@ fn lmremove_frees_seats_by_handle_and_by_user() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(matches!(holders[0].recv(), Some(Message::Revoked(_))));
-    server.wait_log("IN: \"f1\" holder0@e2e-host  (REMOVED)");
-    let _ = std::fs::remove_dir_all(&home);
+    server.wait_log(WAIT, "IN: \"f1\" holder0@e2e-host  (REMOVED)");
+    finish(server, &home);
 }

@@ -456,18 +456,22 @@ impl Triad {
     /// Waits until exactly one member serves; returns it and its vendor
     /// daemon. Two serving at once fails the test.
     fn wait_one_master(&self) -> (usize, SocketAddr) {
-        let mut found = None;
-        wait_until(WAIT, "exactly one master", || {
+        let deadline = Instant::now() + WAIT;
+        loop {
             match self.serving().as_slice() {
-                [] => false,
-                [(m, port)] => {
-                    found = Some((*m, addr(*m, *port)));
-                    true
-                }
+                [] => {}
+                [(m, port)] => return (*m, addr(*m, *port)),
                 several => panic!("several members serve at once: {several:?}"),
             }
-        });
-        found.unwrap()
+            if Instant::now() > deadline {
+                let logs: Vec<String> = (1..=3)
+                    .filter_map(|m| Some((m, self.members[m].as_ref()?)))
+                    .map(|(m, s)| format!("--- member {m}:\n{}", s.log_text()))
+                    .collect();
+                panic!("no master within {WAIT:?}\n{}", logs.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

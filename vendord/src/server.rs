@@ -278,7 +278,7 @@ impl Server {
             match m {
                 crate::triad_link::FromLmgrd::Committed(held) => {
                     for h in held {
-                        self.deliver(h.replies, h.close, h.shutdown);
+                        self.carry_out(h.fx);
                     }
                 }
                 crate::triad_link::FromLmgrd::Apply(changes) => {
@@ -770,7 +770,28 @@ impl Server {
 
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
-    fn apply(&mut self, fx: Effects) {
+    fn apply(&mut self, mut fx: Effects) {
+        if let Some(link) = self.triad.as_mut() {
+            if !fx.changes.is_empty() || link.holding() {
+                // Nothing of this turn shows (replies, log lines, report
+                // records) before the majority holds its changes: a log
+                // that says OUT is a seat every member knows.
+                let changes = std::mem::take(&mut fx.changes);
+                link.propose(changes, crate::triad_link::Held { seq: None, fx });
+                if let Err(e) = link.flush() {
+                    self.log.flush();
+                    log::error!("Lost the link to lmgrd ({e}): exiting");
+                    std::process::exit(4);
+                }
+                return;
+            }
+        }
+        self.carry_out(fx);
+    }
+
+    /// Writes a turn's log lines, report records and borrow changes, and
+    /// sends its replies (in a triad, once committed).
+    fn carry_out(&mut self, fx: Effects) {
         let options = std::sync::Arc::clone(&self.core.config().options);
         for line in &fx.log {
             if line.class().is_some_and(|class| options.nolog(class)) {
@@ -785,23 +806,6 @@ impl Server {
             if let Err(e) = store.apply(&fx.borrows) {
                 self.log.flush();
                 log::error!("{e}: borrowed seats taken now will not survive a restart");
-            }
-        }
-        if let Some(link) = self.triad.as_mut() {
-            if !fx.changes.is_empty() || link.holding() {
-                let held = crate::triad_link::Held {
-                    seq: None,
-                    replies: fx.replies,
-                    close: fx.close,
-                    shutdown: fx.shutdown,
-                };
-                link.propose(fx.changes, held);
-                if let Err(e) = link.flush() {
-                    self.log.flush();
-                    log::error!("Lost the link to lmgrd ({e}): exiting");
-                    std::process::exit(4);
-                }
-                return;
             }
         }
         self.deliver(fx.replies, fx.close, fx.shutdown);

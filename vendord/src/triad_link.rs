@@ -12,7 +12,7 @@
 //! "granted" for a seat a new master would not know. Replies of later turns
 //! queue behind them, so each connection sees its replies in order.
 
-use crate::core::{Batch, Change, Close, ConnId};
+use crate::core::{Batch, Change, Effects};
 use mio::net::UnixStream;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
@@ -23,14 +23,13 @@ use wire::{Message, MessageDecoder, Propose};
 /// Largest frame accepted from lmgrd: a batch of many changes.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 
-/// Replies (and closes) of one turn of the loop, waiting for their batch.
+/// What one turn of the loop decided (replies, closes, log lines, report
+/// records), waiting for its batch.
 #[derive(Debug, Default)]
 pub struct Held {
     /// The batch they wait for; `None`: they only wait for earlier ones.
     pub seq: Option<u64>,
-    pub replies: Vec<(ConnId, Message)>,
-    pub close: Vec<Close>,
-    pub shutdown: bool,
+    pub fx: Effects,
 }
 
 /// What lmgrd said.
@@ -203,6 +202,7 @@ fn origin() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ConnId;
     use std::os::fd::IntoRawFd;
     use wire::Heartbeat;
 
@@ -213,14 +213,17 @@ mod tests {
 
     fn ack(conn: u64) -> Held {
         Held {
-            replies: vec![(
-                ConnId(conn),
-                Message::HeartbeatAck(Heartbeat {
-                    seq: conn as u32,
-                    idle: false,
-                }),
-            )],
-            ..Held::default()
+            seq: None,
+            fx: Effects {
+                replies: vec![(
+                    ConnId(conn),
+                    Message::HeartbeatAck(Heartbeat {
+                        seq: conn as u32,
+                        idle: false,
+                    }),
+                )],
+                ..Effects::default()
+            },
         }
     }
 
@@ -268,7 +271,7 @@ mod tests {
         let [FromLmgrd::Committed(held)] = got.as_slice() else {
             panic!("{got:?}")
         };
-        let conns: Vec<u64> = held.iter().map(|h| h.replies[0].0 .0).collect();
+        let conns: Vec<u64> = held.iter().map(|h| h.fx.replies[0].0 .0).collect();
         assert_eq!(conns, vec![1, 2]);
         assert!(link.holding());
         lmgrd.write_all(&commit(&proposals[1], 2)).unwrap();
