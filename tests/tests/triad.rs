@@ -58,10 +58,19 @@ struct Triad {
     members: [Option<Server>; 4],
     /// Members under SIGSTOP: not asked anything (they would not answer).
     stopped: [bool; 4],
+    /// Environment for every member's lmgrd.
+    env: Vec<(&'static str, &'static str)>,
+    /// The logs of members killed so far.
+    past_logs: String,
 }
 
 impl Triad {
     fn start(tag: &str, first: &str) -> Triad {
+        Triad::start_with(tag, first, Vec::new())
+    }
+
+    /// [`Triad::start`] with environment variables for every lmgrd.
+    fn start_with(tag: &str, first: &str, env: Vec<(&'static str, &'static str)>) -> Triad {
         let dir = tempdir(tag);
         let port = free_port();
         let license = triad_license(&dir, port, first);
@@ -70,6 +79,8 @@ impl Triad {
             port,
             members: [None, None, None, None],
             stopped: [false; 4],
+            env,
+            past_logs: String::new(),
         };
         for m in 1..=3 {
             t.start_member(m);
@@ -78,10 +89,11 @@ impl Triad {
     }
 
     fn start_member(&mut self, m: usize) {
-        self.members[m] = Some(Server::start(
+        self.members[m] = Some(Server::start_with_env(
             &self.license,
             self.port,
             &["-server-line", &m.to_string()],
+            &self.env,
         ));
     }
 
@@ -328,9 +340,7 @@ fn the_primary_masters_a_killed_master_is_replaced_and_no_seat_is_lost() {
     // follow it, still without checking out again.
     triad.start_member(1);
     let t1 = Instant::now();
-    triad
-        .member(1)
-        .wait_log(WAIT, "committed batch(es) to demo");
+    triad.member(1).wait_log(WAIT, "seat(s) the triad holds");
     let v1 = triad.wait_master(1, WAIT);
     println!(
         "restarted primary is master again after {} ms",
@@ -449,8 +459,18 @@ impl Triad {
     fn kill(&mut self, m: usize) {
         if let Some(server) = self.members[m].take() {
             server.signal(libc::SIGKILL);
+            self.past_logs.push_str(&server.log_text());
             drop(server);
         }
+    }
+
+    /// Every log line of every member so far, killed ones included.
+    fn all_logs(&self) -> String {
+        let mut all = self.past_logs.clone();
+        for s in self.members.iter().flatten() {
+            all.push_str(&s.log_text());
+        }
+        all
     }
 
     /// Waits until exactly one member serves; returns it and its vendor
@@ -492,7 +512,9 @@ fn check_seats(triad: &Triad, job: u64) -> usize {
 #[test]
 fn members_restarted_in_any_order_keep_every_seat_and_one_master() {
     let _one = one_at_a_time();
-    let mut triad = Triad::start("triad-orders", "");
+    // Compacting the log every two entries, members come back from a
+    // compacted store, and one that fell behind gets the master's state.
+    let mut triad = Triad::start_with("triad-orders", "", vec![("LMGRD_TRIAD_COMPACT_EVERY", "2")]);
     triad.wait_master(1, WAIT);
     let home = tempdir("triad-orders-home");
     let apps: Vec<App> = (0..3).map(|_| App::start(&triad.path(), &home)).collect();
@@ -533,4 +555,13 @@ fn members_restarted_in_any_order_keep_every_seat_and_one_master() {
         in_use(vd) == 3 && apps.iter().all(|a| a.reconnects() >= 1)
     });
     assert!(apps.iter().all(|a| !a.lost_a_license()));
+    let logs = triad.all_logs();
+    assert!(
+        logs.contains("Triad log compacted up to entry"),
+        "the log was compacted along the way"
+    );
+    assert!(
+        logs.contains("Triad state taken from a snapshot"),
+        "a member came back from a compacted store"
+    );
 }

@@ -281,6 +281,13 @@ impl Server {
                         self.carry_out(h.fx);
                     }
                 }
+                crate::triad_link::FromLmgrd::Reset(changes) => {
+                    self.core.reset_standby();
+                    let fx = self.core.apply_changes(changes);
+                    for line in &fx.log {
+                        self.log.push(line);
+                    }
+                }
                 crate::triad_link::FromLmgrd::Apply(changes) => {
                     let fx = self.core.apply_changes(changes);
                     for line in &fx.log {

@@ -39,6 +39,8 @@ pub enum FromLmgrd {
     Committed(Vec<Held>),
     /// A committed batch of another master's: apply it.
     Apply(Vec<Change>),
+    /// lmgrd's summary of the log (after compaction): exactly these seats.
+    Reset(Vec<Change>),
     Role {
         serving: bool,
         master: u32,
@@ -154,6 +156,7 @@ impl TriadLink {
     fn interpret(&mut self, m: Message) -> FromLmgrd {
         match m {
             Message::Replicate(r) => match Batch::decode(&r.payload.0) {
+                Ok(b) if b.is_summary() => FromLmgrd::Reset(b.changes),
                 Ok(b) if b.origin == self.origin => FromLmgrd::Committed(self.committed(b.seq)),
                 Ok(b) => FromLmgrd::Apply(b.changes),
                 Err(e) => FromLmgrd::Bad(format!("replicated entry {}: {e}", r.index)),
@@ -184,8 +187,13 @@ impl TriadLink {
     }
 }
 
-/// A random id for this process's batches.
+/// A random id for this process's batches; never 0, which marks lmgrd's
+/// summaries of the log.
 fn origin() -> u64 {
+    random_u64().max(1)
+}
+
+fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     if std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

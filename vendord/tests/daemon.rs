@@ -643,3 +643,43 @@ fn a_triad_standby_applies_the_log_and_once_promoted_gives_jobs_their_seats_back
     assert!(matches!(new.recv(), Message::Granted(_)));
     assert!(matches!(new.checkout("f1", 1), Message::Denied(d) if d.code == -4));
 }
+
+#[test]
+fn a_triad_standby_takes_lmgrds_summary_of_a_compacted_log_in_place_of_what_it_had() {
+    use vendord::core::{Batch, Change, Seat};
+    let (d, mut lmgrd) = triad_member();
+    lmgrd.role(false, 2);
+    let seat = |handle| Seat {
+        handle,
+        feature: "f1".into(),
+        version: "1.0".into(),
+        count: 1,
+        user: format!("u{handle}"),
+        host: "ws1".into(),
+        ..Seat::default()
+    };
+    let send = |lmgrd: &mut FakeLmgrd, index, batch: Batch| {
+        lmgrd.send(&Message::Replicate(wire::Replicate {
+            index,
+            payload: wire::codec::Blob(batch.encode()),
+        }));
+    };
+    let grants = |hs: &[u64]| {
+        hs.iter()
+            .map(|h| Change::Grant(Box::new(seat(*h))))
+            .collect()
+    };
+    send(
+        &mut lmgrd,
+        1,
+        Batch {
+            origin: 5,
+            seq: 1,
+            changes: grants(&[1, 2, 3]),
+        },
+    );
+    wait_until("three seats on the standby", || d.in_use("f1") == 3);
+    // The log was compacted: one seat is held now, the others were freed.
+    send(&mut lmgrd, 9, Batch::summary(vec![seat(3)]));
+    wait_until("the summary to replace them", || d.in_use("f1") == 1);
+}

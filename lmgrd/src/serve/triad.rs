@@ -10,15 +10,17 @@
 //! accounting changes; lmgrd wraps it in a [`VendorEntry`] naming the vendor
 //! and proposes that; every committed entry comes back to every member as an
 //! `Apply`, and lmgrd hands the payload to that vendor's daemon as
-//! `Replicate`, in log order. Nothing is compacted yet: the raft log (on
-//! disk) and the replay list (in memory) grow with use until the triad is
-//! restarted with fresh stores.
+//! `Replicate`, in log order. lmgrd folds the committed batches into the
+//! seats held per vendor ([`Replay`]); every so many entries it compacts the
+//! raft log to that state, so the log on disk and lmgrd's memory follow the
+//! seats in use, not the history.
 
 use super::config::{is_local_name, ConfigError};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::model::Server;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use vendord::core::{Batch, Change, Seat};
 use wire::codec::{Blob, Reader, Wire, Writer};
 use wire::wire_struct;
 
@@ -222,32 +224,115 @@ impl VendorEntry {
     }
 }
 
-/// Every committed payload, per vendor, in log order: what a vendor daemon
-/// is sent before anything else when it (re)starts, so its accounting is the
-/// majority's. After an lmgrd restart raft replays the log from its store,
-/// which rebuilds this list.
-#[derive(Debug, Default)]
+/// What the committed log says is held, per vendor: the seats of every
+/// batch folded together (a grant adds a seat, a release removes it). A
+/// vendor daemon that (re)starts is sent this first, as one summary batch,
+/// so its accounting is the majority's; and it is what lmgrd keeps when it
+/// compacts the log (the log's entries up to an index are replaced by this
+/// state at that index). After an lmgrd restart raft hands back the
+/// compacted state and then the entries after it, which rebuild it.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Replay {
-    per_vendor: HashMap<String, Vec<(u64, Vec<u8>)>>,
+    per_vendor: HashMap<String, Held>,
 }
 
+/// The seats of one vendor, and the last log index folded in.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Held {
+    index: u64,
+    seats: std::collections::BTreeMap<u64, Seat>,
+}
+
+wire_struct!(
+    /// One vendor's part of a compacted log.
+    VendorState { vendor: String, index: u64, summary: Blob }
+);
+
 impl Replay {
-    /// Records a committed payload. Returns false (and records nothing) for
-    /// an index at or below one already recorded for that vendor, which
-    /// raft never sends; the check keeps a replayed daemon from applying
-    /// a batch twice should it ever.
-    pub fn push(&mut self, vendor: &str, index: u64, payload: Vec<u8>) -> bool {
-        let list = self.per_vendor.entry(vendor.to_string()).or_default();
-        if list.last().is_some_and(|(i, _)| *i > index) {
+    /// Folds in a committed payload (a vendor daemon's batch). Returns
+    /// false (and changes nothing) for an index below one already folded in
+    /// for that vendor, which raft never sends, or for a payload that is
+    /// not a batch.
+    pub fn push(&mut self, vendor: &str, index: u64, payload: &[u8]) -> bool {
+        let held = self.per_vendor.entry(vendor.to_string()).or_default();
+        if held.index > index {
             return false;
         }
-        list.push((index, payload));
+        let Ok(batch) = Batch::decode(payload) else {
+            return false;
+        };
+        if batch.is_summary() {
+            held.seats.clear();
+        }
+        for change in batch.changes {
+            match change {
+                Change::Grant(seat) => {
+                    held.seats.insert(seat.handle, *seat);
+                }
+                Change::Release(handle) => {
+                    held.seats.remove(&handle);
+                }
+            }
+        }
+        held.index = index;
         true
     }
 
-    /// The committed payloads of `vendor`, oldest first.
-    pub fn of(&self, vendor: &str) -> &[(u64, Vec<u8>)] {
-        self.per_vendor.get(vendor).map_or(&[], Vec::as_slice)
+    /// What to send `vendor`'s daemon when it starts: one summary batch of
+    /// the seats held, at the last index folded in (none if nothing was
+    /// ever committed for it).
+    pub fn of(&self, vendor: &str) -> Option<(u64, Vec<u8>)> {
+        let held = self.per_vendor.get(vendor)?;
+        let summary = Batch::summary(held.seats.values().cloned().collect());
+        Some((held.index, summary.encode()))
+    }
+
+    /// Seats held for `vendor`.
+    pub fn seats(&self, vendor: &str) -> usize {
+        self.per_vendor.get(vendor).map_or(0, |h| h.seats.len())
+    }
+
+    /// The whole state, for a compacted log.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut vendors: Vec<&String> = self.per_vendor.keys().collect();
+        vendors.sort();
+        let states: Vec<VendorState> = vendors
+            .into_iter()
+            .filter_map(|v| {
+                let (index, summary) = self.of(v)?;
+                Some(VendorState {
+                    vendor: v.clone(),
+                    index,
+                    summary: Blob(summary),
+                })
+            })
+            .collect();
+        let mut w = Writer::default();
+        1u8.put(&mut w);
+        (states.len() as u32).put(&mut w);
+        for s in &states {
+            s.put(&mut w);
+        }
+        w.buf
+    }
+
+    /// The state a compacted log (or a snapshot from the master) holds.
+    pub fn decode(bytes: &[u8]) -> Result<Replay, String> {
+        let mut r = Reader::new(bytes);
+        let layout = u8::get(&mut r).map_err(|e| e.to_string())?;
+        if layout != 1 {
+            return Err(format!("unknown snapshot format {layout}"));
+        }
+        let n = u32::get(&mut r).map_err(|e| e.to_string())? as usize;
+        let mut replay = Replay::default();
+        for _ in 0..n.min(bytes.len()) {
+            let s = VendorState::get(&mut r).map_err(|e| e.to_string())?;
+            if !replay.push(&s.vendor, s.index, &s.summary.0) {
+                return Err(format!("the state of {} is unreadable", s.vendor));
+            }
+        }
+        r.finish().map_err(|e| e.to_string())?;
+        Ok(replay)
     }
 }
 
@@ -447,21 +532,70 @@ VENDOR demo
         assert!(VendorEntry::decode(&[]).is_err());
     }
 
+    fn seat(handle: u64) -> Seat {
+        Seat {
+            handle,
+            feature: "f1".into(),
+            version: "1.0".into(),
+            count: 1,
+            user: format!("u{handle}"),
+            ..Seat::default()
+        }
+    }
+
+    fn batch(origin: u64, changes: Vec<Change>) -> Vec<u8> {
+        Batch {
+            origin,
+            seq: 1,
+            changes,
+        }
+        .encode()
+    }
+
+    fn grant(h: u64) -> Change {
+        Change::Grant(Box::new(seat(h)))
+    }
+
     #[test]
-    fn replay_keeps_each_vendors_payloads_in_log_order() {
+    fn replay_folds_each_vendors_batches_into_the_seats_held() {
         let mut r = Replay::default();
-        assert!(r.of("demo").is_empty());
-        assert!(r.push("demo", 3, vec![1]));
-        assert!(r.push("other", 4, vec![2]));
+        assert!(r.of("demo").is_none());
+        assert!(r.push("demo", 3, &batch(7, vec![grant(1), grant(2)])));
+        assert!(r.push("other", 4, &batch(8, vec![grant(9)])));
         // Several payloads may share one log entry.
-        assert!(r.push("demo", 5, vec![3]));
-        assert!(r.push("demo", 5, vec![4]));
-        assert!(!r.push("demo", 4, vec![5]), "never backwards");
-        assert_eq!(
-            r.of("demo"),
-            &[(3, vec![1]), (5, vec![3]), (5, vec![4])][..]
+        assert!(r.push("demo", 5, &batch(7, vec![Change::Release(1)])));
+        assert!(r.push("demo", 5, &batch(9, vec![grant(3)])));
+        assert!(
+            !r.push("demo", 4, &batch(7, vec![grant(4)])),
+            "never backwards"
         );
-        assert_eq!(r.of("other"), &[(4, vec![2])][..]);
+        assert!(!r.push("demo", 6, b"not a batch"));
+        assert_eq!((r.seats("demo"), r.seats("other")), (2, 1));
+        let (index, summary) = r.of("demo").unwrap();
+        let summary = Batch::decode(&summary).unwrap();
+        assert_eq!(index, 5);
+        assert!(summary.is_summary());
+        assert_eq!(summary.changes, vec![grant(2), grant(3)]);
+        // A summary replaces what was held.
+        assert!(r.push("demo", 7, &Batch::summary(vec![seat(5)]).encode()));
+        assert_eq!(r.seats("demo"), 1);
+    }
+
+    #[test]
+    fn replay_state_round_trips_and_bad_snapshots_are_refused() {
+        let mut r = Replay::default();
+        r.push("demo", 3, &batch(7, vec![grant(1), grant(2)]));
+        r.push("other", 4, &batch(8, vec![grant(9)]));
+        let back = Replay::decode(&r.encode()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!((back.seats("demo"), back.seats("other")), (2, 1));
+        assert!(Replay::decode(&[]).is_err());
+        assert!(Replay::decode(&[9, 0, 0, 0, 0])
+            .unwrap_err()
+            .contains("format 9"));
+        let mut cut = r.encode();
+        cut.truncate(cut.len() - 3);
+        assert!(Replay::decode(&cut).is_err());
     }
 
     fn test_plan() -> TriadPlan {

@@ -251,6 +251,9 @@ pub struct TriadNode {
     /// Pids of spent vendor daemons that have not exited yet.
     spent_pids: HashSet<i32>,
     replay: Replay,
+    /// Log entries applied since the last compaction, and how many make one.
+    since_compaction: u64,
+    compact_every: u64,
     /// Proposals read from vendor daemons, proposed at the next pump once
     /// the member's events are drained (serving is judged only then).
     proposals: Vec<(usize, Blob)>,
@@ -330,6 +333,8 @@ impl TriadNode {
             vendors: HashMap::new(),
             spent_pids: HashSet::new(),
             replay: Replay::default(),
+            since_compaction: 0,
+            compact_every: compact_every(),
             proposals: Vec::new(),
             role: Role::default(),
             quorum: false,
@@ -753,15 +758,15 @@ impl TriadNode {
             spent: false,
             dropped_logged: false,
         };
-        let replay = self.replay.of(name);
-        for (index, payload) in replay {
+        if let Some((index, summary)) = self.replay.of(name) {
             link.out.push(&Message::Replicate(wire::Replicate {
-                index: *index,
-                payload: Blob(payload.clone()),
+                index,
+                payload: Blob(summary),
             }));
-        }
-        if !replay.is_empty() {
-            log::info!("Replaying {} committed batch(es) to {name}", replay.len());
+            log::info!(
+                "Sending {name} the {} seat(s) the triad holds (log entry {index})",
+                self.replay.seats(name)
+            );
         }
         let reason = self.member.status(now).reason;
         link.tell(self.role, self.plan.me, self.member.term(), &reason);
@@ -904,7 +909,7 @@ impl TriadNode {
     fn apply(&mut self, index: u64, payload: &[u8]) {
         match VendorEntry::decode(payload) {
             Ok(e) => {
-                if !self.replay.push(&e.vendor, index, e.payload.0.clone()) {
+                if !self.replay.push(&e.vendor, index, &e.payload.0) {
                     log::warn!(
                         "triad log entry {index} for {} is out of order: skipped",
                         e.vendor
@@ -921,6 +926,43 @@ impl TriadNode {
                 }
             }
             Err(why) => log::error!("triad log entry {index} is unreadable ({why}): skipped"),
+        }
+        self.since_compaction += 1;
+        if self.since_compaction >= self.compact_every {
+            self.compact(index);
+        }
+    }
+
+    /// Replaces the log up to `index` with the seats it adds up to, so the
+    /// store and lmgrd's memory follow the seats in use, not the history.
+    fn compact(&mut self, index: u64) {
+        self.since_compaction = 0;
+        match self.member.compact(index, self.replay.encode()) {
+            Ok(()) => log::info!("Triad log compacted up to entry {index}"),
+            Err(e) => log::warn!("Cannot compact the triad log to entry {index}: {e}"),
+        }
+    }
+
+    /// The master sent a compacted state (this member was too far behind,
+    /// or lmgrd restarted on a compacted store): it replaces what the
+    /// vendor daemons hold.
+    fn restore(&mut self, index: u64, data: &[u8]) {
+        match Replay::decode(data) {
+            Ok(replay) => {
+                self.replay = replay;
+                for l in self.vendors.values_mut() {
+                    if let Some((i, summary)) = self.replay.of(&l.name) {
+                        l.out.push(&Message::Replicate(wire::Replicate {
+                            index: i,
+                            payload: Blob(summary),
+                        }));
+                    }
+                }
+                log::info!("Triad state taken from a snapshot up to log entry {index}");
+            }
+            Err(why) => log::error!(
+                "the triad snapshot up to entry {index} is unreadable ({why}): vendor daemons keep what they had"
+            ),
         }
     }
 
@@ -974,9 +1016,7 @@ impl TriadNode {
                 any = true;
                 match ev {
                     Event::Apply { index, payload } => self.apply(index, &payload),
-                    Event::Restore { index, .. } => log::error!(
-                        "the triad store holds a snapshot up to entry {index}, which this lmgrd never writes: its vendor daemons miss those batches"
-                    ),
+                    Event::Restore { index, data } => self.restore(index, &data),
                     Event::Failed(e) => fatal = Some(e),
                     // Serving and master are read from the member below,
                     // after every entry is handed on; proposals' fates reach
@@ -1169,6 +1209,16 @@ fn random_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     t ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// How many applied log entries make a compaction: 4,096, or
+/// `LMGRD_TRIAD_COMPACT_EVERY` (tests use a few, to exercise it).
+fn compact_every() -> u64 {
+    std::env::var("LMGRD_TRIAD_COMPACT_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4096)
 }
 
 #[cfg(test)]

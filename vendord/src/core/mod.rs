@@ -27,7 +27,7 @@ mod tests;
 
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
-pub use replica::{Batch, Change, Seat, SeatKey, SuiteSeat};
+pub use replica::{Batch, Change, Seat, SeatKey, SuiteSeat, SUMMARY_ORIGIN};
 
 use grammar::hostid::{self, HostId, HostIdentity};
 use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId, WhoKind};

@@ -239,6 +239,19 @@ impl Core {
         );
     }
 
+    /// A summary of the log replaces what a standby holds (see
+    /// [`Batch::summary`]).
+    pub fn reset_standby(&mut self) {
+        if !self.standby {
+            return;
+        }
+        let handles: Vec<u64> = self.holdings.keys().copied().collect();
+        let mut ignored = Effects::default();
+        for h in handles {
+            self.release(h, None, &mut ignored);
+        }
+    }
+
     /// This member became the triad's master. The seats it holds for the
     /// old master stay taken for `grace_ms` (the clients' heartbeat
     /// timeout): an application that reconnects with its job id in that
@@ -272,7 +285,29 @@ pub struct Batch {
     pub changes: Vec<Change>,
 }
 
+/// The `origin` of a batch no vendor daemon proposed: lmgrd's summary of
+/// the log (every seat held at some point of it), used when the log is
+/// compacted. A vendor daemon's own origin is never 0.
+pub const SUMMARY_ORIGIN: u64 = 0;
+
 impl Batch {
+    /// A summary of the log: exactly these seats are held. A standby that
+    /// receives one forgets what it had and takes these.
+    pub fn summary(seats: Vec<Seat>) -> Batch {
+        Batch {
+            origin: SUMMARY_ORIGIN,
+            seq: 0,
+            changes: seats
+                .into_iter()
+                .map(|s| Change::Grant(Box::new(s)))
+                .collect(),
+        }
+    }
+
+    pub fn is_summary(&self) -> bool {
+        self.origin == SUMMARY_ORIGIN
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         1u8.put(&mut w);
