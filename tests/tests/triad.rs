@@ -521,6 +521,21 @@ fn members_restarted_in_every_order_keep_every_seat_and_one_master() {
     triad
         .member(1)
         .wait_log_count(WAIT, "OUT: \"f1\"", apps.len());
+    // Some traffic of its own, one batch at a time (each reply waits for
+    // its commit), so the log has entries enough to be compacted.
+    let (_, vd) = triad.wait_one_master();
+    let mut churn = Peer::hello(vd, "churn", 999);
+    for req in 0..6 {
+        let Message::Granted(g) = churn.checkout(req * 2, "f1", 1) else {
+            panic!("churn checkout")
+        };
+        let back = churn.request(&Message::Checkin(wire::Checkin {
+            req: req * 2 + 1,
+            handle: g.handle,
+        }));
+        assert!(matches!(back, Message::CheckedIn(_)));
+    }
+    drop(churn);
     let mut job = 1000;
     // Rolling restarts, one member at a time, in every order.
     for order in [
