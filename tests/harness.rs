@@ -417,3 +417,26 @@ impl Peer {
         }
     }
 }
+
+/// [`license_with_port`] with `OPTIONS=demo.opt` on its VENDOR line (not
+/// signed, so an administrator may add it) and `options` in that file.
+pub fn license_with_options(example: &str, dir: &Path, port: u16, options: &str) -> PathBuf {
+    let license = license_with_port(example, dir, port);
+    let text = std::fs::read_to_string(&license)
+        .unwrap()
+        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
+    std::fs::write(&license, text).unwrap();
+    std::fs::write(dir.join("demo.opt"), options).unwrap();
+    license
+}
+
+/// Seats of `feature` in use, as the vendor daemon at `vendord` counts them.
+pub fn in_use(vendord: SocketAddr, feature: &str) -> u32 {
+    let mut p = Peer::connect(vendord);
+    match p.request(&Message::StatusQuery(wire::StatusQuery {
+        feature: feature.into(),
+    })) {
+        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
+        other => panic!("expected Status, got {other:?}"),
+    }
+}

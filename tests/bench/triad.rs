@@ -18,7 +18,7 @@
 //! `cargo run --release -p e2e --bin triad-bench -- [--rounds N]
 //! [--holders N] [--conns N] [--seconds S] [--skip-throughput]`.
 
-use e2e::{bin, examples, free_port, tempdir, Peer, Server};
+use e2e::{bin, examples, free_port, in_use, tempdir, Peer, Server};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -155,16 +155,6 @@ fn job(path: &str) -> client::Job {
     )
 }
 
-fn in_use(vendord: SocketAddr) -> u32 {
-    let mut p = Peer::connect(vendord);
-    match p.request(&Message::StatusQuery(wire::StatusQuery {
-        feature: "f1".into(),
-    })) {
-        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
-        other => panic!("{other:?}"),
-    }
-}
-
 /// One failover: (first checkout served, last holder back) after SIGKILL.
 fn failover_round(round: usize, holders: usize) -> (Duration, Duration) {
     let mut triad = Triad::start(
@@ -213,7 +203,7 @@ fn failover_round(round: usize, holders: usize) -> (Duration, Duration) {
         .duration_since(t0);
     let (new_master, vport) = triad.wait_master();
     assert_ne!(new_master, master);
-    let used = in_use(addr(new_master, vport));
+    let used = in_use(addr(new_master, vport), "f1");
     assert_eq!(used as usize, holders, "seats in use on the new master");
     for (_, lic) in &jobs {
         assert!(lic.status().is_ok(), "a holder lost its seat");

@@ -11,12 +11,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn server_with_options(tag: &str, options: &str) -> Server {
     let dir = tempdir(tag);
     let port = free_port();
-    let license = license_with_port("demo.lic", &dir, port);
-    let text = std::fs::read_to_string(&license)
-        .unwrap()
-        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
-    std::fs::write(&license, text).unwrap();
-    std::fs::write(dir.join("demo.opt"), options).unwrap();
+    let license = license_with_options("demo.lic", &dir, port, options);
     Server::start(&license, port, &[])
 }
 

@@ -27,26 +27,11 @@ fn beat(peer: &mut Peer, idle: bool) -> bool {
     }
 }
 
-fn in_use(addr: std::net::SocketAddr, feature: &str) -> u32 {
-    let mut p = Peer::connect(addr);
-    match p.request(&Message::StatusQuery(wire::StatusQuery {
-        feature: feature.into(),
-    })) {
-        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
-        other => panic!("{other:?}"),
-    }
-}
-
 #[test]
 fn timeout_reclaims_the_seat_of_an_idle_application_only() {
     let dir = tempdir("timeout");
     let port = free_port();
-    let license = license_with_port("demo.lic", &dir, port);
-    let text = std::fs::read_to_string(&license)
-        .unwrap()
-        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
-    std::fs::write(&license, text).unwrap();
-    std::fs::write(dir.join("demo.opt"), "TIMEOUT f1 3\n").unwrap();
+    let license = license_with_options("demo.lic", &dir, port, "TIMEOUT f1 3\n");
     // The vendor's minimum TIMEOUT is normally 900 s; this daemon allows 1.
     let server = Server::start_with_env(&license, port, &[], &[("VENDORD_MIN_TIMEOUT", "1")]);
     let addr = vendord(&server, "demo");
@@ -158,12 +143,7 @@ fn a_borrowed_seat_survives_kill_9_of_vendord_and_lmgrd() {
 fn the_report_log_records_usage_that_lmreport_summarises() {
     let dir = tempdir("reportlog");
     let port = free_port();
-    let license = license_with_port("demo.lic", &dir, port);
-    let text = std::fs::read_to_string(&license)
-        .unwrap()
-        .replace("VENDOR demo\n", "VENDOR demo OPTIONS=demo.opt\n");
-    std::fs::write(&license, text).unwrap();
-    std::fs::write(dir.join("demo.opt"), "REPORTLOG +usage.rl\n").unwrap();
+    let license = license_with_options("demo.lic", &dir, port, "REPORTLOG +usage.rl\n");
     let server = Server::start(&license, port, &[]);
     server.wait_log(WAIT, "Report log: ");
     let addr = vendord(&server, "demo");

@@ -6,7 +6,7 @@
 //! Each test waits for conditions with a deadline; the failover times they
 //! see are printed (`cargo test -p e2e --test triad -- --nocapture`).
 
-use e2e::{bin, examples, free_port, tempdir, wait_until, Peer, Server};
+use e2e::{bin, examples, free_port, in_use, tempdir, wait_until, Peer, Server};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -161,17 +161,6 @@ impl Triad {
     }
 }
 
-/// Seats of f1 in use, as a vendor daemon counts them.
-fn in_use(vendord: SocketAddr) -> u32 {
-    let mut p = Peer::connect(vendord);
-    match p.request(&Message::StatusQuery(wire::StatusQuery {
-        feature: "f1".into(),
-    })) {
-        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
-        other => panic!("{other:?}"),
-    }
-}
-
 /// A real application holding one seat of f1, with its standard error
 /// (where lmflex reports reconnects) collected.
 struct App {
@@ -305,7 +294,7 @@ fn the_primary_masters_a_killed_master_is_replaced_and_no_seat_is_lost() {
     triad
         .member(1)
         .wait_log_count(WAIT, "OUT: \"f1\"", apps.len());
-    assert_eq!(in_use(v1), 3);
+    assert_eq!(in_use(v1, "f1"), 3);
 
     // kill -9 of the master's lmgrd (its vendor daemon dies with it).
     let killed = triad.members[1].take().unwrap();
@@ -326,7 +315,7 @@ fn the_primary_masters_a_killed_master_is_replaced_and_no_seat_is_lost() {
         "failover took {serving_after:?}"
     );
     // The seats were taken over, not checked out again.
-    assert_eq!(in_use(v2), 3, "the new master counts every held seat");
+    assert_eq!(in_use(v2, "f1"), 3, "the new master counts every held seat");
     assert_eq!(out_lines(triad.member(2)), 0, "no holder checked out again");
     assert!(apps.iter().all(|a| !a.lost_a_license()));
     // A newcomer finds exactly the seats nobody holds.
@@ -351,7 +340,7 @@ fn the_primary_masters_a_killed_master_is_replaced_and_no_seat_is_lost() {
         "... and the applications followed it {} ms after its restart",
         back.as_millis()
     );
-    assert_eq!(in_use(v1), 3);
+    assert_eq!(in_use(v1, "f1"), 3);
     assert_eq!(out_lines(triad.member(1)), 0);
     triad
         .member(2)
@@ -381,7 +370,7 @@ fn a_stopped_master_is_replaced_and_steps_down_when_it_resumes() {
         t0.elapsed().as_millis()
     );
     // The stopped master's seats are the new master's too.
-    assert_eq!(in_use(v2), 2);
+    assert_eq!(in_use(v2, "f1"), 2);
     match newcomer(v2, ISSUED - 2 + 1, 2) {
         Message::Denied(d) => assert_eq!(d.code, lmerr::LM_MAXUSERS, "{d:?}"),
         other => panic!("over-issued: {other:?}"),
@@ -406,7 +395,7 @@ fn a_stopped_master_is_replaced_and_steps_down_when_it_resumes() {
         "{}",
         e.text
     );
-    assert_eq!(in_use(v2), 2);
+    assert_eq!(in_use(v2, "f1"), 2);
     assert_eq!(out_lines(triad.member(2)), 0);
     assert!(apps.iter().all(|a| !a.lost_a_license()));
 }
@@ -500,7 +489,7 @@ impl Triad {
 fn check_seats(triad: &Triad, job: u64) -> usize {
     let (m, vd) = triad.wait_one_master();
     wait_until(WAIT, "the master to count the held seats", || {
-        in_use(vd) == 3
+        in_use(vd, "f1") == 3
     });
     assert!(matches!(
         newcomer(vd, ISSUED - 2, job),
@@ -574,7 +563,7 @@ fn members_restarted_in_every_order_keep_every_seat_and_one_master() {
     // seats, having never lost a license.
     let (_, vd) = triad.wait_one_master();
     wait_until(WAIT, "the applications to hold their seats again", || {
-        in_use(vd) == 3 && apps.iter().all(|a| a.reconnects() >= 1)
+        in_use(vd, "f1") == 3 && apps.iter().all(|a| a.reconnects() >= 1)
     });
     assert!(apps.iter().all(|a| !a.lost_a_license()));
     let logs = triad.all_logs();

@@ -131,16 +131,6 @@ fn lookup(addr: SocketAddr) -> Option<Result<u16, i32>> {
     }
 }
 
-fn in_use(vendord: SocketAddr) -> u32 {
-    let mut p = Peer::connect(vendord);
-    match p.request(&Message::StatusQuery(wire::StatusQuery {
-        feature: "f1".into(),
-    })) {
-        Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
-        other => panic!("{other:?}"),
-    }
-}
-
 #[test]
 fn a_master_cut_off_from_the_others_stops_serving_before_another_starts() {
     let Some(net) = Net::create() else {
@@ -197,7 +187,7 @@ fn a_master_cut_off_from_the_others_stops_serving_before_another_starts() {
     let vport = lookup(at(1)).unwrap().unwrap();
     let vd1 = SocketAddr::new(at(1).ip(), vport);
     wait_until(WAIT, "the seats to be known on the new master", || {
-        in_use(vd1) == 3
+        in_use(vd1, "f1") == 3
     });
     let mut newcomer = Peer::hello(vd1, "newcomer", 7);
     assert!(matches!(
@@ -215,7 +205,7 @@ fn a_master_cut_off_from_the_others_stops_serving_before_another_starts() {
     members[0].wait_log_count(WAIT, "This server is now the master", 2);
     let vport = lookup(at(0)).unwrap().unwrap();
     wait_until(WAIT, "every seat on the primary again", || {
-        in_use(SocketAddr::new(at(0).ip(), vport)) == 20
+        in_use(SocketAddr::new(at(0).ip(), vport), "f1") == 20
     });
     assert!(matches!(lookup(at(1)), Some(Err(lmerr::LM_BUSYNEWSERV))));
     holders.clear();
