@@ -155,12 +155,21 @@ impl TriadLink {
 
     fn interpret(&mut self, m: Message) -> FromLmgrd {
         match m {
-            Message::Replicate(r) => match Batch::decode(&r.payload.0) {
-                Ok(b) if b.is_summary() => FromLmgrd::Reset(b.changes),
-                Ok(b) if b.origin == self.origin => FromLmgrd::Committed(self.committed(b.seq)),
-                Ok(b) => FromLmgrd::Apply(b.changes),
-                Err(e) => FromLmgrd::Bad(format!("replicated entry {}: {e}", r.index)),
-            },
+            Message::Replicate(r) => {
+                let bad = |e| FromLmgrd::Bad(format!("replicated entry {}: {e}", r.index));
+                match Batch::header(&r.payload.0) {
+                    // Our own batch: only its number matters.
+                    Ok((origin, seq)) if origin == self.origin => {
+                        FromLmgrd::Committed(self.committed(seq))
+                    }
+                    Ok(_) => match Batch::decode(&r.payload.0) {
+                        Ok(b) if b.is_summary() => FromLmgrd::Reset(b.changes),
+                        Ok(b) => FromLmgrd::Apply(b.changes),
+                        Err(e) => bad(e),
+                    },
+                    Err(e) => bad(e),
+                }
+            }
             Message::TriadRole(r) => FromLmgrd::Role {
                 serving: r.serving,
                 master: r.master,

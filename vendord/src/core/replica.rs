@@ -320,13 +320,24 @@ impl Batch {
         w.buf
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
+    /// Who proposed an encoded batch, and its number, without decoding
+    /// its changes: the proposer only needs to know its own batch when it
+    /// comes back.
+    pub fn header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
         let mut r = Reader::new(bytes);
-        if u8::get(&mut r)? != 1 {
+        Batch::read_header(&mut r)
+    }
+
+    fn read_header(r: &mut Reader) -> Result<(u64, u64), DecodeError> {
+        if u8::get(r)? != 1 {
             return Err(DecodeError::BadValue("batch layout"));
         }
-        let origin = u64::get(&mut r)?;
-        let seq = u64::get(&mut r)?;
+        Ok((u64::get(r)?, u64::get(r)?))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let (origin, seq) = Batch::read_header(&mut r)?;
         let n = u32::get(&mut r)? as usize;
         let mut changes = Vec::with_capacity(n.min(bytes.len()));
         for _ in 0..n {
