@@ -783,8 +783,14 @@ impl Server {
                 // Nothing of this turn shows (replies, log lines, report
                 // records) before the majority holds its changes: a log
                 // that says OUT is a seat every member knows.
-                let changes = std::mem::take(&mut fx.changes);
-                link.propose(changes, crate::triad_link::Held { seq: None, fx });
+                let deltas = std::mem::take(&mut fx.changes);
+                let held = crate::triad_link::Held { seq: None, fx };
+                if deltas.is_empty() {
+                    link.wait_behind(held);
+                } else {
+                    let (origin, seq) = link.next_batch();
+                    link.propose(self.core.encode_batch(origin, seq, &deltas), held);
+                }
                 if let Err(e) = link.flush() {
                     self.log.flush();
                     log::error!("Lost the link to lmgrd ({e}): exiting");

@@ -91,23 +91,27 @@ impl TriadLink {
         !self.held.is_empty()
     }
 
-    /// Queues `changes` for the triad and `held` behind them.
-    pub fn propose(&mut self, changes: Vec<Change>, mut held: Held) {
-        if !changes.is_empty() {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let batch = Batch {
-                origin: self.origin,
-                seq,
-                changes,
-            };
-            Message::Propose(Propose {
-                seq,
-                payload: Blob(batch.encode()),
-            })
-            .encode(&mut self.out);
-            held.seq = Some(seq);
-        }
+    /// The origin and number of the next batch, for encoding it.
+    pub fn next_batch(&self) -> (u64, u64) {
+        (self.origin, self.next_seq)
+    }
+
+    /// Queues the encoded batch `payload` (numbered as
+    /// [`TriadLink::next_batch`] said) for the triad, and `held` behind it.
+    pub fn propose(&mut self, payload: Vec<u8>, mut held: Held) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Message::Propose(Propose {
+            seq,
+            payload: Blob(payload),
+        })
+        .encode(&mut self.out);
+        held.seq = Some(seq);
+        self.held.push_back(held);
+    }
+
+    /// Queues `held` behind the batches already waiting.
+    pub fn wait_behind(&mut self, held: Held) {
         self.held.push_back(held);
     }
 
@@ -259,9 +263,18 @@ mod tests {
     #[test]
     fn replies_wait_for_their_batch_and_keep_their_order() {
         let (mut link, mut lmgrd) = pair();
-        link.propose(vec![Change::Release(1)], ack(1));
-        link.propose(Vec::new(), ack(2));
-        link.propose(vec![Change::Release(2)], ack(3));
+        let batch = |link: &TriadLink, h| {
+            let (origin, seq) = link.next_batch();
+            Batch {
+                origin,
+                seq,
+                changes: vec![Change::Release(h)],
+            }
+            .encode()
+        };
+        link.propose(batch(&link, 1), ack(1));
+        link.wait_behind(ack(2));
+        link.propose(batch(&link, 2), ack(3));
         link.flush().unwrap();
         // lmgrd reads two proposals.
         let mut dec = MessageDecoder::new(MAX_FRAME);

@@ -75,15 +75,20 @@ impl Wire for bool {
     }
 }
 
+/// Writes `s` as a `String` field, without owning it.
+pub fn put_str(s: &str, w: &mut Writer) {
+    // Longer strings are cut at a character boundary; no field needs more.
+    let mut end = s.len().min(u16::MAX as usize);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (end as u16).put(w);
+    w.buf.extend_from_slice(&s.as_bytes()[..end]);
+}
+
 impl Wire for String {
     fn put(&self, w: &mut Writer) {
-        // Longer strings are cut at a character boundary; no field needs more.
-        let mut end = self.len().min(u16::MAX as usize);
-        while !self.is_char_boundary(end) {
-            end -= 1;
-        }
-        (end as u16).put(w);
-        w.buf.extend_from_slice(&self.as_bytes()[..end]);
+        put_str(self, w);
     }
     fn get(r: &mut Reader) -> Result<Self, DecodeError> {
         let n = u16::get(r)? as usize;

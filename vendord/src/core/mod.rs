@@ -27,7 +27,7 @@ mod tests;
 
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
-pub use replica::{Batch, Change, Seat, SeatKey, SuiteSeat, SUMMARY_ORIGIN};
+pub use replica::{Batch, Change, Delta, Seat, SeatKey, SuiteSeat, SUMMARY_ORIGIN};
 
 use grammar::hostid::{self, HostId, HostIdentity};
 use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId, WhoKind};
@@ -163,7 +163,7 @@ pub struct Effects {
     pub borrows: Vec<BorrowChange>,
     /// Accounting changes for the triad to replicate (when
     /// [`Config::replicate`] is set), in order.
-    pub changes: Vec<Change>,
+    pub changes: Vec<Delta>,
     /// Report-log records (when [`Config::report`] is set), in order. Their
     /// `time` is left 0: the event loop stamps them when it writes them.
     pub report: Vec<reportlog::Record>,
@@ -1066,9 +1066,7 @@ impl Core {
                 c.handles.insert(handle);
                 self.reindex_timeout(conn);
                 if self.config.replicate {
-                    if let Some(seat) = self.seat_of(handle) {
-                        fx.changes.push(Change::Grant(Box::new(seat)));
-                    }
+                    fx.changes.push(Delta::Grant(handle));
                 }
                 if self.config.report {
                     let kind = if borrowing {
@@ -1596,7 +1594,7 @@ impl Core {
         self.give_back_quota(&h.quota, freed, heir);
         self.orphans.remove(&(h.orphan_until.unwrap_or(0), handle));
         if self.config.replicate {
-            fx.changes.push(Change::Release(handle));
+            fx.changes.push(Delta::Release(handle));
         }
         if self.config.report {
             let kind = match (reason, h.borrow_until) {
