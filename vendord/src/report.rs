@@ -42,13 +42,18 @@ impl Report {
         self.log.path()
     }
 
-    /// Writes one turn's records, stamped `now_secs`.
+    /// Writes records stamped `now_secs`, in one transaction.
     pub fn write(&mut self, now_secs: u64, mut records: Vec<Record>) -> Result<(), String> {
         for r in &mut records {
             r.time = now_secs;
         }
+        self.append(&records)
+    }
+
+    /// Writes records with the times they carry, in one transaction.
+    pub fn append(&mut self, records: &[Record]) -> Result<(), String> {
         self.log
-            .append(&records)
+            .append(records)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

@@ -201,6 +201,9 @@ pub struct Server {
     borrows: Option<crate::borrow_store::BorrowStore>,
     /// The report log, when the options file asks for one.
     report: Option<crate::report::Report>,
+    /// Report records of this turn of the loop, written together at its
+    /// end: one transaction (one fsync) per turn, not per request.
+    report_batch: Vec<reportlog::Record>,
     /// The link to lmgrd when it is a member of a triad.
     triad: Option<crate::triad_link::TriadLink>,
 }
@@ -240,6 +243,7 @@ impl Server {
             log: LogBatch::new(&core.config().vendor),
             borrows: None,
             report: None,
+            report_batch: Vec::new(),
             triad: None,
             core,
         })
@@ -380,6 +384,7 @@ impl Server {
             )
         });
         let now_secs = self.now() / 1000;
+        self.flush_report();
         match (&mut self.report, wanted) {
             (Some(open), Some((path, _))) if open.path() == path => {}
             (_, wanted) => {
@@ -408,6 +413,14 @@ impl Server {
         let Message::Admin(req) = msg else {
             return None;
         };
+        if !matches!(
+            req.op,
+            admin_op::SWITCH_REPORT_LOG | admin_op::NEW_REPORT_LOG
+        ) {
+            return None;
+        }
+        // What this turn recorded belongs in the old file.
+        self.flush_report();
         let report = self.report.as_mut()?;
         let now_secs = (self.started_unix_ms + self.started.elapsed().as_millis() as u64) / 1000;
         let held = self.core.held_records();
@@ -574,6 +587,7 @@ impl Server {
                 }
             }
             self.housekeeping();
+            self.flush_report();
             self.log.flush();
             if std::mem::take(&mut self.reread_pending) {
                 self.reread_license();
@@ -618,6 +632,7 @@ impl Server {
         let mut records = fx.report;
         records.push(reportlog::Record::marker(0, reportlog::Kind::Stop));
         self.write_report(records);
+        self.flush_report();
         for (_, mut c) in self.conns.drain() {
             let _ = c.flush();
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -760,10 +775,26 @@ impl Server {
         }
     }
 
+    /// Queues `records` (stamped now) for the end of this turn.
     fn write_report(&mut self, records: Vec<reportlog::Record>) {
+        if self.report.is_none() {
+            return;
+        }
         let now_secs = self.now() / 1000;
+        self.report_batch.extend(records.into_iter().map(|mut r| {
+            r.time = now_secs;
+            r
+        }));
+    }
+
+    /// Writes the turn's report records in one transaction.
+    fn flush_report(&mut self) {
+        if self.report_batch.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.report_batch);
         if let Some(report) = &mut self.report {
-            if let Err(e) = report.write(now_secs, records) {
+            if let Err(e) = report.append(&records) {
                 self.log.flush();
                 log::error!(
                     "Report log {}: {e}; no longer written",
