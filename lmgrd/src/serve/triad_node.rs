@@ -911,7 +911,7 @@ impl TriadNode {
             Ok(e) => {
                 if !self.replay.push(&e.vendor, index, &e.payload.0) {
                     log::warn!(
-                        "triad log entry {index} for {} is out of order: skipped",
+                        "triad log entry {index} for {} is out of order or not a batch: skipped",
                         e.vendor
                     );
                     return;
