@@ -386,12 +386,23 @@ impl Peer {
 
     /// Asks lmgrd where `vendor` listens.
     pub fn vendor_port(lmgrd: SocketAddr, vendor: &str) -> Result<u16, wire::ErrorReply> {
-        let mut p = Peer::hello(lmgrd, "lookup", 0);
-        match p.request(&Message::VendorLookup(wire::VendorLookup {
+        Peer::try_vendor_port(lmgrd, vendor)
+            .unwrap_or_else(|| panic!("no answer from lmgrd at {lmgrd}"))
+    }
+
+    /// [`Peer::vendor_port`], or `None` when lmgrd cannot be reached or
+    /// does not answer (a triad member that is down or stopped).
+    pub fn try_vendor_port(
+        lmgrd: SocketAddr,
+        vendor: &str,
+    ) -> Option<Result<u16, wire::ErrorReply>> {
+        let mut p = Peer::try_hello(lmgrd, "lookup", 0)?;
+        p.send(&Message::VendorLookup(wire::VendorLookup {
             vendor: vendor.into(),
-        })) {
-            Message::VendorInfo(i) => Ok(i.port),
-            Message::Error(e) => Err(e),
+        }));
+        match p.recv()? {
+            Message::VendorInfo(i) => Some(Ok(i.port)),
+            Message::Error(e) => Some(Err(e)),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -428,6 +439,17 @@ pub fn license_with_options(example: &str, dir: &Path, port: u16, options: &str)
     std::fs::write(&license, text).unwrap();
     std::fs::write(dir.join("demo.opt"), options).unwrap();
     license
+}
+
+/// `text` (a license file) with its SERVER lines replaced by `servers`, in
+/// order: hosts, ports and SERVER keywords are not signed.
+pub fn with_servers(text: &str, servers: &[String]) -> String {
+    let mut out: String = servers.iter().map(|s| format!("{s}\n")).collect();
+    for l in text.lines().filter(|l| !l.starts_with("SERVER ")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 /// Seats of `feature` in use, as the vendor daemon at `vendord` counts them.

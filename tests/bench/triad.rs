@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wire::Message;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -77,15 +76,10 @@ fn addr(member: usize, port: u16) -> SocketAddr {
 /// `text` with its SERVER line(s) replaced by three on 127.0.0.1-3 and
 /// `port` (SERVER lines are not signed).
 fn as_triad(text: &str, port: u16) -> String {
-    let servers: String = (1..=3)
-        .map(|n| format!("SERVER 127.0.0.{n} ANY {port}\n"))
+    let servers: Vec<String> = (1..=3)
+        .map(|n| format!("SERVER 127.0.0.{n} ANY {port}"))
         .collect();
-    let rest: String = text
-        .lines()
-        .filter(|l| !l.starts_with("SERVER "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    servers + &rest
+    e2e::with_servers(text, &servers)
 }
 
 impl Triad {
@@ -122,12 +116,9 @@ impl Triad {
     /// The member whose lmgrd hands out the vendor daemon's port.
     fn master(&self) -> Option<(usize, u16)> {
         (0..3).filter(|&m| self.members[m].is_some()).find_map(|m| {
-            let mut p = Peer::try_hello(addr(m, self.port), "bench", 0)?;
-            match p.request(&Message::VendorLookup(wire::VendorLookup {
-                vendor: "demo".into(),
-            })) {
-                Message::VendorInfo(i) => Some((m, i.port)),
-                _ => None,
+            match Peer::try_vendor_port(addr(m, self.port), "demo")? {
+                Ok(port) => Some((m, port)),
+                Err(_) => None,
             }
         })
     }

@@ -6,7 +6,7 @@
 //! Each test waits for conditions with a deadline; the failover times they
 //! see are printed (`cargo test -p e2e --test triad -- --nocapture`).
 
-use e2e::{bin, examples, free_port, in_use, tempdir, wait_until, Peer, Server};
+use e2e::{bin, examples, free_port, in_use, tempdir, wait_until, with_servers, Peer, Server};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,15 +32,13 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 /// the port on the first line (PRIMARY_IS_MASTER, timing).
 fn triad_license(dir: &Path, port: u16, first: &str) -> PathBuf {
     let text = std::fs::read_to_string(examples().join("triad.lic")).unwrap();
-    let mut out = String::new();
-    for n in 1..=3 {
-        let extra = if n == 1 { first } else { "" };
-        out.push_str(&format!("SERVER 127.0.0.{n} ANY {port} {extra}\n"));
-    }
-    for l in text.lines().filter(|l| !l.starts_with("SERVER ")) {
-        out.push_str(l);
-        out.push('\n');
-    }
+    let servers: Vec<String> = (1..=3)
+        .map(|n| {
+            let extra = if n == 1 { first } else { "" };
+            format!("SERVER 127.0.0.{n} ANY {port} {extra}")
+        })
+        .collect();
+    let out = with_servers(&text, &servers);
     let path = dir.join("triad.lic");
     std::fs::write(&path, out).unwrap();
     std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
@@ -110,14 +108,7 @@ impl Triad {
 
     /// What member `m`'s lmgrd answers a vendor lookup.
     fn lookup(&self, m: usize) -> Option<Result<u16, wire::ErrorReply>> {
-        let mut p = Peer::try_hello(addr(m, self.port), "lookup", 0)?;
-        match p.request(&Message::VendorLookup(wire::VendorLookup {
-            vendor: "demo".into(),
-        })) {
-            Message::VendorInfo(i) => Some(Ok(i.port)),
-            Message::Error(e) => Some(Err(e)),
-            other => panic!("unexpected {other:?}"),
-        }
+        Peer::try_vendor_port(addr(m, self.port), "demo")
     }
 
     /// The members that hand out their vendor daemon now, with its port.

@@ -99,20 +99,14 @@ impl Drop for Net {
 /// The example triad license with SERVER lines on the members' addresses.
 fn license(net: &Net, dir: &Path, port: u16) -> PathBuf {
     let text = std::fs::read_to_string(examples().join("triad.lic")).unwrap();
-    let mut n = 0;
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if !l.starts_with("SERVER ") {
-                return format!("{l}\n");
-            }
-            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            parts[1] = net.addr(n);
-            parts[3] = port.to_string();
-            n += 1;
-            format!("{}\n", parts.join(" "))
+    // As in the example: the primary is master whenever it is up.
+    let servers: Vec<String> = (0..3)
+        .map(|i| {
+            let extra = if i == 0 { "PRIMARY_IS_MASTER" } else { "" };
+            format!("SERVER {} ANY {port} {extra}", net.addr(i))
         })
         .collect();
+    let text = with_servers(&text, &servers);
     let path = dir.join("triad.lic");
     std::fs::write(&path, text).unwrap();
     std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
@@ -120,15 +114,7 @@ fn license(net: &Net, dir: &Path, port: u16) -> PathBuf {
 }
 
 fn lookup(addr: SocketAddr) -> Option<Result<u16, i32>> {
-    let mut p = Peer::try_hello(addr, "probe", 0)?;
-    p.send(&Message::VendorLookup(wire::VendorLookup {
-        vendor: "demo".into(),
-    }));
-    match p.recv()? {
-        Message::VendorInfo(i) => Some(Ok(i.port)),
-        Message::Error(e) => Some(Err(e.code)),
-        _ => None,
-    }
+    Peer::try_vendor_port(addr, "demo").map(|r| r.map_err(|e| e.code))
 }
 
 #[test]

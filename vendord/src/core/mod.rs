@@ -27,7 +27,7 @@ mod tests;
 
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
-pub use replica::{Batch, Change, Delta, Seat, SeatKey, SuiteSeat, SUMMARY_ORIGIN};
+pub use replica::{Batch, Change, Delta, Seat, SeatKey, SuiteSeat};
 
 use grammar::hostid::{self, HostId, HostIdentity};
 use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId, WhoKind};
@@ -1064,7 +1064,11 @@ impl Core {
                     self.idle.insert((c.last_heard, conn));
                 }
                 c.handles.insert(handle);
-                self.reindex_timeout(conn);
+                // Only a checkout with a TIMEOUT can change the connection's
+                // shortest one (most daemons have none: keep it off the path).
+                if timeout.is_some() {
+                    self.reindex_timeout(conn);
+                }
                 if self.config.replicate {
                     fx.changes.push(Delta::Grant(handle));
                 }
@@ -1629,7 +1633,9 @@ impl Core {
                 self.idle.remove(&(c.last_heard, h.conn));
             }
         }
-        self.reindex_timeout(h.conn);
+        if h.timeout_ms.is_some() {
+            self.reindex_timeout(h.conn);
+        }
     }
 
     /// The seat stays taken but no longer belongs to its connection (it
@@ -1639,13 +1645,16 @@ impl Core {
             return;
         };
         let conn = std::mem::replace(&mut h.conn, DETACHED);
+        let timed = h.timeout_ms.is_some();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.handles.remove(&handle);
             if c.handles.is_empty() {
                 self.idle.remove(&(c.last_heard, conn));
             }
         }
-        self.reindex_timeout(conn);
+        if timed {
+            self.reindex_timeout(conn);
+        }
     }
 
     /// The connection is gone: everything it held is released.
@@ -2020,11 +2029,6 @@ impl Core {
     /// Turns report-log records on or off (see [`Config::report`]).
     pub fn set_report(&mut self, on: bool) {
         self.config.report = on;
-    }
-
-    /// Seats currently borrowed.
-    pub fn borrowed_count(&self) -> usize {
-        self.borrowed.len()
     }
 
     /// The local date changed: pools follow their lines' START and expiry

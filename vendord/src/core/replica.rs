@@ -250,10 +250,6 @@ impl Core {
         self.standby = standby;
     }
 
-    pub fn is_standby(&self) -> bool {
-        self.standby
-    }
-
     /// Applies committed changes from the triad's log (on a standby, or on
     /// a restarted member catching up). A seat that cannot be placed (its
     /// feature is not in this member's license file) is reported in the
@@ -382,7 +378,7 @@ pub struct Batch {
 /// The `origin` of a batch no vendor daemon proposed: lmgrd's summary of
 /// the log (every seat held at some point of it), used when the log is
 /// compacted. A vendor daemon's own origin is never 0.
-pub const SUMMARY_ORIGIN: u64 = 0;
+const SUMMARY_ORIGIN: u64 = 0;
 
 impl Batch {
     /// A summary of the log: exactly these seats are held. A standby that
