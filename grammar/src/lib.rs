@@ -19,6 +19,7 @@ pub mod model;
 pub mod options;
 mod parse;
 pub mod pool;
+pub mod publisher;
 pub mod signature;
 pub mod source;
 pub mod version;

@@ -69,6 +69,11 @@ pub struct Pool {
     /// The PACKAGE the pool was expanded from.
     pub package: Option<String>,
     pub contributions: Vec<Contribution>,
+    /// The signed line(s) behind the pool, sent with each grant so that
+    /// applications can check them (filled by the vendor daemon, see
+    /// [`crate::publisher::pool_proof`]; empty until then).
+    #[serde(skip)]
+    pub proof: std::sync::Arc<[crate::publisher::SignedLine]>,
 }
 
 impl Pool {
@@ -520,6 +525,7 @@ fn new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> usize {
         suite: c.suite.as_deref().map(str::to_string),
         package: c.package.as_deref().map(str::to_string),
         contributions: Vec::new(),
+        proof: std::sync::Arc::new([]),
     });
     let idx = set.pools.len() - 1;
     groups.pools[c.group].push(idx);

@@ -161,6 +161,27 @@ fn push_field(out: &mut Vec<u8>, field: &str) {
     out.push(b'\n');
 }
 
+/// The fields of signed content, in order, as [`feature_content`] and
+/// [`package_content`] wrote them; `None` if the bytes are not signed
+/// content (wrong prefix, a bad length, a field that is not UTF-8).
+pub fn content_fields(content: &[u8]) -> Option<Vec<&str>> {
+    let mut rest = content.strip_prefix(b"lmsign1\n")?;
+    let mut fields = Vec::new();
+    while !rest.is_empty() {
+        let colon = rest.iter().position(|&b| b == b':')?;
+        let digits = std::str::from_utf8(&rest[..colon]).ok()?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let len: usize = digits.parse().ok()?;
+        let body = rest.get(colon + 1..)?;
+        let (field, after) = (body.get(..len)?, body.get(len..)?);
+        rest = after.strip_prefix(b"\n")?;
+        fields.push(std::str::from_utf8(field).ok()?);
+    }
+    Some(fields)
+}
+
 fn collapse_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -320,6 +341,9 @@ pub enum KeyError {
     NoKey { path: PathBuf, what: &'static str },
     #[error("{path}: {message}")]
     Bad { path: PathBuf, message: String },
+    /// Key material compiled into a program is unusable.
+    #[error("{what} built into this program: {message}")]
+    BuiltIn { what: &'static str, message: String },
 }
 
 fn pem_blocks<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
@@ -344,21 +368,16 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut keys = Vec::new();
-    for block in pem_blocks(&text, "PUBLIC KEY") {
-        let key = VerifyingKey::from_public_key_pem(block).map_err(|e| KeyError::Bad {
-            path: path.to_path_buf(),
-            message: format!("not an Ed25519 public key: {e}"),
-        })?;
-        keys.push(key);
-    }
-    if keys.is_empty() {
-        return Err(KeyError::NoKey {
+    public_keys_in(&text).map_err(|problem| match problem {
+        PemProblem::None => KeyError::NoKey {
             path: path.to_path_buf(),
             what: "public key",
-        });
-    }
-    Ok(keys)
+        },
+        PemProblem::Bad(message) => KeyError::Bad {
+            path: path.to_path_buf(),
+            message: format!("not an Ed25519 public key: {message}"),
+        },
+    })
 }
 
 /// Reads a publisher's private key (PKCS#8 PEM).
@@ -367,17 +386,70 @@ pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let block = pem_blocks(&text, "PRIVATE KEY")
-        .into_iter()
-        .next()
-        .ok_or_else(|| KeyError::NoKey {
+    private_key_in(&text).map_err(|problem| match problem {
+        PemProblem::None => KeyError::NoKey {
             path: path.to_path_buf(),
             what: "private key",
-        })?;
-    SigningKey::from_pkcs8_pem(block).map_err(|e| KeyError::Bad {
-        path: path.to_path_buf(),
-        message: format!("not an Ed25519 private key: {e}"),
+        },
+        PemProblem::Bad(message) => KeyError::Bad {
+            path: path.to_path_buf(),
+            message: format!("not an Ed25519 private key: {message}"),
+        },
     })
+}
+
+/// Every public key in PEM text built into a program; `what` names the
+/// text in errors.
+pub fn read_pem_public_keys(text: &str, what: &'static str) -> Result<Vec<VerifyingKey>, KeyError> {
+    public_keys_in(text).map_err(|problem| KeyError::BuiltIn {
+        what,
+        message: problem.to_string(),
+    })
+}
+
+/// The private key in PEM text built into a program.
+pub fn read_pem_private_key(text: &str, what: &'static str) -> Result<SigningKey, KeyError> {
+    private_key_in(text).map_err(|problem| KeyError::BuiltIn {
+        what,
+        message: problem.to_string(),
+    })
+}
+
+/// What is wrong with PEM text.
+#[derive(Debug)]
+enum PemProblem {
+    None,
+    Bad(String),
+}
+
+impl std::fmt::Display for PemProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PemProblem::None => f.write_str("no PEM block found"),
+            PemProblem::Bad(m) => write!(f, "not an Ed25519 key: {m}"),
+        }
+    }
+}
+
+fn public_keys_in(text: &str) -> Result<Vec<VerifyingKey>, PemProblem> {
+    let keys = pem_blocks(text, "PUBLIC KEY")
+        .into_iter()
+        .map(|block| {
+            VerifyingKey::from_public_key_pem(block).map_err(|e| PemProblem::Bad(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(PemProblem::None);
+    }
+    Ok(keys)
+}
+
+fn private_key_in(text: &str) -> Result<SigningKey, PemProblem> {
+    let block = pem_blocks(text, "PRIVATE KEY")
+        .into_iter()
+        .next()
+        .ok_or(PemProblem::None)?;
+    SigningKey::from_pkcs8_pem(block).map_err(|e| PemProblem::Bad(e.to_string()))
 }
 
 /// A new key pair as (private PEM, public PEM).

@@ -3,6 +3,8 @@
 //! - [`core`]: the license accounting, a pure state machine (no sockets,
 //!   no clock, no threads) driven by events and the time.
 //! - [`server`]: the single-threaded mio event loop around the core.
+//! - [`daemon`]: a whole vendor daemon for one publisher's built-in keys,
+//!   as a publisher's `main` runs it.
 //! - [`startup`]: reading and verifying the license file, process settings,
 //!   the start-up log lines.
 //! - [`borrow_store`]: borrowed seats on disk (redb), so they outlive restarts.
@@ -15,6 +17,7 @@ pub mod admin_auth;
 pub mod args;
 pub mod borrow_store;
 pub mod core;
+pub mod daemon;
 pub mod report;
 pub mod server;
 pub mod startup;

@@ -186,7 +186,7 @@ pub struct Server {
     next_timestamp: u64,
     stop: Option<Stopped>,
     /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
-    reread: Option<(std::path::PathBuf, String)>,
+    reread: Option<(std::path::PathBuf, std::sync::Arc<grammar::publisher::DaemonKeys>)>,
     reread_pending: bool,
     admin: crate::admin_auth::AdminPolicy,
     read_buf: Vec<u8>,
@@ -458,10 +458,14 @@ impl Server {
         Ok(())
     }
 
-    /// On SIGHUP, reread `license` for `vendor` and serve the new pools,
-    /// keeping current checkouts.
-    pub fn reread_from(&mut self, license: std::path::PathBuf, vendor: String) {
-        self.reread = Some((license, vendor));
+    /// On SIGHUP, reread `license`, verify it with the publisher's
+    /// built-in `keys` and serve the new pools, keeping current checkouts.
+    pub fn reread_from(
+        &mut self,
+        license: std::path::PathBuf,
+        keys: std::sync::Arc<grammar::publisher::DaemonKeys>,
+    ) {
+        self.reread = Some((license, keys));
     }
 
     /// Restrictions lmgrd passed on (`-x lmremove`, `-local`, `-2 -p`).
@@ -494,13 +498,13 @@ impl Server {
     }
 
     fn reread_license(&mut self) {
-        let Some((path, vendor)) = self.reread.clone() else {
+        let Some((path, keys)) = self.reread.clone() else {
             return;
         };
         self.log.flush();
         log::info!("Rereading license file...");
         let today = (self.today)();
-        match crate::startup::load_license(&path, &vendor, today) {
+        match crate::startup::load_license(&path, keys.publisher(), today) {
             Ok(licensed) => {
                 for problem in &licensed.problems {
                     log::info!("{problem}");

@@ -4,7 +4,8 @@
 use crate::core::{Config, Withdrawn};
 use grammar::check::check;
 use grammar::pool::PoolSet;
-use grammar::signature::{key_search_dirs, KeyRing, SignatureStatus};
+use grammar::publisher::{pool_proof, Publisher};
+use grammar::signature::{key_search_dirs, read_public_keys, SignatureStatus};
 use grammar::{Date, EntryKind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -34,19 +35,22 @@ impl Licensed {
     }
 }
 
-/// Reads `path`, verifies its signatures with the vendor's public key
-/// (searched as `grammar::signature::key_search_dirs` says) and builds the
-/// pools of `vendor` for `today`. Lines that are unsigned, tampered with,
-/// or signed by an unknown key are never pooled.
-pub fn load_license(path: &Path, vendor: &str, today: Date) -> io::Result<Licensed> {
+/// Reads `path`, verifies its signatures with the publisher's keys built
+/// into this daemon, and builds the pools of the publisher's vendor for
+/// `today`. Lines that are unsigned, tampered with, or signed by any other
+/// key are never pooled; keys found on disk (`LM_PUBLIC_KEY_PATH`, beside
+/// the license or the program) are never used, only reported.
+pub fn load_license(path: &Path, publisher: &Publisher, today: Date) -> io::Result<Licensed> {
+    let vendor = publisher.vendor();
     let file = grammar::read_license(path)?;
-    let mut vendors: BTreeSet<&str> = file.vendors().map(|(_, v)| v.name.as_str()).collect();
-    vendors.insert(vendor);
-    let (keys, key_problems) = KeyRing::load(vendors, &key_search_dirs(Some(path)));
-    let (report, mut pools) = check(&file, &keys, today);
+    let (report, mut pools) = check(&file, &publisher.key_ring(), today);
     pools.pools.retain(|p| p.vendor == vendor);
+    let servers = file.server_hostids();
+    for pool in &mut pools.pools {
+        pool.proof = pool_proof(&file, &servers, pool).into();
+    }
 
-    let mut problems: Vec<String> = key_problems.iter().map(ToString::to_string).collect();
+    let mut problems: Vec<String> = ignored_key_files(path, publisher);
     let mut withdrawn: BTreeMap<String, Withdrawn> = BTreeMap::new();
     for line in report.lines.iter().filter(|l| l.vendor == vendor) {
         let Some(feature) = &line.feature else {
@@ -60,10 +64,11 @@ pub fn load_license(path: &Path, vendor: &str, today: Date) -> io::Result<Licens
         problems.push(match why {
             Withdrawn::Expired => format!("EXPIRED: {feature}"),
             Withdrawn::BadSignature => format!(
-                "Not serving {} \"{feature}\" (line {}): {}",
-                line.kind,
+                "{}:{}: not serving {} \"{feature}\": {}",
+                path.display(),
                 line.line,
-                line.reason.as_deref().unwrap_or("invalid signature")
+                line.kind,
+                signature_problem(line)
             ),
         });
         if !pools.pools.iter().any(|p| p.feature == *feature) {
@@ -91,6 +96,46 @@ pub fn load_license(path: &Path, vendor: &str, today: Date) -> io::Result<Licens
         problems,
         options,
     })
+}
+
+/// Why a line's signature keeps it from being served, for the log.
+fn signature_problem(line: &grammar::check::LineReport) -> String {
+    match line.signature {
+        // With the keys built in, "unverifiable" means signed by some key
+        // other than the publisher's: as good as forged.
+        SignatureStatus::Unverifiable => {
+            "it is not signed with a key built into this vendor daemon: LM_BADCODE (-8)".into()
+        }
+        _ => line
+            .reason
+            .clone()
+            .unwrap_or_else(|| "invalid signature: LM_BADCODE (-8)".into()),
+    }
+}
+
+/// `<vendor>.pub` files where inspection tools look for keys, which hold
+/// keys this daemon does not have built in: reported, so that whoever put
+/// them there learns they are ignored.
+fn ignored_key_files(license: &Path, publisher: &Publisher) -> Vec<String> {
+    let name = format!("{}.pub", publisher.vendor());
+    let mut seen = BTreeSet::new();
+    key_search_dirs(Some(license))
+        .into_iter()
+        .map(|d| d.join(&name))
+        .filter(|p| p.is_file() && seen.insert(p.clone()))
+        .filter(|p| {
+            read_public_keys(p).map_or(true, |keys| {
+                keys.iter()
+                    .any(|k| !publisher.license_keys().contains(k))
+            })
+        })
+        .map(|p| {
+            format!(
+                "Ignoring public key file {}: this vendor daemon trusts only the keys built into it",
+                p.display()
+            )
+        })
+        .collect()
 }
 
 /// Reads the options file of `vendor`'s VENDOR line (a relative path is
@@ -246,7 +291,8 @@ mod tests {
     fn demo_license_pools() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses/demo.lic");
         let today = Date::new(2026, 6, 1).unwrap();
-        let l = load_license(&path, "demo", today).unwrap();
+        let demo = Publisher::demo();
+        let l = load_license(&path, &demo, today).unwrap();
         let counts: Vec<(String, u32)> = l
             .pools
             .pools
@@ -255,14 +301,19 @@ mod tests {
             .collect();
         assert_eq!(counts, vec![("f1".into(), 4), ("f2".into(), 2)]);
         assert!(l.problems.is_empty(), "{:?}", l.problems);
-        let other = load_license(&path, "nobody", today).unwrap();
-        assert!(other.pools.pools.is_empty());
+        let other = Publisher::from_pem("nobody", grammar::publisher::DEMO_PUBLIC_KEYS, None)
+            .unwrap();
+        assert!(load_license(&path, &other, today)
+            .unwrap()
+            .pools
+            .pools
+            .is_empty());
     }
 
     #[test]
     fn tampered_line_is_withdrawn() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses/tampered.lic");
-        let l = load_license(&path, "demo", Date::new(2026, 6, 1).unwrap()).unwrap();
+        let l = load_license(&path, &Publisher::demo(), Date::new(2026, 6, 1).unwrap()).unwrap();
         assert!(l.pools.pools.iter().all(|p| p.feature != "cad_pro"));
         assert_eq!(l.withdrawn.get("cad_pro"), Some(&Withdrawn::BadSignature));
         assert!(l.problems.iter().any(|p| p.contains("cad_pro")));

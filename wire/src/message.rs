@@ -100,7 +100,24 @@ wire_struct!(Granted {
     version: String,
     count: u32,
     expiry: String,
+    /// The signed license line(s) behind the grant, so that the
+    /// application can check that its publisher signed them.
+    proof: Vec<LineProof>,
+    /// For a borrow: the vendor daemon's seal over its terms (see
+    /// `grammar::publisher::BorrowSeal`), kept with the client's borrow
+    /// record; empty otherwise.
+    seal: Blob,
 });
+
+wire_struct!(
+    /// A license line as its publisher signed it: the signed content and
+    /// the Ed25519 signature, with the id of the key that made it.
+    LineProof {
+        content: Blob,
+        key_id: u32,
+        signature: Blob,
+    }
+);
 
 wire_struct!(Denied {
     req: u32,

@@ -32,6 +32,7 @@ pub use replica::{Batch, Change, Delta, Seat, SeatKey, SuiteSeat};
 use grammar::hostid::{self, HostId, HostIdentity};
 use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, ReservationId, WhoKind};
 use grammar::pool::{Pool, PoolSet};
+use grammar::publisher::{BorrowSeal, DaemonKeys};
 use grammar::{Date, DupGroup, Version};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -39,7 +40,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use wire::lmerr;
 use wire::{
     admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
-    Granted, Heartbeat, Holder, Message, ReturnBorrow, Revoked, StatusQuery, StatusReply, Welcome,
+    Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked, StatusQuery, StatusReply, Welcome,
 };
 
 /// A client connection, as the event loop numbers them. Never reused
@@ -115,6 +116,10 @@ pub struct Config {
     /// Whether this daemon is part of a triad: only then does the core
     /// describe each seat taken or freed in [`Effects::changes`].
     pub replicate: bool,
+    /// The publisher's keys built into this daemon: the borrow-sealing key
+    /// signs each borrow's terms ([`Granted::seal`]). `None` (tests):
+    /// borrows are not sealed.
+    pub keys: Option<std::sync::Arc<DaemonKeys>>,
 }
 
 impl Config {
@@ -133,8 +138,43 @@ impl Config {
             min_timeout_secs: 900,
             report: false,
             replicate: false,
+            keys: None,
         }
     }
+}
+
+/// The signed lines behind `pool`, as a grant carries them.
+fn proof_of(pool: &Pool) -> Vec<LineProof> {
+    pool.proof
+        .iter()
+        .map(|l| LineProof {
+            content: wire::codec::Blob(l.content.to_vec()),
+            key_id: u32::from_be_bytes(l.key_id),
+            signature: wire::codec::Blob(l.signature.to_vec()),
+        })
+        .collect()
+}
+
+/// The daemon's seal over a borrow's terms, for the borrower's record.
+fn seal(
+    keys: &DaemonKeys,
+    vendor: &str,
+    granted: &Granted,
+    co: &Checkout,
+    holding: &Holding,
+) -> wire::codec::Blob {
+    let terms = BorrowSeal {
+        vendor,
+        feature: &granted.feature,
+        version: &granted.version,
+        count: granted.count,
+        expiry: &granted.expiry,
+        until: co.borrow_until,
+        handle: granted.handle,
+        user: &holding.user,
+        host: &holding.host,
+    };
+    wire::codec::Blob(keys.seal(&terms).to_vec())
 }
 
 /// A connection the event loop should close.
@@ -894,6 +934,8 @@ impl Core {
             version: pool.version.as_written().to_string(),
             count: h.count,
             expiry: pool.expiry().to_string(),
+            proof: proof_of(pool),
+            seal: wire::codec::Blob::default(),
         }
     }
 
@@ -991,13 +1033,15 @@ impl Core {
                 let before = pool.in_use;
                 pool.join(plan.key.clone(), handle, pool.seats(co.count));
                 let added = pool.in_use - before;
-                let granted = Granted {
+                let mut granted = Granted {
                     req: co.req,
                     handle,
                     feature: co.feature.clone(),
                     version: pool.pool.version.as_written().to_string(),
                     count: co.count,
                     expiry: pool.pool.expiry().to_string(),
+                    proof: proof_of(&pool.pool),
+                    seal: wire::codec::Blob::default(),
                 };
                 fx.log.push(LogEvent::Out {
                     feature: co.feature.clone(),
@@ -1057,6 +1101,9 @@ impl Core {
                         self.borrowed.insert((until, handle));
                         fx.borrows
                             .push(BorrowChange::Add(borrow_record(handle, h, &self.pools)));
+                        if let Some(keys) = &self.config.keys {
+                            granted.seal = seal(keys, &self.config.vendor, &granted, co, h);
+                        }
                     }
                 }
                 let c = self.conns.get_mut(&conn).expect("invariant: checked above");
