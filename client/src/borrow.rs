@@ -346,6 +346,10 @@ pub struct BorrowRecord {
     pub server: String,
     /// The server's handle for the seat.
     pub handle: u64,
+    /// The vendor daemon's seal over the terms above and the borrower's
+    /// user and host (`grammar::publisher::BorrowSeal`): a record edited
+    /// afterwards no longer verifies, and is not honoured.
+    pub seal: Vec<u8>,
 }
 
 impl BorrowRecord {
@@ -355,9 +359,13 @@ impl BorrowRecord {
     }
 }
 
-/// (vendor, feature) → (version, count, expiry, borrowed_at, until, server, handle).
-type RecordValue<'a> = (&'a str, u32, &'a str, u64, u64, &'a str, u64);
-const BORROWS: TableDefinition<'_, (&str, &str), RecordValue<'_>> = TableDefinition::new("borrows");
+/// (vendor, feature) → (version, count, expiry, borrowed_at, until, server,
+/// handle, seal).
+type RecordValue<'a> = (&'a str, u32, &'a str, u64, u64, &'a str, u64, &'a [u8]);
+/// Records from before borrows were sealed sit in another table (`borrows`)
+/// and are ignored: they could not be honoured anyway.
+const BORROWS: TableDefinition<'_, (&str, &str), RecordValue<'_>> =
+    TableDefinition::new("sealed_borrows");
 
 /// Why the borrow store could not be used. It names the file.
 #[derive(Debug, thiserror::Error)]
@@ -383,10 +391,12 @@ pub enum BorrowStoreError {
 /// several applications and `lmborrow` can use it in turn (redb allows one
 /// opener at a time; a busy file is retried for a short while).
 ///
-/// The records are not tamper-proof: nothing signs them, and a user who
-/// edits the file (or sets the clock back) can keep using a license the
-/// server no longer lends. The server's own accounting is unaffected: the
-/// seat is free there once the borrow ends or is returned.
+/// Each record carries the vendor daemon's seal over its terms: an
+/// application honours a record only if the seal verifies with the key
+/// built into it, so editing the file (a later end, more seats, another
+/// user or host) gets nothing. Setting the clock back is not detected
+/// here. The server's own accounting is unaffected either way: the seat is
+/// free there once the borrow ends or is returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BorrowStore {
     path: PathBuf,
@@ -489,6 +499,7 @@ impl BorrowStore {
                             r.until,
                             r.server.as_str(),
                             r.handle,
+                            r.seal.as_slice(),
                         ),
                     )?;
                 }
@@ -515,7 +526,8 @@ impl BorrowStore {
                 for row in t.iter()? {
                     let (k, v) = row?;
                     let (vendor, feature) = k.value();
-                    let (version, count, expiry, borrowed_at, until, server, handle) = v.value();
+                    let (version, count, expiry, borrowed_at, until, server, handle, seal) =
+                        v.value();
                     out.push(BorrowRecord {
                         vendor: vendor.to_string(),
                         feature: feature.to_string(),
@@ -526,6 +538,7 @@ impl BorrowStore {
                         until,
                         server: server.to_string(),
                         handle,
+                        seal: seal.to_vec(),
                     });
                 }
                 Ok(out)
@@ -734,6 +747,7 @@ mod tests {
             until,
             server: "27000@localhost".into(),
             handle: 7,
+            seal: vec![1, 2, 3],
         }
     }
 

@@ -49,6 +49,11 @@ pub mod minor {
     pub const BAD_PARAM: i32 = 1;
     /// The connection to the server is being re-established (-96).
     pub const RECONNECTING: i32 = 9;
+    /// A vendor daemon's grant that no line signed by the application's
+    /// publisher backs (-8).
+    pub const GRANT_NOT_SIGNED: i32 = 545;
+    /// A local borrow record whose vendor daemon seal does not hold (-8).
+    pub const BORROW_SEAL: i32 = 546;
 }
 
 /// The step of a checkout (or of keeping a license) that failed.

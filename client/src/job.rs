@@ -17,6 +17,8 @@ use crate::local::{io_text, plan_file, FilePlan, Request};
 use crate::route::{establish, Reached, Route};
 use crate::search::{self, LicensePath, PathEntry, ServerSpec};
 use crate::session::{JobCtx, Opened, Outcome, QueueState, Session, Settings};
+use crate::trust::Trust;
+use grammar::publisher::Publisher;
 use grammar::{Date, Version};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,6 +166,7 @@ pub struct Job {
 struct JobInner {
     ctx: Arc<JobCtx>,
     config: JobConfig,
+    trust: Trust,
     local: LocalIdentity,
     sessions: Mutex<Vec<Arc<Session>>>,
 }
@@ -196,18 +199,39 @@ pub struct License {
     seat: Option<(Arc<Session>, u64)>,
     /// Unix time a borrow ends; 0 when not borrowed.
     borrowed_until: u64,
+    /// For a borrow: the vendor daemon's seal over its terms.
+    seal: Vec<u8>,
     job: Weak<JobInner>,
     returned: AtomicBool,
 }
 
 impl Job {
-    /// A job for `vendor` with the default settings and the search path
-    /// from the environment.
-    pub fn new(vendor: &str) -> Job {
-        Job::with_config(vendor, JobConfig::default())
+    /// A job of the application of `publisher`, whose keys (built into
+    /// the application) alone validate its licenses, with the default
+    /// settings and the search path from the environment.
+    pub fn new(publisher: &Publisher) -> Job {
+        Job::with_config(publisher, JobConfig::default())
     }
 
-    pub fn with_config(vendor: &str, config: JobConfig) -> Job {
+    /// [`Job::new`] with settings of its own.
+    pub fn with_config(publisher: &Publisher, config: JobConfig) -> Job {
+        Job::build(
+            publisher.vendor(),
+            config,
+            Trust::Publisher(Arc::new(publisher.clone())),
+        )
+    }
+
+    /// A job for an admin tool that inspects `vendor`'s licenses rather
+    /// than being licensed by them: it validates uncounted lines with keys
+    /// found at run time (`LM_PUBLIC_KEY_PATH`, beside the program or the
+    /// license file) and takes grants as the server states them. Never use
+    /// it to license an application: whoever runs it controls those keys.
+    pub fn for_inspection(vendor: &str, config: JobConfig) -> Job {
+        Job::build(vendor, config, Trust::Inspection)
+    }
+
+    fn build(vendor: &str, config: JobConfig, trust: Trust) -> Job {
         let mut local = LocalIdentity::gather();
         if let Some(display) = &config.display {
             local.host.display.clone_from(display);
@@ -236,6 +260,7 @@ impl Job {
             inner: Arc::new(JobInner {
                 ctx: Arc::new(ctx),
                 config,
+                trust,
                 local,
                 sessions: Mutex::new(Vec::new()),
             }),
@@ -337,16 +362,18 @@ impl Job {
             version: v,
             count,
         };
+        let mut best: Option<LmError> = None;
         if options.borrow != Borrow::No {
-            if let Some(l) = self.borrowed_locally(&req, now) {
-                return Ok(CheckoutOutcome::Granted(l));
+            match self.borrowed_locally(&req, now) {
+                Some(Ok(l)) => return Ok(CheckoutOutcome::Granted(l)),
+                Some(Err(e)) => best = Some(e),
+                None => {}
             }
         }
         let ask = Ask {
             queue: options.wait != Wait::NoWait,
             borrow_until,
         };
-        let mut best: Option<LmError> = None;
         let mut outcome = None;
         for entry in &path.entries {
             match self.try_entry(entry, &req, ask) {
@@ -513,9 +540,11 @@ impl Job {
     }
 
     /// A license from an unexpired local borrow record that covers the
-    /// request. Expired records are purged on the way. The store is read
-    /// best effort: a missing or unreadable one just means "not borrowed".
-    fn borrowed_locally(&self, req: &Request, now: u64) -> Option<License> {
+    /// request, or LM_BADCODE if the record's seal does not hold (it was
+    /// edited, or copied from another user or machine). Expired records
+    /// are purged on the way. The store is read best effort: a missing or
+    /// unreadable one just means "not borrowed".
+    fn borrowed_locally(&self, req: &Request, now: u64) -> Option<Result<License, LmError>> {
         let store = self.borrow_store()?;
         let records = store.list().ok()?;
         if records.iter().any(|r| r.is_expired(now)) {
@@ -528,7 +557,22 @@ impl Job {
                 && r.count >= req.count
                 && Version::parse(&r.version).is_some_and(|v| v >= req.version)
         })?;
-        Some(License {
+        let me = &self.inner.ctx.identity;
+        if !self.inner.trust.seal_holds(&r, &me.user, &me.host) {
+            return Some(Err(LmError::new(
+                lmerr::LM_BADCODE,
+                minor::BORROW_SEAL,
+                Step::LocalValidation,
+                format!(
+                    "the borrow record of {} in {} does not carry a valid seal of the vendor \
+                     daemon that lent it (changed after it was made, or made for another \
+                     user or host): not honoured",
+                    r.feature,
+                    store.path().display()
+                ),
+            )));
+        }
+        Some(Ok(License {
             feature: r.feature,
             version: r.version,
             count: req.count,
@@ -536,9 +580,10 @@ impl Job {
             source: r.server,
             seat: None,
             borrowed_until: r.until,
+            seal: r.seal,
             job: Arc::downgrade(&self.inner),
             returned: AtomicBool::new(false),
-        })
+        }))
     }
 
     /// Sends `ReturnBorrow` for `feature` on a connection of its own.
@@ -646,7 +691,8 @@ impl Job {
     fn try_file(&self, path: &Path, req: &Request, ask: Ask) -> Result<CheckoutOutcome, LmError> {
         let name = path.display().to_string();
         let today = self.inner.config.today.unwrap_or_else(local_today);
-        match plan_file(path, req, &self.inner.local.host, today) {
+        let keys = self.inner.trust.key_ring(&req.vendor, path);
+        match plan_file(path, &keys, req, &self.inner.local.host, today) {
             // An uncounted line needs no borrowing: it works offline.
             FilePlan::Local(g) => Ok(CheckoutOutcome::Granted(License {
                 feature: g.feature,
@@ -656,6 +702,7 @@ impl Job {
                 source: name,
                 seat: None,
                 borrowed_until: 0,
+                seal: Vec::new(),
                 job: Arc::downgrade(&self.inner),
                 returned: AtomicBool::new(false),
             })),
@@ -719,17 +766,18 @@ impl Job {
             }
             match result {
                 Ok(Outcome::Granted(seat, g)) => {
-                    return Ok(CheckoutOutcome::Granted(License {
-                        feature: g.feature,
-                        version: g.version,
-                        count: g.count,
-                        expiry: g.expiry,
-                        source: route.entry.clone(),
-                        seat: Some((session, seat)),
-                        borrowed_until: ask.borrow_until,
-                        job: Arc::downgrade(&self.inner),
-                        returned: AtomicBool::new(false),
-                    }))
+                    let accepted = self.inner.accept(
+                        g,
+                        version,
+                        ask.borrow_until,
+                        (&session, seat),
+                        route.entry.clone(),
+                    );
+                    if accepted.is_err() && !session.holds_seats() {
+                        session.close();
+                        sessions.retain(|s| !Arc::ptr_eq(s, &session));
+                    }
+                    return accepted.map(CheckoutOutcome::Granted);
                 }
                 Ok(Outcome::Queued(q, queued)) => {
                     return Ok(CheckoutOutcome::Queued(QueuedLicense {
@@ -808,6 +856,39 @@ fn routes_of(entry: &PathEntry) -> Result<Vec<Route>, LmError> {
 }
 
 impl JobInner {
+    /// Turns a vendor daemon's grant into a license once the publisher's
+    /// keys vouch for it; otherwise the seat goes back at once and the
+    /// checkout fails with LM_BADCODE.
+    fn accept(
+        self: &Arc<Self>,
+        g: wire::Granted,
+        version: &str,
+        borrowed_until: u64,
+        (session, seat): (&Arc<Session>, u64),
+        entry: String,
+    ) -> Result<License, LmError> {
+        let today = self.config.today.unwrap_or_else(local_today);
+        if let Err(e) = self.trust.vouch(&g, version, today, &entry) {
+            // The caller closes the session if this left it idle.
+            let _ = session.checkin(seat);
+            return Err(e.on_entry(&entry));
+        }
+        // Borrow terms are checked when the record is used: keep the seal
+        // as the daemon gave it.
+        Ok(License {
+            feature: g.feature,
+            version: g.version,
+            count: g.count,
+            expiry: g.expiry,
+            source: entry,
+            seat: Some((Arc::clone(session), seat)),
+            borrowed_until,
+            seal: g.seal.0,
+            job: Arc::downgrade(self),
+            returned: AtomicBool::new(false),
+        })
+    }
+
     fn borrow_store(&self) -> Option<BorrowStore> {
         self.config
             .borrow_store
@@ -832,6 +913,7 @@ impl JobInner {
             until: l.borrowed_until,
             server: l.source.clone(),
             handle: l.handle().unwrap_or(0),
+            seal: l.seal.clone(),
         };
         let result = match self.borrow_store() {
             Some(store) => store.put(&record).map_err(|e| e.to_string()),
@@ -1008,20 +1090,28 @@ impl QueuedLicense {
             }
             QueueState::Granted(seat, g) => {
                 self.done = true;
-                let license = License {
-                    feature: g.feature,
-                    version: g.version,
-                    count: g.count,
-                    expiry: g.expiry,
-                    source: self.session.route().entry.clone(),
-                    seat: Some((Arc::clone(&self.session), seat)),
-                    borrowed_until: self.borrow_until,
-                    job: self.job.clone(),
-                    returned: AtomicBool::new(false),
+                let Some(job) = self.job.upgrade() else {
+                    let _ = self.session.checkin(seat);
+                    return Err(fill(LmError::new(
+                        lmerr::LM_BADPARAM,
+                        minor::BAD_PARAM,
+                        Step::CheckoutDenied,
+                        format!("the job of the queued checkout of {} is gone", self.feature),
+                    )));
                 };
-                if let Some(job) = self.job.upgrade() {
-                    job.record_borrow(&license);
-                }
+                let license = job
+                    .accept(
+                        g,
+                        &self.version,
+                        self.borrow_until,
+                        (&self.session, seat),
+                        self.session.route().entry.clone(),
+                    )
+                    .map_err(|e| {
+                        job.release_idle(&self.session);
+                        fill(e)
+                    })?;
+                job.record_borrow(&license);
                 Ok(license)
             }
             QueueState::Failed(e) => {

@@ -4,7 +4,9 @@
 //! connection loss, and report failures with FLEXlm's error numbers.
 //!
 //! ```no_run
-//! let job = client::Job::new("demo");
+//! // The publisher's keys are built into the application; here, the demo
+//! // publisher's (`client::Publisher::from_pem` takes your own).
+//! let job = client::Job::new(&client::Publisher::demo());
 //! match job.checkout("f1", "1.0", 1) {
 //!     Ok(license) => {
 //!         println!("got {} {}", license.feature(), license.version());
@@ -46,10 +48,12 @@ pub mod search;
 mod conn;
 mod route;
 mod session;
+mod trust;
 
 pub use borrow::{BorrowRecord, BorrowStore, LmBorrowSetting};
 pub use error::{LmError, Step};
 pub use event::JobEvent;
+pub use grammar::publisher::Publisher;
 pub use job::{
     Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, JobStatus, License, QueuedLicense,
     Wait,

@@ -2,13 +2,13 @@
 //! this machine, ask the servers of its SERVER lines, or fail.
 //!
 //! [`plan`] is a pure function of the parsed file, the publisher's keys,
-//! this machine's identity and the date; [`plan_file`] reads the file and
-//! the keys first.
+//! this machine's identity and the date; [`plan_file`] reads the file
+//! first.
 
 use crate::error::{minor, LmError, Step};
 use crate::search::ServerSpec;
 use grammar::check::check;
-use grammar::signature::{key_search_dirs, KeyRing, SignatureStatus};
+use grammar::signature::{KeyRing, SignatureStatus};
 use grammar::{hostid, Date, HostIdentity, LicenseFile, Version};
 use std::path::Path;
 use wire::lmerr;
@@ -49,9 +49,15 @@ pub enum FilePlan {
     Fail(LmError),
 }
 
-/// Reads `path` and the vendor's public key (from
-/// [`key_search_dirs`]), then [`plan`]s.
-pub fn plan_file(path: &Path, req: &Request, who: &HostIdentity, today: Date) -> FilePlan {
+/// Reads `path`, then [`plan`]s with `keys` (the publisher's, built into
+/// the application).
+pub fn plan_file(
+    path: &Path,
+    keys: &KeyRing,
+    req: &Request,
+    who: &HostIdentity,
+    today: Date,
+) -> FilePlan {
     let file = match grammar::read_license(path) {
         Ok(f) => f,
         Err(e) => {
@@ -71,8 +77,7 @@ pub fn plan_file(path: &Path, req: &Request, who: &HostIdentity, today: Date) ->
             );
         }
     };
-    let (keys, _problems) = KeyRing::load([req.vendor.as_str()], &key_search_dirs(Some(path)));
-    plan(&file, &keys, req, who, today)
+    plan(&file, keys, req, who, today)
 }
 
 /// The text of an I/O error without Rust's ` (os error N)` suffix.
@@ -459,6 +464,7 @@ mod tests {
     fn missing_file_is_noconffile() {
         let p = plan_file(
             Path::new("/nonexistent/dir/x.lic"),
+            &KeyRing::new(),
             &request("f1", "1.0"),
             &machine(1),
             today(),

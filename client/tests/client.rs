@@ -3,7 +3,7 @@
 
 mod common;
 
-use client::{Job, JobConfig, JobEvent, Step};
+use client::{Job, JobConfig, JobEvent, Publisher, Step};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -28,7 +28,12 @@ fn config(path: &str) -> JobConfig {
 }
 
 fn job(path: &str) -> Job {
-    Job::with_config("demo", config(path))
+    Job::with_config(&Publisher::demo(), config(path))
+}
+
+/// A publisher other than the demo one (its keys do not matter here).
+fn acme() -> Publisher {
+    Publisher::from_pem("acme", grammar::publisher::DEMO_PUBLIC_KEYS, None).expect("keys")
 }
 
 /// A job whose events arrive on a channel.
@@ -353,7 +358,7 @@ fn vendor_daemon_down_is_minus_97() {
 #[test]
 fn unknown_vendor_is_minus_18() {
     let (_vendor, lmgrd) = servers(60_000);
-    let job = Job::with_config("acme", config(&format!("{}@localhost", lmgrd.port())));
+    let job = Job::with_config(&acme(), config(&format!("{}@localhost", lmgrd.port())));
     let err = job.checkout("f1", "1.0", 1).expect_err("not served");
     assert_eq!(err.code, lmerr::LM_NOSERVSUPP);
     assert_eq!(err.step, Step::VendorLookup);

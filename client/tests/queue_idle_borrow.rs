@@ -6,11 +6,11 @@
 mod common;
 
 use client::borrow::{self, BorrowRecord, BorrowStore};
-use client::{Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, Wait};
+use client::{Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, Publisher, Wait};
 use common::*;
 use std::path::Path;
 use std::time::Duration;
-use wire::{lmerr, Granted, Message};
+use wire::{lmerr, Message};
 
 fn config(path: &str, store: &Path) -> JobConfig {
     JobConfig {
@@ -56,7 +56,7 @@ impl Setup {
     }
 
     fn job(&self) -> Job {
-        Job::with_config("demo", self.config())
+        Job::with_config(&Publisher::demo(), self.config())
     }
 
     /// The connection and request number of the checkout of `feature`
@@ -78,14 +78,7 @@ impl Setup {
     fn grant(&self, conn: usize, req: u32, feature: &str, handle: u64) {
         self.vendor.push_to(
             conn,
-            &Message::Granted(Granted {
-                req,
-                handle,
-                feature: feature.into(),
-                version: "1.0".into(),
-                count: 1,
-                expiry: "permanent".into(),
-            }),
+            &Message::Granted(demo_grant(req, handle, feature, "1.0", 1, None)),
         );
     }
 }
@@ -262,7 +255,7 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
     let s = Setup::new(60_000);
     let (setting, end) = tomorrow_setting("demo");
     let job = Job::with_config(
-        "demo",
+        &Publisher::demo(),
         JobConfig {
             lm_borrow: Some(setting),
             ..s.config()
@@ -287,6 +280,7 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
             until: end,
             server: s.entry(),
             handle: 100,
+            seal: records[0].seal.clone(),
         }]
     );
     job.checkin(&lic).expect("detach");
@@ -296,7 +290,10 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
     let Setup { vendor, lmgrd, dir } = s;
     let entry = format!("{}@localhost", lmgrd.port());
     drop((vendor, lmgrd));
-    let offline = Job::with_config("demo", config(&entry, &dir.path().join("borrows")));
+    let offline = Job::with_config(
+        &Publisher::demo(),
+        config(&entry, &dir.path().join("borrows")),
+    );
     let lic = offline.checkout("f1", "1.0", 1).expect("from the borrow");
     assert!(lic.is_local());
     assert_eq!(lic.borrowed_until(), Some(end));
@@ -319,6 +316,104 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
 }
 
 #[test]
+fn an_edited_borrow_record_is_not_honoured() {
+    let s = Setup::new(60_000);
+    let (setting, end) = tomorrow_setting("demo");
+    let job = Job::with_config(
+        &Publisher::demo(),
+        JobConfig {
+            lm_borrow: Some(setting),
+            ..s.config()
+        },
+    );
+    let lic = job.checkout("f1", "1.0", 1).expect("borrow");
+    job.checkin(&lic).expect("detach");
+    drop(job);
+    let store = BorrowStore::at(s.store_path());
+    let genuine = store.list().expect("store").remove(0);
+    assert_eq!(genuine.seal.len(), 64, "the daemon sealed the borrow");
+    let Setup { vendor, lmgrd, dir } = s;
+    let entry = format!("{}@localhost", lmgrd.port());
+    drop((vendor, lmgrd));
+    let offline = || {
+        Job::with_config(
+            &Publisher::demo(),
+            config(&entry, &dir.path().join("borrows")),
+        )
+    };
+    assert!(offline()
+        .checkout("f1", "1.0", 1)
+        .expect("genuine")
+        .is_local());
+
+    // Each edit breaks the seal: a later end, more seats, another version,
+    // no seal at all.
+    let edits: [fn(&mut BorrowRecord); 4] = [
+        |r| r.until += 30 * 86_400,
+        |r| r.count = 5,
+        |r| r.version = "9.0".into(),
+        |r| r.seal.clear(),
+    ];
+    for edit in edits {
+        let mut forged = genuine.clone();
+        edit(&mut forged);
+        store.put(&forged).expect("put");
+        let e = offline()
+            .checkout("f1", "1.0", 1)
+            .expect_err("an edited record is refused");
+        assert_eq!(e.code, lmerr::LM_BADCODE, "{}", e.long_form());
+        assert!(e.long_form().contains("borrow record"), "{}", e.long_form());
+    }
+    // Put back as it was, the record works again.
+    store.put(&genuine).expect("put");
+    assert!(offline()
+        .checkout("f1", "1.0", 1)
+        .expect("genuine")
+        .is_local());
+    assert!(end > borrow::now_unix());
+}
+
+#[test]
+fn a_grant_with_no_line_signed_by_the_publisher_is_refused_and_given_back() {
+    let s = Setup::new(60_000);
+    s.vendor.with(|v| v.unsigned_grants = true);
+    let job = s.job();
+    let e = job.checkout("f1", "1.0", 1).expect_err("unbacked grant");
+    assert_eq!(e.code, lmerr::LM_BADCODE, "{}", e.long_form());
+    assert!(
+        e.long_form().contains("no signed license line"),
+        "{}",
+        e.long_form()
+    );
+    assert!(
+        s.vendor
+            .wait_until(|log| log.iter().any(|(_, m)| matches!(m, Message::Checkin(_)))),
+        "the seat is given back"
+    );
+    // A grant the demo publisher's key backs is taken.
+    s.vendor.with(|v| v.unsigned_grants = false);
+    job.checkout("f1", "1.0", 1).expect("signed grant");
+}
+
+#[test]
+fn a_grant_backed_by_another_publishers_line_is_refused() {
+    let s = Setup::new(60_000);
+    // An application of another publisher (its own key) talking to the
+    // demo daemon: the demo-signed line does not back it.
+    let (other, _, public) = grammar::signature::generate_key_pair().expect("key");
+    drop(other);
+    let acme = Publisher::from_pem("demo", &public, None).expect("keys");
+    let job = Job::with_config(&acme, s.config());
+    let e = job.checkout("f1", "1.0", 1).expect_err("not our publisher");
+    assert_eq!(e.code, lmerr::LM_BADCODE, "{}", e.long_form());
+    assert!(
+        e.long_form().contains("does not trust"),
+        "{}",
+        e.long_form()
+    );
+}
+
+#[test]
 fn lm_borrow_for_another_vendor_or_over_does_not_borrow() {
     let s = Setup::new(60_000);
     for setting in [
@@ -326,7 +421,7 @@ fn lm_borrow_for_another_vendor_or_over_does_not_borrow() {
         "1-jan-2020:demo:2-jan-2020".to_string(),
     ] {
         let job = Job::with_config(
-            "demo",
+            &Publisher::demo(),
             JobConfig {
                 lm_borrow: Some(setting.clone()),
                 ..s.config()
@@ -345,7 +440,7 @@ fn lm_borrow_for_another_vendor_or_over_does_not_borrow() {
 fn a_bad_lm_borrow_fails_the_checkout_naming_the_setting() {
     let s = Setup::new(60_000);
     let job = Job::with_config(
-        "demo",
+        &Publisher::demo(),
         JobConfig {
             lm_borrow: Some("tomorrow:demo".into()),
             ..s.config()
@@ -390,6 +485,7 @@ fn expired_borrow_records_are_ignored_and_purged() {
             until: 2,
             server: s.entry(),
             handle: 9,
+            seal: Vec::new(),
         })
         .expect("put");
     let job = s.job();
@@ -444,11 +540,12 @@ fn return_borrow_asks_the_lending_server_and_forgets_the_record() {
             until: borrow::now_unix() + 3600,
             server: s.entry(),
             handle: 9,
+            seal: Vec::new(),
         })
         .expect("put");
     // The record names the server: the job's own path is not needed.
     let job = Job::with_config(
-        "demo",
+        &Publisher::demo(),
         JobConfig {
             display: Some("ws9:0".into()),
             ..config("1@nowhere.invalid", &s.store_path())

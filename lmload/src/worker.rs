@@ -832,6 +832,8 @@ mod tests {
             version: "1.0".into(),
             count: 1,
             expiry: "permanent".into(),
+            proof: vec![wire::LineProof::default()],
+            seal: wire::codec::Blob::default(),
         });
         let mut bytes = granted.to_frame_bytes();
         let whole = bytes.len();

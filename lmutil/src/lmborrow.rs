@@ -354,7 +354,7 @@ fn return_borrow(
         }
     };
     let t = common.timeouts();
-    let job = Job::with_config(
+    let job = Job::for_inspection(
         &vendor,
         JobConfig {
             license_path: common.license,
@@ -490,6 +490,7 @@ mod tests {
             until,
             server: "27000@srv".into(),
             handle: 1,
+            seal: Vec::new(),
         };
         let fmt = |t: u64| format!("T{t}");
         assert_eq!(

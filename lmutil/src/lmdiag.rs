@@ -236,7 +236,7 @@ fn try_checkout(
     let job = jobs
         .entry((entry.to_string(), l.vendor.clone()))
         .or_insert_with(|| {
-            Job::with_config(
+            Job::for_inspection(
                 &l.vendor,
                 JobConfig {
                     license_path: Some(entry.to_string()),

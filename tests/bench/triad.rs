@@ -83,15 +83,13 @@ fn as_triad(text: &str, port: u16) -> String {
 }
 
 impl Triad {
-    /// A triad on a copy of `license` (and the public key beside it).
+    /// A triad on a copy of `license`.
     fn start(tag: &str, license: &std::path::Path) -> Triad {
         let dir = tempdir(tag);
         let port = free_port();
         let text = std::fs::read_to_string(license).unwrap();
         let copy = dir.join("triad.lic");
         std::fs::write(&copy, as_triad(&text, port)).unwrap();
-        let key = license.with_file_name("demo.pub");
-        std::fs::copy(key, dir.join("demo.pub")).unwrap();
         let license = copy;
         let members = (1..=3)
             .map(|n| {
@@ -137,7 +135,7 @@ impl Triad {
 
 fn job(path: &str) -> client::Job {
     client::Job::with_config(
-        "demo",
+        &client::Publisher::demo(),
         client::JobConfig {
             license_path: Some(path.to_string()),
             lm_borrow: Some(String::new()),
@@ -243,8 +241,8 @@ fn as_single(port: u16) -> String {
     format!("SERVER 127.0.0.1 ANY {port}\n{BENCH_FEATURES}")
 }
 
-/// Writes `text` as `dir/name`, signs it with `dir/demo.key` (made on
-/// first use) and puts `demo.pub` beside it.
+/// Writes `text` as `dir/name` and signs it with the demo publisher's key
+/// (the shipped vendord trusts only the demo keys built into it).
 fn signed_license(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     let lmutil = |args: &[&str]| {
         let out = Command::new(bin("lmutil"))
@@ -258,12 +256,10 @@ fn signed_license(dir: &std::path::Path, name: &str, text: &str) -> std::path::P
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    if !dir.join("demo.key").exists() {
-        lmutil(&["lmcrypt", "-genkey", "demo", "-dir", "."]);
-    }
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
-    lmutil(&["lmcrypt", "-key", "demo.key", name]);
+    let key = e2e::examples().join("demo.key");
+    lmutil(&["lmcrypt", "-key", &key.display().to_string(), name]);
     path
 }
 

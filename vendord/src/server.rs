@@ -186,7 +186,10 @@ pub struct Server {
     next_timestamp: u64,
     stop: Option<Stopped>,
     /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
-    reread: Option<(std::path::PathBuf, std::sync::Arc<grammar::publisher::DaemonKeys>)>,
+    reread: Option<(
+        std::path::PathBuf,
+        std::sync::Arc<grammar::publisher::DaemonKeys>,
+    )>,
     reread_pending: bool,
     admin: crate::admin_auth::AdminPolicy,
     read_buf: Vec<u8>,

@@ -301,8 +301,8 @@ mod tests {
             .collect();
         assert_eq!(counts, vec![("f1".into(), 4), ("f2".into(), 2)]);
         assert!(l.problems.is_empty(), "{:?}", l.problems);
-        let other = Publisher::from_pem("nobody", grammar::publisher::DEMO_PUBLIC_KEYS, None)
-            .unwrap();
+        let other =
+            Publisher::from_pem("nobody", grammar::publisher::DEMO_PUBLIC_KEYS, None).unwrap();
         assert!(load_license(&path, &other, today)
             .unwrap()
             .pools

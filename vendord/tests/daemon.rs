@@ -349,8 +349,13 @@ fn tampered_lines_are_never_granted() {
         }
     }
     c.granted("cad_view");
-    let line = d.wait_for_line("the refusal at start-up", |l| l.contains("Not serving"));
+    let line = d.wait_for_line("the refusal at start-up", |l| l.contains("not serving"));
     assert!(line.contains("cad_pro"), "{line}");
+    assert!(
+        line.contains("tampered.lic:"),
+        "names the file and line: {line}"
+    );
+    assert!(line.contains("LM_BADCODE (-8)"), "{line}");
 }
 
 #[test]
@@ -436,13 +441,12 @@ fn bad_command_lines_print_usage() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("(demo) Cannot read license file"));
 }
 
-/// A license signed here with a fresh key: one signed line with an
-/// OVERDRAFT, one unsigned line.
+/// A license signed here with the demo publisher's key: one signed line
+/// with an OVERDRAFT, one unsigned line.
 fn signed_license(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vendord-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let (key, _, public) = grammar::signature::generate_key_pair().expect("key pair");
-    std::fs::write(dir.join("demo.pub"), public).expect("write demo.pub");
+    let key = grammar::signature::read_private_key(&licenses().join("demo.key")).expect("demo.key");
     let lines = [
         "SERVER this_host ANY",
         "VENDOR demo",

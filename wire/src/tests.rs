@@ -20,6 +20,12 @@ fn samples() -> Vec<Message> {
         version: "1.0".into(),
         count: 2,
         expiry: "permanent".into(),
+        proof: vec![LineProof {
+            content: crate::codec::Blob(b"lmsign1\n7:FEATURE\n".to_vec()),
+            key_id: 0x7d5d_f514,
+            signature: crate::codec::Blob(vec![0xab; 64]),
+        }],
+        seal: crate::codec::Blob(vec![0x5e; 64]),
     };
     vec![
         Message::Hello(Hello { identity }),

@@ -1,12 +1,15 @@
-//! lmflex: a small application that checks a license out, holds it (with
-//! heartbeats) and checks it in, the way a licensed program does.
+//! lmflex: a small application of the demo publisher that checks a
+//! license out, holds it (with heartbeats) and checks it in, the way a
+//! licensed program does. Like any licensed application it has its
+//! publisher's keys built in (here the demo keys): only licenses they
+//! verify are used.
 //!
 //! ```text
-//! lmflex FEATURE [VERSION] [--count N] [--hold SECONDS] [--vendor NAME] [-c LICENSE_PATH]
+//! lmflex FEATURE [VERSION] [--count N] [--hold SECONDS] [-c LICENSE_PATH]
 //!        [--queue | --wait] [--wait-timeout SECONDS]
 //!        [--idle] [--idle-after SECONDS] [--active-after SECONDS]
 //!        [--borrow-until dd-mmm-yyyy[:hh:mm] | --no-borrow]
-//! lmflex --return FEATURE [--vendor NAME] [-c LICENSE_PATH] [-d DISPLAY]
+//! lmflex --return FEATURE [-c LICENSE_PATH] [-d DISPLAY]
 //! ```
 
 // As in the library: an `LmError` is returned once per failure.
@@ -20,14 +23,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
-usage: lmflex FEATURE [VERSION] [--count N] [--hold SECONDS] [--vendor NAME] [-c LICENSE_PATH]
+usage: lmflex FEATURE [VERSION] [--count N] [--hold SECONDS] [-c LICENSE_PATH]
               [--queue | --wait] [--wait-timeout SECONDS]
               [--idle] [--idle-after SECONDS] [--active-after SECONDS]
               [--borrow-until dd-mmm-yyyy[:hh:mm] | --no-borrow] [-d DISPLAY]
-       lmflex --return FEATURE [--vendor NAME] [-c LICENSE_PATH] [-d DISPLAY]
+       lmflex --return FEATURE [-c LICENSE_PATH] [-d DISPLAY]
 
-Checks FEATURE out (version VERSION or later, default 1.0), holds it for
-SECONDS (default: until SIGINT or SIGTERM), then checks it in.
+Checks FEATURE of vendor demo out (version VERSION or later, default 1.0),
+holds it for SECONDS (default: until SIGINT or SIGTERM), then checks it in.
+It trusts only the demo publisher's keys, built into it.
 The license is found through DEMO_LICENSE_FILE (for vendor demo),
 LM_LICENSE_FILE, ~/.flexlmrc, or -c.
 
@@ -49,7 +53,6 @@ struct Args {
     version: String,
     count: u32,
     hold: Option<Duration>,
-    vendor: String,
     license_path: Option<String>,
     wait: Wait,
     /// `--wait-timeout`, for `--queue` and `--wait`.
@@ -81,7 +84,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut positional = Vec::new();
     let mut count = 1u32;
     let mut hold = None;
-    let mut vendor = "demo".to_string();
     let mut license_path = None;
     let (mut queue, mut block, mut wait_timeout) = (false, false, None);
     let (mut idle_after, mut active_after) = (None, None);
@@ -101,7 +103,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     .ok_or_else(|| format!("--count: `{v}` is not a positive number"))?;
             }
             "--hold" | "-hold" => hold = Some(seconds("--hold", &value("--hold")?)?),
-            "--vendor" | "-vendor" => vendor = value("--vendor")?,
             "-c" => license_path = Some(value("-c")?),
             "-d" => display = Some(value("-d")?),
             "--queue" => queue = true,
@@ -148,7 +149,6 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         version,
         count,
         hold,
-        vendor,
         license_path,
         wait,
         wait_timeout,
@@ -197,7 +197,7 @@ fn main() -> ExitCode {
         display: args.display.clone(),
         ..JobConfig::default()
     };
-    let job = Arc::new(Job::with_config(&args.vendor, config));
+    let job = Arc::new(Job::with_config(&client::Publisher::demo(), config));
     job.on_event(|event| match event {
         JobEvent::ConnectionLost { server, reason } => {
             eprintln!("lmflex: lost the connection to {server} ({reason}); reconnecting");
@@ -429,17 +429,16 @@ mod tests {
             (a.feature.as_str(), a.version.as_str(), a.count),
             ("f1", "1.0", 1)
         );
-        assert_eq!(a.vendor, "demo");
         assert!(a.hold.is_none());
         let a = parse(&[
-            "f2", "2.5", "--count", "2", "--hold", "1.5", "--vendor", "acme", "-c", "27000@h",
+            "f2", "2.5", "--count", "2", "--hold", "1.5", "-c", "27000@h",
         ])
         .unwrap()
         .unwrap();
         assert_eq!(a.version, "2.5");
         assert_eq!(a.count, 2);
         assert_eq!(a.hold, Some(Duration::from_millis(1500)));
-        assert_eq!(a.vendor, "acme");
+        assert!(parse(&["f1", "--vendor", "acme"]).is_err());
         assert_eq!(a.license_path.as_deref(), Some("27000@h"));
         assert!(parse(&[]).is_err());
         assert!(parse(&["f1", "--count", "0"]).is_err());

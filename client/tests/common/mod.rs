@@ -235,6 +235,61 @@ fn lmgrd_handler(s: &mut LmgrdScript, _conn: usize, msg: &Message) -> Vec<Messag
 // ---------------------------------------------------------------------------
 // vendor daemon
 
+/// A grant as the demo publisher's vendor daemon makes it: with the
+/// demo-signed line `FEATURE <feature> demo <version> permanent <count>`
+/// behind it and, for a borrow until `(end, user, host)`, the demo
+/// daemon's seal over its terms.
+pub fn demo_grant(
+    req: u32,
+    handle: u64,
+    feature: &str,
+    version: &str,
+    count: u32,
+    borrow: Option<(u64, &str, &str)>,
+) -> Granted {
+    use grammar::publisher::{BorrowSeal, DaemonKeys, DEMO_PUBLIC_KEYS};
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses");
+    let key = grammar::signature::read_private_key(&examples.join("demo.key")).expect("demo.key");
+    let text = format!("FEATURE {feature} demo {version} permanent {count}\n");
+    let file = grammar::parse_license("fake.lic", &text);
+    let content = grammar::signature::signed_content(&file, &file.entries[0]).expect("signed");
+    let (_, field) = grammar::signature::sign_content(&content, &key);
+    let grammar::signature::SignField::Ed25519 { key_id, signature } = field else {
+        unreachable!("sign_content makes Ed25519 fields")
+    };
+    let mut g = Granted {
+        req,
+        handle,
+        feature: feature.into(),
+        version: version.into(),
+        count,
+        expiry: "permanent".into(),
+        proof: vec![LineProof {
+            content: codec::Blob(content),
+            key_id: u32::from_be_bytes(key_id),
+            signature: codec::Blob(signature.to_vec()),
+        }],
+        seal: codec::Blob::default(),
+    };
+    if let Some((until, user, host)) = borrow {
+        let seal_key = std::fs::read_to_string(examples.join("demo-seal.key")).expect("seal key");
+        let keys = DaemonKeys::from_pem("demo", DEMO_PUBLIC_KEYS, &seal_key).expect("demo keys");
+        let terms = BorrowSeal {
+            vendor: "demo",
+            feature,
+            version,
+            count,
+            expiry: "permanent",
+            until,
+            handle,
+            user,
+            host,
+        };
+        g.seal = codec::Blob(keys.seal(&terms).to_vec());
+    }
+    g
+}
+
 pub struct VendorScript {
     pub heartbeat_interval_ms: u32,
     /// Deny every checkout with (code, minor).
@@ -244,6 +299,12 @@ pub struct VendorScript {
     pub return_held: bool,
     pub held: HashMap<u64, Vec<Granted>>,
     pub conn_job: HashMap<usize, u64>,
+    /// The user and host each connection's Hello named (borrow seals
+    /// are made for them).
+    pub conn_who: HashMap<usize, (String, String)>,
+    /// Grant with no signed line behind it (as a daemon serving a license
+    /// the publisher never signed would).
+    pub unsigned_grants: bool,
     pub next_handle: u64,
     /// Answer every checkout that asks to queue with LM_FEATQUEUE; the
     /// test grants it later with `push_to`.
@@ -260,6 +321,8 @@ pub fn vendor(heartbeat_interval_ms: u32) -> Fake<VendorScript> {
             return_held: true,
             held: HashMap::new(),
             conn_job: HashMap::new(),
+            conn_who: HashMap::new(),
+            unsigned_grants: false,
             next_handle: 100,
             queue_all: false,
             borrowed: Vec::new(),
@@ -273,6 +336,8 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
         Message::Hello(h) => {
             let job = h.identity.job;
             s.conn_job.insert(conn, job);
+            s.conn_who
+                .insert(conn, (h.identity.user.clone(), h.identity.host.clone()));
             let held = if s.return_held {
                 s.held.get(&job).cloned().unwrap_or_default()
             } else {
@@ -319,14 +384,12 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
             }
             let handle = s.next_handle;
             s.next_handle += 1;
-            let g = Granted {
-                req: c.req,
-                handle,
-                feature: c.feature.clone(),
-                version: c.version.clone(),
-                count: c.count,
-                expiry: "permanent".into(),
-            };
+            let who = s.conn_who.get(&conn).cloned().unwrap_or_default();
+            let borrow = (c.borrow_until > 0).then_some((c.borrow_until, &who.0[..], &who.1[..]));
+            let mut g = demo_grant(c.req, handle, &c.feature, &c.version, c.count, borrow);
+            if s.unsigned_grants {
+                g.proof.clear();
+            }
             let job = s.conn_job.get(&conn).copied().unwrap_or_default();
             s.held.entry(job).or_default().push(g.clone());
             vec![Message::Granted(g)]

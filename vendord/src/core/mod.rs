@@ -40,7 +40,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use wire::lmerr;
 use wire::{
     admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
-    Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked, StatusQuery, StatusReply, Welcome,
+    Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked, StatusQuery,
+    StatusReply, Welcome,
 };
 
 /// A client connection, as the event loop numbers them. Never reused
