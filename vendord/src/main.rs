@@ -35,12 +35,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    log::info!(
-        "vendord v{} for vendor {} (pid {})",
-        wire::version(),
-        args.vendor,
-        std::process::id()
-    );
+    log::info!("{}", vendord::server::product_banner());
     if args.restarts > 0 {
         log::info!("Restarted by lmgrd ({} restarts)", args.restarts);
     }
@@ -71,6 +66,7 @@ fn run(args: &Args) -> Result<(), String> {
         log::warn!("{problem}");
     }
     log::info!("{}", startup::started_message(&host, &core.features()));
+    log::info!("{}", logfmt::banner::EXTERNAL_FILTERS_OFF);
     let store_path = args
         .borrow_store
         .clone()

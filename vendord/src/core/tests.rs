@@ -134,7 +134,7 @@ fn checkin_frees_a_seat_and_only_the_holder_may() {
         fx.replies.as_slice(),
         [(_, Message::CheckedIn(Checkin { req: 3, handle }))] if *handle == h
     ));
-    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (4 licenses)"]);
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (4 licenses) "]);
     assert_eq!(in_use(&core, "f1"), 0);
     granted(&core.checkout(0, ConnId(2), &co("f1", "", 1)));
     // A second checkin of the same handle is refused.
@@ -152,7 +152,7 @@ fn disconnect_releases_everything() {
     let fx = core.disconnect(0, ConnId(1));
     assert_eq!(
         lines(&fx),
-        vec!["IN: \"f1\" joe@ws1  (3 licenses)", "IN: \"f2\" joe@ws1  "]
+        vec!["IN: \"f1\" joe@ws1  (3 licenses) ", "IN: \"f2\" joe@ws1  "]
     );
     assert_eq!(core.holdings(), 0);
     assert!(core.usage().iter().all(|u| u.in_use == 0));
@@ -167,7 +167,7 @@ fn several_licenses_in_one_checkout() {
     hello(&mut core, 1, "joe", "ws1");
     let fx = core.checkout(0, ConnId(1), &co("f1", "1.0", 3));
     granted(&fx);
-    assert_eq!(lines(&fx), vec!["OUT: \"f1\" joe@ws1  (3 licenses)"]);
+    assert_eq!(lines(&fx), vec!["OUT: \"f1\" joe@ws1  (3 licenses) "]);
     // More than are left: wait for them.
     assert_eq!(
         denied(&core.checkout(0, ConnId(1), &co("f1", "1.0", 2))).0,
@@ -199,7 +199,7 @@ fn unknown_feature_is_unsupported() {
     assert_eq!(
         lines(&fx),
         vec![
-            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS   ) joe@ws1  (No such feature exists. (-5,346))"
+            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS ) joe@ws1  (No such feature exists. (-5,346))"
         ]
     );
 }
