@@ -170,8 +170,8 @@ pub fn plan(
                 lmerr::LM_BADCODE,
                 minor::LOCAL_SIGNATURE,
                 format!(
-                    "no public key {}.pub found to verify the signature",
-                    f.vendor
+                    "no public key to verify the signature: {}",
+                    keys.missing_key(&f.vendor)
                 ),
             )),
             SignatureStatus::Unverifiable => Err(fail(
@@ -223,8 +223,10 @@ pub fn plan(
                     lmerr::LM_NOTTHISHOST,
                     minor::LOCAL_HOSTID,
                     format!(
-                        "HOSTID={} does not match this machine",
-                        hostid::display_list(ids)
+                        "the license is locked to HOSTID=\"{}\"; this machine has \"{}\" \
+                         (run `lmutil lmhostid` to see its hostids)",
+                        hostid::display_list(ids),
+                        who.describe()
                     ),
                 )),
                 _ => Ok(()),

@@ -464,9 +464,11 @@ pub fn features(
                 in_use: counted.iter().map(|p| p.in_use).sum(),
             }
         };
+        // A block shows users or reservations, as FLEXlm's (a reserved,
+        // idle line still has its RESERVATION lines).
         let blocks: Vec<LineBlock> = pools
             .iter()
-            .filter(|p| !p.holders.is_empty())
+            .filter(|p| !p.holders.is_empty() || !p.reservations.is_empty())
             .map(|p| line_block(p, vendor, lmgrd, local))
             .collect();
         if show.active_only && blocks.is_empty() {
@@ -539,7 +541,16 @@ fn line_block(
             Some(p.vendor_string.clone())
         },
         lock,
-        reservations: Vec::new(),
+        reservations: p
+            .reservations
+            .iter()
+            .map(|r| Reservation {
+                count: r.count,
+                kind: r.kind.clone(),
+                name: r.name.clone(),
+                server: format!("{}/{}", lmgrd.host, lmgrd.port),
+            })
+            .collect(),
         users: p
             .holders
             .iter()
