@@ -292,6 +292,7 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
             code: lmerr::LM_FEATQUEUE,
             minor: 0,
             text: lmerr::text(lmerr::LM_FEATQUEUE).into(),
+            detail: String::new(),
         })],
         Message::ReturnBorrow(r) => match s.borrowed.iter().position(|f| *f == r.feature) {
             Some(i) => {
@@ -306,6 +307,7 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
                 code: lmerr::LM_UNBORROWED_ALREADY,
                 minor: 0,
                 text: lmerr::text(lmerr::LM_UNBORROWED_ALREADY).into(),
+                detail: String::new(),
             })],
         },
         Message::Checkout(c) => {
@@ -315,6 +317,7 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
                     code,
                     minor,
                     text: lmerr::text(code).into(),
+                    detail: String::new(),
                 })];
             }
             let handle = s.next_handle;
