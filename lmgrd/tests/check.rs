@@ -255,8 +255,7 @@ fn public_key_is_found_beside_the_file_or_through_the_search_path() {
     // It says where it looked: the license file's directory is the last.
     let message = json["errors"][0]["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("demo.pub not found in "))
-            && message.contains(dir.to_str().unwrap()),
+        message.contains("demo.pub not found in ") && message.contains(dir.to_str().unwrap()),
         "{message}"
     );
 

@@ -1956,7 +1956,8 @@ fn status_lists_reservations_once_per_feature() {
     let opts = "GROUP cad ann bob\nRESERVE 2 f1 GROUP cad\nRESERVE 1 f1 HOST ws9\n";
     let core = core_with_options(license, opts);
     let s = core.status_reply("");
-    let per_pool: Vec<(String, Vec<(u32, String, String)>)> = s
+    type Listed = Vec<(u32, String, String)>;
+    let per_pool: Vec<(String, Listed)> = s
         .features
         .iter()
         .map(|f| {
