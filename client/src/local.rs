@@ -351,7 +351,14 @@ mod tests {
         };
         assert_eq!(e.code, lmerr::LM_NOTTHISHOST);
         assert_eq!(e.step, Step::LocalValidation);
-        assert!(e.detail.contains("HOSTID=0800200005ac"), "{}", e.detail);
+        // Both sides of the mismatch, and how to see a machine's ids.
+        assert!(
+            e.detail.contains("locked to HOSTID=\"0800200005ac\"")
+                && e.detail.contains("this machine has \"00001234 HOSTNAME=ws1\"")
+                && e.detail.contains("lmutil lmhostid"),
+            "{}",
+            e.detail
+        );
         assert_eq!(
             code(plan(&file, &keys, &request("f1", "2.0"), &here, today())),
             lmerr::LM_OLDVER
