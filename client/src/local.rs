@@ -354,7 +354,8 @@ mod tests {
         // Both sides of the mismatch, and how to see a machine's ids.
         assert!(
             e.detail.contains("locked to HOSTID=\"0800200005ac\"")
-                && e.detail.contains("this machine has \"00001234 HOSTNAME=ws1\"")
+                && e.detail
+                    .contains("this machine has \"00001234 HOSTNAME=ws1\"")
                 && e.detail.contains("lmutil lmhostid"),
             "{}",
             e.detail
