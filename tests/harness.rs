@@ -215,13 +215,14 @@ impl Server {
         }
     }
 
-    /// The pid of the vendor daemon from the latest "Started"/"REStarted" line.
+    /// The pid of the vendor daemon from the latest "Started"/"REStarted"
+    /// line (`Started demo (internet tcp_port N pid P)`).
     pub fn vendord_pid(&self) -> i32 {
         let log = self.log.lock().unwrap();
         let line = log
             .iter()
             .rev()
-            .find(|l| l.contains("tarted demo (pid "))
+            .find(|l| l.contains("tarted demo (internet tcp_port "))
             .expect("vendor daemon started");
         line.rsplit("pid ")
             .next()

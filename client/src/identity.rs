@@ -45,7 +45,7 @@ impl LocalIdentity {
             ethernet: macs.iter().map(|m| format!("{m:012x}")).collect(),
             hostid32: id32.map(|v| format!("{v:08x}")),
             pid: std::process::id(),
-            platform: platform().to_string(),
+            platform: wire::platform().to_string(),
             project: std::env::var("LM_PROJECT").unwrap_or_default(),
         }
     }
@@ -72,18 +72,6 @@ impl LocalIdentity {
             job,
             project: self.project.clone(),
         }
-    }
-}
-
-/// FLEXlm's name for this platform.
-fn platform() -> &'static str {
-    match (std::env::consts::ARCH, std::env::consts::OS) {
-        ("x86_64", "linux") => "x64_lsb",
-        ("x86", "linux") => "i86_lsb",
-        ("aarch64", "linux") => "a64_lsb",
-        ("x86_64", "macos") => "x64_mac",
-        ("aarch64", "macos") => "a64_mac",
-        _ => std::env::consts::ARCH,
     }
 }
 

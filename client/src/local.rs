@@ -175,8 +175,8 @@ pub fn plan(
                 lmerr::LM_BADCODE,
                 minor::LOCAL_SIGNATURE,
                 format!(
-                    "no public key {}.pub found to verify the signature",
-                    f.vendor
+                    "no public key to verify the signature: {}",
+                    keys.missing_key(&f.vendor)
                 ),
             )),
             SignatureStatus::Unverifiable => Err(fail(
@@ -228,8 +228,10 @@ pub fn plan(
                     lmerr::LM_NOTTHISHOST,
                     minor::LOCAL_HOSTID,
                     format!(
-                        "HOSTID={} does not match this machine",
-                        hostid::display_list(ids)
+                        "the license is locked to HOSTID=\"{}\"; this machine has \"{}\" \
+                         (run `lmutil lmhostid` to see its hostids)",
+                        hostid::display_list(ids),
+                        who.describe()
                     ),
                 )),
                 _ => Ok(()),
@@ -354,7 +356,15 @@ mod tests {
         };
         assert_eq!(e.code, lmerr::LM_NOTTHISHOST);
         assert_eq!(e.step, Step::LocalValidation);
-        assert!(e.detail.contains("HOSTID=0800200005ac"), "{}", e.detail);
+        // Both sides of the mismatch, and how to see a machine's ids.
+        assert!(
+            e.detail.contains("locked to HOSTID=\"0800200005ac\"")
+                && e.detail
+                    .contains("this machine has \"00001234 HOSTNAME=ws1\"")
+                && e.detail.contains("lmutil lmhostid"),
+            "{}",
+            e.detail
+        );
         assert_eq!(
             code(plan(&file, &keys, &request("f1", "2.0"), &here, today())),
             lmerr::LM_OLDVER

@@ -376,10 +376,16 @@ impl Session {
                 d.minor,
                 &d.text,
                 Step::CheckoutDenied,
-                format!(
-                    "checkout of {feature} from {}: denied by the vendor daemon",
-                    shared.route.entry
-                ),
+                match d.detail.as_str() {
+                    "" => format!(
+                        "checkout of {feature} from {}: denied by the vendor daemon",
+                        shared.route.entry
+                    ),
+                    why => format!(
+                        "checkout of {feature} from {}: denied by the vendor daemon: {why}",
+                        shared.route.entry
+                    ),
+                },
             )
             .on_entry(&entry)
         };

@@ -177,7 +177,8 @@ pub fn check(file: &LicenseFile, keys: &KeyRing, today: Date) -> (CheckReport, P
                     crate::signature::encode_hex(key_id)
                 ),
                 Some(SignField::Ed25519 { .. }) => format!(
-                    "no public key for vendor {vendor} ({vendor}.pub not found): never served"
+                    "no public key for vendor {vendor} ({}): never served",
+                    keys.missing_key(vendor)
                 ),
                 _ => "signed with a FLEXlm key, which cannot be verified: shown, never served".to_string(),
             }),

@@ -65,6 +65,29 @@ pub struct HostIdentity {
     pub others: Vec<(String, String)>,
 }
 
+impl HostIdentity {
+    /// This machine's ids as lmhostid would print them, for messages that
+    /// must show both sides of a hostid mismatch: hexadecimal ids (12
+    /// digits for Ethernet addresses, 8 for 32-bit ids), then
+    /// `INTERNET=`, `HOSTNAME=` and the other typed ids.
+    pub fn describe(&self) -> String {
+        let mut ids: Vec<String> = self
+            .hex_ids
+            .iter()
+            .map(|v| match *v > u64::from(u32::MAX) {
+                true => format!("{v:012x}"),
+                false => format!("{v:08x}"),
+            })
+            .collect();
+        ids.extend(self.addresses.iter().map(|a| format!("INTERNET={a}")));
+        if !self.hostname.is_empty() {
+            ids.push(format!("HOSTNAME={}", self.hostname));
+        }
+        ids.extend(self.others.iter().map(|(k, v)| format!("{k}={v}")));
+        ids.join(" ")
+    }
+}
+
 impl HostId {
     /// Parses one hostid token. Type names are case-insensitive, as are
     /// hexadecimal digits.
@@ -248,6 +271,21 @@ pub fn display_list(ids: &[HostId]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_described_as_lmhostid_prints_ids() {
+        let who = HostIdentity {
+            hex_ids: vec![0x0800_2000_05ac, 0x1700_7ea8],
+            hostname: "ws1".into(),
+            addresses: vec![Ipv4Addr::new(10, 0, 0, 5)],
+            others: vec![("USER".into(), "joe".into())],
+            ..HostIdentity::default()
+        };
+        assert_eq!(
+            who.describe(),
+            "0800200005ac 17007ea8 INTERNET=10.0.0.5 HOSTNAME=ws1 USER=joe"
+        );
+    }
 
     fn identity() -> HostIdentity {
         HostIdentity {

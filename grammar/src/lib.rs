@@ -15,6 +15,7 @@ pub mod checksum;
 pub mod date;
 pub mod diag;
 pub mod hostid;
+pub mod lookalike;
 pub mod model;
 pub mod options;
 mod parse;

@@ -255,6 +255,16 @@ fn parse_line(line: &LogicalLine, use_fast_path: bool) -> (Option<Entry>, Vec<Li
             format!("line is {chars} characters long; FLEXlm accepts at most {MAX_LINE}"),
         ));
     }
+    // Curly quotes and their kin would be read as part of a value, or
+    // make the grammar's error point at the wrong place: name them first.
+    let before = issues.len();
+    issues.extend(
+        crate::lookalike::find(text)
+            .map(|(at, l)| LineIssue::error(at, crate::lookalike::message(l))),
+    );
+    if issues.len() > before {
+        return (None, issues);
+    }
     // The tokenizer accepts exactly what the grammar accepts, with the same
     // spans, or gives up; the grammar then decides, and words any error.
     let fast = if use_fast_path { tokenize(text) } else { None };
@@ -464,9 +474,25 @@ fn run_end(b: &[u8], from: usize, class: impl Fn(u8) -> bool) -> usize {
         .map_or(b.len(), |n| from + n)
 }
 
-/// Index of the `"` closing a quoted string whose text starts at `from`.
-fn closing_quote(b: &[u8], from: usize) -> Option<usize> {
-    b[from..].iter().position(|&c| c == b'"').map(|n| from + n)
+/// Is `b` a quote that opens a quoted string where a value, an item or a
+/// hostid field starts? Double quotes everywhere; single quotes too, as
+/// FLEXlm's manuals print values (`HOSTID='12001234 1700ab12'`).
+fn is_quote(b: u8) -> bool {
+    b == b'"' || b == b'\''
+}
+
+/// Index of the `quote` closing a quoted string whose text starts at `from`.
+fn closing_quote(b: &[u8], from: usize, quote: u8) -> Option<usize> {
+    b[from..].iter().position(|&c| c == quote).map(|n| from + n)
+}
+
+/// A positional field without its quotes, and how many bytes the opening
+/// quote takes (0 when bare).
+fn unquoted(field: &str) -> (&str, usize) {
+    match field.as_bytes() {
+        [q, .., last] if is_quote(*q) && last == q => (&field[1..field.len() - 1], 1),
+        _ => (field, 0),
+    }
 }
 
 /// `version` without its boundary: `digits[.digits*]` or `.digits`.
@@ -518,8 +544,8 @@ fn tokenize(text: &str) -> Option<Tokens<'_>> {
         let end = match shape {
             Shape::Name => run_end(b, start, is_name),
             Shape::HostIdField => {
-                if b.get(start) == Some(&b'"') {
-                    closing_quote(b, start + 1)? + 1
+                if let Some(&q) = b.get(start).filter(|&&q| is_quote(q)) {
+                    closing_quote(b, start + 1, q)? + 1
                 } else {
                     run_end(b, start, is_bare)
                 }
@@ -558,8 +584,8 @@ fn tokenize(text: &str) -> Option<Tokens<'_>> {
             if b.get(name_end) == Some(&b'=') {
                 let name = &text[start..name_end];
                 let v = name_end + 1;
-                if b.get(v) == Some(&b'"') {
-                    let close = closing_quote(b, v + 1)?;
+                if let Some(&q) = b.get(v).filter(|&&q| is_quote(q)) {
+                    let close = closing_quote(b, v + 1, q)?;
                     i = close + 1;
                     Item::Attr {
                         name,
@@ -578,8 +604,8 @@ fn tokenize(text: &str) -> Option<Tokens<'_>> {
                 i = run_end(b, start, is_bare);
                 Item::Bare(&text[start..i])
             }
-        } else if c == b'"' {
-            let close = closing_quote(b, start + 1)?;
+        } else if is_quote(c) {
+            let close = closing_quote(b, start + 1, c)?;
             i = close + 1;
             Item::Quoted {
                 inner: &text[start + 1..close],
@@ -672,11 +698,13 @@ fn syntax_issue(text: &str, e: &pest::error::Error<Rule>) -> LineIssue {
         pest::error::InputLocation::Span((p, _)) => p,
     };
     let rest = text.get(offset..).unwrap_or("");
-    if rest.starts_with('"') && !rest[1..].contains('"') {
-        return LineIssue::error(
-            offset,
-            "quoted string is not closed: expected a closing `\"`",
-        );
+    for quote in ['"', '\''] {
+        if rest.starts_with(quote) && !rest[1..].contains(quote) {
+            return LineIssue::error(
+                offset,
+                format!("quoted string is not closed: expected a closing `{quote}`"),
+            );
+        }
     }
     let found = rest
         .split_whitespace()
@@ -844,8 +872,7 @@ impl LineBuilder {
         let host = fields.next()?;
         self.check_len(host, MAX_HOST_NAME, "host name");
         let hostid_field = fields.next()?;
-        let hostid_text = hostid_field.text.trim_matches('"');
-        let quote = usize::from(hostid_field.text.starts_with('"'));
+        let (hostid_text, quote) = unquoted(hostid_field.text);
         let hostid_offset = hostid_field.start + quote;
         let hostids = self.hostids(hostid_offset, hostid_text).unwrap_or_default();
         let mut server = Server {
@@ -1523,6 +1550,8 @@ mod tests {
         let heads = [
             "SERVER h ANY",
             "SERVER h\"a b\"c",
+            "SERVER h 'a b'",
+            "SERVER h 'a b",
             "SERVER h=x",
             "VENDOR v",
             "DAEMON v",
@@ -1550,6 +1579,8 @@ mod tests {
             " _x1=2 9a=3 é=4 N=\"h\u{0}\u{1F}é\" \u{7F}",
             "\"q\"",
             "=x",
+            " A='x y' 'z' B='' C='open",
+            " O'Brien D=it's 'a\"b' E=\"c'd\"",
         ];
         for head in heads {
             for tail in tails {

@@ -471,11 +471,28 @@ pub fn generate_key_pair() -> Result<(SigningKey, String, String), String> {
 pub struct KeyRing {
     by_vendor: HashMap<String, Vec<VerifyingKey>>,
     sources: HashMap<String, PathBuf>,
+    /// The directories [`KeyRing::load`] looked in, in order.
+    searched: Vec<PathBuf>,
 }
 
 impl KeyRing {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Why `vendor` has no key, naming where it was looked for:
+    /// `demo.pub not found in /opt/lm/bin, /etc/lm`, so that an
+    /// administrator knows where to put it.
+    pub fn missing_key(&self, vendor: &str) -> String {
+        if self.searched.is_empty() {
+            return format!("{vendor}.pub not found (no directory was searched)");
+        }
+        let dirs: Vec<String> = self
+            .searched
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        format!("{vendor}.pub not found in {}", dirs.join(", "))
     }
 
     pub fn insert(&mut self, vendor: &str, key: VerifyingKey) {
@@ -507,7 +524,10 @@ impl KeyRing {
         vendors: impl IntoIterator<Item = &'a str>,
         dirs: &[PathBuf],
     ) -> (KeyRing, Vec<KeyError>) {
-        let mut ring = KeyRing::new();
+        let mut ring = KeyRing {
+            searched: dirs.to_vec(),
+            ..KeyRing::new()
+        };
         let mut problems = Vec::new();
         for vendor in vendors {
             if ring.has_vendor(vendor) {

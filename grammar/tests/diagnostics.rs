@@ -319,3 +319,69 @@ fn check_report_findings_carry_positions() {
     assert!(report.errors.iter().all(|f| f.file == NAME));
     assert!(!report.is_ok());
 }
+
+#[test]
+fn single_quotes_are_quotes_where_double_quotes_are() {
+    let file = parse_clean(
+        "SERVER h '17004355 17004356' 1700\nVENDOR demo\n\
+         FEATURE f1 demo 1.0 permanent 4 HOSTID='12001234 1700ab12' NOTICE='Joe \"the\" admin'\n\
+         PACKAGE p demo 1.0 COMPONENTS='a b:2.0'\n",
+    );
+    let twin = parse_clean(
+        "SERVER h \"17004355 17004356\" 1700\nVENDOR demo\n\
+         FEATURE f1 demo 1.0 permanent 4 HOSTID=\"12001234 1700ab12\" NOTICE=\"Joe 'the' admin\"\n\
+         PACKAGE p demo 1.0 COMPONENTS=\"a b:2.0\"\n",
+    );
+    let kinds = |f: &grammar::LicenseFile| -> Vec<String> {
+        f.entries.iter().map(|e| format!("{:?}", e.kind)).collect()
+    };
+    let (ours, theirs) = (kinds(&file), kinds(&twin));
+    assert_eq!(ours[0], theirs[0], "SERVER hostids");
+    assert_eq!(ours[3], theirs[3], "PACKAGE components");
+    assert!(
+        ours[2].contains("12001234") && ours[2].contains("1700ab12"),
+        "{}",
+        ours[2]
+    );
+    assert!(ours[2].contains("Joe \\\"the\\\" admin"), "{}", ours[2]);
+    // An apostrophe inside a word stays part of it.
+    let file = parse("FEATURE f1 demo 1.0 permanent 4 NOTICE=O'Brien's\n");
+    assert!(!file.has_errors(), "{}", render(&file.diagnostics));
+}
+
+#[test]
+fn an_unclosed_single_quote_says_so() {
+    let d = single_error("FEATURE f1 demo 1.0 permanent 4 NOTICE='Joe\n");
+    assert_eq!(
+        d.to_string(),
+        "test.lic:1:40: error: quoted string is not closed: expected a closing `'`"
+    );
+}
+
+#[test]
+fn typographic_quotes_are_named_with_what_to_type() {
+    let d = single_error("FEATURE f1 demo 1.0 permanent 4 SIGN=\u{201D}AB12\n");
+    assert_eq!(
+        d.to_string(),
+        "test.lic:1:38: error: right double quotation mark `\u{201D}` (U+201D) is not \
+         license-file punctuation (a word processor or mail program may have put it there): \
+         type a plain `\"` instead"
+    );
+    // Every one is reported, on its own physical line and column, and the
+    // line is not used.
+    let file = parse(
+        "VENDOR demo\nFEATURE f1 demo 1.0 permanent 4 \\\n  HOSTID=\u{2018}1200\u{2019} START=1\u{2013}jan\u{2013}2025\n",
+    );
+    let at: Vec<(u32, u32, bool)> = file
+        .diagnostics
+        .iter()
+        .map(|d| (d.line, d.column, d.message.contains("type a plain")))
+        .collect();
+    assert_eq!(
+        at,
+        vec![(3, 10, true), (3, 15, true), (3, 24, true), (3, 28, true)]
+    );
+    assert!(file.diagnostics[0].message.contains("U+2018"));
+    assert!(file.diagnostics[2].message.contains("en dash"));
+    assert_eq!(file.entries.len(), 1, "only the VENDOR line is used");
+}

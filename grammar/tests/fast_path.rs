@@ -107,6 +107,14 @@ fn boundary_cases_are_read_the_same() {
         "UPGRADE f v 2.0 1.0 permanent 1",
         "FEATURE f v 1.0 permanent 1 SIGN=\"ed25519:+a+b+c+d:00\"",
         "FEATURE f v 1.0 permanent 1 SIGN=\"ED25519:0A1B2C3D\u{A0}:00\"",
+        "SERVER h '17004355 17004356' 1700",
+        "SERVER h '17004355",
+        "FEATURE f v 1.0 permanent 1 HOSTID='12001234 1700ab12' NOTICE='a \"b\"'",
+        "FEATURE f v 1.0 permanent 1 NOTICE='unclosed",
+        "FEATURE f v 1.0 permanent 1 'unclosed",
+        "FEATURE f v 1.0 permanent 1 O'Brien x'",
+        "PACKAGE p v COMPONENTS='a b'",
+        "FEATURE f v 1.0 permanent 1 SIGN=\u{201D}AB12\u{201D}",
     ];
     for line in lines {
         assert_same(line);
@@ -131,7 +139,8 @@ fn token() -> impl Strategy<Value = String> {
         .prop_map(str::to_string),
         3 => prop::sample::select(vec![
             " ", "  ", "\t", "\n", "\r\n", "\\\n", "\\", "\"", "=", ":", "-", ".", "\u{0B}",
-            "\u{0C}", "\r", "\u{0}", "\u{1F}", "\u{85}", "\u{A0}", "é", "+",
+            "\u{0C}", "\r", "\u{0}", "\u{1F}", "\u{85}", "\u{A0}", "é", "+", "'",
+            "\u{2019}", "\u{201D}",
         ])
         .prop_map(str::to_string),
         2 => "[a-zA-Z0-9_]{1,8}",

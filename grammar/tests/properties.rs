@@ -154,7 +154,10 @@ fn token() -> impl Strategy<Value = String> {
             "SERVER_TIMEOUT=", "PRIMARY_IS_MASTER", "1-jan-0", "31-dec-2030", "1.0", "2.000",
         ])
         .prop_map(str::to_string),
-        3 => prop::sample::select(vec![" ", "  ", "\t", "\n", "\r\n", "\\\n", "\\", "\"", "=", ":", "-", "."])
+        3 => prop::sample::select(vec![
+            " ", "  ", "\t", "\n", "\r\n", "\\\n", "\\", "\"", "=", ":", "-", ".", "'",
+            "\u{2018}", "\u{2019}", "\u{201C}", "\u{201D}", "\u{2013}", "\u{A0}",
+        ])
             .prop_map(str::to_string),
         2 => "[a-z0-9_]{1,8}",
         1 => "[0-9]{1,12}",
@@ -372,5 +375,76 @@ proptest! {
                 .collect()
         };
         prop_assert_eq!(sums(&file), sums(&base));
+    }
+}
+
+/// `src` with the chosen pairs of double quotes (by `picks`, modulo the
+/// number of pairs) written as single quotes. The quoted strings of the
+/// files used here hold no `'`, so the meaning must not change.
+fn single_quoted(src: &str, picks: &[usize]) -> String {
+    let quotes: Vec<usize> = src.match_indices('"').map(|(i, _)| i).collect();
+    let pairs = quotes.len() / 2;
+    let mut out = src.as_bytes().to_vec();
+    for p in picks {
+        let pair = p % pairs;
+        out[quotes[2 * pair]] = b'\'';
+        out[quotes[2 * pair + 1]] = b'\'';
+    }
+    String::from_utf8(out).expect("ASCII swapped for ASCII")
+}
+
+/// The typographic stand-ins for quotes that documents and mail produce.
+fn typographic() -> impl Strategy<Value = char> {
+    prop::sample::select(vec![
+        '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{201E}', '\u{00AB}',
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn single_quotes_mean_what_double_quotes_mean(picks in prop::collection::vec(any::<usize>(), 1..8)) {
+        let signed = signed_valid();
+        let src = single_quoted(signed, &picks);
+        prop_assert_ne!(&src, signed);
+        let file = parse_license(NAME, &src);
+        prop_assert!(!file.has_errors(), "{}\n{}", render(&file.diagnostics), src);
+        let base = parse_license(NAME, signed);
+        let kinds = |f: &LicenseFile| -> Vec<String> {
+            f.entries.iter().map(|e| format!("{:?}", e.kind)).collect()
+        };
+        prop_assert_eq!(kinds(&file), kinds(&base));
+        // Signatures cover the meaning, so they still verify.
+        let status: Vec<SignatureStatus> = verify_file(&file, &signing_key().1)
+            .into_iter()
+            .flatten()
+            .collect();
+        prop_assert!(status.iter().all(|s| *s == SignatureStatus::Valid), "{:?}", status);
+    }
+
+    #[test]
+    fn a_typographic_quote_is_named_where_it_stands(pick in any::<usize>(), c in typographic()) {
+        // Any ASCII quote of the file replaced by a typographic one: the
+        // line is refused with an error at that character, naming it.
+        let quotes: Vec<usize> = VALID.match_indices('"').map(|(i, _)| i).collect();
+        let at = quotes[pick % quotes.len()];
+        let mut src = VALID.to_string();
+        src.replace_range(at..at + 1, &c.to_string());
+        let file = parse_license(NAME, &src);
+        assert_well_placed(&src, &file);
+        let line = VALID[..at].matches('\n').count() as u32 + 1;
+        let column = VALID[..at].rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+        let named = format!("U+{:04X}", c as u32);
+        let hit = file.diagnostics.iter().find(|d| d.is_error() && d.message.contains(&named));
+        prop_assert!(hit.is_some(), "no error names {}: {}", named, render(&file.diagnostics));
+        let hit = hit.unwrap();
+        prop_assert_eq!((hit.line, hit.column), (line, column));
+        prop_assert!(hit.message.contains("type a plain"), "{}", hit.message);
+        prop_assert!(file.entries.iter().all(|e| e.line > line || e.end_line < line));
     }
 }

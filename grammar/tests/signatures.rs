@@ -560,3 +560,31 @@ fn checksums_of_unsigned_lines() {
         .iter()
         .all(|e| entry_checksum(&file, e, false).is_none()));
 }
+
+#[test]
+fn a_missing_key_names_the_directories_searched() {
+    let dirs = vec![
+        std::path::PathBuf::from("/nonexistent/lm/bin"),
+        std::path::PathBuf::from("/nonexistent/licenses"),
+    ];
+    let (ring, problems) = grammar::signature::KeyRing::load(["demo"], &dirs);
+    assert!(problems.is_empty());
+    assert!(!ring.has_vendor("demo"));
+    assert_eq!(
+        ring.missing_key("demo"),
+        "demo.pub not found in /nonexistent/lm/bin, /nonexistent/licenses"
+    );
+    let file = grammar::parse_license(
+        "t.lic",
+        &format!(
+            "SERVER h ANY\nVENDOR demo\nFEATURE f1 demo 1.0 permanent 1 SIGN=\"ED25519:0A1B2C3D:{}\"\n",
+            "00".repeat(64)
+        ),
+    );
+    let (report, _) = grammar::check::check(&file, &ring, grammar::Date::new(2026, 1, 1).unwrap());
+    let reason = report.lines[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("demo.pub not found in /nonexistent/lm/bin, /nonexistent/licenses"),
+        "{reason}"
+    );
+}

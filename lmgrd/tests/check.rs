@@ -252,6 +252,12 @@ fn public_key_is_found_beside_the_file_or_through_the_search_path() {
         .as_str()
         .unwrap()
         .contains("demo.pub not found"));
+    // It says where it looked: the license file's directory is the last.
+    let message = json["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("demo.pub not found in ") && message.contains(dir.to_str().unwrap()),
+        "{message}"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_lmgrd"))
         .args(["-c", path.to_str().unwrap(), "--check", "--date", TODAY])

@@ -62,6 +62,16 @@ impl LmFailure {
         self
     }
 
+    /// The client library's error as the tools print errors: with the
+    /// system error's text, as lmstat shows a failed connection.
+    pub fn from_client(e: &client::LmError) -> LmFailure {
+        let f = LmFailure::from_server(e.code, e.minor, &e.text);
+        match e.errno {
+            Some(errno) => f.with_errno(errno),
+            None => f,
+        }
+    }
+
     /// An error a server reported, with its text when it sent one.
     pub fn from_server(code: i32, minor: i32, text: &str) -> LmFailure {
         let mut f = LmFailure::new(code, minor);

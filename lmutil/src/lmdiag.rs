@@ -25,6 +25,7 @@
 //! is parsed by other programs.
 
 use crate::common::{self, Common, CommonOpts, Cursor, LmFailure, Stamp, BRAND};
+use crate::lmstat::model::Lock;
 use crate::lmstat::{gather, render};
 use crate::net::{self, Lmgrd, Timeouts};
 use crate::path::{self, Source};
@@ -95,20 +96,6 @@ pub struct Line {
 
 /// How lmdiag describes a FEATURE line of a file with these servers.
 pub fn describe(f: &Feature, servers: &[String]) -> Line {
-    let ids = f.hostids.as_deref().filter(|ids| !ids.is_empty());
-    let restricted = ids.filter(|ids| !ids.iter().all(HostId::is_unrestricted));
-    let lock = match (f.count, restricted) {
-        (0, Some(ids)) => format!(
-            "uncounted nodelocked license, locked to \"{}\"",
-            grammar::hostid::display_list(ids)
-        ),
-        (0, None) => "uncounted nodelocked license locked to NOTHING (hostid=ANY)".to_string(),
-        (_, Some(ids)) => format!(
-            "nodelocked license, locked to \"{}\"",
-            grammar::hostid::display_list(ids)
-        ),
-        (_, None) => "floating license".to_string(),
-    };
     let mut dates = String::new();
     if let Some(s) = f.start {
         let _ = write!(dates, "starts: {s},  ");
@@ -124,9 +111,38 @@ pub fn describe(f: &Feature, servers: &[String]) -> Line {
         version: f.version.as_written().to_string(),
         vendor: f.vendor.clone(),
         server: (f.count > 0 && !servers.is_empty()).then(|| servers.join(",")),
-        lock,
+        lock: line_lock(f.count > 0, f.hostids.as_deref()),
         dates,
     }
+}
+
+/// How lmdiag describes a line served by a vendor daemon: the lock and
+/// dates as for a line of a file, from what the daemon reports.
+pub fn describe_served(fs: &wire::FeatureStatus, vendor: &str, server: String) -> Line {
+    let ids = HostId::parse_list(&fs.hostids).ok();
+    Line {
+        feature: fs.name.clone(),
+        version: fs.version.clone(),
+        vendor: vendor.to_string(),
+        server: Some(server),
+        lock: line_lock(fs.counted, ids.as_deref()),
+        dates: if fs.expiry == "permanent" || fs.expiry.is_empty() {
+            "no expiration date".into()
+        } else {
+            format!("expires: {}", fs.expiry)
+        },
+    }
+}
+
+/// The lock as lmstat prints it; an uncounted line that names no host is
+/// usable anywhere.
+fn line_lock(counted: bool, ids: Option<&[HostId]>) -> String {
+    let restricted = ids.filter(|ids| !ids.is_empty() && !ids.iter().all(HostId::is_unrestricted));
+    match (counted, restricted) {
+        (false, None) => Lock::UncountedAny,
+        _ => gather::lock_of(counted, ids),
+    }
+    .to_string()
 }
 
 /// One line's report, from what is known and the checkout's outcome
@@ -190,7 +206,8 @@ pub fn triad_block(
 }
 
 /// The lmgrd to ask for the features of `servers`: a triad's master, or
-/// the first that answered; else why there is none.
+/// the first that answered; else why there is none, in the words a
+/// checkout through a license file naming those servers would use.
 fn pick_lmgrd(
     servers: &[ServerSpec],
     reached: &[Result<Lmgrd, LmFailure>],
@@ -205,13 +222,20 @@ fn pick_lmgrd(
             .ok_or_else(|| "The triad has no master that answers here".to_string());
     }
     reached.iter().position(Result::is_ok).ok_or_else(|| {
-        let why = reached
+        reached
             .iter()
             .find_map(|r| r.as_ref().err())
             .map(ToString::to_string)
-            .unwrap_or_default();
-        format!("Cannot reach the license server: {why}")
+            .unwrap_or_default()
     })
+}
+
+/// What lmdiag says of a `port@host` entry whose server cannot be asked.
+pub fn unreachable(entry: &str, why: &str) -> String {
+    format!(
+        "  License server: {entry}\n\n\
+         This license cannot be checked out because:\n\t{why}\n{RULE}\n"
+    )
 }
 
 /// Asks every member of a triad (or of any list of servers).
@@ -261,7 +285,7 @@ fn try_checkout(
             Ok(())
         }
         Ok(None) => Err(("queued".into(), String::new())),
-        Err(e) => Err((e.to_string(), e.detail.clone())),
+        Err(e) => Err((LmFailure::from_client(&e).to_string(), e.detail.clone())),
     }
 }
 
@@ -326,7 +350,10 @@ pub fn run(inv: &Invocation) -> i32 {
                         Err(_) => continue,
                     },
                     Err(why) => {
-                        common::write_out(&format!("{why}\n{RULE}\n"));
+                        // The same words as for a license file whose
+                        // server does not answer, not "no license line".
+                        common::write_out(&unreachable(entry, &why));
+                        seen += 1;
                         failed += 1;
                         continue;
                     }
@@ -342,22 +369,7 @@ pub fn run(inv: &Invocation) -> i32 {
                         }
                     };
                     for fs in features.iter().filter(|x| wanted(&x.name)) {
-                        let l = Line {
-                            feature: fs.name.clone(),
-                            version: fs.version.clone(),
-                            vendor: v.name.clone(),
-                            server: Some(lmgrd.label()),
-                            lock: if fs.counted {
-                                "floating license".into()
-                            } else {
-                                "uncounted nodelocked license".into()
-                            },
-                            dates: if fs.expiry == "permanent" || fs.expiry.is_empty() {
-                                "no expiration date".into()
-                            } else {
-                                format!("expires: {}", fs.expiry)
-                            },
-                        };
+                        let l = describe_served(fs, &v.name, lmgrd.label());
                         seen += 1;
                         failed += emit(entry, &l, &mut jobs);
                     }

@@ -120,26 +120,42 @@ pub fn rc_settings(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// What `lmpath -status` prints for an rc text.
-pub fn status(text: &str, env_set: &[String]) -> String {
-    let settings = rc_settings(text);
-    let mut out = String::from("Known Vendors:\n_____________\n\n");
-    for (name, value) in &settings {
-        if let Some(vendor) = name
-            .strip_suffix("_LICENSE_FILE")
-            .filter(|_| name != "LM_LICENSE_FILE")
-        {
-            out.push_str(&format!("{}: {value}\n", vendor.to_ascii_lowercase()));
+/// What `lmpath -status` prints: for each vendor with a variable of its
+/// own, and for all others, the search path the client library uses, in
+/// its order (the environment's `env` variables, then the rc text's), or
+/// the default file when nothing is set.
+pub fn status(text: &str, env: &[(String, String)]) -> String {
+    let env_value = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let path_of = |vendor: &str| {
+        let path = search::search_path(vendor, env_value, Some(text));
+        let list: Vec<String> = path.entries.iter().map(ToString::to_string).collect();
+        match path.is_default {
+            true => format!("{} (the default: no license path is set)", list.join(":")),
+            false => list.join(":"),
         }
+    };
+    let mut vendors: Vec<String> = rc_settings(text)
+        .into_iter()
+        .map(|(name, _)| name)
+        .chain(env.iter().map(|(name, _)| name.clone()))
+        .filter(|name| name != "LM_LICENSE_FILE")
+        .filter_map(|name| {
+            name.strip_suffix("_LICENSE_FILE")
+                .map(str::to_ascii_lowercase)
+        })
+        .collect();
+    vendors.sort();
+    vendors.dedup();
+    let mut out = String::from("Known Vendors:\n_____________\n\n");
+    for vendor in &vendors {
+        out.push_str(&format!("{vendor}: {}\n", path_of(vendor)));
     }
     out.push_str("_____________\n\nOther Vendors:\n______________\n\n");
-    match settings.iter().find(|(n, _)| n == "LM_LICENSE_FILE") {
-        Some((_, v)) => out.push_str(&format!("{v}\n")),
-        None => out.push_str("(not set)\n"),
-    }
-    for var in env_set {
+    // A vendor name no variable can have: only LM_LICENSE_FILE applies.
+    out.push_str(&format!("{}\n", path_of("")));
+    for (var, _) in env {
         out.push_str(&format!(
-            "\nNote: {var} is set in the environment; it is searched before the settings above.\n"
+            "\nNote: {var} is set in the environment; it is searched before $HOME/.flexlmrc.\n"
         ));
     }
     out
@@ -206,9 +222,8 @@ pub fn run(inv: &Invocation) -> i32 {
             return 1;
         }
     }
-    let mut env_set: Vec<String> = std::env::vars()
-        .map(|(k, _)| k)
-        .filter(|k| k.ends_with("_LICENSE_FILE"))
+    let mut env_set: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.ends_with("_LICENSE_FILE"))
         .collect();
     env_set.sort();
     common::write_out(&format!(
@@ -272,11 +287,39 @@ mod tests {
         let rc = "DEMO_LICENSE_FILE=27000@h\nLM_LICENSE_FILE=/etc/lm.lic\n";
         assert_eq!(
             status(rc, &[]),
-            "Known Vendors:\n_____________\n\ndemo: 27000@h\n_____________\n\n\
+            "Known Vendors:\n_____________\n\ndemo: 27000@h:/etc/lm.lic\n_____________\n\n\
              Other Vendors:\n______________\n\n/etc/lm.lic\n"
         );
-        assert!(
-            status("", &["LM_LICENSE_FILE".into()]).contains("(not set)\n\nNote: LM_LICENSE_FILE")
+    }
+
+    #[test]
+    fn status_reports_what_the_environment_sets() {
+        // LM_LICENSE_FILE set in the environment only: it is what every
+        // vendor uses, not "(not set)".
+        let env = vec![(
+            "LM_LICENSE_FILE".to_string(),
+            "27000@srv:/opt/a.lic".to_string(),
+        )];
+        assert_eq!(
+            status("", &env),
+            "Known Vendors:\n_____________\n\n_____________\n\n\
+             Other Vendors:\n______________\n\n27000@srv:/opt/a.lic\n\n\
+             Note: LM_LICENSE_FILE is set in the environment; it is searched before $HOME/.flexlmrc.\n"
         );
+        // Environment first, then the rc file; a vendor variable first of all.
+        let env = vec![
+            ("DEMO_LICENSE_FILE".to_string(), "1700@d".to_string()),
+            ("LM_LICENSE_FILE".to_string(), "27000@srv".to_string()),
+        ];
+        let text = status("LM_LICENSE_FILE=/etc/lm.lic\n", &env);
+        assert!(
+            text.contains("\ndemo: 1700@d:27000@srv:/etc/lm.lic\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n\n27000@srv:/etc/lm.lic\n"), "{text}");
+        // Nothing anywhere: the default file, said to be the default.
+        assert!(status("", &[]).contains(
+            "\n/usr/local/flexlm/licenses/license.dat (the default: no license path is set)\n"
+        ));
     }
 }

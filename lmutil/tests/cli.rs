@@ -71,10 +71,31 @@ fn lmpath_keeps_the_path_in_flexlmrc() {
         stdout(&out),
         format!(
             "lmutil - lm license manager v{}\n\
-             Known Vendors:\n_____________\n\ndemo: 27000@lic1:/a.lic\n_____________\n\n\
+             Known Vendors:\n_____________\n\ndemo: 27000@lic1:/a.lic:/etc/lm/site.lic\n_____________\n\n\
              Other Vendors:\n______________\n\n/etc/lm/site.lic\n",
             env!("CARGO_PKG_VERSION")
         )
+    );
+    // What the environment sets comes first, and is reported.
+    let out = std::process::Command::new(bin_lmutil())
+        .args(["lmpath", "-status"])
+        .env_clear()
+        .env("HOME", &home)
+        .env("LM_LICENSE_FILE", "27000@envhost")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("\ndemo: 27000@envhost:27000@lic1:/a.lic:/etc/lm/site.lic\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Other Vendors:\n______________\n\n27000@envhost:/etc/lm/site.lic\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Note: LM_LICENSE_FILE is set in the environment"),
+        "{text}"
     );
     let out = lmutil(&["lmpath", "-override", "demo", ""], &home);
     assert!(out.status.success());

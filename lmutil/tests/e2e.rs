@@ -135,10 +135,24 @@ fn lmstat_shows_checkouts_then_the_server_down() {
         "{text}"
     );
     let text = stdout(&lmutil(&["lmstat", "-i", "-c", &license], &home));
+    let f1_row = "\nf1                               1.0          4           demo         permanent(no expiration date)\n";
+    assert!(text.contains(f1_row), "{text}");
+    // Through port@host, the same rows from the server, and a note saying so.
+    let text = stdout(&lmutil(&["lmstat", "-i", "-c", &server.at()], &home));
+    assert!(text.contains(f1_row), "{text}");
     assert!(
-        text.contains("\nf1                               1.0          4           demo         permanent(no expiration date)\n"),
+        text.contains("\nf2                               2.5          2           demo         permanent(no expiration date)\n"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "\n{}: as its license server serves them\n",
+            server.at()
+        )),
+        "{text}"
+    );
+    let text = stdout(&lmutil(&["lmstat", "-i", "f2", "-c", &server.at()], &home));
+    assert!(text.contains("\nf2 ") && !text.contains("\nf1 "), "{text}");
 
     // The path kept by lmpath is used when neither -c nor LM_LICENSE_FILE is.
     let out = lmutil(&["lmpath", "-add", "all", &server.at()], &home);
@@ -161,6 +175,15 @@ fn lmstat_shows_checkouts_then_the_server_down() {
     let text = stdout(&lmutil(&["lmstat", "-lm", "-c", &server.at()], &home));
     assert!(
         text.contains("\nlmgrd is not running: Cannot connect to license server system. (-15,10:111 \"Connection refused\")\n"),
+        "{text}"
+    );
+    // lmstat -i no longer prints an empty table without a word.
+    let text = stdout(&lmutil(&["lmstat", "-i", "-c", &server.at()], &home));
+    assert!(
+        text.contains(&format!(
+            "\n{}: Error getting status: Cannot connect to license server system. (-15,10:111 \"Connection refused\")\n",
+            server.at()
+        )),
         "{text}"
     );
     finish(server, &home);
@@ -301,5 +324,85 @@ fn lmremove_frees_seats_by_handle_and_by_user() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(matches!(holders[0].recv(), Some(Message::Revoked(_))));
     server.wait_log(WAIT, "IN: \"f1\" holder0@e2e-host  (REMOVED)");
+    finish(server, &home);
+}
+
+/// A license with a counted line locked to a host that is not this one,
+/// and a floating line, signed with the demo key, for a server on `port`.
+fn locked_license(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("locked.lic");
+    std::fs::write(
+        &path,
+        format!(
+            "SERVER this_host ANY {port}\nVENDOR demo\n\
+             FEATURE locked demo 1.0 permanent 2 HOSTID=17009999\n\
+             FEATURE f1 demo 1.0 permanent 4\n"
+        ),
+    )
+    .unwrap();
+    std::fs::copy(examples().join("demo.key"), dir.join("demo.key")).unwrap();
+    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
+    let out = Command::new(bin_lmutil())
+        .args(["lmcrypt", "-key", "demo.key", "locked.lic"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    path
+}
+
+/// The block lmdiag prints for `feature`, from its header to the rule.
+fn lmdiag_block<'a>(text: &'a str, feature: &str) -> &'a str {
+    let start = text
+        .find(&format!("\"{feature}\" v"))
+        .unwrap_or_else(|| panic!("no {feature} in\n{text}"));
+    let len = text[start..].find("\n----").unwrap_or(text.len() - start);
+    &text[start..start + len]
+}
+
+#[test]
+fn lmdiag_says_the_same_through_the_file_and_port_at_host() {
+    let dir = tempdir("lmdiag");
+    let home = home("lmdiag");
+    let port = free_port();
+    let license = locked_license(&dir, port);
+    let mut server = Server::start(&license, port, &[]);
+    let file = license.display().to_string();
+    let via_file = stdout(&lmutil(&["lmdiag", "-n", "-c", &file, "locked"], &home));
+    let via_port = stdout(&lmutil(
+        &["lmdiag", "-n", "-c", &server.at(), "locked"],
+        &home,
+    ));
+    for text in [&via_file, &via_port] {
+        let block = lmdiag_block(text, "locked");
+        // A line locked to a host is no floating license, whichever way.
+        assert!(
+            block.contains("  nodelocked license, locked to \"17009999\"  no expiration date\n"),
+            "{text}"
+        );
+        // The refusal names both sides and the command that shows ids.
+        assert!(
+            block.contains("This license cannot be checked out because:\n\tInvalid host. (-9,0)\n"),
+            "{text}"
+        );
+        assert!(
+            block.contains("locked to HOSTID=\"17009999\"")
+                && block.contains("the client machine ")
+                && block.contains("lmutil lmhostid"),
+            "{text}"
+        );
+    }
+
+    // With the server down: the same reason both ways, never "no line".
+    server.stop(WAIT);
+    let refused =
+        "This license cannot be checked out because:\n\tCannot connect to license server system. (-15,10:111 \"Connection refused\")\n";
+    let via_file = stdout(&lmutil(&["lmdiag", "-n", "-c", &file, "f1"], &home));
+    let out = lmutil(&["lmdiag", "-n", "-c", &server.at(), "f1"], &home);
+    let via_port = stdout(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(via_file.contains(refused), "{via_file}");
+    assert!(via_port.contains(refused), "{via_port}");
+    assert!(!via_port.contains("No license line"), "{via_port}");
     finish(server, &home);
 }

@@ -1035,6 +1035,7 @@ fn pool(
         holders,
         hostids: String::new(),
         vendor_string: String::new(),
+        reservations: Vec::new(),
     }
 }
 
@@ -1281,4 +1282,72 @@ fn triad_reasons_under_our_option() {
     let (plain, ours) = (render_one(plain), render_one(ours));
     assert!(!plain.contains("Triad"), "{plain}");
     check("triad_reasons_ours.txt", &ours);
+}
+
+/// The capture of `node_locked_blocks_and_reservations_modern`, made from
+/// what the servers answer: the RESERVE line comes from the vendor
+/// daemon's status and is printed under its line's block, even with
+/// nobody using that line. (The capture's anonymised `ID=XXXXXX` is no
+/// hostid, so the lock lines here are the floating ones.)
+#[test]
+fn reservations_from_the_vendor_daemons_answer_modern() {
+    let lmgrd = lmgrd_answer(
+        "SERVER1",
+        1713,
+        "11.19.7",
+        &[("MLM", "11.19.7")],
+        "/opt/licenses/FlexLM/VENDORS/MLM/DATA/license.dat",
+        Vec::new(),
+    );
+    let mut v12 = pool("MATLAB", "12", 20, 0, vec![]);
+    v12.expiry = "01-jan-0000".into();
+    v12.hostids = "ID=XXXXXX".into();
+    v12.reservations = vec![wire::ReservationStatus {
+        count: 1,
+        kind: "GROUP".into(),
+        name: "DED".into(),
+    }];
+    let mut v53 = pool(
+        "MATLAB",
+        "53",
+        400,
+        60,
+        vec![holder(
+            "USER1",
+            "F1UXXXX",
+            "44",
+            104,
+            local_unix(2026, 3, 16, 8, 13),
+        )],
+    );
+    v53.expiry = "01-jan-2099".into();
+    v53.hostids = "ID=XXXXXX".into();
+    v53.vendor_string = "vi=0:at=276:ae=1:lu=300:lo=NNU:ei=XXXXXX:lr=1:ep=15:".into();
+    let vendor = vendor_answer("MLM", "11.19.7", vec![v12, v53]);
+    let (section, _) = gathered(
+        vec![spec("SERVER1", 1713)],
+        &[Ok(lmgrd)],
+        &show(&["-a"]),
+        &vendor,
+    );
+    let out = report(
+        "lmutil - Copyright (c) 1989-2022 Flexera. All Rights Reserved.",
+        Stamp::on(2026, 3, 16, 12, 16),
+        true,
+        Layout::Modern,
+        vec![section],
+    );
+    let capture = fixture("app6_nodelocked_fragments.txt");
+    let reservation = capture
+        .lines()
+        .find(|l| l.contains("RESERVATION"))
+        .expect("the capture's reservation line");
+    let v12 = "\"MATLAB\" v12, vendor: MLM, expiry: 01-jan-0000\n  floating license\n\n";
+    assert!(
+        out.contains(&format!("{v12}{reservation}\n\n\n\"MATLAB\" v53")),
+        "{out}"
+    );
+    assert_eq!(out.matches("RESERVATION").count(), 1, "{out}");
+    let user = capture.lines().find(|l| l.contains("USER1")).unwrap();
+    assert!(out.contains(user), "{out}");
 }

@@ -13,6 +13,8 @@
 //! The clock is a plain function pointer ([`Clock`]), so tests can format
 //! lines at any time they like.
 
+pub mod banner;
+
 use std::fmt::Write as _;
 use std::os::fd::RawFd;
 
@@ -59,6 +61,50 @@ pub fn local_now() -> LocalTime {
             second: tm.tm_sec.min(59) as u8,
         }
     }
+}
+
+/// The current local time with its weekday and zone abbreviation, for
+/// the start-up banner's `Server's System Date and Time:` line.
+pub fn zoned_now() -> banner::ZonedTime {
+    // SAFETY: as in `local_now`; `tm_zone` points at libc's static zone
+    // names (or is null), read before any other call could change them.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return banner::ZonedTime {
+                local: local_now(),
+                weekday: 0,
+                zone: String::new(),
+            };
+        }
+        let zone = if tm.tm_zone.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(tm.tm_zone)
+                .to_string_lossy()
+                .into_owned()
+        };
+        banner::ZonedTime {
+            local: LocalTime {
+                year: tm.tm_year + 1900,
+                month: (tm.tm_mon + 1) as u8,
+                day: tm.tm_mday as u8,
+                hour: tm.tm_hour as u8,
+                minute: tm.tm_min as u8,
+                second: tm.tm_sec.min(59) as u8,
+            },
+            weekday: tm.tm_wday as u8,
+            zone,
+        }
+    }
+}
+
+/// Writes `text` to standard output as it is, without the time and
+/// daemon prefix, in one `write(2)`: FLEXlm writes a few lines that way
+/// (a blank line when lmgrd shuts down, a vendor daemon's `Shut down ...`).
+pub fn write_raw(text: &str) {
+    write_once(libc::STDOUT_FILENO, text.as_bytes());
 }
 
 /// The start of a line: `" 8:42:20 (lmgrd) "`.
@@ -271,6 +317,47 @@ mod tests {
             format_message(&morning(), "lmgrd", "one\n"),
             " 8:42:20 (lmgrd) one\n"
         );
+    }
+
+    #[test]
+    fn whole_lines_as_captured() {
+        // Lines of the spec's real logs (FLEXLM-FACTS.md §2.2, §2.4), time
+        // prefix included.
+        let at = |hour, minute, second| LocalTime {
+            hour,
+            minute,
+            second,
+            ..morning()
+        };
+        assert_eq!(
+            format_message(
+                &at(8, 14, 44),
+                "lmgrd",
+                &banner::shutting_down_vendor("MLM", 496, 15)
+            ),
+            " 8:14:44 (lmgrd) Shutting down MLM pid=496 because of signal 15\n"
+        );
+        assert_eq!(
+            format_message(&at(18, 20, 4), "lmgrd", banner::WILL_RESTART),
+            "18:20:04 (lmgrd) Since this is an unknown status, license server\n\
+             18:20:04 (lmgrd) manager (lmgrd) will attempt to re-start the vendor daemon.\n"
+        );
+        assert_eq!(
+            format_message(&at(13, 53, 54), "covlicd", banner::EXTERNAL_FILTERS_OFF),
+            "13:53:54 (covlicd) EXTERNAL FILTERS are OFF\n"
+        );
+    }
+
+    #[test]
+    fn zoned_time_agrees_with_local_time() {
+        let date = |t: &LocalTime| (t.year, t.month, t.day);
+        let before = local_now();
+        let z = zoned_now();
+        let after = local_now();
+        // Midnight may pass between the calls.
+        assert!(date(&z.local) == date(&before) || date(&z.local) == date(&after));
+        assert!(z.weekday < 7);
+        assert!(banner::system_date_time(&z).starts_with("Server's System Date and Time: "));
     }
 
     #[test]

@@ -4,12 +4,16 @@
 
 use crate::calendar::Calendar;
 use crate::record::Record;
-use crate::summary::{FeatureSummary, Summary};
+use crate::summary::{DenialCause, FeatureSummary, Summary};
 use serde::Serialize;
 use std::fmt::Write as _;
 
 /// The hint printed for a feature that looks short of seats.
 pub const CAPACITY_HINT: &str = "mostly at capacity: consider more seats";
+
+/// The hint printed for a feature whose users the options file refused.
+pub const POLICY_HINT: &str =
+    "refused by the options file (EXCLUDE, INCLUDE, MAX, RESERVE): review those rules; more seats would not help";
 
 fn hours(secs: u64) -> String {
     format!("{:.1}", secs as f64 / 3600.0)
@@ -56,7 +60,7 @@ pub fn text(summary: &Summary, cal: &dyn Calendar, log: &str) -> String {
     for f in &summary.features {
         let _ = writeln!(out, "  {:<width$}  {}", f.feature, peak_line(f, cal));
     }
-    let hints: Vec<String> = summary.features.iter().filter_map(hint).collect();
+    let hints: Vec<String> = summary.features.iter().flat_map(hints).collect();
     if !hints.is_empty() {
         out.push_str("\nHints\n");
         for h in hints {
@@ -134,37 +138,49 @@ fn peak_line(f: &FeatureSummary, cal: &dyn Calendar) -> String {
     line
 }
 
-/// The one-line hint for a feature that reached its full count or refused
-/// checkouts; `None` for one that did neither.
-pub fn hint(f: &FeatureSummary) -> Option<String> {
-    if !f.is_at_capacity() {
+/// What the numbers of `f` suggest, one line per cause: seats that ran
+/// out (consider more), and refusals by the options file (more seats
+/// would not help: its rules would).
+pub fn hints(f: &FeatureSummary) -> Vec<String> {
+    let mut out = Vec::new();
+    if f.is_at_capacity() {
+        let mut why = Vec::new();
+        if f.issued > 0 && f.peak.seats >= u64::from(f.issued) {
+            why.push(format!(
+                "reached its full count ({}) for {} hours",
+                f.issued,
+                hours(f.full_seconds)
+            ));
+        }
+        if let Some(denials) = denial_counts(&f.denials_for(DenialCause::Capacity)) {
+            why.push(format!("had {denials}"));
+        }
+        out.push(format!(
+            "{}: {}: {CAPACITY_HINT}",
+            f.feature,
+            why.join(" and ")
+        ));
+    }
+    if let Some(denials) = denial_counts(&f.denials_for(DenialCause::Policy)) {
+        out.push(format!("{}: had {denials} {POLICY_HINT}", f.feature));
+    }
+    out
+}
+
+/// `2 denials (-38 x2)`, or `None` for none.
+fn denial_counts(denials: &std::collections::BTreeMap<i32, u64>) -> Option<String> {
+    let total: u64 = denials.values().sum();
+    if total == 0 {
         return None;
     }
-    let mut why = Vec::new();
-    if f.issued > 0 && f.peak.seats >= u64::from(f.issued) {
-        why.push(format!(
-            "reached its full count ({}) for {} hours",
-            f.issued,
-            hours(f.full_seconds)
-        ));
-    }
-    let denied = f.denied();
-    if denied > 0 {
-        let codes: Vec<String> = f
-            .denials
-            .iter()
-            .map(|(code, n)| format!("{code} x{n}"))
-            .collect();
-        why.push(format!(
-            "had {} ({})",
-            plural(denied, "denial", "denials"),
-            codes.join(", ")
-        ));
-    }
+    let codes: Vec<String> = denials
+        .iter()
+        .map(|(code, n)| format!("{code} x{n}"))
+        .collect();
     Some(format!(
-        "{}: {}: {CAPACITY_HINT}",
-        f.feature,
-        why.join(" and ")
+        "{} ({})",
+        plural(total, "denial", "denials"),
+        codes.join(", ")
     ))
 }
 
@@ -299,19 +315,52 @@ Hints
             ..FeatureSummary::default()
         };
         f.peak.seats = 3;
-        assert_eq!(hint(&f), None);
-        f.denials.insert(-38, 2);
+        assert!(hints(&f).is_empty());
+        f.denials.insert(-4, 1);
         assert_eq!(
-            hint(&f).unwrap(),
-            "f1: had 2 denials (-38 x2): mostly at capacity: consider more seats"
+            hints(&f),
+            ["f1: had 1 denial (-4 x1): mostly at capacity: consider more seats"]
         );
         f.denials.clear();
         f.peak.seats = 4;
         f.full_seconds = 5400;
         assert_eq!(
-            hint(&f).unwrap(),
-            "f1: reached its full count (4) for 1.5 hours: mostly at capacity: consider more seats"
+            hints(&f),
+            ["f1: reached its full count (4) for 1.5 hours: mostly at capacity: consider more seats"]
         );
+    }
+
+    #[test]
+    fn options_file_refusals_do_not_ask_for_seats() {
+        let mut f = FeatureSummary {
+            feature: "f1".into(),
+            issued: 4,
+            ..FeatureSummary::default()
+        };
+        f.peak.seats = 2;
+        f.denials.insert(-38, 2);
+        f.denials.insert(-101, 1);
+        assert_eq!(
+            hints(&f),
+            ["f1: had 3 denials (-101 x1, -38 x2) refused by the options file (EXCLUDE, INCLUDE, MAX, RESERVE): \
+              review those rules; more seats would not help"]
+        );
+        // Both at once: two lines, each with its own denials.
+        f.denials.insert(-4, 5);
+        let h = hints(&f);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(
+            h[0],
+            "f1: had 5 denials (-4 x5): mostly at capacity: consider more seats"
+        );
+        assert!(h[1].starts_with("f1: had 3 denials (-101 x1, -38 x2) refused by"));
+        // Other refusals (a wrong host) suggest neither.
+        let mut g = FeatureSummary {
+            feature: "g".into(),
+            ..FeatureSummary::default()
+        };
+        g.denials.insert(-9, 3);
+        assert!(hints(&g).is_empty());
     }
 
     #[test]

@@ -114,11 +114,46 @@ impl FeatureSummary {
         self.denials.values().sum()
     }
 
+    /// Denials of one [`DenialCause`], by code.
+    pub fn denials_for(&self, cause: DenialCause) -> BTreeMap<i32, u64> {
+        self.denials
+            .iter()
+            .filter(|(code, _)| DenialCause::of(**code) == cause)
+            .map(|(code, n)| (*code, *n))
+            .collect()
+    }
+
     /// Returns true if and only if the feature had all its seats in use at
-    /// some point, or refused a checkout: the two signs that more seats
-    /// might be needed.
+    /// some point, or refused a checkout for want of a seat: the two signs
+    /// that more seats might be needed. Refusals by the options file
+    /// (EXCLUDE, MAX, RESERVE...) are no such sign: more seats would be
+    /// refused the same way.
     pub fn is_at_capacity(&self) -> bool {
-        (self.issued > 0 && self.peak.seats >= u64::from(self.issued)) || self.denied() > 0
+        (self.issued > 0 && self.peak.seats >= u64::from(self.issued))
+            || !self.denials_for(DenialCause::Capacity).is_empty()
+    }
+}
+
+/// Why a checkout was refused, as far as buying seats is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialCause {
+    /// No seat was free: -4 (all in use), -24 (others queued first), -26
+    /// (more than exist).
+    Capacity,
+    /// The options file said no: -38 EXCLUDE, -39 not INCLUDEd, -87 MAX,
+    /// -101 RESERVEd for others, -84 USER_BASED/HOST_BASED lists.
+    Policy,
+    /// Anything else: a wrong host, an expired line, no such feature...
+    Other,
+}
+
+impl DenialCause {
+    pub fn of(code: i32) -> DenialCause {
+        match code {
+            -4 | -24 | -26 => DenialCause::Capacity,
+            -38 | -39 | -84 | -87 | -101 => DenialCause::Policy,
+            _ => DenialCause::Other,
+        }
     }
 }
 

@@ -64,12 +64,7 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
             args.vendor
         ));
     }
-    log::info!(
-        "vendord v{} for vendor {} (pid {})",
-        wire::version(),
-        args.vendor,
-        std::process::id()
-    );
+    log::info!("{}", crate::server::product_banner());
     if args.restarts > 0 {
         log::info!("Restarted by lmgrd ({} restarts)", args.restarts);
     }
@@ -101,6 +96,7 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
         log::warn!("{problem}");
     }
     log::info!("{}", startup::started_message(&host, &core.features()));
+    log::info!("{}", logfmt::banner::EXTERNAL_FILTERS_OFF);
     let store_path = args
         .borrow_store
         .clone()

@@ -505,7 +505,7 @@ impl Server {
             return;
         };
         self.log.flush();
-        log::info!("Rereading license file...");
+        log::info!("{}", logfmt::banner::VENDOR_REREADING);
         let today = (self.today)();
         match crate::startup::load_license(&path, keys.publisher(), today) {
             Ok(licensed) => {
@@ -628,9 +628,21 @@ impl Server {
     fn shut_down(&mut self, why: Stopped) {
         self.log.flush();
         match why {
+            // lmgrd stops its vendor daemons with SIGTERM.
+            Stopped::Signal(libc::SIGTERM) | Stopped::AdminShutdown => {
+                log::info!("{}", logfmt::banner::VENDOR_SHUTDOWN_REQUESTED)
+            }
             Stopped::Signal(sig) => log::info!("Shutting down because of signal {sig}"),
-            Stopped::AdminShutdown => log::info!("Shutdown requested."),
         }
+        let product = logfmt::banner::Product::ours(wire::version(), wire::platform());
+        logfmt::write_raw(&format!(
+            "{}\n",
+            logfmt::banner::vendor_shut_down(
+                &product,
+                &self.core.config().vendor,
+                &self.core.config().host
+            )
+        ));
         let fx = self.core.shutdown();
         for line in &fx.log {
             self.log.push(line);
@@ -1057,6 +1069,15 @@ fn keep_alive(stream: &TcpStream) {
     set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 120);
     set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 30);
     set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
+}
+
+/// A vendor daemon's first log line: our product and version where FLEXlm
+/// prints `FlexNet Licensing version v11.16.2.1 build 244538 x64_lsb`.
+pub fn product_banner() -> String {
+    logfmt::banner::vendor_version(&logfmt::banner::Product::ours(
+        wire::version(),
+        wire::platform(),
+    ))
 }
 
 #[cfg(test)]

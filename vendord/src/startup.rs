@@ -57,12 +57,12 @@ pub fn load_license(path: &Path, publisher: &Publisher, today: Date) -> io::Resu
             continue;
         };
         let why = match line.outcome {
-            "expired" => Withdrawn::Expired,
+            "expired" => Withdrawn::Expired(line.expiry.unwrap_or(grammar::Expiry::Permanent)),
             "not_served" if line.signature != SignatureStatus::Valid => Withdrawn::BadSignature,
             _ => continue,
         };
         problems.push(match why {
-            Withdrawn::Expired => format!("EXPIRED: {feature}"),
+            Withdrawn::Expired(_) => format!("EXPIRED: {feature}"),
             Withdrawn::BadSignature => format!(
                 "{}:{}: not serving {} \"{feature}\": {}",
                 path.display(),

@@ -16,7 +16,7 @@ pub mod version;
 pub use error::{DecodeError, FrameError};
 pub use frame::{Decoder, Frame};
 pub use message::*;
-pub use version::version;
+pub use version::{platform, version};
 
 /// Why a peer's bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

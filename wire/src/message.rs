@@ -123,7 +123,11 @@ wire_struct!(Denied {
     req: u32,
     code: i32,
     minor: i32,
-    text: String
+    text: String,
+    /// What exactly did not fit, for the administrator (the hostids the
+    /// line is locked to and the client's, the date a line expired); empty
+    /// when the text says it all.
+    detail: String,
 });
 
 wire_struct!(Checkin {
@@ -172,6 +176,19 @@ wire_struct!(
         hostids: String,
         /// VENDOR_STRING of the pool's lines.
         vendor_string: String,
+        /// The options file's RESERVE lines for this feature (sent with
+        /// the feature's first pool only).
+        reservations: Vec<ReservationStatus>,
+    }
+);
+
+wire_struct!(
+    /// One RESERVE line: `count` licenses set aside for `kind name`.
+    ReservationStatus {
+        count: u32,
+        /// USER, HOST, DISPLAY, INTERNET, PROJECT, GROUP or HOST_GROUP.
+        kind: String,
+        name: String,
     }
 );
 

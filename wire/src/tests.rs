@@ -94,6 +94,14 @@ fn samples() -> Vec<Message> {
             code: -4,
             minor: 342,
             text: "Licensed number of users already reached.".into(),
+            detail: String::new(),
+        }),
+        Message::Denied(Denied {
+            req: 9,
+            code: -9,
+            minor: 0,
+            text: "Invalid host.".into(),
+            detail: "locked to HOSTID=17007ea8; this machine: 0800200005ac".into(),
         }),
         Message::Checkin(Checkin { req: 9, handle: 99 }),
         Message::CheckedIn(Checkin { req: 9, handle: 99 }),
@@ -139,6 +147,18 @@ fn samples() -> Vec<Message> {
                 }],
                 hostids: String::new(),
                 vendor_string: "tier=gold".into(),
+                reservations: vec![
+                    ReservationStatus {
+                        count: 2,
+                        kind: "GROUP".into(),
+                        name: "cad".into(),
+                    },
+                    ReservationStatus {
+                        count: 1,
+                        kind: "HOST".into(),
+                        name: "ws9".into(),
+                    },
+                ],
             }],
             license_files: vec!["/usr/local/flexlm/licenses/license.dat".into()],
             triad: Vec::new(),

@@ -15,6 +15,19 @@ pub fn version() -> &'static str {
         .trim_end_matches('\0')
 }
 
+/// FLEXlm's name for the platform this was built for (`x64_lsb`), as
+/// clients report it and the servers' banners print it.
+pub fn platform() -> &'static str {
+    match (std::env::consts::ARCH, std::env::consts::OS) {
+        ("x86_64", "linux") => "x64_lsb",
+        ("x86", "linux") => "i86_lsb",
+        ("aarch64", "linux") => "a64_lsb",
+        ("x86_64", "macos") => "x64_mac",
+        ("aarch64", "macos") => "a64_mac",
+        _ => std::env::consts::ARCH,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

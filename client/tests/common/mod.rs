@@ -357,6 +357,7 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
             code: lmerr::LM_FEATQUEUE,
             minor: 0,
             text: lmerr::text(lmerr::LM_FEATQUEUE).into(),
+            detail: String::new(),
         })],
         Message::ReturnBorrow(r) => match s.borrowed.iter().position(|f| *f == r.feature) {
             Some(i) => {
@@ -371,6 +372,7 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
                 code: lmerr::LM_UNBORROWED_ALREADY,
                 minor: 0,
                 text: lmerr::text(lmerr::LM_UNBORROWED_ALREADY).into(),
+                detail: String::new(),
             })],
         },
         Message::Checkout(c) => {
@@ -380,6 +382,7 @@ fn vendor_handler(s: &mut VendorScript, conn: usize, msg: &Message) -> Vec<Messa
                     code,
                     minor,
                     text: lmerr::text(code).into(),
+                    detail: String::new(),
                 })];
             }
             let handle = s.next_handle;

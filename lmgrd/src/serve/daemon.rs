@@ -246,7 +246,7 @@ impl Daemon {
         };
         if let Some(e) = node.pump(self.poll.registry(), now) {
             log::error!("The triad member failed: {e}");
-            self.begin_shutdown(format!("EXITING: triad member failed: {e}"));
+            self.stop_with(format!("EXITING: triad member failed: {e}"), false);
         }
     }
 
@@ -293,8 +293,7 @@ impl Daemon {
         }
         match spawned {
             Ok(started) => {
-                let verb = if restarts > 0 { "REStarted" } else { "Started" };
-                log::info!("{verb} {} (pid {})", spec.name, started.pid);
+                // The `Started` line follows once the daemon reports its port.
                 if let Some(port) = spec.port {
                     log::info!("Using vendor daemon port {port} specified in license file");
                 }
@@ -366,20 +365,31 @@ impl Daemon {
                     }
                 }
                 SIGHUP => log::info!("SIGHUP received: ignored (use lmreread)"),
-                other => self.begin_shutdown(format!("EXITING DUE TO SIGNAL {other}")),
+                other => self.begin_shutdown(other, false),
             }
         }
     }
 
-    fn begin_shutdown(&mut self, reason: String) {
+    /// Stops every vendor daemon, then lmgrd, with FLEXlm's lines: lmdown
+    /// (`requested`) ends as a SIGTERM does, with `EXITING DUE TO SIGNAL 15`.
+    fn begin_shutdown(&mut self, signal: i32, requested: bool) {
+        self.stop_with(logfmt::banner::exiting(signal), requested);
+    }
+
+    fn stop_with(&mut self, last_line: String, requested: bool) {
         if self.stopping.is_some() {
             return;
         }
-        log::info!("lmgrd will now shut down all the vendor daemons");
-        self.stopping = Some(reason);
+        log::info!("{}", logfmt::banner::WILL_SHUT_DOWN);
+        // FLEXlm leaves an unprefixed blank line here.
+        logfmt::write_raw("\n");
+        self.stopping = Some(last_line);
         let now = self.now();
         let actions = self.supervisor.shutdown(now);
         self.carry_out(actions);
+        if requested {
+            log::info!("{}", logfmt::banner::SHUTDOWN_REQUESTED);
+        }
     }
 
     fn accept(&mut self) {
@@ -678,8 +688,8 @@ impl Daemon {
         }
         match kind {
             AdminKind::Down if req.vendor.is_empty() => {
-                log::info!("SHUTDOWN request from {user} at node {host}");
-                self.begin_shutdown("daemon shutdown requested - shutting down".into());
+                log::info!("{}", logfmt::banner::shutdown_request(&user, &host));
+                self.begin_shutdown(libc::SIGTERM, true);
                 AdminReply {
                     code: 0,
                     text: "shutting down".into(),
@@ -715,7 +725,7 @@ impl Daemon {
     /// lmreread: read the license file again, start new vendor daemons,
     /// stop removed ones and tell the others (SIGHUP) to reread too.
     fn reread(&mut self, user: &str, host: &str, vendor: &str) -> AdminReply {
-        log::info!("Rereading license file... Requested from {user}@{host}");
+        log::info!("{}", logfmt::banner::reread_requested(user, host));
         let file = match grammar::read_license(&self.license) {
             Ok(f) => f,
             Err(e) => {
@@ -762,7 +772,9 @@ impl Daemon {
             }
         }
         self.carry_out(actions);
-        log::info!("Done rereading");
+        for line in logfmt::banner::DONE_REREADING {
+            log::info!("{line}");
+        }
         AdminReply {
             code: 0,
             text: "lmreread successful".into(),

@@ -52,16 +52,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
             return 1;
         }
     }
-    log::info!(
-        "lmgrd v{} started on {} (pid {})",
-        wire::version(),
-        me.hostname,
-        std::process::id()
-    );
-    log::info!("License file(s): {}", license.display());
-    if args.local_only {
-        log::info!("lmdown/lmreread only allowed on this machine");
-    }
+    log_banner(&me.hostname, &license, args.local_only);
     let daemon = match Daemon::new(cfg, license, args, me, lmgrd_dir) {
         Ok(d) => d,
         Err(e) => {
@@ -76,6 +67,26 @@ pub fn run(args: Args, license_list: &str) -> i32 {
             1
         }
     }
+}
+
+/// The start-up lines in FLEXlm's order and words (our name and version
+/// where FLEXlm prints its own): usage analysers take the log's date from
+/// the `started on HOST (platform) (M/D/YYYY)` line.
+fn log_banner(host: &str, license: &Path, local_only: bool) {
+    use logfmt::banner;
+    let now = logfmt::zoned_now();
+    let product = banner::Product::ours(wire::version(), wire::platform());
+    log::info!("{}", banner::system_date_time(&now));
+    log::info!("pid {}", std::process::id());
+    log::info!(
+        "{}",
+        banner::lmgrd_started(&product, host, std::env::consts::OS, &now.local)
+    );
+    log::info!("{}", banner::copyright(&product));
+    if local_only {
+        log::info!("lmdown/lmreread only allowed on this machine");
+    }
+    log::info!("License file(s): {}", license.display());
 }
 
 fn first_license(list: &str) -> Option<PathBuf> {

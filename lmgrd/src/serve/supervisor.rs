@@ -5,6 +5,8 @@
 //! actions it returns (spawn, signal, log). Nothing here touches a process
 //! or a clock, so restart policy and shutdown are tested with virtual time.
 
+use logfmt::banner;
+
 /// What the supervisor asks the event loop to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -174,7 +176,13 @@ impl Supervisor {
         let slot = &mut self.slots[idx];
         if let State::Starting { .. } = slot.state {
             slot.state = State::Up { pid, port };
-            return vec![Action::Log(format!("{} using TCP-port {port}", slot.name))];
+            // FLEXlm's UNIX lmgrd names the port in its `Started` line, so
+            // that line waits until the vendor daemon has said which.
+            let restarted = slot.restart_count > 0;
+            return vec![
+                Action::Log(banner::vendor_started(&slot.name, port, pid, restarted)),
+                Action::Log(banner::vendor_using_port(&slot.name, port)),
+            ];
         }
         Vec::new()
     }
@@ -248,10 +256,7 @@ impl Supervisor {
         ))];
         if delay == 0 {
             out.clear();
-            out.push(Action::Log(format!(
-                "lmgrd will attempt to re-start {}",
-                slot.name
-            )));
+            out.push(Action::Log(banner::WILL_RESTART.to_string()));
         }
         out
     }
@@ -387,7 +392,7 @@ impl Supervisor {
                     kill_at: now + grace,
                 };
                 vec![
-                    Action::Log(format!("Shutting down {vendor} pid={pid}")),
+                    Action::Log(banner::shutting_down_vendor(vendor, pid, libc::SIGTERM)),
                     Action::Signal {
                         pid,
                         signal: libc::SIGTERM,
@@ -409,9 +414,10 @@ impl Supervisor {
         for slot in &mut self.slots {
             slot.state = match slot.state {
                 State::Starting { pid, .. } | State::Up { pid, .. } => {
-                    out.push(Action::Log(format!(
-                        "Shutting down {} pid={pid}",
-                        slot.name
+                    out.push(Action::Log(banner::shutting_down_vendor(
+                        &slot.name,
+                        pid,
+                        libc::SIGTERM,
                     )));
                     out.push(Action::Signal {
                         pid,
@@ -458,7 +464,10 @@ mod tests {
         assert_eq!(s.lookup("nobody"), Err(LookupError::Unknown));
         assert_eq!(
             s.port_reported(100, 40000),
-            vec![Action::Log("demo using TCP-port 40000".into())]
+            vec![
+                Action::Log("Started demo (internet tcp_port 40000 pid 100)".into()),
+                Action::Log("demo using TCP-port 40000".into())
+            ]
         );
         assert_eq!(s.lookup("demo"), Ok(40000));
         assert!(
@@ -488,6 +497,10 @@ mod tests {
             "first restart is immediate"
         );
         s.spawned(0, 2, 1000);
+        assert_eq!(
+            s.port_reported(2, 6)[0],
+            Action::Log("REStarted demo (internet tcp_port 6 pid 2)".into())
+        );
         s.exited(2, "status 1", 1500);
         assert!(s.tick(1500).is_empty(), "second restart waits");
         assert_eq!(s.next_deadline(), Some(2500));

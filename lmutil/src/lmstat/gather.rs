@@ -464,9 +464,11 @@ pub fn features(
                 in_use: counted.iter().map(|p| p.in_use).sum(),
             }
         };
+        // A block shows users or reservations, as FLEXlm's (a reserved,
+        // idle line still has its RESERVATION lines).
         let blocks: Vec<LineBlock> = pools
             .iter()
-            .filter(|p| !p.holders.is_empty())
+            .filter(|p| !p.holders.is_empty() || !p.reservations.is_empty())
             .map(|p| line_block(p, vendor, lmgrd, local))
             .collect();
         if show.active_only && blocks.is_empty() {
@@ -519,15 +521,7 @@ fn line_block(
         .as_ref()
         .or_else(|| line.and_then(|f| f.hostids.as_ref()))
         .filter(|v| !v.is_empty());
-    let lock = match (p.counted, ids) {
-        (true, Some(ids)) if !ids.iter().all(HostId::is_unrestricted) => {
-            Lock::NodeLocked(grammar::hostid::display_list(ids))
-        }
-        (true, _) => Lock::Floating,
-        (false, Some(ids)) if ids.iter().any(|i| matches!(i, HostId::Any)) => Lock::UncountedAny,
-        (false, Some(ids)) => Lock::UncountedNodeLocked(grammar::hostid::display_list(ids)),
-        (false, None) => Lock::Uncounted,
-    };
+    let lock = lock_of(p.counted, ids.map(Vec::as_slice));
     LineBlock {
         feature: p.name.clone(),
         version: p.version.clone(),
@@ -539,7 +533,16 @@ fn line_block(
             Some(p.vendor_string.clone())
         },
         lock,
-        reservations: Vec::new(),
+        reservations: p
+            .reservations
+            .iter()
+            .map(|r| Reservation {
+                count: r.count,
+                kind: r.kind.clone(),
+                name: r.name.clone(),
+                server: format!("{}/{}", lmgrd.host, lmgrd.port),
+            })
+            .collect(),
         users: p
             .holders
             .iter()
@@ -573,6 +576,21 @@ fn line_block(
     }
 }
 
+/// How a line is locked, from whether it is counted and its HOSTID
+/// (`None` or empty: none). lmstat and lmdiag describe lines alike.
+pub fn lock_of(counted: bool, ids: Option<&[HostId]>) -> Lock {
+    let ids = ids.filter(|v| !v.is_empty());
+    match (counted, ids) {
+        (true, Some(ids)) if !ids.iter().all(HostId::is_unrestricted) => {
+            Lock::NodeLocked(grammar::hostid::display_list(ids))
+        }
+        (true, _) => Lock::Floating,
+        (false, Some(ids)) if ids.iter().any(|i| matches!(i, HostId::Any)) => Lock::UncountedAny,
+        (false, Some(ids)) => Lock::UncountedNodeLocked(grammar::hostid::display_list(ids)),
+        (false, None) => Lock::Uncounted,
+    }
+}
+
 /// An expiry as lmstat prints it.
 pub fn expiry_text(expiry: &str) -> String {
     if expiry.is_empty() || expiry.eq_ignore_ascii_case("permanent") {
@@ -580,6 +598,26 @@ pub fn expiry_text(expiry: &str) -> String {
     } else {
         expiry.to_string()
     }
+}
+
+/// `lmstat -i` rows from what vendor daemon `vendor` serves: for a
+/// `port@host` entry there is no license file here to read.
+pub fn served_rows(vendor: &str, s: &StatusReply, feature: Option<&str>) -> Vec<IncrementRow> {
+    s.features
+        .iter()
+        .filter(|f| feature.is_none_or(|w| w == f.name))
+        .map(|f| IncrementRow {
+            feature: f.name.clone(),
+            version: f.version.clone(),
+            count: if f.counted {
+                f.issued.to_string()
+            } else {
+                "uncounted".to_string()
+            },
+            expires: expiry_text(&f.expiry),
+            vendor: vendor.to_string(),
+        })
+        .collect()
 }
 
 /// `lmstat -i` rows from the license files' lines.

@@ -13,7 +13,7 @@ pub mod gather;
 pub mod model;
 pub mod render;
 
-use crate::common::{self, Common, CommonOpts, Cursor, Stamp};
+use crate::common::{self, Common, CommonOpts, Cursor, LmFailure, Stamp};
 use crate::Invocation;
 
 pub const USAGE: &str = "usage: lmstat
@@ -180,13 +180,13 @@ pub fn run(inv: &Invocation) -> i32 {
     let path = crate::path::license_path(args.common.license.as_deref());
     let sources = crate::path::read_sources(&path);
     if let Some(feature) = &args.increments {
-        let rows =
-            gather::increment_rows(&crate::path::file_features(&sources), feature.as_deref());
-        common::write_out(&render::render_increments(
+        let (rows, notes) = increments(&sources, feature.as_deref(), args.common.timeouts());
+        common::write_out(&render::render_increments_with(
             &banner,
             &Stamp::now(),
             layout,
             &rows,
+            &notes,
         ));
         return 0;
     }
@@ -195,6 +195,59 @@ pub fn run(inv: &Invocation) -> i32 {
     let report = gather::report(banner, layout, &targets, &show, args.common.timeouts());
     common::write_out(&render::render(&report));
     i32::from(!report.reached_a_server())
+}
+
+/// `lmstat -i`: the lines of the license files on the path, and for each
+/// `port@host` entry what its license server serves, with a note saying
+/// so (or why it could not be asked).
+fn increments(
+    sources: &[crate::path::Source],
+    feature: Option<&str>,
+    t: crate::net::Timeouts,
+) -> (Vec<model::IncrementRow>, Vec<String>) {
+    use crate::path::Source;
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for s in sources {
+        match s {
+            Source::Files { .. } => {
+                let lines = crate::path::file_features(std::slice::from_ref(s));
+                rows.extend(gather::increment_rows(&lines, feature));
+            }
+            Source::Servers { entry, servers } => match served(servers, feature, t) {
+                Ok(served) => {
+                    notes.push(format!("{entry}: as its license server serves them"));
+                    rows.extend(served);
+                }
+                Err(e) => notes.push(format!("{entry}: Error getting status: {e}")),
+            },
+            Source::Failed { entry, failure } => notes.push(format!("{entry}: {failure}")),
+        }
+    }
+    (rows, notes)
+}
+
+/// The rows of every vendor daemon of the first server that answers.
+fn served(
+    servers: &[client::ServerSpec],
+    feature: Option<&str>,
+    t: crate::net::Timeouts,
+) -> Result<Vec<model::IncrementRow>, LmFailure> {
+    let mut failure = None;
+    for spec in servers {
+        match crate::net::lmgrd(spec, t) {
+            Ok(lmgrd) => {
+                let mut rows = Vec::new();
+                for v in &lmgrd.status.vendors {
+                    let status = lmgrd.vendor(&v.name, t).and_then(|mut c| c.status(""))?;
+                    rows.extend(gather::served_rows(&v.name, &status, feature));
+                }
+                return Ok(rows);
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(failure.unwrap_or_else(|| LmFailure::new(wire::lmerr::LM_NOSERVER, 0)))
 }
 
 #[cfg(test)]

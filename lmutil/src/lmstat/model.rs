@@ -190,6 +190,23 @@ pub enum Lock {
     Uncounted,
 }
 
+impl std::fmt::Display for Lock {
+    /// The lock line as lmstat prints it (and lmdiag, for the same line).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lock::Floating => f.write_str("floating license"),
+            Lock::NodeLocked(h) => write!(f, "nodelocked license, locked to \"{h}\""),
+            Lock::UncountedAny => {
+                f.write_str("uncounted nodelocked license locked to NOTHING (hostid=ANY)")
+            }
+            Lock::UncountedNodeLocked(h) => {
+                write!(f, "uncounted nodelocked license, locked to \"{h}\"")
+            }
+            Lock::Uncounted => f.write_str("uncounted nodelocked license"),
+        }
+    }
+}
+
 /// `N RESERVATIONs for <kind> <name> (<server>)`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {

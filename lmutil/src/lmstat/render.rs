@@ -192,14 +192,7 @@ fn block(out: &mut String, b: &LineBlock, layout: Layout) {
     if let Some(vs) = &b.vendor_string {
         let _ = writeln!(out, "  vendor_string: {vs}");
     }
-    let lock = match &b.lock {
-        Lock::Floating => "floating license".to_string(),
-        Lock::NodeLocked(h) => format!("nodelocked license, locked to \"{h}\""),
-        Lock::UncountedAny => "uncounted nodelocked license locked to NOTHING (hostid=ANY)".into(),
-        Lock::UncountedNodeLocked(h) => format!("uncounted nodelocked license, locked to \"{h}\""),
-        Lock::Uncounted => "uncounted nodelocked license".into(),
-    };
-    let _ = writeln!(out, "  {lock}\n");
+    let _ = writeln!(out, "  {}\n", b.lock);
     let res_indent = match layout {
         Layout::Modern => "        ",
         Layout::Classic => "\t",
@@ -270,6 +263,19 @@ pub fn render_increments(
     layout: Layout,
     rows: &[IncrementRow],
 ) -> String {
+    render_increments_with(banner, time, layout, rows, &[])
+}
+
+/// [`render_increments`] with our notes after FLEXlm's: which `port@host`
+/// entries were asked (they have no file to read here), and why one
+/// could not be. FLEXlm prints an empty table for them.
+pub fn render_increments_with(
+    banner: &str,
+    time: &crate::common::Stamp,
+    layout: Layout,
+    rows: &[IncrementRow],
+    notes: &[String],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{banner}");
     let _ = writeln!(out, "Flexible License Manager status on {}\n", time.long());
@@ -278,6 +284,12 @@ pub fn render_increments(
          but only reads the license file.  For this reason,\n      \
          lmstat -a is recommended instead.\n\n",
     );
+    for note in notes {
+        let _ = writeln!(out, "{note}");
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+    }
     out.push_str(&increment_table(layout, rows));
     out
 }

@@ -111,9 +111,59 @@ impl Denial {
     }
 }
 
+/// The detail of a -9 refusal: the hostids the feature's lines are
+/// locked to, the ones the client reported, and how to see a machine's.
+/// FLEXlm's bare `Invalid host.` sends administrators looking in the
+/// wrong place.
+pub fn hostid_detail(locked_to: &[String], client_host: &str, client_ids: &[String]) -> String {
+    let expected = if locked_to.is_empty() {
+        "another host".to_string()
+    } else {
+        locked_to
+            .iter()
+            .map(|ids| format!("HOSTID=\"{ids}\""))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let actual = if client_ids.is_empty() {
+        "reports no hostid".to_string()
+    } else {
+        format!("has \"{}\"", client_ids.join(" "))
+    };
+    format!(
+        "the license is locked to {expected}; the client machine {client_host} {actual} \
+         (run `lmutil lmhostid` there to see its hostids)"
+    )
+}
+
+/// The detail of a -10 refusal: when the feature's last line expired.
+pub fn expired_detail(feature: &str, expiry: &grammar::Expiry) -> String {
+    format!("\"{feature}\" expired on {expiry}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_name_what_did_not_fit() {
+        assert_eq!(
+            hostid_detail(
+                &["17007ea8".into(), "0800200005ac 0800200005ad".into()],
+                "ws1",
+                &["0a0b0c0d0e0f".into(), "INTERNET=10.0.0.5".into()]
+            ),
+            "the license is locked to HOSTID=\"17007ea8\" or HOSTID=\"0800200005ac 0800200005ad\"; \
+             the client machine ws1 has \"0a0b0c0d0e0f INTERNET=10.0.0.5\" \
+             (run `lmutil lmhostid` there to see its hostids)"
+        );
+        assert!(hostid_detail(&[], "ws1", &[]).contains("ws1 reports no hostid"));
+        let d = grammar::Date::new(2024, 3, 1).unwrap();
+        assert_eq!(
+            expired_detail("f1", &grammar::Expiry::On(d)),
+            "\"f1\" expired on 1-mar-2024"
+        );
+    }
 
     #[test]
     fn numbers() {

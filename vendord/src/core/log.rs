@@ -56,7 +56,10 @@ pub enum LogEvent {
         code: i32,
         minor: i32,
     },
-    /// `UNSUPPORTED: "f9" (PORT_AT_HOST_PLUS   ) joe@ws1  (No such feature exists. (-5,346))`.
+    /// `UNSUPPORTED: "f9" (PORT_AT_HOST_PLUS ) joe@ws1  (No such feature exists. (-5,346))`:
+    /// FLEXlm puts the requesting license's key in the parentheses, or
+    /// `PORT_AT_HOST_PLUS ` for a client that found the server through
+    /// `port@host`, as ours always do.
     Unsupported {
         feature: String,
         user: String,
@@ -96,9 +99,10 @@ impl LogEvent {
     }
 }
 
+/// `(3 licenses) `: FLEXlm ends the suffix with a blank.
 fn count_suffix(f: &mut fmt::Formatter<'_>, count: u32) -> fmt::Result {
     if count > 1 {
-        write!(f, "({count} licenses)")?;
+        write!(f, "({count} licenses) ")?;
     }
     Ok(())
 }
@@ -147,7 +151,7 @@ impl fmt::Display for LogEvent {
                 minor,
             } => write!(
                 f,
-                "UNSUPPORTED: \"{feature}\" (PORT_AT_HOST_PLUS   ) {user}@{host}  ({})",
+                "UNSUPPORTED: \"{feature}\" (PORT_AT_HOST_PLUS ) {user}@{host}  ({})",
                 wire::lmerr::short_form(*code, *minor)
             ),
             LogEvent::Expired { feature } => write!(f, "EXPIRED: {feature}"),
@@ -192,9 +196,12 @@ mod tests {
     #[test]
     fn flexlm_text() {
         assert_eq!(out(1).to_string(), "OUT: \"f1\" joe@ws1  ");
-        assert_eq!(out(3).to_string(), "OUT: \"f1\" joe@ws1  (3 licenses)");
+        assert_eq!(out(3).to_string(), "OUT: \"f1\" joe@ws1  (3 licenses) ");
         assert_eq!(inn(1, None).to_string(), "IN: \"f1\" joe@ws1  ");
-        assert_eq!(inn(2, None).to_string(), "IN: \"f1\" joe@ws1  (2 licenses)");
+        assert_eq!(
+            inn(2, None).to_string(),
+            "IN: \"f1\" joe@ws1  (2 licenses) "
+        );
         assert_eq!(
             inn(1, Some(InReason::Shutdown)).to_string(),
             "IN: \"f1\" joe@ws1  (SHUTDOWN)"
@@ -223,7 +230,7 @@ mod tests {
                 minor: 346
             }
             .to_string(),
-            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS   ) joe@ws1  (No such feature exists. (-5,346))"
+            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS ) joe@ws1  (No such feature exists. (-5,346))"
         );
         assert_eq!(
             LogEvent::Expired {
@@ -231,6 +238,78 @@ mod tests {
             }
             .to_string(),
             "EXPIRED: f1"
+        );
+    }
+}
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    fn who(feature: &str, user: &str, host: &str) -> (String, String, String) {
+        (feature.into(), user.into(), host.into())
+    }
+
+    /// Real lines of the spec (FLEXLM-FACTS.md §2.3, §2.4), message parts.
+    #[test]
+    fn as_in_real_logs() {
+        let (feature, user, host) = who("MATLAB", "alu-escuela", "LIBRE-09");
+        let out = LogEvent::Out {
+            feature,
+            user,
+            host,
+            count: 1,
+        };
+        assert_eq!(out.to_string(), "OUT: \"MATLAB\" alu-escuela@LIBRE-09  ");
+        let (feature, user, host) = who("MATLAB", "cristian", "cristian-PC");
+        let shutdown = LogEvent::In {
+            feature,
+            user,
+            host,
+            count: 1,
+            reason: Some(InReason::Shutdown),
+        };
+        assert_eq!(
+            shutdown.to_string(),
+            "IN: \"MATLAB\" cristian@cristian-PC  (SHUTDOWN)"
+        );
+        let (feature, user, host) = who("base", "asdsd", "NSDNA78");
+        let denied = LogEvent::Denied {
+            feature,
+            user,
+            host,
+            code: -4,
+            minor: 342,
+        };
+        assert_eq!(
+            denied.to_string(),
+            "DENIED: \"base\" asdsd@NSDNA78  (Licensed number of users already reached. (-4,342))"
+        );
+        let (feature, user, host) = who("floating_license", "James", "ham");
+        let queued = LogEvent::Denied {
+            feature,
+            user,
+            host,
+            code: -24,
+            minor: 332,
+        };
+        assert_eq!(
+            queued.to_string(),
+            "DENIED: \"floating_license\" James@ham  (Users are queued for this feature. (-24,332))"
+        );
+        // The only capture of a port@host client's line has its runs of
+        // blanks squeezed to one; ours, squeezed the same way, is equal.
+        let (feature, user, host) = who("camcore", "peter", "Peter-2019");
+        let unsupported = LogEvent::Unsupported {
+            feature,
+            user,
+            host,
+            code: -5,
+            minor: 346,
+        };
+        assert_eq!(
+            unsupported.to_string().replace("  ", " "),
+            "UNSUPPORTED: \"camcore\" (PORT_AT_HOST_PLUS ) peter@Peter-2019 (No such feature exists. (-5,346))"
         );
     }
 }

@@ -82,8 +82,9 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// Why a feature has no pool although the license file names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Withdrawn {
-    /// All its lines had expired when the file was read.
-    Expired,
+    /// All its lines had expired when the file was read (the last on this
+    /// date).
+    Expired(grammar::Expiry),
     /// Its lines failed signature verification.
     BadSignature,
 }
@@ -1158,6 +1159,7 @@ impl Core {
                         code: lmerr::LM_FEATQUEUE,
                         minor: 0,
                         text: lmerr::text(lmerr::LM_FEATQUEUE).to_string(),
+                        detail: String::new(),
                     }),
                 );
             }
@@ -1199,11 +1201,47 @@ impl Core {
                         code,
                         minor,
                         text: d.text().to_string(),
+                        detail: self.denial_detail(conn, &co.feature, d),
                     }),
                 );
             }
         }
         fx
+    }
+
+    /// What a refusal's text does not say: for -9 the hostids on both
+    /// sides, for -10 the date. Empty for the others.
+    fn denial_detail(&self, conn: ConnId, feature: &str, d: Denial) -> String {
+        let pools = || {
+            self.by_feature
+                .get(feature)
+                .into_iter()
+                .flatten()
+                .map(|&i| &self.pools[i].pool)
+        };
+        match d {
+            Denial::NotThisHost => {
+                let locked: Vec<String> = pools()
+                    .filter(|p| p.is_node_locked())
+                    .filter_map(|p| p.hostids.as_deref().map(hostid::display_list))
+                    .collect();
+                let Some(c) = self.conns.get(&conn) else {
+                    return String::new();
+                };
+                denial::hostid_detail(&locked, &c.identity.host, &c.identity.hostids)
+            }
+            Denial::Expired => {
+                let last = match self.config.withdrawn.get(feature) {
+                    Some(Withdrawn::Expired(on)) => Some(*on),
+                    _ => pools().map(|p| p.expiry()).max_by_key(|e| match e {
+                        grammar::Expiry::Permanent => (1, None),
+                        grammar::Expiry::On(d) => (0, Some(*d)),
+                    }),
+                };
+                last.map_or_else(String::new, |e| denial::expired_detail(feature, &e))
+            }
+            _ => String::new(),
+        }
     }
 
     /// Chooses the pool (and suite pool) for a checkout, or says why none.
@@ -1227,7 +1265,7 @@ impl Core {
         }
         let Some(indices) = self.by_feature.get(&co.feature) else {
             return Err(match self.config.withdrawn.get(&co.feature) {
-                Some(Withdrawn::Expired) => Denial::Expired,
+                Some(Withdrawn::Expired(_)) => Denial::Expired,
                 Some(Withdrawn::BadSignature) => Denial::BadCode,
                 None => Denial::NoFeature,
             });
@@ -1624,6 +1662,7 @@ impl Core {
                     code: lmerr::LM_NEVERCHECKOUT,
                     minor: 0,
                     text: lmerr::text(lmerr::LM_NEVERCHECKOUT).to_string(),
+                    detail: String::new(),
                 }),
             );
         }
@@ -1935,6 +1974,7 @@ impl Core {
                     code: lmerr::LM_UNBORROWED_ALREADY,
                     minor: 0,
                     text: lmerr::text(lmerr::LM_UNBORROWED_ALREADY).to_string(),
+                    detail: String::new(),
                 }),
             ),
         }
@@ -2305,6 +2345,9 @@ impl Core {
             }
         }
 
+        // RESERVE lines go with a feature's first pool, as lmstat prints
+        // them once per feature.
+        let mut listed: BTreeSet<String> = BTreeSet::new();
         let features = self
             .pools
             .iter()
@@ -2325,6 +2368,7 @@ impl Core {
                     .map(hostid::display_list)
                     .unwrap_or_default(),
                 vendor_string: p.pool.vendor_string.clone().unwrap_or_default(),
+                reservations: self.reservations_of(&p.pool, &mut listed),
             })
             .collect();
         StatusReply {
@@ -2337,6 +2381,28 @@ impl Core {
             license_files: Vec::new(),
             triad: Vec::new(),
         }
+    }
+
+    /// The RESERVE lines of `pool`'s feature, the first time the feature
+    /// is `listed`; nothing for its other pools.
+    fn reservations_of(
+        &self,
+        pool: &Pool,
+        listed: &mut BTreeSet<String>,
+    ) -> Vec<wire::ReservationStatus> {
+        if !listed.insert(pool.feature.clone()) {
+            return Vec::new();
+        }
+        let ctx = FeatureCtx::from_pool(pool);
+        self.config
+            .options
+            .reservations(&ctx)
+            .map(|r| wire::ReservationStatus {
+                count: r.count(),
+                kind: r.who().kind.keyword().to_string(),
+                name: r.who().name.clone(),
+            })
+            .collect()
     }
 
     /// lmremove (by user, host and display, or by handle) and lmdown.

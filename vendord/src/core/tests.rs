@@ -134,7 +134,7 @@ fn checkin_frees_a_seat_and_only_the_holder_may() {
         fx.replies.as_slice(),
         [(_, Message::CheckedIn(Checkin { req: 3, handle }))] if *handle == h
     ));
-    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (4 licenses)"]);
+    assert_eq!(lines(&fx), vec!["IN: \"f1\" joe@ws1  (4 licenses) "]);
     assert_eq!(in_use(&core, "f1"), 0);
     granted(&core.checkout(0, ConnId(2), &co("f1", "", 1)));
     // A second checkin of the same handle is refused.
@@ -152,7 +152,7 @@ fn disconnect_releases_everything() {
     let fx = core.disconnect(0, ConnId(1));
     assert_eq!(
         lines(&fx),
-        vec!["IN: \"f1\" joe@ws1  (3 licenses)", "IN: \"f2\" joe@ws1  "]
+        vec!["IN: \"f1\" joe@ws1  (3 licenses) ", "IN: \"f2\" joe@ws1  "]
     );
     assert_eq!(core.holdings(), 0);
     assert!(core.usage().iter().all(|u| u.in_use == 0));
@@ -167,7 +167,7 @@ fn several_licenses_in_one_checkout() {
     hello(&mut core, 1, "joe", "ws1");
     let fx = core.checkout(0, ConnId(1), &co("f1", "1.0", 3));
     granted(&fx);
-    assert_eq!(lines(&fx), vec!["OUT: \"f1\" joe@ws1  (3 licenses)"]);
+    assert_eq!(lines(&fx), vec!["OUT: \"f1\" joe@ws1  (3 licenses) "]);
     // More than are left: wait for them.
     assert_eq!(
         denied(&core.checkout(0, ConnId(1), &co("f1", "1.0", 2))).0,
@@ -199,7 +199,7 @@ fn unknown_feature_is_unsupported() {
     assert_eq!(
         lines(&fx),
         vec![
-            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS   ) joe@ws1  (No such feature exists. (-5,346))"
+            "UNSUPPORTED: \"f9\" (PORT_AT_HOST_PLUS ) joe@ws1  (No such feature exists. (-5,346))"
         ]
     );
 }
@@ -207,9 +207,10 @@ fn unknown_feature_is_unsupported() {
 #[test]
 fn withdrawn_features_say_why() {
     let mut core = core_for(DEMO);
-    core.config
-        .withdrawn
-        .insert("old".into(), Withdrawn::Expired);
+    core.config.withdrawn.insert(
+        "old".into(),
+        Withdrawn::Expired(grammar::Expiry::On(Date::new(2020, 1, 31).unwrap())),
+    );
     core.config
         .withdrawn
         .insert("forged".into(), Withdrawn::BadSignature);
@@ -1893,4 +1894,94 @@ fn report_records_describe_each_event_when_a_report_log_is_kept() {
     );
     assert_eq!(core.held_records().len(), 1);
     assert_eq!(core.held_records()[0].kind, Kind::Held);
+}
+
+fn denied_detail(fx: &Effects) -> String {
+    match fx.replies.as_slice() {
+        [(_, Message::Denied(d))] => d.detail.clone(),
+        other => panic!("expected Denied, got {other:?}"),
+    }
+}
+
+#[test]
+fn refusals_name_what_did_not_fit() {
+    let mut core = core_for(LOCKED);
+    let _ = core.connect(
+        0,
+        ConnId(2),
+        ClientIdentity {
+            hostids: vec!["0a0b0c0d0e0f".into()],
+            ..ident("ann", "elsewhere")
+        },
+    );
+    let fx = core.checkout(0, ConnId(2), &co("onlyhere", "1", 1));
+    assert_eq!(denied(&fx).0, -9);
+    assert_eq!(
+        denied_detail(&fx),
+        "the license is locked to HOSTID=\"0800200005ac\"; the client machine elsewhere \
+         has \"0a0b0c0d0e0f\" (run `lmutil lmhostid` there to see its hostids)"
+    );
+    // A refusal the text explains fully has no detail.
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    let fx = core.checkout(0, ConnId(1), &co("f1", "1.0", 9));
+    assert_eq!(denied_detail(&fx), "");
+}
+
+#[test]
+fn an_expired_feature_says_when() {
+    // Withdrawn at start-up: the date comes from the license file.
+    let mut core = core_for(DEMO);
+    core.config.withdrawn.insert(
+        "old".into(),
+        Withdrawn::Expired(grammar::Expiry::On(Date::new(2020, 1, 31).unwrap())),
+    );
+    hello(&mut core, 1, "joe", "ws1");
+    let fx = core.checkout(0, ConnId(1), &co("old", "1.0", 1));
+    assert_eq!(denied_detail(&fx), "\"old\" expired on 31-jan-2020");
+    // Expired while the daemon runs: the pool's last date.
+    let text = "SERVER h ANY\nVENDOR demo\nFEATURE e demo 1.0 1-jun-2026 1\nINCREMENT e demo 1.0 3-jun-2026 1\n";
+    let mut core = core_on(text, today());
+    hello(&mut core, 1, "joe", "ws1");
+    let _ = core.set_today(Date::new(2026, 6, 9).unwrap());
+    let fx = core.checkout(0, ConnId(1), &co("e", "1.0", 1));
+    assert_eq!(denied(&fx).0, -10);
+    assert_eq!(denied_detail(&fx), "\"e\" expired on 3-jun-2026");
+}
+
+#[test]
+fn status_lists_reservations_once_per_feature() {
+    let license = "SERVER h ANY\nVENDOR demo\nINCREMENT f1 demo 1.0 permanent 4\n\
+                   INCREMENT f1 demo 2.0 permanent 2\nFEATURE f2 demo 1.0 permanent 2\n";
+    let opts = "GROUP cad ann bob\nRESERVE 2 f1 GROUP cad\nRESERVE 1 f1 HOST ws9\n";
+    let core = core_with_options(license, opts);
+    let s = core.status_reply("");
+    type Listed = Vec<(u32, String, String)>;
+    let per_pool: Vec<(String, Listed)> = s
+        .features
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                f.reservations
+                    .iter()
+                    .map(|r| (r.count, r.kind.clone(), r.name.clone()))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_pool,
+        vec![
+            (
+                "f1".into(),
+                vec![
+                    (2, "GROUP".into(), "cad".into()),
+                    (1, "HOST".into(), "ws9".into())
+                ]
+            ),
+            ("f1".into(), vec![]),
+            ("f2".into(), vec![]),
+        ]
+    );
 }
