@@ -102,6 +102,9 @@ pub struct Server {
     pub dir: PathBuf,
     /// The license file lmgrd was started with.
     pub license: PathBuf,
+    /// Where lmgrd and its vendor daemons write (`LM_STATE_DIR`): `state`
+    /// beside the license unless the command names one.
+    pub state_dir: PathBuf,
 }
 
 impl Server {
@@ -140,6 +143,15 @@ impl Server {
             .stdin(Stdio::null());
         cmd.env_remove("LM_LICENSE_FILE")
             .env_remove("LM_PUBLIC_KEY_PATH");
+        let dir = license.parent().unwrap().to_path_buf();
+        let state_dir = match cmd.get_envs().find(|(k, _)| *k == "LM_STATE_DIR") {
+            Some((_, Some(v))) => PathBuf::from(v),
+            _ => {
+                let state = dir.join("state");
+                cmd.env("LM_STATE_DIR", &state);
+                state
+            }
+        };
         let mut child = cmd.spawn().expect("lmgrd starts");
         let log = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Mutex::new(Vec::new()));
@@ -172,8 +184,9 @@ impl Server {
             port,
             log,
             arrived,
-            dir: license.parent().unwrap().to_path_buf(),
+            dir,
             license: license.to_path_buf(),
+            state_dir,
         };
         server.wait_log(Duration::from_secs(20), "using TCP-port");
         server

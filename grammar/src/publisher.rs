@@ -245,7 +245,12 @@ pub fn pool_proof(file: &LicenseFile, servers: &[&[HostId]], pool: &Pool) -> Vec
     };
     let mut proof = Vec::new();
     if let Some(line) = pool.contributions.first().map(|c| c.line) {
-        if let Some(s) = file.entries.iter().find(|e| e.line == line).and_then(signed) {
+        if let Some(s) = file
+            .entries
+            .iter()
+            .find(|e| e.line == line)
+            .and_then(signed)
+        {
             proof.push(s);
         }
     }
@@ -417,10 +422,7 @@ mod tests {
     #[test]
     fn a_signed_feature_line_backs_its_feature_up_to_its_version() {
         let k = key();
-        let proof = [signed(
-            &line_of("FEATURE cad acme 2.0 permanent 4\n"),
-            &k,
-        )];
+        let proof = [signed(&line_of("FEATURE cad acme 2.0 permanent 4\n"), &k)];
         let p = publisher(&[&k]);
         assert_eq!(p.check_grant(&proof, "cad", &v("1.5"), today()), Ok(()));
         assert_eq!(p.check_grant(&proof, "cad", &v("2.0"), today()), Ok(()));
@@ -502,7 +504,9 @@ mod tests {
         assert_eq!(p.check_grant(&proof, "edit", &v("1.0"), today()), Ok(()));
         assert!(p.check_grant(&proof, "edit", &v("2.0"), today()).is_err());
         assert!(p.check_grant(&proof, "draw", &v("1.0"), today()).is_err());
-        assert!(p.check_grant(&[package], "view", &v("1.0"), today()).is_err());
+        assert!(p
+            .check_grant(&[package], "view", &v("1.0"), today())
+            .is_err());
     }
 
     #[test]

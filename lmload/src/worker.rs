@@ -832,6 +832,7 @@ mod tests {
             version: "1.0".into(),
             count: 1,
             expiry: "permanent".into(),
+            ..Granted::default()
         });
         let mut bytes = granted.to_frame_bytes();
         let whole = bytes.len();

@@ -40,7 +40,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use wire::lmerr;
 use wire::{
     admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
-    Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked, StatusQuery, StatusReply, Welcome,
+    Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked, StatusQuery,
+    StatusReply, Welcome,
 };
 
 /// A client connection, as the event loop numbers them. Never reused
@@ -703,6 +704,11 @@ impl Core {
 
     pub fn today(&self) -> Date {
         self.today
+    }
+
+    /// The pools served, in order.
+    pub fn pools(&self) -> impl Iterator<Item = &grammar::pool::Pool> {
+        self.pools.iter().map(|p| &p.pool)
     }
 
     /// Feature names served, in the order of the license file.
