@@ -5,6 +5,9 @@
 //! The binaries are found next to the test executable's directory
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 
+#[path = "unit.rs"]
+pub mod unit;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -59,21 +62,10 @@ pub fn tempdir(tag: &str) -> PathBuf {
 /// Copies an example license into `dir` with its SERVER port replaced (the
 /// port is not signed), and the demo public key beside it.
 pub fn license_with_port(example: &str, dir: &Path, port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(examples().join(example)).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if !l.starts_with("SERVER ") {
-                return format!("{l}\n");
-            }
-            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            match parts.get(3) {
-                Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => parts[3] = port.to_string(),
-                _ => parts.insert(3.min(parts.len()), port.to_string()),
-            }
-            format!("{}\n", parts.join(" "))
-        })
-        .collect();
+    let text = with_port(
+        &std::fs::read_to_string(examples().join(example)).unwrap(),
+        port,
+    );
     let path = dir.join(example);
     std::fs::write(&path, text).unwrap();
     std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
@@ -440,6 +432,34 @@ impl Peer {
             other => Err(format!("{other:?}")),
         }
     }
+}
+
+/// `text` (a license file) with every SERVER line's port set to `port`
+/// (the port is not signed).
+pub fn with_port(text: &str, port: u16) -> String {
+    text.lines()
+        .map(|l| {
+            if !l.starts_with("SERVER ") {
+                return format!("{l}\n");
+            }
+            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            match parts.get(3) {
+                Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => parts[3] = port.to_string(),
+                _ => parts.insert(3.min(parts.len()), port.to_string()),
+            }
+            format!("{}\n", parts.join(" "))
+        })
+        .collect()
+}
+
+/// TEST ONLY: the second publisher's license (`tests/keys/testvendor.lic`,
+/// served by the `testvendor` daemon), written into `dir` with `port`.
+pub fn testvendor_license(dir: &Path, port: u16) -> PathBuf {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
+    let text = std::fs::read_to_string(keys.join("testvendor.lic")).unwrap();
+    let path = dir.join("testvendor.lic");
+    std::fs::write(&path, with_port(&text, port)).unwrap();
+    path
 }
 
 /// [`license_with_port`] with `OPTIONS=demo.opt` on its VENDOR line (not
