@@ -87,10 +87,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
     };
     log_license_problems(&files, &skipped);
     let me = client::identity::LocalIdentity::gather().host;
-    let lmgrd_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
+    let lmgrd_dir = lmgrd_dir();
     let cfg = match config::from_files(&files, &me, &lmgrd_dir, args.server_line) {
         Ok(c) => c,
         Err(e) => {
@@ -158,6 +155,15 @@ pub fn run(args: Args, license_list: &str) -> i32 {
             1
         }
     }
+}
+
+/// The directory lmgrd runs from: vendor daemons without a path on their
+/// VENDOR line are found there.
+pub fn lmgrd_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Logs what the license files say is wrong, and the files not served.
