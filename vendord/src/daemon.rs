@@ -33,7 +33,7 @@ const FEW_OPEN_FILES: u64 = 10_000;
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     crate::daemon::main(crate::daemon::demo_keys())
+///     vendord::daemon::main(vendord::daemon::demo_keys())
 /// }
 /// ```
 pub fn main(keys: DaemonKeys) -> ExitCode {

@@ -20,6 +20,7 @@ fn samples() -> Vec<Message> {
         version: "1.0".into(),
         count: 2,
         expiry: "permanent".into(),
+        ..Granted::default()
     };
     vec![
         Message::Hello(Hello { identity }),
