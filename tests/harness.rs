@@ -5,6 +5,9 @@
 //! The binaries are found next to the test executable's directory
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 
+#[path = "unit.rs"]
+pub mod unit;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -59,21 +62,10 @@ pub fn tempdir(tag: &str) -> PathBuf {
 /// Copies an example license into `dir` with its SERVER port replaced (the
 /// port is not signed), and the demo public key beside it.
 pub fn license_with_port(example: &str, dir: &Path, port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(examples().join(example)).unwrap();
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if !l.starts_with("SERVER ") {
-                return format!("{l}\n");
-            }
-            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
-            match parts.get(3) {
-                Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => parts[3] = port.to_string(),
-                _ => parts.insert(3.min(parts.len()), port.to_string()),
-            }
-            format!("{}\n", parts.join(" "))
-        })
-        .collect();
+    let text = with_port(
+        &std::fs::read_to_string(examples().join(example)).unwrap(),
+        port,
+    );
     let path = dir.join(example);
     std::fs::write(&path, text).unwrap();
     std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
@@ -102,6 +94,9 @@ pub struct Server {
     pub dir: PathBuf,
     /// The license file lmgrd was started with.
     pub license: PathBuf,
+    /// Where lmgrd and its vendor daemons write (`LM_STATE_DIR`): `state`
+    /// beside the license unless the command names one.
+    pub state_dir: PathBuf,
 }
 
 impl Server {
@@ -140,6 +135,15 @@ impl Server {
             .stdin(Stdio::null());
         cmd.env_remove("LM_LICENSE_FILE")
             .env_remove("LM_PUBLIC_KEY_PATH");
+        let dir = license.parent().unwrap().to_path_buf();
+        let state_dir = match cmd.get_envs().find(|(k, _)| *k == "LM_STATE_DIR") {
+            Some((_, Some(v))) => PathBuf::from(v),
+            _ => {
+                let state = dir.join("state");
+                cmd.env("LM_STATE_DIR", &state);
+                state
+            }
+        };
         let mut child = cmd.spawn().expect("lmgrd starts");
         let log = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Mutex::new(Vec::new()));
@@ -172,8 +176,9 @@ impl Server {
             port,
             log,
             arrived,
-            dir: license.parent().unwrap().to_path_buf(),
+            dir,
             license: license.to_path_buf(),
+            state_dir,
         };
         server.wait_log(Duration::from_secs(20), "using TCP-port");
         server
@@ -428,6 +433,34 @@ impl Peer {
             other => Err(format!("{other:?}")),
         }
     }
+}
+
+/// `text` (a license file) with every SERVER line's port set to `port`
+/// (the port is not signed).
+pub fn with_port(text: &str, port: u16) -> String {
+    text.lines()
+        .map(|l| {
+            if !l.starts_with("SERVER ") {
+                return format!("{l}\n");
+            }
+            let mut parts: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            match parts.get(3) {
+                Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => parts[3] = port.to_string(),
+                _ => parts.insert(3.min(parts.len()), port.to_string()),
+            }
+            format!("{}\n", parts.join(" "))
+        })
+        .collect()
+}
+
+/// TEST ONLY: the second publisher's license (`tests/keys/testvendor.lic`,
+/// served by the `testvendor` daemon), written into `dir` with `port`.
+pub fn testvendor_license(dir: &Path, port: u16) -> PathBuf {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
+    let text = std::fs::read_to_string(keys.join("testvendor.lic")).unwrap();
+    let path = dir.join("testvendor.lic");
+    std::fs::write(&path, with_port(&text, port)).unwrap();
+    path
 }
 
 /// [`license_with_port`] with `OPTIONS=demo.opt` on its VENDOR line (not

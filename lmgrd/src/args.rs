@@ -42,6 +42,14 @@ pub struct Args {
     pub server_line: Option<u32>,
     /// `-triad-store PATH` (ours): where a triad member keeps its raft state.
     pub triad_store: Option<PathBuf>,
+    /// `-state-dir DIR` (ours): where lmgrd and its vendor daemons write.
+    pub state_dir: Option<PathBuf>,
+    /// `-bind ADDR` (ours): the one address lmgrd and its vendor daemons
+    /// listen on.
+    pub bind: Option<std::net::IpAddr>,
+    /// `-expiry-warning-days N` (ours): warn of served lines expiring
+    /// within N days.
+    pub expiry_warning_days: Option<u32>,
 }
 
 /// A command line lmgrd cannot act on.
@@ -75,12 +83,16 @@ impl fmt::Display for ArgsError {
 pub const USAGE: &str = "\
 usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
              [-s timestamp_minutes] [-x lmdown] [-x lmremove] [-local] [-2 -p]
-             [-reuseaddr] [-server-line N] [-triad-store path] [-v] [-help]
-       lmgrd -c license_file --check [--json] [--date dd-mmm-yyyy]
+             [-reuseaddr] [-server-line N] [-triad-store path] [-state-dir dir]
+             [-bind address] [-expiry-warning-days N] [-v] [-help]
+       lmgrd -c license_file_list --check [--json] [--date dd-mmm-yyyy]
 
-  -c list       license file(s), directories of *.lic, port@host (default:
-                $LM_LICENSE_FILE, else /usr/local/flexlm/licenses/license.dat)
-  -l [+]path    write the debug log to path (+ appends)
+  -c list       license file(s) and directories of *.lic, separated by ':';
+                files with the same SERVER lines are served together
+                (default: $LM_LICENSE_FILE, else
+                /usr/local/flexlm/licenses/license.dat)
+  -l [+]path    write the debug log to path (+ appends; a relative path is
+                taken from the state directory); reopened on SIGHUP
   -z            run in the foreground
   -t seconds    how long a triad member waits at start-up for a majority
                 before it logs that it serves nothing (it keeps trying;
@@ -95,11 +107,22 @@ usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
                 (needed when several lines name this machine)
   -triad-store path
                 where a triad member keeps its consensus state (default:
-                lmgrd-line<N>.triad beside the license file)
+                lmgrd-line<N>.triad in the state directory)
+  -state-dir dir
+                where lmgrd and its vendor daemons write borrowed seats,
+                report logs and triad state (default: $LM_STATE_DIR, else
+                $STATE_DIRECTORY as systemd sets it, else /var/lib/lm)
+  -bind address listen on this address only, IPv4 or IPv6, lmgrd and its
+                vendor daemons alike (default: every IPv4 address)
+  -expiry-warning-days N
+                warn in the debug log, daily, of served licenses that expire
+                within N days (default 14; 0: never)
   -v            print the version and exit
   -help         print this message and exit
-  --check       check the license file (syntax, signatures, pools) and exit;
-                exit status 0 when it has no errors
+  --check       check everything a start would meet (license files, SERVER
+                hostids, vendor daemons, options files, keys, expiry) and
+                exit; status 0 when there are no errors and something would
+                be served
   --json        with --check, print the result as JSON
   --date d      with --check, judge expiry and START on day d
 ";
@@ -154,6 +177,25 @@ impl Args {
                         it.next().ok_or(ArgsError::MissingValue("-triad-store"))?,
                     ))
                 }
+                "-state-dir" | "--state-dir" => {
+                    out.state_dir = Some(PathBuf::from(
+                        it.next().ok_or(ArgsError::MissingValue("-state-dir"))?,
+                    ))
+                }
+                "-bind" | "--bind" => {
+                    let v = it.next().ok_or(ArgsError::MissingValue("-bind"))?;
+                    // `[::1]` is how addresses with a port are written;
+                    // accept the brackets without one.
+                    let bare = v.trim_start_matches('[').trim_end_matches(']');
+                    out.bind = Some(bare.parse().map_err(|_| ArgsError::BadValue {
+                        flag: "-bind",
+                        value: v.clone(),
+                        expected: "an IPv4 or IPv6 address",
+                    })?)
+                }
+                "-expiry-warning-days" | "--expiry-warning-days" => {
+                    out.expiry_warning_days = Some(number("-expiry-warning-days", it.next())?)
+                }
                 "-nfs_log" => {}
                 "-v" | "-version" | "--version" => out.version = true,
                 "-help" | "-h" | "--help" => out.help = true,
@@ -207,6 +249,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn service_flags() {
+        let a = parse("-state-dir /var/lib/lm -bind ::1 -expiry-warning-days 30").unwrap();
+        assert_eq!(a.state_dir, Some(PathBuf::from("/var/lib/lm")));
+        assert_eq!(a.bind, Some("::1".parse().unwrap()));
+        assert_eq!(a.expiry_warning_days, Some(30));
+        assert_eq!(
+            parse("-bind [::1]").unwrap().bind,
+            Some("::1".parse().unwrap())
+        );
+        assert_eq!(
+            parse("-bind 127.0.0.1").unwrap().bind,
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert!(matches!(
+            parse("-bind localhost"),
+            Err(ArgsError::BadValue { flag: "-bind", .. })
+        ));
+        assert_eq!(
+            parse("-state-dir"),
+            Err(ArgsError::MissingValue("-state-dir"))
+        );
     }
 
     #[test]

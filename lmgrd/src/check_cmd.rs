@@ -1,25 +1,37 @@
 //! `lmgrd --check`: the dry run, printed for people or as JSON.
 
+use crate::check_serve::{self, Setting};
+use crate::serve::config;
 use grammar::check::{check, CheckReport};
+use grammar::pool::PoolSet;
+use grammar::publisher::{Publisher, DEMO_VENDOR};
 use grammar::signature::{key_search_dirs, KeyRing};
 use grammar::{Date, LicenseFile};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use vendord::license_list;
 
-/// Checks every license file named by `list`; returns the process exit status.
-pub fn run(list: &str, json: bool, today: Date) -> i32 {
-    let files = match expand_list(list) {
+/// Checks every license file named by `list`, and what a start of lmgrd
+/// on this machine would meet; returns the process exit status: 1 when
+/// anything would be refused, or when nothing would be served.
+pub fn run(list: &str, json: bool, today: Date, setting: &Setting) -> i32 {
+    let paths = match license_list::expand(list) {
         Ok(files) => files,
-        Err(message) => {
-            eprintln!("lmgrd: {message}");
+        Err(e) => {
+            let e = match e {
+                license_list::ListError::Server(entry) => {
+                    format!("--check reads license files; `{entry}` names a server")
+                }
+                other => other.to_string(),
+            };
+            eprintln!("lmgrd: {e}");
             return 1;
         }
     };
-    let mut reports = Vec::new();
-    let mut status = 0;
-    for path in files {
-        let file = match grammar::read_license(&path) {
-            Ok(f) => f,
+    let mut files = Vec::new();
+    for path in paths {
+        match grammar::read_license(&path) {
+            Ok(f) => files.push((path, f)),
             Err(e) => {
                 eprintln!(
                     "lmgrd: cannot read license file \"{}\": {e}",
@@ -27,13 +39,25 @@ pub fn run(list: &str, json: bool, today: Date) -> i32 {
                 );
                 return 1;
             }
-        };
-        let report = check_one(&path, &file, today);
-        if !report.is_ok() {
-            status = 1;
         }
-        reports.push(report);
     }
+    let (mut reports, pools): (Vec<CheckReport>, Vec<PoolSet>) = files
+        .iter()
+        .map(|(path, file)| check_one(path, file, today, setting.lmgrd_dir))
+        .unzip();
+    check_serve::add(&mut reports, &pools, &files, setting);
+    if pools.iter().all(|p| p.pools.is_empty()) {
+        if let Some(first) = reports.first_mut() {
+            first.errors.push(grammar::check::Finding {
+                file: first.file.clone(),
+                line: 0,
+                column: 0,
+                message: "no license would be served: lmgrd would start with nothing to serve"
+                    .into(),
+            });
+        }
+    }
+    let status = i32::from(reports.iter().any(|r| !r.is_ok()));
     let text = if json {
         let encoded = if reports.len() == 1 {
             serde_json::to_string_pretty(&reports[0])
@@ -55,47 +79,49 @@ pub fn run(list: &str, json: bool, today: Date) -> i32 {
     status
 }
 
-fn check_one(path: &Path, file: &LicenseFile, today: Date) -> CheckReport {
+/// One file's report. The lines of a vendor served by the shipped
+/// `vendord` are verified with the keys built into it, as that daemon
+/// will; other vendors' with the `.pub` files found where inspection
+/// tools look (their daemons carry their own keys).
+fn check_one(
+    path: &Path,
+    file: &LicenseFile,
+    today: Date,
+    lmgrd_dir: &Path,
+) -> (CheckReport, PoolSet) {
+    let builtin = |vendor: &str| {
+        vendor == DEMO_VENDOR
+            && file.vendors().any(|(_, v)| {
+                v.name == vendor
+                    && v.path.is_none()
+                    && config::vendor_program(lmgrd_dir, vendor) == lmgrd_dir.join("vendord")
+            })
+    };
     let dirs = key_search_dirs(Some(path));
     let vendors = file
         .entries
         .iter()
-        .filter_map(grammar::signature::entry_vendor);
-    let (keys, problems) = KeyRing::load(vendors, &dirs);
+        .filter_map(grammar::signature::entry_vendor)
+        .filter(|v| !builtin(v));
+    let (mut keys, problems) = KeyRing::load(vendors, &dirs);
     for p in problems {
         eprintln!("lmgrd: {p}");
     }
-    check(file, &keys, today).0
-}
-
-/// Splits a license path list into the files it names. Directories give
-/// their `*.lic` files in name order; `port@host` entries cannot be checked
-/// from here and are refused.
-fn expand_list(list: &str) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for entry in list.split(':').filter(|e| !e.is_empty()) {
-        if entry.contains('@') {
-            return Err(format!(
-                "--check reads license files; `{entry}` names a server"
+    if builtin(DEMO_VENDOR) {
+        for key in Publisher::demo().license_keys() {
+            keys.insert(DEMO_VENDOR, *key);
+        }
+    }
+    let (mut report, pools) = check(file, &keys, today);
+    for v in &mut report.vendors {
+        if builtin(&v.name) {
+            v.public_key = Some(format!(
+                "built into {}",
+                lmgrd_dir.join("vendord").display()
             ));
         }
-        let path = PathBuf::from(entry);
-        if path.is_dir() {
-            let mut lics: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| format!("cannot read directory \"{entry}\": {e}"))?
-                .filter_map(|d| d.ok().map(|d| d.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "lic"))
-                .collect();
-            lics.sort();
-            out.extend(lics);
-        } else {
-            out.push(path);
-        }
     }
-    if out.is_empty() {
-        return Err(format!("no license file in \"{list}\""));
-    }
-    Ok(out)
+    (report, pools)
 }
 
 fn count_text(count: Option<u32>) -> String {

@@ -9,6 +9,7 @@
 
 mod args;
 mod check_cmd;
+mod check_serve;
 mod serve;
 
 use args::{Args, USAGE};
@@ -57,7 +58,16 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        std::process::exit(check_cmd::run(&license, args.json, today));
+        let me = client::identity::LocalIdentity::gather().host;
+        let lmgrd_dir = serve::start::lmgrd_dir();
+        let state_dir = vendord::state_dir::choose(args.state_dir.as_deref());
+        let setting = check_serve::Setting {
+            me: &me,
+            lmgrd_dir: &lmgrd_dir,
+            server_line: args.server_line,
+            state_dir: &state_dir,
+        };
+        std::process::exit(check_cmd::run(&license, args.json, today, &setting));
     }
     std::process::exit(serve::start::run(args, &license));
 }

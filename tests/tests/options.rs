@@ -149,7 +149,9 @@ fn debuglog_sends_the_vendor_daemons_lines_to_their_own_file() {
         req: 2,
         handle: g.handle,
     }));
-    let file = server.dir.join("demo-debug.log");
+    // A relative DEBUGLOG is in the state directory, not the license's.
+    let file = server.state_dir.join("demo-debug.log");
+    assert!(!server.dir.join("demo-debug.log").exists());
     wait_until(WAIT, "OUT: in the DEBUGLOG file", || {
         std::fs::read_to_string(&file).is_ok_and(|t| t.contains("OUT: \"f1\" alice@e2e-host"))
     });

@@ -179,7 +179,7 @@ fn the_report_log_records_usage_that_lmreport_summarises() {
     let out = lmutil(&[
         "lmreport",
         "-f",
-        dir.join("day1.rl").to_str().unwrap(),
+        server.state_dir.join("day1.rl").to_str().unwrap(),
         "-json",
     ]);
     assert!(
@@ -202,8 +202,10 @@ fn the_report_log_records_usage_that_lmreport_summarises() {
         Some(1),
         "{text}"
     );
-    // The daemon writes on in a new usage.rl.
-    assert!(dir.join("usage.rl").exists());
+    // The daemon writes on in a new usage.rl, in the state directory:
+    // nothing goes beside the license.
+    assert!(server.state_dir.join("usage.rl").exists());
+    assert!(!dir.join("usage.rl").exists());
 }
 
 /// Reads an application's stdout lines into a shared list.

@@ -8,6 +8,8 @@ usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
                [--heartbeat-interval SECS] [--timeout SECS] [--vdrestart N]
                [--min-timeout SECS] [--borrow-store PATH] [--triad-fd FD]
                [--no-lmremove] [--admin-local] [--admins-only]
+               [--state-dir DIR] [--bind ADDR] [--debug-log PATH]
+               [--expiry-warning-days N]
 
   -c FILE                  the license file lmgrd serves
   --vendor NAME            the vendor whose lines this daemon serves
@@ -19,12 +21,21 @@ usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
   --min-timeout S          smallest TIMEOUT the options file may set (default 900,
                            or VENDORD_MIN_TIMEOUT)
   --borrow-store PATH      where borrowed seats are kept (default <vendor>.borrows
-                           beside the license file)
+                           in the state directory)
+  --state-dir DIR          where this daemon writes its state (default
+                           $LM_STATE_DIR, else /var/lib/lm)
+  --bind ADDR              listen on this address only (default: every IPv4 one)
+  --debug-log PATH         the debug log lmgrd opened; reopened on SIGUSR1
+  --expiry-warning-days N  warn in the debug log when a served feature expires
+                           within N days, then daily (default 14; 0: never)
   --triad-fd FD            lmgrd is a member of a triad: changes go through it
   --no-lmremove            refuse lmremove (lmgrd -x lmremove)
   --admin-local            admin requests only from this machine (lmgrd -local)
   --admins-only            admin requests only from root or group lmadmin (lmgrd -2 -p)
 ";
+
+/// FLEXlm gives no warning; two weeks is time enough to renew.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 14;
 
 /// Parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +55,14 @@ pub struct Args {
     pub triad_fd: Option<i32>,
     /// lmgrd's `-x lmremove`, `-local` and `-2 -p`, passed on.
     pub admin: crate::admin_auth::AdminPolicy,
+    /// Where state goes (`--state-dir`); `None`: from the environment.
+    pub state_dir: Option<PathBuf>,
+    /// The one address to listen on (`--bind`).
+    pub bind: Option<std::net::IpAddr>,
+    /// The debug log file lmgrd opened for us both, reopened on SIGUSR1.
+    pub debug_log: Option<PathBuf>,
+    /// Days before expiry from which a served feature is warned about.
+    pub expiry_warning_days: u32,
 }
 
 /// A command line that cannot be used.
@@ -84,6 +103,10 @@ impl Args {
         let mut borrow_store = None;
         let mut triad_fd = None;
         let mut admin = crate::admin_auth::AdminPolicy::default();
+        let mut state_dir = None;
+        let mut bind = None;
+        let mut debug_log = None;
+        let mut expiry_warning_days = DEFAULT_EXPIRY_WARNING_DAYS;
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             let mut value = || {
@@ -104,6 +127,10 @@ impl Args {
                 "--no-lmremove" => admin.no_lmremove = true,
                 "--admin-local" => admin.local_only = true,
                 "--admins-only" => admin.admins_only = true,
+                "--state-dir" => state_dir = Some(PathBuf::from(value()?)),
+                "--bind" => bind = Some(number(&flag, value()?)?),
+                "--debug-log" => debug_log = Some(PathBuf::from(value()?)),
+                "--expiry-warning-days" => expiry_warning_days = number(&flag, value()?)?,
                 _ => return Err(ArgsError::Unknown(flag)),
             }
         }
@@ -131,6 +158,10 @@ impl Args {
             borrow_store,
             triad_fd: triad_fd.filter(|fd: &i32| *fd >= 0),
             admin,
+            state_dir,
+            bind,
+            debug_log,
+            expiry_warning_days,
         })
     }
 }
@@ -161,6 +192,19 @@ mod tests {
         let a = parse("-c l --vendor v --heartbeat-interval 1 --timeout 3").unwrap();
         assert_eq!((a.port, a.notify_fd), (0, None));
         assert_eq!((a.heartbeat_interval_secs, a.timeout_secs), (1, 3));
+        assert_eq!(
+            (a.state_dir, a.bind, a.expiry_warning_days),
+            (None, None, 14)
+        );
+        let a = parse("-c l --vendor v --state-dir /s --bind ::1 --expiry-warning-days 3 --debug-log /l/x.log").unwrap();
+        assert_eq!(a.state_dir, Some(PathBuf::from("/s")));
+        assert_eq!(a.bind, Some("::1".parse().unwrap()));
+        assert_eq!(a.expiry_warning_days, 3);
+        assert_eq!(a.debug_log, Some(PathBuf::from("/l/x.log")));
+        assert!(matches!(
+            parse("-c l --vendor v --bind localhost"),
+            Err(ArgsError::BadValue { .. })
+        ));
     }
 
     #[test]

@@ -158,13 +158,16 @@ fn decode(handle: u64, bytes: &[u8]) -> Option<BorrowRecord> {
     })
 }
 
-/// Where a vendor daemon keeps its borrowed seats when not told: beside
-/// the license file, named after the vendor.
-pub fn default_path(license: &Path, vendor: &str) -> PathBuf {
-    license
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join(format!("{vendor}.borrows"))
+/// Where a vendor daemon keeps its borrowed seats when not told: in the
+/// state directory, named after the vendor.
+pub fn default_path(vendor: &str) -> PathBuf {
+    crate::state_dir::resolve(Path::new(&format!("{vendor}.borrows")))
+}
+
+/// Whether any of `pools` may be borrowed from (a BORROW= line): only
+/// then does a daemon need a borrow store.
+pub fn any_borrowable(pools: &grammar::pool::PoolSet) -> bool {
+    pools.pools.iter().any(|p| p.borrow_hours.is_some())
 }
 
 #[cfg(test)]

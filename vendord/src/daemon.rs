@@ -6,8 +6,10 @@ use crate::borrow_store::{self, BorrowStore};
 use crate::core::{Config, Core};
 use crate::server::{local_today, Server};
 use crate::startup;
+use crate::state_dir::{self, StateError, EXIT_CONFIG};
 use grammar::publisher::{DaemonKeys, DEMO_PUBLIC_KEYS, DEMO_VENDOR};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -44,25 +46,66 @@ pub fn main(keys: DaemonKeys) -> ExitCode {
     };
     startup::die_with_parent();
     logfmt::init(&args.vendor);
-    match run(&args, Arc::new(keys)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("{e}");
-            log::error!("EXITING with code 1");
-            ExitCode::from(1)
-        }
+    let (text, code) = match run(&args, Arc::new(keys)) {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => (e, EXIT_CONFIG),
+        Err(Failure::Other(e)) => (e, 1),
+    };
+    log::error!("{text}");
+    log::error!("EXITING with code {code}");
+    ExitCode::from(code)
+}
+
+/// Why the daemon stops. A `Config` failure comes back however often the
+/// daemon is restarted (a missing file, a directory it may not write, the
+/// wrong vendor): it exits with [`EXIT_CONFIG`] so lmgrd does not try.
+#[derive(Debug)]
+enum Failure {
+    Config(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Other(e)
     }
 }
 
-fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
+impl From<StateError> for Failure {
+    fn from(e: StateError) -> Failure {
+        Failure::Config(e.to_string())
+    }
+}
+
+/// Opens the borrow store at `path`, creating its directory if needed.
+fn open_borrow_store(path: &Path) -> Result<BorrowStore, StateError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        state_dir::prepare(dir)?;
+    }
+    BorrowStore::open(path).map_err(|e| {
+        let source = std::io::Error::other(e.what);
+        let source = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Err(io) if io.kind() == std::io::ErrorKind::PermissionDenied => io,
+            _ => source,
+        };
+        StateError::new("borrow store", path, source)
+    })
+}
+
+fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), Failure> {
+    state_dir::set(state_dir::choose(args.state_dir.as_deref()));
     if args.vendor != keys.publisher().vendor() {
-        return Err(format!(
+        return Err(Failure::Config(format!(
             "This vendor daemon serves vendor {}, not {}: the VENDOR line must name the {} \
              vendor daemon's program",
             keys.publisher().vendor(),
             args.vendor,
             args.vendor
-        ));
+        )));
     }
     log::info!("{}", crate::server::product_banner());
     if args.restarts > 0 {
@@ -77,8 +120,12 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
     }
 
     let today = local_today();
-    let licensed = startup::load_license(&args.license, keys.publisher(), today)
-        .map_err(|e| format!("Cannot read license file {}: {e}", args.license.display()))?;
+    let licensed = startup::load_license(&args.license, keys.publisher(), today).map_err(|e| {
+        Failure::Config(format!(
+            "Cannot read license file {}: {e}",
+            args.license.display()
+        ))
+    })?;
     for problem in &licensed.problems {
         log::info!("{problem}");
     }
@@ -91,6 +138,7 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
     crate::server::apply_debug_log(&licensed.options);
     licensed.configure(&mut config);
     config.keys = Some(Arc::clone(&keys));
+    let licensed_borrowable = borrow_store::any_borrowable(&licensed.pools);
     let core = Core::new(licensed.pools, today, config);
     for problem in core.option_problems() {
         log::warn!("{problem}");
@@ -100,15 +148,27 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
     let store_path = args
         .borrow_store
         .clone()
-        .unwrap_or_else(|| borrow_store::default_path(&args.license, &args.vendor));
-    let store = BorrowStore::open(&store_path).map_err(|e| e.to_string())?;
+        .unwrap_or_else(|| borrow_store::default_path(&args.vendor));
+    // No borrowable line, no store: a daemon that lends nothing writes
+    // nothing. One left by an earlier run still holds seats out on loan.
+    let store = if licensed_borrowable || store_path.exists() {
+        Some(open_borrow_store(&store_path)?)
+    } else {
+        None
+    };
 
-    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port));
+    let ip = args.bind.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(ip, args.port);
     let mut server = Server::bind(addr, core, local_today)
         .map_err(|e| format!("Failed to open the TCP port number {}: {e}", args.port))?;
     server.reread_from(args.license.clone(), keys);
+    server.expiry_warnings(args.expiry_warning_days);
+    server.reopen_log_on_usr1(args.debug_log.clone());
     if args.triad_fd.is_none() {
-        server.keep_borrows_in(store)?;
+        server.borrow_store_at(store_path);
+        if let Some(store) = store {
+            server.keep_borrows_in(store)?;
+        }
     } else {
         // In a triad the committed log keeps borrowed seats, like all others.
         drop(store);
@@ -130,5 +190,5 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), String> {
     server
         .run()
         .map(|_| ())
-        .map_err(|e| format!("Event loop failed: {e}"))
+        .map_err(|e| Failure::Other(format!("Event loop failed: {e}")))
 }

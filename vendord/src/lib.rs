@@ -11,6 +11,9 @@
 //! - [`report`]: the report log (options REPORTLOG), lmswitchr, lmnewlog.
 //! - [`triad_link`]: the link to lmgrd in a triad (changes committed by the
 //!   majority before clients hear of them; standby and master roles).
+//! - [`expiry`]: warnings before served lines expire.
+//! - [`license_list`]: license files lists and directories, combined.
+//! - [`state_dir`]: where the daemon writes (never the license directory).
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
 
 pub mod admin_auth;
@@ -18,7 +21,10 @@ pub mod args;
 pub mod borrow_store;
 pub mod core;
 pub mod daemon;
+pub mod expiry;
+pub mod license_list;
 pub mod report;
 pub mod server;
 pub mod startup;
+pub mod state_dir;
 pub mod triad_link;

@@ -10,10 +10,15 @@ use reportlog::{Kind, Record, ReportLog};
 use std::path::{Path, PathBuf};
 use wire::lmerr;
 
-/// Where the options file asks for the report log: a relative path is
-/// taken from the options file's directory, as FLEXlm's daemons do.
+/// Where the options file asks for the report log (or DEBUGLOG): a
+/// relative path is taken from the state directory, since the daemon may
+/// not write where the options file lives; before a state directory is
+/// known (tools), from the options file's directory.
 pub fn requested_path(options_file: Option<&Path>, path: &str) -> PathBuf {
     let p = Path::new(path);
+    if crate::state_dir::get().is_some() {
+        return crate::state_dir::resolve(p);
+    }
     match options_file.and_then(Path::parent) {
         Some(dir) if p.is_relative() => dir.join(p),
         _ => p.to_path_buf(),

@@ -21,11 +21,13 @@
 use crate::core::{Close, ConnId, Core, Effects, IdMap, LogEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wire::{admin_op, lmerr, AdminReply, Message, MessageDecoder};
 
@@ -209,6 +211,13 @@ pub struct Server {
     report_batch: Vec<reportlog::Record>,
     /// The link to lmgrd when it is a member of a triad.
     triad: Option<crate::triad_link::TriadLink>,
+    /// Where a borrow store is opened once a reread brings the first
+    /// borrowable line (none is opened before: nothing to keep).
+    borrow_store_path: Option<PathBuf>,
+    /// Days before expiry from which served lines are warned about.
+    expiry_days: u32,
+    /// The day the expiry warnings were last logged.
+    expiry_warned: Option<grammar::Date>,
 }
 
 impl Server {
@@ -218,7 +227,7 @@ impl Server {
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         core.set_port(listener.local_addr()?.port());
@@ -248,6 +257,9 @@ impl Server {
             report: None,
             report_batch: Vec::new(),
             triad: None,
+            borrow_store_path: None,
+            expiry_days: crate::args::DEFAULT_EXPIRY_WARNING_DAYS,
+            expiry_warned: None,
             core,
         })
     }
@@ -461,6 +473,60 @@ impl Server {
         Ok(())
     }
 
+    /// Where to open a borrow store if a reread brings borrowable lines.
+    pub fn borrow_store_at(&mut self, path: PathBuf) {
+        self.borrow_store_path = Some(path);
+    }
+
+    /// Warn in the debug log, once a day, of served lines that expire
+    /// within `days` days (0: never).
+    pub fn expiry_warnings(&mut self, days: u32) {
+        self.expiry_days = days;
+    }
+
+    /// On SIGUSR1 (log rotation), reopen `path`: the debug log lmgrd
+    /// opened, unless DEBUGLOG or lmswitch has moved ours elsewhere.
+    pub fn reopen_log_on_usr1(&mut self, path: Option<PathBuf>) {
+        let mut current = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
+        if current.is_none() {
+            *current = path;
+        }
+    }
+
+    /// Logs the day's expiry warnings, unless already done today.
+    fn warn_expiry(&mut self) {
+        let today = self.core.today();
+        if self.expiry_warned == Some(today) {
+            return;
+        }
+        self.expiry_warned = Some(today);
+        let soon = crate::expiry::expiring(self.core.pools(), today, self.expiry_days);
+        if !soon.is_empty() {
+            self.log.flush();
+        }
+        for e in soon {
+            log::warn!("{e}");
+        }
+    }
+
+    /// Opens the borrow store the first time the license allows borrowing.
+    fn open_borrow_store_if_needed(&mut self) {
+        if self.borrows.is_some() || self.triad.is_some() {
+            return;
+        }
+        let Some(path) = self.borrow_store_path.clone() else {
+            return;
+        };
+        if !self.core.pools().any(|p| p.borrow_hours.is_some()) {
+            return;
+        }
+        let opened = crate::borrow_store::BorrowStore::open(&path).map_err(|e| e.to_string());
+        if let Err(e) = opened.and_then(|store| self.keep_borrows_in(store)) {
+            self.log.flush();
+            log::error!("{e}: borrowing is refused until the store can be opened");
+        }
+    }
+
     /// On SIGHUP, reread `license`, verify it with the publisher's
     /// built-in `keys` and serve the new pools, keeping current checkouts.
     pub fn reread_from(
@@ -519,6 +585,8 @@ impl Server {
                 }
                 self.configure_report();
                 self.write_report(vec![reportlog::Record::marker(0, reportlog::Kind::Reread)]);
+                self.open_borrow_store_if_needed();
+                self.expiry_warned = None;
                 let host = self.core.config().host.clone();
                 log::info!(
                     "{}",
@@ -545,6 +613,7 @@ impl Server {
     /// every seat (`IN: ... (SHUTDOWN)`) and closes every connection.
     pub fn run(&mut self) -> io::Result<Stopped> {
         let mut events = Events::with_capacity(1024);
+        self.warn_expiry();
         loop {
             let now = self.now();
             let wake = [
@@ -578,6 +647,9 @@ impl Server {
                         for sig in self.signals.pending() {
                             if sig == SIGHUP {
                                 self.reread_pending = true;
+                            } else if sig == SIGUSR1 {
+                                self.log.flush();
+                                reopen_debug_log();
                             } else {
                                 self.stop.get_or_insert(Stopped::Signal(sig));
                             }
@@ -618,6 +690,7 @@ impl Server {
             let fx = self.core.set_today((self.today)());
             self.apply(fx);
         }
+        self.warn_expiry();
         if now >= self.next_timestamp {
             self.next_timestamp = now + TIMESTAMP_MS;
             self.log.flush();
@@ -981,14 +1054,41 @@ fn switch_debug_log(path: &str) -> io::Result<()> {
     if path.is_empty() {
         return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
     }
+    let path = crate::state_dir::resolve(Path::new(path));
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create_new(true)
-        .open(path)?;
-    log::info!("Switching debug log to {path}");
+        .open(&path)?;
+    log::info!("Switching debug log to {}", path.display());
     redirect_log(&file)?;
+    remember_log_file(path);
     log::info!("Debug log switched here by lmswitch");
     Ok(())
+}
+
+/// The file this daemon's debug log goes to, reopened on SIGUSR1: the one
+/// lmgrd opened for us, or DEBUGLOG's, or lmswitch's. `None` when the log
+/// is a pipe or a terminal.
+static LOG_FILE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn remember_log_file(path: PathBuf) {
+    *LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+}
+
+/// After logrotate renamed the debug log: lines written until now went to
+/// the renamed file (none lost); from now on they go to a new one.
+fn reopen_debug_log() {
+    let Some(path) = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+        return;
+    };
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path);
+    match opened.and_then(|f| redirect_log(&f)) {
+        Ok(()) => log::info!("Debug log reopened: {}", path.display()),
+        Err(e) => log::error!("Cannot reopen the debug log {}: {e}", path.display()),
+    }
 }
 
 /// Every later line goes to `file`: the logger writes to standard output.
@@ -1003,7 +1103,7 @@ fn redirect_log(file: &std::fs::File) -> io::Result<()> {
 
 /// The options file's DEBUGLOG: this vendor daemon's lines go to their own
 /// file (`+path` appends, a bare path starts it afresh), relative paths
-/// being taken from the options file's directory.
+/// being taken from the state directory.
 pub fn apply_debug_log(options: &grammar::options::Options) {
     let Some(wanted) = options.debug_log() else {
         return;
@@ -1023,7 +1123,10 @@ pub fn apply_debug_log(options: &grammar::options::Options) {
         );
         redirect_log(&f)
     }) {
-        Ok(()) => log::info!("Debug log started here (DEBUGLOG in {})", options.name()),
+        Ok(()) => {
+            remember_log_file(path.clone());
+            log::info!("Debug log started here (DEBUGLOG in {})", options.name())
+        }
         Err(e) => log::error!("DEBUGLOG {}: {e}; logging on as before", path.display()),
     }
 }

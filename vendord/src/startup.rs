@@ -42,7 +42,9 @@ impl Licensed {
 /// the license or the program) are never used, only reported.
 pub fn load_license(path: &Path, publisher: &Publisher, today: Date) -> io::Result<Licensed> {
     let vendor = publisher.vendor();
-    let file = grammar::read_license(path)?;
+    // lmgrd may pass a `:` list of files with agreeing SERVER lines.
+    let file = crate::license_list::read_merged(path)?;
+    let path = &crate::license_list::first(path);
     let (report, mut pools) = check(&file, &publisher.key_ring(), today);
     pools.pools.retain(|p| p.vendor == vendor);
     let servers = file.server_hostids();

@@ -63,6 +63,8 @@ impl Daemon {
             .arg(write_fd.to_string())
             .arg("--borrow-store")
             .arg(state.path().join("demo.borrows"))
+            .arg("--state-dir")
+            .arg(state.path())
             .args(extra)
             .env_remove("LM_PUBLIC_KEY_PATH")
             .stdin(Stdio::null())
@@ -437,7 +439,11 @@ fn bad_command_lines_print_usage() {
         .args(["-c", "/nonexistent/license.dat", "--vendor", "demo"])
         .output()
         .expect("run vendord");
-    assert_eq!(out.status.code(), Some(1));
+    // A restart would not help: the status tells lmgrd not to try.
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(vendord::state_dir::EXIT_CONFIG))
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(demo) Cannot read license file"));
 }
 

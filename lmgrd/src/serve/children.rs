@@ -4,9 +4,49 @@ use super::config::VendorSpec;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use vendord::admin_auth::AdminPolicy;
+
+/// What every vendor daemon is told, whichever it is.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// Where it writes (`--state-dir`).
+    pub state_dir: PathBuf,
+    /// The one address to listen on (`--bind`).
+    pub bind: Option<std::net::IpAddr>,
+    /// The debug log file, reopened on SIGUSR1 (`--debug-log`).
+    pub debug_log: Option<PathBuf>,
+    /// `--expiry-warning-days`.
+    pub expiry_warning_days: Option<u32>,
+}
+
+impl Common {
+    fn add_to(&self, cmd: &mut Command) {
+        cmd.arg("--state-dir").arg(&self.state_dir);
+        if let Some(ip) = self.bind {
+            cmd.arg("--bind").arg(ip.to_string());
+        }
+        if let Some(log) = &self.debug_log {
+            cmd.arg("--debug-log").arg(log);
+        }
+        if let Some(days) = self.expiry_warning_days {
+            cmd.arg("--expiry-warning-days").arg(days.to_string());
+        }
+    }
+}
+
+/// The vendor daemon's `-c`: its license files as a `:` list.
+fn license_list(spec: &VendorSpec) -> std::ffi::OsString {
+    let mut out = std::ffi::OsString::new();
+    for (i, path) in spec.licenses.iter().enumerate() {
+        if i > 0 {
+            out.push(":");
+        }
+        out.push(path);
+    }
+    out
+}
 
 /// A started child: its pid and the read end of its notify pipe.
 pub struct Started {
@@ -21,7 +61,7 @@ pub struct Started {
 /// a store of this member's (members may share a license directory).
 pub fn spawn(
     spec: &VendorSpec,
-    license: &Path,
+    common: &Common,
     restarts: u32,
     policy: AdminPolicy,
     triad: Option<(&OwnedFd, &Path)>,
@@ -36,15 +76,18 @@ pub fn spawn(
     let write_fd = write.as_raw_fd();
     let mut cmd = Command::new(&spec.program);
     cmd.arg("-c")
-        .arg(license)
+        .arg(license_list(spec))
         .arg("--vendor")
         .arg(&spec.name)
         .arg("--notify-fd")
         .arg(write_fd.to_string())
+        // Only lmgrd speaks to systemd.
+        .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null());
     if let Some(port) = spec.port {
         cmd.arg("--port").arg(port.to_string());
     }
+    common.add_to(&mut cmd);
     if restarts > 0 {
         cmd.arg("--vdrestart").arg(restarts.to_string());
     }
@@ -98,6 +141,9 @@ pub fn spawn(
 pub struct Exit {
     pub pid: i32,
     pub how: String,
+    /// It exited with `vendord::state_dir::EXIT_CONFIG`: restarting it
+    /// would only fail again.
+    pub refused: bool,
 }
 
 /// Collects every child that has exited, without blocking.
@@ -115,7 +161,9 @@ pub fn reap() -> Vec<Exit> {
         } else {
             format!("status {}", libc::WEXITSTATUS(status))
         };
-        out.push(Exit { pid, how });
+        let refused = libc::WIFEXITED(status)
+            && libc::WEXITSTATUS(status) == i32::from(vendord::state_dir::EXIT_CONFIG);
+        out.push(Exit { pid, how, refused });
     }
 }
 

@@ -6,6 +6,7 @@ use super::triad::{self, TriadPlan};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::LicenseFile;
 use std::path::{Path, PathBuf};
+use vendord::license_list::{self, Combined, Named};
 
 /// FLEXlm's default port range, tried in order when the SERVER line has none.
 pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 27000..=27009;
@@ -17,6 +18,24 @@ pub struct VendorSpec {
     pub program: PathBuf,
     /// PORT= from the VENDOR line.
     pub port: Option<u16>,
+    /// The license files that hold its lines (its `-c`); empty until
+    /// [`from_files`] fills them.
+    pub licenses: Vec<PathBuf>,
+}
+
+/// The program for a VENDOR line without a path, as FLEXlm finds it: a
+/// program named after the vendor in lmgrd's directory if there is one
+/// (a publisher's own daemon), else our `vendord` there.
+pub fn vendor_program(lmgrd_dir: &Path, vendor: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let own = lmgrd_dir.join(vendor);
+    let runnable =
+        std::fs::metadata(&own).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if runnable && !vendor.contains('/') {
+        own
+    } else {
+        lmgrd_dir.join("vendord")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,8 +143,9 @@ pub fn from_license(
             program: v
                 .path
                 .as_ref()
-                .map_or_else(|| lmgrd_dir.join("vendord"), PathBuf::from),
+                .map_or_else(|| vendor_program(lmgrd_dir, &v.name), PathBuf::from),
             port: v.port,
+            licenses: Vec::new(),
         })
         .collect();
     if vendors.is_empty() {
@@ -138,6 +158,56 @@ pub fn from_license(
         host_warning,
         triad,
     })
+}
+
+/// The configuration for license files whose SERVER lines agree (see
+/// `vendord::license_list::combine`): the SERVER line of the first, every
+/// file's VENDOR lines, and for each vendor daemon the files that hold
+/// its lines.
+pub fn from_files(
+    files: &[Named],
+    me: &HostIdentity,
+    lmgrd_dir: &Path,
+    server_line: Option<u32>,
+) -> Result<ServeConfig, ConfigError> {
+    let merged = license_list::merge(files.iter().map(|(_, f)| f.clone()).collect());
+    let mut config = from_license(&merged, me, lmgrd_dir, server_line)?;
+    for spec in &mut config.vendors {
+        spec.licenses = files
+            .iter()
+            .filter(|(_, f)| license_list::mentions(f, &spec.name))
+            .map(|(p, _)| p.clone())
+            .collect();
+    }
+    Ok(config)
+}
+
+/// The license files of `list` that one lmgrd serves, read and combined
+/// (files whose SERVER lines disagree with the first are returned apart,
+/// with the reason); an error when nothing can be read.
+pub fn read_list(list: &str) -> Result<Combined, String> {
+    // Clients' `port@host` entries may share the list; lmgrd skips them.
+    let files_only: Vec<&str> = list.split(':').filter(|e| !e.contains('@')).collect();
+    let paths = license_list::expand(&files_only.join(":")).map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    for path in paths {
+        let file = grammar::read_license(&path)
+            .map_err(|e| format!("Cannot read license file \"{}\": {e}", path.display()))?;
+        files.push((path, file));
+    }
+    let combined = license_list::combine(files);
+    if combined.served.is_empty() {
+        let why: Vec<String> = combined
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.path.display(), s.reason))
+            .collect();
+        return Err(format!(
+            "No license file to serve in \"{list}\": {}",
+            why.join("; ")
+        ));
+    }
+    Ok(combined)
 }
 
 #[cfg(test)]
@@ -166,7 +236,8 @@ mod tests {
             VendorSpec {
                 name: "demo".into(),
                 program: "/usr/bin/vendord".into(),
-                port: None
+                port: None,
+                licenses: vec![],
             }
         );
         assert_eq!(c.vendors[1].program, PathBuf::from("/opt/o/otherd"));
@@ -190,6 +261,64 @@ mod tests {
             from_license(&f, &me(), Path::new("/"), None),
             Err(ConfigError::WrongHostid { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_program_named_after_the_vendor_is_preferred() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            vendor_program(dir.path(), "acme"),
+            dir.path().join("vendord")
+        );
+        let own = dir.path().join("acme");
+        std::fs::write(&own, "").unwrap();
+        assert_eq!(
+            vendor_program(dir.path(), "acme"),
+            dir.path().join("vendord"),
+            "not executable"
+        );
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(vendor_program(dir.path(), "acme"), own);
+    }
+
+    #[test]
+    fn files_combined_give_each_vendor_its_files() {
+        let files = vec![
+            (
+                PathBuf::from("a.lic"),
+                grammar::parse_license(
+                    "a.lic",
+                    "SERVER this_host ANY 27000
+VENDOR demo
+",
+                ),
+            ),
+            (
+                PathBuf::from("b.lic"),
+                grammar::parse_license(
+                    "b.lic",
+                    "SERVER this_host ANY 27000
+VENDOR other /opt/otherd
+VENDOR demo
+                     FEATURE f demo 1.0 permanent 1 SIGN=0
+",
+                ),
+            ),
+        ];
+        let c = from_files(&files, &me(), Path::new("/usr/bin"), None).unwrap();
+        let got: Vec<(&str, Vec<PathBuf>)> = c
+            .vendors
+            .iter()
+            .map(|v| (v.name.as_str(), v.licenses.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("demo", vec![PathBuf::from("a.lic"), PathBuf::from("b.lic")]),
+                ("other", vec![PathBuf::from("b.lic")]),
+            ]
+        );
     }
 
     #[test]

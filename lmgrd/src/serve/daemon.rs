@@ -14,7 +14,7 @@ use grammar::HostIdentity;
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -62,7 +62,12 @@ pub struct Daemon {
     next_conn: usize,
     supervisor: Supervisor,
     config: ServeConfig,
-    license: PathBuf,
+    /// The license list lmgrd was given (reread from it).
+    list: String,
+    /// The license files served, in order.
+    licenses: Vec<PathBuf>,
+    /// What every vendor daemon is told.
+    common: children::Common,
     notifies: HashMap<usize, Notify>,
     epoch: Instant,
     args: Args,
@@ -74,10 +79,23 @@ pub struct Daemon {
     lmgrd_dir: PathBuf,
     /// Set when the license file has three SERVER lines.
     triad: Option<TriadNode>,
+    /// Told once listening and every vendor daemon has started (or failed
+    /// once): the background parent's pipe, and systemd.
+    ready: Option<Readiness>,
+    /// Our exit status once stopped.
+    exit_code: i32,
+}
+
+/// Who waits to hear that lmgrd serves.
+pub struct Readiness {
+    /// The pipe to the shell-facing parent process (no `-z`).
+    pub parent: Option<OwnedFd>,
+    /// Where lmgrd's debug log is, for the parent's message on failure.
+    pub console: super::start::Console,
 }
 
 /// Binds the SERVER port, or the first free one of 27000-27009, on `ip`
-/// (every interface when `None`).
+/// (every IPv4 interface when `None`).
 fn bind(ip: Option<IpAddr>, port: Option<u16>) -> io::Result<(TcpListener, u16)> {
     let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let ports: Vec<u16> = port.map_or_else(|| DEFAULT_PORTS.collect(), |p| vec![p]);
@@ -94,10 +112,12 @@ fn bind(ip: Option<IpAddr>, port: Option<u16>) -> io::Result<(TcpListener, u16)>
 impl Daemon {
     pub fn new(
         config: ServeConfig,
-        license: PathBuf,
+        list: String,
+        licenses: Vec<PathBuf>,
         args: Args,
         me: HostIdentity,
         lmgrd_dir: PathBuf,
+        common: children::Common,
     ) -> io::Result<Daemon> {
         let hostname = me.hostname.clone();
         let policy = AdminPolicy {
@@ -106,13 +126,15 @@ impl Daemon {
             local_only: args.local_only,
             admins_only: args.restrict_admin,
         };
-        let listen_ip = config.triad.as_ref().and_then(|plan| {
-            let host = &plan.mine().host;
-            let resolved: Vec<IpAddr> = (host.as_str(), 0u16)
-                .to_socket_addrs()
-                .map(|a| a.map(|a| a.ip()).collect())
-                .unwrap_or_default();
-            triad::listen_ip(host, &resolved)
+        let listen_ip = args.bind.or_else(|| {
+            config.triad.as_ref().and_then(|plan| {
+                let host = &plan.mine().host;
+                let resolved: Vec<IpAddr> = (host.as_str(), 0u16)
+                    .to_socket_addrs()
+                    .map(|a| a.map(|a| a.ip()).collect())
+                    .unwrap_or_default();
+                triad::listen_ip(host, &resolved)
+            })
         });
         let (mut listener, port) = bind(listen_ip, config.port).map_err(|e| {
             let on = listen_ip.map_or_else(String::new, |ip| format!(" of {ip}"));
@@ -141,7 +163,7 @@ impl Daemon {
                 let store = args
                     .triad_store
                     .clone()
-                    .unwrap_or_else(|| default_store(&license, plan));
+                    .unwrap_or_else(|| default_store(&common.state_dir, plan));
                 let wait = args.connect_timeout.unwrap_or(DEFAULT_TRIAD_WAIT_S);
                 Some(TriadNode::new(plan.clone(), &store, wait, 0).map_err(io::Error::other)?)
             }
@@ -156,7 +178,9 @@ impl Daemon {
             next_conn: CONN_BASE,
             supervisor,
             config,
-            license,
+            list,
+            licenses,
+            common,
             notifies: HashMap::new(),
             epoch,
             args,
@@ -167,7 +191,48 @@ impl Daemon {
             me,
             lmgrd_dir,
             triad,
+            ready: None,
+            exit_code: 0,
         })
+    }
+
+    /// Who to tell once serving (see [`Readiness`]).
+    pub fn tell_when_ready(&mut self, readiness: Readiness) {
+        self.ready = Some(readiness);
+    }
+
+    /// Start-up is over when every vendor daemon is up or has failed once.
+    /// If one refused to run at all, lmgrd stops with `EXIT_CONFIG` rather
+    /// than look healthy while serving less than it was asked to.
+    fn check_started(&mut self) {
+        if self.ready.is_none() || self.stopping.is_some() || !self.supervisor.settled() {
+            return;
+        }
+        let Some(readiness) = self.ready.take() else {
+            return;
+        };
+        let refused = self.supervisor.refused_names().join(", ");
+        if !refused.is_empty() {
+            let why = format!(
+                "vendor daemon(s) {refused} cannot run as configured (see the lines above)"
+            );
+            readiness.console.fail(&why);
+            self.exit_code = i32::from(vendord::state_dir::EXIT_CONFIG);
+            self.stop_with(format!("EXITING: {why}"), false);
+            return;
+        }
+        if let Some(pipe) = readiness.parent {
+            let _ = std::fs::File::from(pipe).write_all(b"R");
+        }
+        let status = format!(
+            "serving on port {}: {} vendor daemon(s)",
+            self.port,
+            self.supervisor.len()
+        );
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
     }
 
     fn now(&self) -> u64 {
@@ -186,6 +251,7 @@ impl Daemon {
             let now = self.now();
             let actions = self.supervisor.tick(now);
             self.carry_out(actions);
+            self.check_started();
             if self.stopping.is_some() && self.supervisor.all_stopped() {
                 break;
             }
@@ -235,7 +301,7 @@ impl Daemon {
         }
         let reason = self.stopping.clone().unwrap_or_default();
         log::info!("{reason}");
-        Ok(0)
+        Ok(self.exit_code)
     }
 
     /// Lets the triad member do what is due; a failed member stops lmgrd.
@@ -281,7 +347,7 @@ impl Daemon {
             store.with_file_name(format!("{}-line{}.borrows", spec.name, t.plan().me))
         });
         let triad = link.as_ref().zip(borrows.as_deref());
-        let spawned = children::spawn(&spec, &self.license, restarts, self.policy, triad);
+        let spawned = children::spawn(&spec, &self.common, restarts, self.policy, triad);
         // The child has its own copy of its end now; closing ours lets lmgrd
         // see the link close when the child goes.
         drop(link);
@@ -358,15 +424,34 @@ impl Daemon {
                             .is_some_and(|t| t.vendor_exited(self.poll.registry(), exit.pid));
                         let actions = if planned {
                             self.supervisor.exited_planned(exit.pid, &exit.how, now)
+                        } else if exit.refused {
+                            self.supervisor.refused(exit.pid, &exit.how)
                         } else {
                             self.supervisor.exited(exit.pid, &exit.how, now)
                         };
                         self.carry_out(actions);
                     }
                 }
-                SIGHUP => log::info!("SIGHUP received: ignored (use lmreread)"),
+                SIGHUP => self.reopen_log(),
                 other => self.begin_shutdown(other, false),
             }
+        }
+    }
+
+    /// SIGHUP, after logrotate renamed the debug log: lmgrd and its vendor
+    /// daemons (SIGUSR1) reopen it. Lines written meanwhile went to the
+    /// renamed file, so none is lost. (lmreread rereads the license.)
+    fn reopen_log(&mut self) {
+        let Some(path) = self.common.debug_log.clone() else {
+            log::info!("SIGHUP received: no debug log file to reopen (use lmreread to reread)");
+            return;
+        };
+        match super::start::open_log(&path, true) {
+            Ok(()) => log::info!("Debug log reopened: {}", path.display()),
+            Err(e) => log::error!("Cannot reopen the debug log {}: {e}", path.display()),
+        }
+        for pid in self.supervisor.pids() {
+            children::signal(pid, SIGUSR1);
         }
     }
 
@@ -380,6 +465,7 @@ impl Daemon {
         if self.stopping.is_some() {
             return;
         }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         log::info!("{}", logfmt::banner::WILL_SHUT_DOWN);
         // FLEXlm leaves an unprefixed blank line here.
         logfmt::write_raw("\n");
@@ -645,7 +731,7 @@ impl Daemon {
                 })
                 .collect(),
             features: Vec::new(),
-            license_files: vec![self.license.display().to_string()],
+            license_files: vec![self.list_served()],
             triad: self
                 .triad
                 .as_ref()
@@ -724,23 +810,34 @@ impl Daemon {
 
     /// lmreread: read the license file again, start new vendor daemons,
     /// stop removed ones and tell the others (SIGHUP) to reread too.
+    /// The served license files as lmstat shows them: a `:` list.
+    fn list_served(&self) -> String {
+        let names: Vec<String> = self
+            .licenses
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        names.join(":")
+    }
+
     fn reread(&mut self, user: &str, host: &str, vendor: &str) -> AdminReply {
         log::info!("{}", logfmt::banner::reread_requested(user, host));
-        let file = match grammar::read_license(&self.license) {
+        let vendord::license_list::Combined {
+            served: files,
+            skipped,
+        } = match config::read_list(&self.list) {
             Ok(f) => f,
             Err(e) => {
-                log::info!("Cannot reread {}: {e}", self.license.display());
+                log::info!("{e}: still serving the old license files");
                 return AdminReply {
                     code: lmerr::LM_SERVNOREADLIC,
-                    text: format!("{}: {e}", self.license.display()),
+                    text: e,
                 };
             }
         };
-        for d in &file.diagnostics {
-            log::warn!("{d}");
-        }
+        super::start::log_license_problems(&files, &skipped);
         let fresh =
-            match config::from_license(&file, &self.me, &self.lmgrd_dir, self.args.server_line) {
+            match config::from_files(&files, &self.me, &self.lmgrd_dir, self.args.server_line) {
                 Ok(c) => c,
                 Err(e) => {
                     log::info!("{e}: still serving the old license file");
@@ -756,6 +853,7 @@ impl Daemon {
                 text: format!("no VENDOR line for {vendor}"),
             };
         }
+        self.licenses = files.into_iter().map(|(p, _)| p).collect();
         let names: Vec<String> = fresh.vendors.iter().map(|v| v.name.clone()).collect();
         let only = (!vendor.is_empty()).then_some(vendor);
         let now = self.now();
@@ -795,11 +893,8 @@ fn error_reply(code: i32, minor: i32) -> Message {
 const DEFAULT_TRIAD_WAIT_S: u32 = 10;
 
 /// Where a triad member keeps its raft state unless `-triad-store` says:
-/// beside the license file, named by its SERVER line, so three members
+/// in the state directory, named by its SERVER line, so three members
 /// sharing a directory (one test machine) each have their own.
-fn default_store(license: &std::path::Path, plan: &TriadPlan) -> PathBuf {
-    license
-        .parent()
-        .unwrap_or_else(|| std::path::Path::new("."))
-        .join(format!("lmgrd-line{}.triad", plan.me))
+fn default_store(state_dir: &std::path::Path, plan: &TriadPlan) -> PathBuf {
+    state_dir.join(format!("lmgrd-line{}.triad", plan.me))
 }

@@ -1,65 +1,143 @@
-//! Start-up: the debug log, the background, the license file, then the loop.
+//! Start-up: the state directory, the debug log, the license files, the
+//! listening socket, the background, then the loop.
+//!
+//! Everything that can make a start fail is done before lmgrd says it is
+//! up: without `-z`, the shell's process waits until the server listens
+//! and its vendor daemons have started, and exits with lmgrd's failure
+//! status otherwise, so a boot script sees the truth; under systemd
+//! (`Type=notify`), READY=1 is sent at the same moment.
 
+use super::children::Common;
 use super::config;
-use super::daemon::Daemon;
+use super::daemon::{Daemon, Readiness};
 use crate::args::Args;
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use vendord::license_list::{Combined, Named, Skipped};
+use vendord::state_dir::{self, EXIT_CONFIG};
+
+/// Where start-up failures are told besides the debug log: the standard
+/// error lmgrd was started with (a terminal, the journal), when `-l` sent
+/// the log elsewhere.
+pub struct Console {
+    terminal: Option<File>,
+}
+
+impl Console {
+    /// Keeps a copy of standard error before `-l` replaces it.
+    fn keep() -> Console {
+        // SAFETY: dup of our own standard error; the new descriptor is ours.
+        let fd = unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_DUPFD_CLOEXEC, 3) };
+        Console {
+            // SAFETY: fd was just created by fcntl and is owned by nobody else.
+            terminal: (fd >= 0).then(|| unsafe { File::from_raw_fd(fd) }),
+        }
+    }
+
+    /// No copy: the debug log is standard error itself.
+    fn same_as_log() -> Console {
+        Console { terminal: None }
+    }
+
+    /// Logs `why` and tells the console too.
+    pub fn fail(&self, why: &str) {
+        log::error!("{why}");
+        if let Some(mut t) = self.terminal.as_ref() {
+            let _ = writeln!(t, "lmgrd: {why}");
+        }
+    }
+}
 
 /// Runs lmgrd as a license server; returns the exit status.
 pub fn run(args: Args, license_list: &str) -> i32 {
-    if let Some((path, append)) = &args.log {
-        if let Err(e) = redirect_output(path, *append) {
-            eprintln!("lmgrd: cannot open debug log \"{}\": {e}", path.display());
-            return 1;
+    let state = state_dir::choose(args.state_dir.as_deref());
+    let state_ok = state_dir::prepare(&state);
+    state_dir::set(state.clone());
+    let log_path = args
+        .log
+        .as_ref()
+        .map(|(p, append)| (state_dir::resolve(p), *append));
+    let console = match &log_path {
+        Some((path, append)) => {
+            let console = Console::keep();
+            if let Err(e) = create_parent(path).and_then(|()| open_log(path, *append)) {
+                eprintln!("lmgrd: cannot open debug log \"{}\": {e}", path.display());
+                return i32::from(EXIT_CONFIG);
+            }
+            console
         }
-    }
-    logfmt::init("lmgrd");
-    // lmgrd reads the first license file of a list; directories give their
-    // first *.lic. Clients may use the whole list.
-    let Some(license) = first_license(license_list) else {
-        log::error!("No license file found in \"{license_list}\"");
-        return 1;
+        None => Console::same_as_log(),
     };
-    let file = match grammar::read_license(&license) {
+    logfmt::init("lmgrd");
+    if let Err(e) = state_ok {
+        console.fail(&e.to_string());
+        return i32::from(EXIT_CONFIG);
+    }
+    let Combined {
+        served: files,
+        skipped,
+    } = match config::read_list(license_list) {
         Ok(f) => f,
         Err(e) => {
-            log::error!("Cannot read license file \"{}\": {e}", license.display());
-            return 1;
+            console.fail(&e);
+            return i32::from(EXIT_CONFIG);
         }
     };
-    for d in &file.diagnostics {
-        log::warn!("{d}");
-    }
+    log_license_problems(&files, &skipped);
     let me = client::identity::LocalIdentity::gather().host;
-    let lmgrd_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
-    let cfg = match config::from_license(&file, &me, &lmgrd_dir, args.server_line) {
+    let lmgrd_dir = lmgrd_dir();
+    let cfg = match config::from_files(&files, &me, &lmgrd_dir, args.server_line) {
         Ok(c) => c,
         Err(e) => {
-            log::error!("{e}");
-            return 1;
+            console.fail(&e.to_string());
+            return i32::from(EXIT_CONFIG);
         }
     };
     if let Some(w) = &cfg.host_warning {
         log::warn!("{w}");
     }
-    if !args.foreground {
-        if let Err(e) = background() {
-            log::error!("cannot run in the background: {e}");
-            return 1;
-        }
-    }
-    log_banner(&me.hostname, &license, args.local_only);
-    let daemon = match Daemon::new(cfg, license, args, me, lmgrd_dir) {
+    let common = Common {
+        state_dir: state,
+        bind: args.bind,
+        debug_log: log_path.map(|(p, _)| p),
+        expiry_warning_days: args.expiry_warning_days,
+    };
+    let served: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
+    let foreground = args.foreground;
+    let local_only = args.local_only;
+    // Listen before leaving the foreground: a port in use is the shell's
+    // failure, not a line in a log after "success".
+    let mut daemon = match Daemon::new(
+        cfg,
+        license_list.to_string(),
+        served.clone(),
+        args,
+        me.clone(),
+        lmgrd_dir,
+        common,
+    ) {
         Ok(d) => d,
         Err(e) => {
-            log::error!("{e}");
+            console.fail(&e.to_string());
             return 1;
         }
     };
+    let parent = if foreground {
+        None
+    } else {
+        match background() {
+            Ok(Forked::Child(pipe)) => Some(pipe),
+            Ok(Forked::Parent(status)) => return status,
+            Err(e) => {
+                console.fail(&format!("cannot run in the background: {e}"));
+                return 1;
+            }
+        }
+    };
+    daemon.tell_when_ready(Readiness { parent, console });
+    log_banner(&me.hostname, &served, local_only);
     match daemon.run() {
         Ok(code) => code,
         Err(e) => {
@@ -72,7 +150,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
 /// The start-up lines in FLEXlm's order and words (our name and version
 /// where FLEXlm prints its own): usage analysers take the log's date from
 /// the `started on HOST (platform) (M/D/YYYY)` line.
-fn log_banner(host: &str, license: &Path, local_only: bool) {
+fn log_banner(host: &str, licenses: &[PathBuf], local_only: bool) {
     use logfmt::banner;
     let now = logfmt::zoned_now();
     let product = banner::Product::ours(wire::version(), wire::platform());
@@ -86,35 +164,43 @@ fn log_banner(host: &str, license: &Path, local_only: bool) {
     if local_only {
         log::info!("lmdown/lmreread only allowed on this machine");
     }
-    log::info!("License file(s): {}", license.display());
+    let names: Vec<String> = licenses.iter().map(|p| p.display().to_string()).collect();
+    log::info!("License file(s): {}", names.join(":"));
 }
 
-fn first_license(list: &str) -> Option<PathBuf> {
-    for entry in list
-        .split(':')
-        .filter(|e| !e.is_empty() && !e.contains('@'))
-    {
-        let path = PathBuf::from(entry);
-        if path.is_dir() {
-            let mut lics: Vec<PathBuf> = std::fs::read_dir(&path)
-                .ok()?
-                .filter_map(|d| d.ok().map(|d| d.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "lic"))
-                .collect();
-            lics.sort();
-            if let Some(first) = lics.into_iter().next() {
-                return Some(first);
-            }
-        } else {
-            return Some(path);
+/// The directory lmgrd runs from: vendor daemons without a path on their
+/// VENDOR line are found there.
+pub fn lmgrd_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Logs what the license files say is wrong, and the files not served.
+pub fn log_license_problems(files: &[Named], skipped: &[Skipped]) {
+    for (_, file) in files {
+        for d in &file.diagnostics {
+            log::warn!("{d}");
         }
     }
-    None
+    for s in skipped {
+        log::warn!("Not serving {}: {}", s.path.display(), s.reason);
+    }
+}
+
+/// Creates the directory the debug log goes in, when it is missing.
+fn create_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
 }
 
 /// Points standard output and error at the debug log, so vendor daemons,
-/// which inherit them, write to the same file.
-fn redirect_output(path: &Path, append: bool) -> std::io::Result<()> {
+/// which inherit them, write to the same file. Also used to reopen it
+/// after rotation (`append`).
+pub fn open_log(path: &Path, append: bool) -> std::io::Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -132,17 +218,62 @@ fn redirect_output(path: &Path, append: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// FLEXlm's lmgrd leaves the foreground unless -z: fork, let the parent
-/// return to the shell, and start a new session.
-fn background() -> std::io::Result<()> {
+enum Forked {
+    /// In the shell's process: the status to exit with.
+    Parent(i32),
+    /// In the daemon: the pipe to write one byte on once ready.
+    Child(OwnedFd),
+}
+
+/// FLEXlm's lmgrd leaves the foreground unless -z: fork and start a new
+/// session. The parent waits for the child to say it serves (a byte on a
+/// pipe) and exits 0, or, when the pipe closes without it, exits with the
+/// child's status.
+fn background() -> std::io::Result<Forked> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // SAFETY: called before any thread or child exists.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
         0 => {
+            drop(read);
             // SAFETY: setsid has no memory effects.
             unsafe { libc::setsid() };
-            Ok(())
+            Ok(Forked::Child(write))
         }
-        _ => std::process::exit(0),
+        child => {
+            drop(write);
+            Ok(Forked::Parent(wait_for_child(read, child)))
+        }
+    }
+}
+
+/// The parent's side of [`background`].
+fn wait_for_child(pipe: OwnedFd, child: i32) -> i32 {
+    let mut byte = [0u8; 1];
+    let got = loop {
+        // SAFETY: reading one byte into our buffer.
+        let n = unsafe { libc::read(pipe.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        if n >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break n;
+        }
+    };
+    if got == 1 {
+        return 0;
+    }
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into our integer.
+    if unsafe { libc::waitpid(child, &mut status, 0) } == child && libc::WIFEXITED(status) {
+        match libc::WEXITSTATUS(status) {
+            0 => 1,
+            code => code,
+        }
+    } else {
+        1
     }
 }

@@ -87,6 +87,23 @@ struct Slot {
     restarts: Vec<u64>,
     /// Restarts so far (passed to the daemon, shown in the log).
     restart_count: u32,
+    /// It exited saying a restart would not help; left down until lmreread.
+    refused: bool,
+    /// It has been up, or has failed, at least once: start-up is over for it.
+    settled: bool,
+}
+
+impl Slot {
+    fn new(name: String) -> Slot {
+        Slot {
+            name,
+            state: State::Waiting { at: 0 },
+            restarts: Vec::new(),
+            restart_count: 0,
+            refused: false,
+            settled: false,
+        }
+    }
 }
 
 /// All of lmgrd's vendor daemons.
@@ -100,15 +117,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(vendors: impl IntoIterator<Item = String>, policy: Policy) -> Self {
         Supervisor {
-            slots: vendors
-                .into_iter()
-                .map(|name| Slot {
-                    name,
-                    state: State::Waiting { at: 0 },
-                    restarts: Vec::new(),
-                    restart_count: 0,
-                })
-                .collect(),
+            slots: vendors.into_iter().map(Slot::new).collect(),
             policy,
             shutting_down: false,
         }
@@ -153,6 +162,17 @@ impl Supervisor {
         })
     }
 
+    /// Every running child's pid.
+    pub fn pids(&self) -> Vec<i32> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s.state {
+                State::Starting { pid, .. } | State::Up { pid, .. } => Some(pid),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The child for slot `idx` was started.
     pub fn spawned(&mut self, idx: usize, pid: i32, now: u64) {
         self.slots[idx].state = State::Starting { pid, since: now };
@@ -160,6 +180,7 @@ impl Supervisor {
 
     /// Starting the child failed outright (no such program...).
     pub fn spawn_failed(&mut self, idx: usize, error: &str, now: u64) -> Vec<Action> {
+        self.slots[idx].settled = true;
         let mut out = vec![Action::Log(format!(
             "cannot start vendor daemon {}: {error}",
             self.slots[idx].name
@@ -176,6 +197,7 @@ impl Supervisor {
         let slot = &mut self.slots[idx];
         if let State::Starting { .. } = slot.state {
             slot.state = State::Up { pid, port };
+            slot.settled = true;
             // FLEXlm's UNIX lmgrd names the port in its `Started` line, so
             // that line waits until the vendor daemon has said which.
             let restarted = slot.restart_count > 0;
@@ -197,9 +219,49 @@ impl Supervisor {
             self.slots[idx].state = State::Stopped;
             return Vec::new();
         }
+        self.slots[idx].settled = true;
         let mut out = vec![Action::Log(format!("{name} exited with {how}"))];
         out.extend(self.schedule_restart(idx, now));
         out
+    }
+
+    /// A child exited saying it cannot run for a reason a restart will
+    /// not cure (its log lines say which): it stays down until lmreread,
+    /// rather than failing in a loop while lmgrd looks healthy.
+    pub fn refused(&mut self, pid: i32, how: &str) -> Vec<Action> {
+        let Some(idx) = self.find_pid(pid) else {
+            return Vec::new();
+        };
+        let slot = &mut self.slots[idx];
+        if self.shutting_down || matches!(slot.state, State::Stopping { .. }) {
+            slot.state = State::Stopped;
+            return Vec::new();
+        }
+        slot.state = State::GaveUp;
+        slot.refused = true;
+        slot.settled = true;
+        vec![Action::Log(format!(
+            "{} exited with {how}: it cannot run as configured (see its lines above); \
+             lmgrd will not restart it (lmreread tries again)",
+            slot.name
+        ))]
+    }
+
+    /// True once every vendor daemon is up or has failed at least once:
+    /// start-up is over, lmgrd may say it is ready.
+    pub fn settled(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| s.settled || s.state == State::Stopped)
+    }
+
+    /// Vendor daemons that refused to run (see [`Supervisor::refused`]).
+    pub fn refused_names(&self) -> Vec<&str> {
+        self.slots
+            .iter()
+            .filter(|s| s.refused)
+            .map(|s| s.name.as_str())
+            .collect()
     }
 
     /// A triad member's vendor daemon exited by itself after lmgrd told it
@@ -341,6 +403,7 @@ impl Supervisor {
                 }
                 (State::GaveUp | State::Stopped, true) => {
                     slot.restarts.clear();
+                    slot.refused = false;
                     State::Waiting { at: now }
                 }
                 (State::Up { pid, .. } | State::Starting { pid, .. }, false) => {
@@ -367,12 +430,9 @@ impl Supervisor {
                 continue;
             }
             out.push(Action::Log(format!("Starting new vendor daemon {name}")));
-            self.slots.push(Slot {
-                name: name.clone(),
-                state: State::Waiting { at: now },
-                restarts: Vec::new(),
-                restart_count: 0,
-            });
+            let mut slot = Slot::new(name.clone());
+            slot.state = State::Waiting { at: now };
+            self.slots.push(slot);
             added.push(self.slots.len() - 1);
         }
         (added, out)
@@ -602,6 +662,35 @@ mod tests {
                 signal: libc::SIGHUP
             }]
         );
+    }
+
+    #[test]
+    fn a_refusing_daemon_is_not_restarted_until_lmreread() {
+        let mut s = sup();
+        s.tick(0);
+        s.spawned(0, 1, 0);
+        s.spawned(1, 2, 0);
+        assert!(!s.settled());
+        s.port_reported(2, 7);
+        let a = s.refused(1, "status 78");
+        assert!(matches!(&a[..], [Action::Log(l)] if l.contains("will not restart")));
+        assert_eq!(s.state(0), &State::GaveUp);
+        assert!(s.settled(), "one up, one refused: start-up is over");
+        assert_eq!(s.refused_names(), vec!["demo"]);
+        assert!(s.tick(1_000_000).is_empty());
+        s.reread(&["demo".to_string(), "other".to_string()], None, 10);
+        assert!(s.refused_names().is_empty());
+        assert_eq!(s.tick(10), vec![Action::Spawn(0)]);
+    }
+
+    #[test]
+    fn settled_after_a_first_failure_too() {
+        let mut s = Supervisor::new(["demo".to_string()], Policy::default());
+        s.tick(0);
+        s.spawned(0, 1, 0);
+        assert!(!s.settled());
+        s.exited(1, "signal 11", 5);
+        assert!(s.settled(), "restarting: lmgrd does not wait for it");
     }
 
     #[test]

@@ -707,6 +707,11 @@ impl Core {
         self.today
     }
 
+    /// The pools served, in order.
+    pub fn pools(&self) -> impl Iterator<Item = &grammar::pool::Pool> {
+        self.pools.iter().map(|p| &p.pool)
+    }
+
     /// Feature names served, in the order of the license file.
     pub fn features(&self) -> Vec<String> {
         let mut seen = BTreeSet::new();
