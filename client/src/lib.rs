@@ -27,6 +27,10 @@
 //! - `route`: reaching a vendor daemon through lmgrd.
 //! - `session`: one server connection with its reader and keeper threads
 //!   (heartbeats, reconnect with the same job id).
+//! - [`policy`]: [`FailurePolicy`], what happens to held licenses while
+//!   their server is unreachable (restrictive, lenient, a grace period).
+//! - [`terms`]: VENDOR_STRING, NOTICE, ISSUER, SN and expiry of a
+//!   checked-out license ([`LineTerms`]).
 //! - [`error`]: [`LmError`], FLEXlm's short and long forms.
 //! - [`identity`]: this machine's hostids and the `Hello` identity.
 //!
@@ -43,7 +47,9 @@ pub mod event;
 pub mod identity;
 pub mod job;
 pub mod local;
+pub mod policy;
 pub mod search;
+pub mod terms;
 
 mod conn;
 mod route;
@@ -58,4 +64,6 @@ pub use job::{
     Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, JobStatus, License, QueuedLicense,
     Wait,
 };
+pub use policy::FailurePolicy;
 pub use search::{LicensePath, PathEntry, ServerSpec};
+pub use terms::LineTerms;
