@@ -458,6 +458,15 @@ impl Job {
         }
     }
 
+    /// Sends a heartbeat to every server now rather than at the next
+    /// interval (FLEXlm's manual `lc_heartbeat`); see [`Job::status`] for
+    /// how the connections are doing.
+    pub fn heartbeat(&self) {
+        for s in lock(&self.inner.sessions).iter() {
+            s.beat_now();
+        }
+    }
+
     /// True while the application says its user is idle.
     pub fn is_idle(&self) -> bool {
         self.inner.ctx.idle.load(Ordering::SeqCst)
