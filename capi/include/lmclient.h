@@ -373,6 +373,17 @@ int lc_get_errno(struct LM_HANDLE *job);
 const char *lc_errstring(struct LM_HANDLE *job);
 
 /*
+ The job's last warning, or null when there is none: "in grace until
+ <date and time>" (set by `lc_heartbeat`) while the server is lost and
+ a grace period (`LM_A_GRACE_PERIOD`) keeps the licenses. Ours; FLEXlm's
+ FLEXible API has no warnings. Owned by the job, as `lc_errstring`'s.
+
+ # Safety
+ `job` is null or a live job.
+ */
+const char *lc_warning(struct LM_HANDLE *job);
+
+/*
  Prints `context`, a colon and the job's last error on standard error.
 
  # Safety

@@ -299,6 +299,24 @@ pub unsafe extern "C" fn lc_errstring(job: *mut LM_HANDLE) -> *const c_char {
     })
 }
 
+/// The job's last warning, or null when there is none: "in grace until
+/// <date and time>" (set by `lc_heartbeat`) while the server is lost and
+/// a grace period (`LM_A_GRACE_PERIOD`) keeps the licenses. Ours; FLEXlm's
+/// FLEXible API has no warnings. Owned by the job, as `lc_errstring`'s.
+///
+/// # Safety
+/// `job` is null or a live job.
+#[no_mangle]
+pub unsafe extern "C" fn lc_warning(job: *mut LM_HANDLE) -> *const c_char {
+    guard(std::ptr::null(), || {
+        // SAFETY: null or live.
+        match unsafe { job.as_ref() } {
+            Some(j) => j.core.warnstring(),
+            None => std::ptr::null(),
+        }
+    })
+}
+
 /// Prints `context`, a colon and the job's last error on standard error.
 ///
 /// # Safety

@@ -397,8 +397,16 @@ impl JobCore {
             0
         };
         let failed = c_int::try_from(status.failed_attempts).unwrap_or(c_int::MAX);
-        if let Some(text) = status.grace_text() {
-            st.warning = Some(text);
+        // The warning follows the grace period: set while it runs,
+        // cleared when the server is back.
+        let grace = status.grace_text();
+        if grace.is_some()
+            || st
+                .warning
+                .as_deref()
+                .is_some_and(|w| w.starts_with("in grace"))
+        {
+            st.warning = grace;
         }
         if failed > 0 {
             st.error = status.error;
