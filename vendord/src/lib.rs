@@ -28,3 +28,6 @@ pub mod server;
 pub mod startup;
 pub mod state_dir;
 pub mod triad_link;
+
+/// The key material a publisher builds into its vendor daemon.
+pub use grammar::publisher::DaemonKeys;
