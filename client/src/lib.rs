@@ -34,7 +34,9 @@
 //! - [`error`]: [`LmError`], FLEXlm's short and long forms.
 //! - [`identity`]: this machine's hostids and the `Hello` identity.
 //!
-//! Blocking I/O on `std::net` and plain threads; no async runtime.
+//! Blocking I/O on `std::net` and plain threads; no async runtime. The
+//! operating system's own calls are in `platform` (Unix; a port to
+//! another system fills in that one module).
 
 // An `LmError` carries the entry, the step and the whole path so that a
 // failed checkout can be explained; it is returned once per failure, where
@@ -52,6 +54,7 @@ pub mod search;
 pub mod terms;
 
 mod conn;
+mod platform;
 mod route;
 mod session;
 mod trust;

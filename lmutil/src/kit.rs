@@ -54,7 +54,10 @@ pub fn write_kit(req: &KitRequest) -> Result<PathBuf, String> {
             cargo_toml(vendor, req.source.as_deref()),
         ),
         (format!("keys/{vendor}.pub").into(), license_keys.clone()),
-        (format!("keys/{vendor}-seal.pub").into(), seal_public.clone()),
+        (
+            format!("keys/{vendor}-seal.pub").into(),
+            seal_public.clone(),
+        ),
         ("src/lib.rs".into(), lib_rs(vendor)),
         ("src/bin/daemon.rs".into(), daemon_rs(vendor, &crate_name)),
         ("src/bin/check.rs".into(), check_rs(vendor, &crate_name)),
@@ -110,8 +113,7 @@ fn python_key_module(vendor: &str, license_keys: &str, seal_public: &str) -> Str
          VENDOR = \"{vendor}\"\n\
          PUBLIC_KEY = \"\"\"{}\"\"\"\n\
          SEAL_KEY = \"\"\"{}\"\"\"\n",
-        license_keys,
-        seal_public
+        license_keys, seal_public
     )
 }
 
@@ -314,7 +316,10 @@ mod tests {
         );
         // C and Python applications get the same public keys.
         let header = std::fs::read_to_string(kit.join("c/lm_vendor_key.h")).unwrap();
-        assert!(header.contains("#define LM_VENDOR_NAME \"acme\""), "{header}");
+        assert!(
+            header.contains("#define LM_VENDOR_NAME \"acme\""),
+            "{header}"
+        );
         let body = public.lines().nth(1).unwrap();
         assert!(header.contains(&format!("\"{body}\\n\"")), "{header}");
         let py = std::fs::read_to_string(kit.join("python/acme_key.py")).unwrap();
