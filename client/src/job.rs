@@ -226,8 +226,9 @@ pub struct License {
     borrowed_until: u64,
     /// For a borrow: the vendor daemon's seal over its terms.
     seal: Vec<u8>,
-    /// VENDOR_STRING, NOTICE, ISSUER, SN of the line behind it.
-    terms: LineTerms,
+    /// VENDOR_STRING, NOTICE, ISSUER, SN of the line behind it (boxed:
+    /// rarely read, and a License is moved around a lot).
+    terms: Box<LineTerms>,
     job: Weak<JobInner>,
     returned: AtomicBool,
 }
@@ -634,7 +635,7 @@ impl Job {
             seat: None,
             borrowed_until: r.until,
             seal: r.seal,
-            terms: LineTerms::default(),
+            terms: Box::default(),
             job: Arc::downgrade(&self.inner),
             returned: AtomicBool::new(false),
         }))
@@ -757,7 +758,7 @@ impl Job {
                 seat: None,
                 borrowed_until: 0,
                 seal: Vec::new(),
-                terms: g.terms,
+                terms: Box::new(g.terms),
                 job: Arc::downgrade(&self.inner),
                 returned: AtomicBool::new(false),
             })),
@@ -930,7 +931,7 @@ impl JobInner {
         }
         // Borrow terms are checked when the record is used: keep the seal
         // as the daemon gave it.
-        let terms = LineTerms::from_proof(&g.proof, &g.feature);
+        let terms = Box::new(LineTerms::from_proof(&g.proof, &g.feature));
         Ok(License {
             terms,
             feature: g.feature,
