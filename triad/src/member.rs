@@ -1255,7 +1255,7 @@ impl Member {
 
 /// Encodes a batch of proposals as one entry's data: version, proposer,
 /// incarnation, count, then each payload length-prefixed.
-fn encode_batch(proposer: u64, incarnation: u64, batch: &[(ProposalId, Vec<u8>)]) -> Vec<u8> {
+pub fn encode_batch(proposer: u64, incarnation: u64, batch: &[(ProposalId, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + batch.iter().map(|(_, p)| p.len() + 4).sum::<usize>());
     out.push(codec::VERSION);
     out.extend_from_slice(&proposer.to_be_bytes());
@@ -1268,7 +1268,9 @@ fn encode_batch(proposer: u64, incarnation: u64, batch: &[(ProposalId, Vec<u8>)]
     out
 }
 
-fn decode_batch(data: &[u8]) -> Result<Vec<Vec<u8>>, codec::DecodeError> {
+/// The payloads of a batch that [`encode_batch`] wrote (public for the
+/// fuzz targets: entries arrive from peers).
+pub fn decode_batch(data: &[u8]) -> Result<Vec<Vec<u8>>, codec::DecodeError> {
     use codec::DecodeError::{TooLong, TrailingData, UnexpectedEnd, Version};
     let take = |rest: &mut &[u8], n: usize| -> Result<Vec<u8>, codec::DecodeError> {
         if rest.len() < n {

@@ -120,7 +120,8 @@ impl BorrowStore {
     }
 }
 
-fn encode(r: &BorrowRecord) -> Vec<u8> {
+/// A record as stored (public for the fuzz targets).
+pub fn encode(r: &BorrowRecord) -> Vec<u8> {
     let mut w = Writer::default();
     Stored {
         layout: LAYOUT,
@@ -139,7 +140,9 @@ fn encode(r: &BorrowRecord) -> Vec<u8> {
     w.buf
 }
 
-fn decode(handle: u64, bytes: &[u8]) -> Option<BorrowRecord> {
+/// A stored record, or `None` if the bytes are not one (public for the
+/// fuzz targets: a store file is read back as untrusted bytes).
+pub fn decode(handle: u64, bytes: &[u8]) -> Option<BorrowRecord> {
     let mut r = Reader::new(bytes);
     let s = Stored::get(&mut r).ok()?;
     r.finish().ok()?;
