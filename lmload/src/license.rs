@@ -1,7 +1,8 @@
-//! The benchmark's license: big counted features, signed at run time with a
-//! fresh key pair, and the vendor's public key written beside the file.
+//! The benchmark's license: big counted features, signed at run time with
+//! the demo publisher's key (the shipped vendord is that publisher's
+//! daemon), and the vendor's public key written beside the file.
 
-use grammar::signature::{generate_key_pair, sign_entry};
+use grammar::signature::sign_entry;
 use std::path::{Path, PathBuf};
 
 /// What to put in the license.
@@ -19,7 +20,7 @@ pub struct Spec {
 /// The license text, unsigned.
 pub fn text(spec: &Spec) -> String {
     let mut t = format!(
-        "# lmload benchmark license: signed at run time with a throw-away key.\n\
+        "# lmload benchmark license: signed at run time with the demo key.\n\
          SERVER this_host ANY {}\n",
         spec.port
     );
@@ -65,10 +66,18 @@ fn sign_text(text: &str, key: &grammar::signature::SigningKey) -> Result<String,
     Ok(out)
 }
 
+/// The demo publisher's license-signing key, shipped for demonstrations.
+const DEMO_PRIVATE_KEY: &str = include_str!("../../examples/licenses/demo.key");
+
 /// Writes `<dir>/lmload.lic` and `<dir>/<vendor>.pub`; returns the license path.
 pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (key, _private, public) = generate_key_pair()?;
+    // The shipped vendord is the demo publisher's daemon: it trusts only the
+    // keys built into it, so the benchmark's license is signed with the demo
+    // publisher's (demonstration-only) private key.
+    let key = grammar::signature::read_pem_private_key(DEMO_PRIVATE_KEY, "the demo key")
+        .map_err(|e| e.to_string())?;
+    let public = grammar::publisher::DEMO_PUBLIC_KEYS;
     let signed = sign_text(&text(spec), &key)?;
     let path = dir.join("lmload.lic");
     std::fs::write(&path, signed).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -91,7 +100,7 @@ mod tests {
             features: vec!["f1".into(), "held".into()],
             seats: 100_000,
         };
-        let (key, _, _) = generate_key_pair().unwrap();
+        let (key, _, _) = grammar::signature::generate_key_pair().unwrap();
         let signed = sign_text(&text(&spec), &key).unwrap();
         let file = grammar::parse_license("t", &signed);
         let mut ring = KeyRing::new();

@@ -777,9 +777,9 @@ impl Worker {
             let c = &mut self.conns[i];
             c.hb_seq = c.hb_seq.wrapping_add(1);
             c.hb_pending = Some(now);
-            let seq = c.hb_seq.to_be_bytes();
+            let payload = heartbeat_payload(c.hb_seq);
             self.report.hb_sent += 1;
-            self.send_frame(i, HEARTBEAT, &seq);
+            self.send_frame(i, HEARTBEAT, &payload);
             let mut next = due + self.interval;
             if next <= now {
                 next = now + self.interval;
@@ -805,10 +805,27 @@ impl Worker {
     }
 }
 
+/// A `Heartbeat` payload: the sequence number, and not idle.
+fn heartbeat_payload(seq: u32) -> [u8; 5] {
+    let [a, b, c, d] = seq.to_be_bytes();
+    [a, b, c, d, 0]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use wire::{Checkin, Granted, Heartbeat};
+
+    #[test]
+    fn heartbeats_are_encoded_as_the_protocol_s() {
+        let mut frame = Vec::new();
+        wire::frame::encode_frame(HEARTBEAT, &heartbeat_payload(0x0102_0304), &mut frame);
+        let hb = Heartbeat {
+            seq: 0x0102_0304,
+            idle: false,
+        };
+        assert_eq!(frame, Message::Heartbeat(hb).to_frame_bytes());
+    }
 
     #[test]
     fn hot_path_codes_are_the_protocol_s() {
