@@ -17,7 +17,7 @@
 #      HELD_BIG do: against that step the probe shows what the number of held
 #      connections costs, apart from the traffic they make;
 # then a summary table against the targets. Each lmgrd gets a fresh license
-# (signed at run time with a throw-away key) and starts a fresh vendord. Every
+# (signed at run time with the demo key) and starts a fresh vendord. Every
 # step reports how much CPU other processes took meanwhile; a step during
 # which they took more than BUSY_MAX percent of the machine is repeated (at
 # most TRIES times for a held step, at most 2 x ROUNDS rounds in step 1) and

@@ -60,7 +60,7 @@ fn main() {
         };
         let me = client::identity::LocalIdentity::gather().host;
         let lmgrd_dir = serve::start::lmgrd_dir();
-        let state_dir = vendord::state_dir::choose(args.state_dir.as_deref());
+        let state_dir = hostenv::state_dir::choose(args.state_dir.as_deref());
         let setting = check_serve::Setting {
             me: &me,
             lmgrd_dir: &lmgrd_dir,

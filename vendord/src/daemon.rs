@@ -3,10 +3,10 @@
 
 use crate::args::{Args, USAGE};
 use crate::borrow_store::{self, BorrowStore};
-use crate::core::{Config, Core};
+use accounting::{Config, Core};
 use crate::server::{local_today, Server};
 use crate::startup;
-use crate::state_dir::{self, StateError, EXIT_CONFIG};
+use hostenv::state_dir::{self, StateError, EXIT_CONFIG};
 use grammar::publisher::{DaemonKeys, DEMO_PUBLIC_KEYS, DEMO_VENDOR};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;

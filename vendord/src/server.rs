@@ -1,9 +1,10 @@
 //! The event loop: one thread, one `mio::Poll`, non-blocking sockets read
-//! and written until `WouldBlock`, and the accounting [`Core`] fed with the
-//! decoded messages, the time and the date.
+//! and written until `WouldBlock` (with `wire::io`), and the accounting
+//! [`Core`] fed with each message as soon as it is whole, the time and the
+//! date.
 //!
-//! Each connection has a wire decoder (at most one frame of 64 KiB is ever
-//! buffered) and an output buffer, both holding memory only while they
+//! Each connection has a frame reader (at most one frame of 64 KiB and one
+//! read are ever buffered) and an output buffer, both holding memory only while they
 //! hold bytes (most connections are idle most of the time, and there may be
 //! tens of thousands of them); a peer that lets more than
 //! [`MAX_PENDING_OUTPUT`] bytes pile up is disconnected. A malformed frame
@@ -18,18 +19,19 @@
 //! checkout itself. Lines logged directly flush the batch first, so the
 //! order of lines is kept.
 
-use crate::core::{Close, ConnId, Core, Effects, IdMap, LogEvent};
+use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::fmt::Write as _;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wire::{admin_op, lmerr, AdminReply, Message, MessageDecoder};
+use wire::io::{FrameReader, LinkError, OutBuf};
+use wire::{admin_op, lmerr, AdminReply, Message};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -76,37 +78,8 @@ pub enum Stopped {
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    decoder: MessageDecoder,
-    out: Vec<u8>,
-    /// Bytes of `out` already written; `sent <= out.len()`.
-    sent: usize,
-}
-
-impl Connection {
-    fn pending(&self) -> usize {
-        self.out.len() - self.sent
-    }
-
-    /// Writes until done or `WouldBlock`.
-    fn flush(&mut self) -> io::Result<()> {
-        while self.sent < self.out.len() {
-            match self.stream.write(&self.out[self.sent..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if self.sent == self.out.len() {
-            self.out.clear();
-            self.sent = 0;
-        } else if self.sent > 64 * 1024 {
-            self.out.drain(..self.sent);
-            self.sent = 0;
-        }
-        Ok(())
-    }
+    reader: FrameReader,
+    out: OutBuf,
 }
 
 /// Debug-log lines waiting to be written, as one multi-line message.
@@ -193,7 +166,7 @@ pub struct Server {
         std::sync::Arc<grammar::publisher::DaemonKeys>,
     )>,
     reread_pending: bool,
-    admin: crate::admin_auth::AdminPolicy,
+    admin: accounting::admin::AdminPolicy,
     read_buf: Vec<u8>,
     /// An empty output buffer that keeps its capacity, lent to the
     /// connection being answered and taken back once its output is sent.
@@ -248,7 +221,7 @@ impl Server {
             stop: None,
             reread: None,
             reread_pending: false,
-            admin: crate::admin_auth::AdminPolicy::default(),
+            admin: accounting::admin::AdminPolicy::default(),
             read_buf: vec![0; READ_BUF],
             spare_out: Vec::new(),
             touched: Vec::new(),
@@ -500,7 +473,7 @@ impl Server {
             return;
         }
         self.expiry_warned = Some(today);
-        let soon = crate::expiry::expiring(self.core.pools(), today, self.expiry_days);
+        let soon = accounting::expiry::expiring(self.core.pools(), today, self.expiry_days);
         if !soon.is_empty() {
             self.log.flush();
         }
@@ -538,32 +511,18 @@ impl Server {
     }
 
     /// Restrictions lmgrd passed on (`-x lmremove`, `-local`, `-2 -p`).
-    pub fn set_admin_policy(&mut self, policy: crate::admin_auth::AdminPolicy) {
+    pub fn set_admin_policy(&mut self, policy: accounting::admin::AdminPolicy) {
         self.admin = policy;
     }
 
     /// Why an admin message from `peer` must be refused, if it must.
-    fn admin_refusal(&self, msg: &Message, peer: SocketAddr) -> Option<crate::admin_auth::Refusal> {
-        use crate::admin_auth::AdminKind;
+    fn admin_refusal(&self, msg: &Message, peer: SocketAddr) -> Option<accounting::admin::Refusal> {
+        use accounting::admin::{local_end, AdminKind};
         let Message::Admin(req) = msg else {
             return None;
         };
-        let kind = match req.op {
-            admin_op::SHUTDOWN => AdminKind::Down,
-            admin_op::REREAD => AdminKind::Reread,
-            admin_op::REMOVE_USER | admin_op::REMOVE_HANDLE => AdminKind::Remove,
-            _ => AdminKind::SwitchLog,
-        };
-        let local = self.listener.local_addr().ok()?;
-        let local = SocketAddr::new(
-            if local.ip().is_unspecified() {
-                peer.ip()
-            } else {
-                local.ip()
-            },
-            local.port(),
-        );
-        self.admin.check(kind, local, peer).err()
+        let local = local_end(self.listener.local_addr().ok()?, peer);
+        hostenv::peer::check(&self.admin, AdminKind::of(req.op), local, peer).err()
     }
 
     fn reread_license(&mut self) {
@@ -726,7 +685,7 @@ impl Server {
         self.write_report(records);
         self.flush_report();
         for (_, mut c) in self.conns.drain() {
-            let _ = c.flush();
+            let _ = c.out.write_to(&mut c.stream);
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
     }
@@ -753,9 +712,8 @@ impl Server {
                         Connection {
                             stream,
                             peer,
-                            decoder: MessageDecoder::new(MAX_FRAME),
-                            out: Vec::new(),
-                            sent: 0,
+                            reader: FrameReader::new(MAX_FRAME),
+                            out: OutBuf::new(),
                         },
                     );
                 }
@@ -791,63 +749,41 @@ impl Server {
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
-            let n = match c.stream.read(buf) {
-                Ok(0) => {
+            let msg = match c.reader.next(&mut c.stream, buf) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return,
+                Err(LinkError::Closed) => {
                     self.close(token, None);
                     return;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.close(token, Some(format!("read error: {e}")));
+                    self.close(token, Some(e.to_string()));
                     return;
                 }
             };
-            c.decoder.feed(&buf[..n]);
-            loop {
-                let Some(c) = self.conns.get_mut(&token) else {
-                    return;
-                };
-                match c.decoder.next_message() {
-                    Ok(Some(msg)) => {
-                        let local = c.peer.ip().is_loopback();
-                        let peer = c.peer;
-                        if matches!(msg, Message::Admin(_)) {
-                            // Admin requests may log directly, or move the
-                            // log (lmswitch): what is gathered goes first.
-                            self.log.flush();
-                        }
-                        let now = self.now();
-                        let conn = ConnId(token as u64);
-                        let refusal = self.admin_refusal(&msg, peer);
-                        let fx = if let Some(refusal) = refusal {
-                            refusal_reply(conn, refusal)
-                        } else if is_shutdown(&msg) && !local {
-                            refuse_remote_shutdown(conn)
-                        } else if !self.serving() && !matches!(msg, Message::StatusQuery(_)) {
-                            self.not_master(conn)
-                        } else if let Some(fx) = self.report_admin(&msg, conn) {
-                            fx
-                        } else if let Some(fx) = switch_log(&msg, conn) {
-                            fx
-                        } else {
-                            self.core.handle_message(now, conn, msg)
-                        };
-                        self.apply(fx);
-                    }
-                    Ok(None) => {
-                        if c.decoder.buffered() == 0 {
-                            c.decoder = MessageDecoder::new(MAX_FRAME);
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        self.close(token, Some(format!("malformed frame: {e}")));
-                        return;
-                    }
-                }
+            let peer = c.peer;
+            if matches!(msg, Message::Admin(_)) {
+                // Admin requests may log directly, or move the log
+                // (lmswitch): what is gathered goes first.
+                self.log.flush();
             }
+            let now = self.now();
+            let conn = ConnId(token as u64);
+            let refusal = self.admin_refusal(&msg, peer);
+            let fx = if let Some(refusal) = refusal {
+                refusal_reply(conn, refusal)
+            } else if is_shutdown(&msg) && !peer.ip().is_loopback() {
+                refuse_remote_shutdown(conn)
+            } else if !self.serving() && !matches!(msg, Message::StatusQuery(_)) {
+                self.not_master(conn)
+            } else if let Some(fx) = self.report_admin(&msg, conn) {
+                fx
+            } else if let Some(fx) = switch_log(&msg, conn) {
+                fx
+            } else {
+                self.core.handle_message(now, conn, msg)
+            };
+            self.apply(fx);
         }
     }
 
@@ -855,12 +791,12 @@ impl Server {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
-        if let Err(e) = c.flush() {
-            self.close(token, Some(format!("write error: {e}")));
+        if let Err(e) = c.out.write_to(&mut c.stream) {
+            self.close(token, Some(e.to_string()));
             return;
         }
-        if c.pending() == 0 && c.out.capacity() > 0 {
-            let out = std::mem::take(&mut c.out);
+        if c.out.is_empty() && c.out.capacity() > 0 {
+            let out = c.out.take_allocation();
             if self.spare_out.capacity() == 0 {
                 self.spare_out = out;
             }
@@ -958,9 +894,9 @@ impl Server {
                 continue;
             };
             if c.out.capacity() == 0 {
-                c.out = std::mem::take(&mut self.spare_out);
+                c.out = OutBuf::with_spare(std::mem::take(&mut self.spare_out));
             }
-            msg.encode(&mut c.out);
+            c.out.push(&msg);
             if !touched.contains(&token) {
                 touched.push(token);
             }
@@ -970,7 +906,7 @@ impl Server {
             if self
                 .conns
                 .get(&token)
-                .is_some_and(|c| c.pending() > MAX_PENDING_OUTPUT)
+                .is_some_and(|c| c.out.pending() > MAX_PENDING_OUTPUT)
             {
                 self.close(
                     token,
@@ -996,7 +932,7 @@ impl Server {
         let Some(mut c) = self.conns.remove(&token) else {
             return;
         };
-        let _ = c.flush();
+        let _ = c.out.write_to(&mut c.stream);
         let _ = self.poll.registry().deregister(&mut c.stream);
         if let Some(reason) = reason {
             self.log.flush();
@@ -1009,7 +945,7 @@ impl Server {
     }
 }
 
-fn refusal_reply(conn: ConnId, r: crate::admin_auth::Refusal) -> Effects {
+fn refusal_reply(conn: ConnId, r: accounting::admin::Refusal) -> Effects {
     Effects {
         replies: vec![(
             conn,
@@ -1054,7 +990,7 @@ fn switch_debug_log(path: &str) -> io::Result<()> {
     if path.is_empty() {
         return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
     }
-    let path = crate::state_dir::resolve(Path::new(path));
+    let path = hostenv::state_dir::resolve(Path::new(path));
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create_new(true)

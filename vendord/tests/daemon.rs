@@ -442,7 +442,7 @@ fn bad_command_lines_print_usage() {
     // A restart would not help: the status tells lmgrd not to try.
     assert_eq!(
         out.status.code(),
-        Some(i32::from(vendord::state_dir::EXIT_CONFIG))
+        Some(i32::from(hostenv::state_dir::EXIT_CONFIG))
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(demo) Cannot read license file"));
 }
@@ -599,7 +599,7 @@ fn in_a_triad_a_grant_is_only_answered_once_the_majority_committed_it() {
 
 #[test]
 fn a_triad_standby_applies_the_log_and_once_promoted_gives_jobs_their_seats_back() {
-    use vendord::core::{Batch, Change, Seat, SeatKey};
+    use accounting::{Batch, Change, Seat, SeatKey};
     let (d, mut lmgrd) = triad_member();
     lmgrd.role(false, 2);
     // Three of f1's four seats are held on the master, one by job 7.
@@ -656,7 +656,7 @@ fn a_triad_standby_applies_the_log_and_once_promoted_gives_jobs_their_seats_back
 
 #[test]
 fn a_triad_standby_takes_lmgrds_summary_of_a_compacted_log_in_place_of_what_it_had() {
-    use vendord::core::{Batch, Change, Seat};
+    use accounting::{Batch, Change, Seat};
     let (d, mut lmgrd) = triad_member();
     lmgrd.role(false, 2);
     let seat = |handle| Seat {

@@ -6,7 +6,7 @@ use super::triad::{self, TriadPlan};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::LicenseFile;
 use std::path::{Path, PathBuf};
-use vendord::license_list::{self, Combined, Named};
+use hostenv::license_list::{self, Combined, Named};
 
 /// FLEXlm's default port range, tried in order when the SERVER line has none.
 pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 27000..=27009;
@@ -161,7 +161,7 @@ pub fn from_license(
 }
 
 /// The configuration for license files whose SERVER lines agree (see
-/// `vendord::license_list::combine`): the SERVER line of the first, every
+/// `hostenv::license_list::combine`): the SERVER line of the first, every
 /// file's VENDOR lines, and for each vendor daemon the files that hold
 /// its lines.
 pub fn from_files(

@@ -15,8 +15,8 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use vendord::license_list::{Combined, Named, Skipped};
-use vendord::state_dir::{self, EXIT_CONFIG};
+use hostenv::license_list::{Combined, Named, Skipped};
+use hostenv::state_dir::{self, EXIT_CONFIG};
 
 /// Where start-up failures are told besides the debug log: the standard
 /// error lmgrd was started with (a terminal, the journal), when `-l` sent

@@ -20,7 +20,7 @@ use grammar::hostid::{any_matches, HostIdentity};
 use grammar::model::Server;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use vendord::core::{Batch, Change, Seat};
+use accounting::{Batch, Change, Seat};
 use wire::codec::{Blob, Reader, Wire, Writer};
 use wire::wire_struct;
 

@@ -19,7 +19,11 @@
 //! Invariant: in every counted pool, the seats in use never exceed the
 //! licenses issued for today plus the OVERDRAFT.
 
+#![forbid(unsafe_code)]
+
+pub mod admin;
 mod denial;
+pub mod expiry;
 mod log;
 mod replica;
 #[cfg(test)]
@@ -54,7 +58,7 @@ pub struct ConnId(pub u64);
 /// well at a fraction of the default hasher's cost (they are looked up
 /// several times per request).
 #[derive(Default)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -77,7 +81,7 @@ impl Hasher for IdHasher {
 }
 
 /// A hash table keyed by ids or tokens.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// Why a feature has no pool although the license file names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -446,7 +446,7 @@ impl Batch {
 mod tests {
     use super::super::tests::{co, core_for, ident};
     use super::*;
-    use crate::core::ConnId;
+    use crate::ConnId;
     use proptest::prelude::*;
     use wire::{Checkin, Checkout, Message};
 
