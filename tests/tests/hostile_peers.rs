@@ -6,15 +6,15 @@
 
 use e2e::*;
 use std::io::{ErrorKind, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How much a hostile peer tries to send: far more than lmgrd may hold.
 const FLOOD: usize = 256 << 20;
 /// lmgrd may hold one frame (64 KiB) and one read per connection; allow
-/// generously for the allocator, never for the flood.
-const RSS_SLACK_KIB: u64 = 8 * 1024;
+/// for the allocator, never for the flood.
+const RSS_SLACK_KIB: u64 = 2 * 1024;
 
 /// A field of `/proc/PID/status`, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -36,17 +36,35 @@ fn header(len: u32) -> Vec<u8> {
 /// Sends `first`, then `filler` over and over until lmgrd drops the
 /// connection or `FLOOD` bytes went out; returns how many bytes went out.
 /// Panics if lmgrd never drops it.
-fn flood(addr: SocketAddr, first: &[u8], filler: u8) -> usize {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+///
+/// lmgrd is stopped (SIGSTOP) while the socket's buffers fill, so that
+/// when it resumes, megabytes are waiting at once: a reader that read all
+/// that is available before decoding would hold them all.
+fn flood(server: &Server, first: &[u8], filler: u8) -> usize {
+    server.signal(libc::SIGSTOP);
+    let mut s = TcpStream::connect_timeout(&server.lmgrd_addr(), Duration::from_secs(5))
+        .expect("the kernel completes the connection while lmgrd is stopped");
+    s.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
     let chunk = vec![filler; 64 * 1024];
     let mut sent = 0;
-    let deadline = Instant::now() + WAIT;
     let mut bytes = first;
+    let mut stopped = true;
+    let deadline = Instant::now() + WAIT;
     while sent < FLOOD && Instant::now() < deadline {
         match s.write(bytes) {
-            Ok(n) => sent += n,
+            Ok(n) => {
+                sent += n;
+                bytes = &chunk;
+                continue;
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if stopped && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // The buffers are full: let lmgrd find them so.
+                stopped = false;
+                server.signal(libc::SIGCONT);
+                s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+                continue;
+            }
             Err(e) => {
                 assert!(
                     matches!(
@@ -57,10 +75,15 @@ fn flood(addr: SocketAddr, first: &[u8], filler: u8) -> usize {
                     ),
                     "lmgrd should have closed the connection, got {e}"
                 );
+                if stopped {
+                    server.signal(libc::SIGCONT);
+                }
                 return sent;
             }
         }
-        bytes = &chunk;
+    }
+    if stopped {
+        server.signal(libc::SIGCONT);
     }
     panic!("lmgrd took {sent} bytes from a peer that never completed a frame");
 }
@@ -78,17 +101,17 @@ fn lmgrd_drops_oversize_and_endless_frames_with_bounded_memory() {
 
     // 1. A header announcing 1 GiB: dropped on the header, before any of
     //    the payload is read.
-    let sent = flood(addr, &header(1 << 30), 0);
+    let sent = flood(&server, &header(1 << 30), 0);
     server.wait_log(WAIT, "exceeds the limit");
 
     // 2. A header announcing the largest frame allowed, then more bytes
     //    than it can hold: the frame ends at its length, its checksum
     //    fails, and the peer is dropped.
-    let sent_valid = flood(addr, &header(64 * 1024), 0x5a);
+    let sent_valid = flood(&server, &header(64 * 1024), 0x5a);
     server.wait_log(WAIT, "checksum");
 
     // 3. Bytes that are not a frame at all.
-    let sent_garbage = flood(addr, b"not a frame", b'x');
+    let sent_garbage = flood(&server, b"not a frame", b'x');
 
     let peak = status_kib(pid, "VmHWM");
     let after = status_kib(pid, "VmRSS");
