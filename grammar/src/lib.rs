@@ -21,6 +21,7 @@ pub mod options;
 mod parse;
 pub mod pool;
 pub mod publisher;
+pub mod sign_field;
 pub mod signature;
 pub mod source;
 pub mod version;

@@ -3,7 +3,7 @@
 use crate::date::{Date, Expiry};
 use crate::diag::Diagnostic;
 use crate::hostid::HostId;
-use crate::signature::SignField;
+use crate::sign_field::SignField;
 use crate::version::Version;
 use serde::Serialize;
 use std::ops::Range;

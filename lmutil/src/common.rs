@@ -7,6 +7,22 @@ use std::io::Write;
 use std::time::Duration;
 use wire::lmerr;
 
+/// How long connecting and waiting for a reply may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub io: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            io: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Our product name, where FLEXlm's tools print theirs ("FlexNet").
 pub const BRAND: &str = "lm";
 
@@ -210,10 +226,10 @@ pub struct CommonOpts {
 
 impl CommonOpts {
     /// How long connecting and each reply may take.
-    pub fn timeouts(&self) -> crate::net::Timeouts {
+    pub fn timeouts(&self) -> Timeouts {
         match self.timeout {
-            Some(t) => crate::net::Timeouts { connect: t, io: t },
-            None => crate::net::Timeouts::default(),
+            Some(t) => Timeouts { connect: t, io: t },
+            None => Timeouts::default(),
         }
     }
 }

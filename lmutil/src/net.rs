@@ -2,6 +2,7 @@
 //! the few conversations the tools have (status, admin requests). Every
 //! failure comes back as the FLEXlm error the tools print.
 
+pub use crate::common::Timeouts;
 use crate::common::{io_text, LmFailure};
 use client::error::minor;
 use client::identity::LocalIdentity;
@@ -9,27 +10,10 @@ use client::ServerSpec;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
-use std::time::Duration;
 use wire::frame::DEFAULT_MAX_PAYLOAD;
 use wire::{
     lmerr, AdminReply, AdminRequest, Hello, Message, MessageDecoder, StatusQuery, StatusReply,
 };
-
-/// How long connecting and waiting for a reply may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub io: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(5),
-            io: Duration::from_secs(10),
-        }
-    }
-}
 
 /// One connection to lmgrd or a vendor daemon.
 #[derive(Debug)]

@@ -93,7 +93,7 @@ pub struct Readiness {
     /// The pipe to the shell-facing parent process (no `-z`).
     pub parent: Option<OwnedFd>,
     /// Where lmgrd's debug log is, for the parent's message on failure.
-    pub console: super::start::Console,
+    pub console: super::console::Console,
 }
 
 /// Binds the SERVER port, or the first free one of 27000-27009, on `ip`
@@ -448,7 +448,7 @@ impl Daemon {
             log::info!("SIGHUP received: no debug log file to reopen (use lmreread to reread)");
             return;
         };
-        match super::start::open_log(&path, true) {
+        match super::console::open_log(&path, true) {
             Ok(()) => log::info!("Debug log reopened: {}", path.display()),
             Err(e) => log::error!("Cannot reopen the debug log {}: {e}", path.display()),
         }
@@ -800,7 +800,7 @@ impl Daemon {
                 };
             }
         };
-        super::start::log_license_problems(&files, &skipped);
+        super::console::log_license_problems(&files, &skipped);
         let fresh =
             match config::from_files(&files, &self.me, &self.lmgrd_dir, self.args.server_line) {
                 Ok(c) => c,

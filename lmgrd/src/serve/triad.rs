@@ -15,7 +15,7 @@
 //! raft log to that state, so the log on disk and lmgrd's memory follow the
 //! seats in use, not the history.
 
-use super::config::{is_local_name, ConfigError};
+use super::server_line::{is_local_name, ConfigError};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::model::Server;
 use std::collections::HashMap;
