@@ -10,14 +10,27 @@ use std::process::Command;
 fn tree(depth: Option<u32>) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["tree", "--offline", "-p", "accounting", "-e", "normal", "--prefix", "none"])
-        .args(["--format", "{p}"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args([
+        "tree",
+        "--offline",
+        "-p",
+        "accounting",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ])
+    .args(["--format", "{p}"])
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
     if let Some(d) = depth {
         cmd.args(["--depth", &d.to_string()]);
     }
     let out = cmd.output().expect("cargo tree runs");
-    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .expect("cargo tree prints UTF-8")
         .lines()
@@ -28,9 +41,15 @@ fn tree(depth: Option<u32>) -> Vec<String> {
 #[test]
 fn no_event_loop_or_database_anywhere_below() {
     let all = tree(None);
-    assert!(all.iter().any(|c| c == "grammar"), "the tree was read: {all:?}");
+    assert!(
+        all.iter().any(|c| c == "grammar"),
+        "the tree was read: {all:?}"
+    );
     for banned in ["mio", "redb", "signal-hook", "signal-hook-mio"] {
-        assert!(!all.iter().any(|c| c == banned), "{banned} is in accounting's tree: {all:?}");
+        assert!(
+            !all.iter().any(|c| c == banned),
+            "{banned} is in accounting's tree: {all:?}"
+        );
     }
 }
 
@@ -39,10 +58,16 @@ fn no_direct_os_dependencies() {
     let direct = tree(Some(1));
     assert_eq!(direct.first().map(String::as_str), Some("accounting"));
     for banned in ["libc", "mio", "redb", "log"] {
-        assert!(!direct.iter().any(|c| c == banned), "accounting depends on {banned}: {direct:?}");
+        assert!(
+            !direct.iter().any(|c| c == banned),
+            "accounting depends on {banned}: {direct:?}"
+        );
     }
     // It is built on the workspace's own sans-I/O crates.
     for own in ["grammar", "wire", "reportlog"] {
-        assert!(direct.iter().any(|c| c == own), "{own} missing from {direct:?}");
+        assert!(
+            direct.iter().any(|c| c == own),
+            "{own} missing from {direct:?}"
+        );
     }
 }

@@ -18,8 +18,8 @@
 use crate::date::{Date, Expiry};
 use crate::hostid::HostId;
 use crate::model::{EntryKind, LicenseFile};
-pub use crate::sign_field::SignedLine;
 use crate::pool::Pool;
+pub use crate::sign_field::SignedLine;
 use crate::signature::{
     content_with_servers, entry_sign_field, key_id, read_pem_private_key, read_pem_public_keys,
     KeyError, KeyRing, SignField,

@@ -9,8 +9,8 @@ use crate::serve::config::{self, ConfigError};
 use grammar::check::{CheckReport, Finding};
 use grammar::pool::PoolSet;
 use grammar::{HostIdentity, LicenseFile};
-use std::path::{Path, PathBuf};
 use hostenv::license_list::{self, Named};
+use std::path::{Path, PathBuf};
 
 /// Expiry within this many days is a warning in `--check`.
 pub const EXPIRY_WARNING_DAYS: u32 = 14;

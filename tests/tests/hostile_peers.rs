@@ -44,7 +44,8 @@ fn flood(server: &Server, first: &[u8], filler: u8) -> usize {
     server.signal(libc::SIGSTOP);
     let mut s = TcpStream::connect_timeout(&server.lmgrd_addr(), Duration::from_secs(5))
         .expect("the kernel completes the connection while lmgrd is stopped");
-    s.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let chunk = vec![filler; 64 * 1024];
     let mut sent = 0;
     let mut bytes = first;
@@ -58,7 +59,9 @@ fn flood(server: &Server, first: &[u8], filler: u8) -> usize {
                 continue;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if stopped && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(e)
+                if stopped && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
                 // The buffers are full: let lmgrd find them so.
                 stopped = false;
                 server.signal(libc::SIGCONT);
@@ -120,7 +123,10 @@ fn lmgrd_drops_oversize_and_endless_frames_with_bounded_memory() {
         "lmgrd's peak RSS grew from {before_peak} KiB to {peak} KiB while peers sent \
          {sent}, {sent_valid} and {sent_garbage} bytes"
     );
-    assert!(after <= before + RSS_SLACK_KIB, "{before} KiB -> {after} KiB");
+    assert!(
+        after <= before + RSS_SLACK_KIB,
+        "{before} KiB -> {after} KiB"
+    );
 
     // Everyone else is still served.
     assert!(Peer::vendor_port(addr, "demo").is_ok());

@@ -3,11 +3,11 @@
 
 use crate::args::{Args, USAGE};
 use crate::borrow_store::{self, BorrowStore};
-use accounting::{Config, Core};
 use crate::server::{local_today, Server};
 use crate::startup;
-use hostenv::state_dir::{self, StateError, EXIT_CONFIG};
+use accounting::{Config, Core};
 use grammar::publisher::{DaemonKeys, DEMO_PUBLIC_KEYS, DEMO_VENDOR};
+use hostenv::state_dir::{self, StateError, EXIT_CONFIG};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,12 +1,12 @@
 //! Starting vendor daemon processes and reaping them.
 
 use super::config::VendorSpec;
+use accounting::admin::AdminPolicy;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use accounting::admin::AdminPolicy;
 
 /// What every vendor daemon is told, whichever it is.
 #[derive(Debug, Clone, Default)]

@@ -2,13 +2,13 @@
 //! port, one vendor daemon per VENDOR/DAEMON line, and with three SERVER
 //! lines, the triad it is a member of.
 
-pub use super::server_line::ConfigError;
 use super::server_line::is_local_name;
+pub use super::server_line::ConfigError;
 use super::triad::{self, TriadPlan};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::LicenseFile;
-use std::path::{Path, PathBuf};
 use hostenv::license_list::{self, Combined, Named};
+use std::path::{Path, PathBuf};
 
 /// FLEXlm's default port range, tried in order when the SERVER line has none.
 pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 27000..=27009;

@@ -10,6 +10,7 @@ use super::supervisor::{Action, LookupError, Policy, Supervisor};
 use super::triad::{self, TriadPlan};
 use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
 use crate::args::Args;
+use accounting::admin::{AdminKind, AdminPolicy};
 use grammar::HostIdentity;
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -22,13 +23,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use accounting::admin::{AdminKind, AdminPolicy};
 use wire::frame::DEFAULT_MAX_PAYLOAD;
 use wire::io::{FrameReader, LinkError, OutBuf};
 use wire::lmerr;
-use wire::{
-    AdminReply, ErrorReply, Message, StatusReply, VendorInfo, VendorState, Welcome,
-};
+use wire::{AdminReply, ErrorReply, Message, StatusReply, VendorInfo, VendorState, Welcome};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);

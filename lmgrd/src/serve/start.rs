@@ -9,14 +9,14 @@
 
 use super::children::Common;
 use super::config;
-use super::console::{log_license_problems, open_log, Console};
 use super::console::create_parent;
+use super::console::{log_license_problems, open_log, Console};
 use super::daemon::{Daemon, Readiness};
 use crate::args::Args;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
 use hostenv::license_list::Combined;
 use hostenv::state_dir::{self, EXIT_CONFIG};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Runs lmgrd as a license server; returns the exit status.
 pub fn run(args: Args, license_list: &str) -> i32 {

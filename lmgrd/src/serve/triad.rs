@@ -16,11 +16,11 @@
 //! seats in use, not the history.
 
 use super::server_line::{is_local_name, ConfigError};
+use accounting::{Batch, Change, Seat};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::model::Server;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use accounting::{Batch, Change, Seat};
 use wire::codec::{Blob, Reader, Wire, Writer};
 use wire::wire_struct;
 
