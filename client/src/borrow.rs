@@ -308,18 +308,10 @@ pub fn local_unix(date: Date, hour: u8, minute: u8) -> Option<u64> {
 
 /// Unix time `secs` as a local `dd-mmm-yyyy:hh:mm`, the form `lmborrow`
 /// and `LM_BORROW` use.
-#[allow(unsafe_code)]
 pub fn format_local(secs: u64) -> String {
-    let t = secs as libc::time_t;
-    // SAFETY: an all-zero tm is a valid value for localtime_r to fill.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers refer to live locals for the whole call.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    let date = ok
-        .then(|| Date::new(tm.tm_year + 1900, (tm.tm_mon + 1) as u8, tm.tm_mday as u8))
-        .flatten();
-    match date {
-        Some(d) => format!("{d}:{:02}:{:02}", tm.tm_hour, tm.tm_min),
+    let local = i64::try_from(secs).ok().and_then(logfmt::local_at);
+    match local.and_then(|z| Some((Date::new(z.local.year, z.local.month, z.local.day)?, z))) {
+        Some((d, z)) => format!("{d}:{:02}:{:02}", z.local.hour, z.local.minute),
         None => format!("@{secs}"),
     }
 }

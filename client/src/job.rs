@@ -1161,20 +1161,9 @@ impl Drop for License {
 }
 
 /// Today in local time, as license dates are meant.
-#[allow(unsafe_code)]
-pub(crate) fn local_today() -> Date {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let now = secs as libc::time_t;
-    // SAFETY: an all-zero tm is a valid value for localtime_r to fill.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers refer to live locals for the whole call.
-    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
-    if ok {
-        if let Some(d) = Date::new(tm.tm_year + 1900, (tm.tm_mon + 1) as u8, tm.tm_mday as u8) {
-            return d;
-        }
-    }
-    Date::from_days_since_epoch((secs / 86_400) as i64)
+pub fn local_today() -> Date {
+    let secs = logfmt::unix_now();
+    logfmt::local_at(secs)
+        .and_then(|z| Date::new(z.local.year, z.local.month, z.local.day))
+        .unwrap_or_else(|| Date::from_days_since_epoch(secs.div_euclid(86_400)))
 }

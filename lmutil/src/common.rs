@@ -155,23 +155,17 @@ impl Stamp {
     }
 
     /// Unix time `secs` in this machine's time zone.
-    #[allow(unsafe_code)]
     pub fn local(secs: u64) -> Stamp {
-        let t = secs as libc::time_t;
-        // SAFETY: an all-zero tm is a valid value for localtime_r to fill.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers refer to live locals for the whole call.
-        let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-        if !ok {
+        let Some(z) = i64::try_from(secs).ok().and_then(logfmt::local_at) else {
             return Stamp::on(1970, 1, 1, 0, 0);
-        }
+        };
         Stamp {
-            year: tm.tm_year + 1900,
-            month: (tm.tm_mon + 1) as u8,
-            day: tm.tm_mday as u8,
-            weekday: tm.tm_wday as u8,
-            hour: tm.tm_hour as u8,
-            minute: tm.tm_min as u8,
+            year: z.local.year,
+            month: z.local.month,
+            day: z.local.day,
+            weekday: z.weekday,
+            hour: z.local.hour,
+            minute: z.local.minute,
         }
     }
 
