@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wire::{
-    Checkin, Checkout, ClientIdentity, Hello, Message, MessageDecoder, StatusQuery, Welcome,
-};
+use wire::io::{Link, LinkError};
+use wire::{Checkin, Checkout, ClientIdentity, Hello, Message, StatusQuery, Welcome};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -179,8 +178,7 @@ fn read_port(read: OwnedFd) -> u16 {
 }
 
 struct Client {
-    stream: TcpStream,
-    decoder: MessageDecoder,
+    link: Link<TcpStream>,
     next_req: u32,
 }
 
@@ -189,8 +187,7 @@ impl Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
         Client {
-            stream,
-            decoder: MessageDecoder::new(wire::frame::DEFAULT_MAX_PAYLOAD),
+            link: Link::new(stream, wire::frame::DEFAULT_MAX_PAYLOAD),
             next_req: 1,
         }
     }
@@ -223,18 +220,14 @@ impl Client {
     }
 
     fn send(&mut self, m: &Message) {
-        self.stream.write_all(&m.to_frame_bytes()).expect("send");
+        self.link.send(m).expect("send");
     }
 
     fn recv(&mut self) -> Message {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(m) = self.decoder.next_message().expect("well-formed reply") {
-                return m;
-            }
-            let n = self.stream.read(&mut buf).expect("read reply");
-            assert!(n > 0, "server closed the connection");
-            self.decoder.feed(&buf[..n]);
+        match self.link.recv() {
+            Ok(m) => m,
+            Err(LinkError::Closed) => panic!("server closed the connection"),
+            Err(e) => panic!("reading a well-formed reply: {e}"),
         }
     }
 
@@ -271,7 +264,7 @@ impl Client {
         let mut buf = [0u8; 4096];
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            match self.stream.read(&mut buf) {
+            match self.link.stream_mut().read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
@@ -329,7 +322,8 @@ fn garbage_closes_only_that_connection() {
     let d = Daemon::demo(&[]);
     let mut good = d.client("joe");
     let mut bad = Client::raw(d.port);
-    bad.stream
+    bad.link
+        .stream_mut()
         .write_all(b"GET / HTTP/1.0\r\n\r\n")
         .expect("send garbage");
     assert!(bad.is_closed(), "the garbage connection stays open");
@@ -496,26 +490,19 @@ fn a_license_signed_here_is_served_with_its_overdraft() {
 
 /// Plays lmgrd's part of a triad on the other end of `--triad-fd`.
 struct FakeLmgrd {
-    stream: std::os::unix::net::UnixStream,
-    decoder: MessageDecoder,
+    link: Link<std::os::unix::net::UnixStream>,
 }
 
 impl FakeLmgrd {
     fn send(&mut self, m: &Message) {
-        self.stream
-            .write_all(&m.to_frame_bytes())
-            .expect("to vendord");
+        self.link.send(m).expect("to vendord");
     }
 
     fn recv(&mut self) -> Message {
-        let mut buf = [0u8; 65536];
-        loop {
-            if let Some(m) = self.decoder.next_message().expect("well-formed") {
-                return m;
-            }
-            let n = self.stream.read(&mut buf).expect("from vendord");
-            assert!(n > 0, "vendord closed the triad link");
-            self.decoder.feed(&buf[..n]);
+        match self.link.recv() {
+            Ok(m) => m,
+            Err(LinkError::Closed) => panic!("vendord closed the triad link"),
+            Err(e) => panic!("reading a well-formed message from vendord: {e}"),
         }
     }
 
@@ -554,8 +541,7 @@ fn triad_member() -> (Daemon, FakeLmgrd) {
     (
         d,
         FakeLmgrd {
-            stream: ours,
-            decoder: MessageDecoder::new(16 << 20),
+            link: Link::new(ours, 16 << 20),
         },
     )
 }
@@ -581,15 +567,16 @@ fn in_a_triad_a_grant_is_only_answered_once_the_majority_committed_it() {
         panic!("expected a proposal")
     };
     // Nothing reaches the client before the commit.
-    joe.stream
+    joe.link
+        .stream()
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut buf = [0u8; 64];
     assert!(
-        joe.stream.read(&mut buf).is_err(),
+        joe.link.stream_mut().read(&mut buf).is_err(),
         "answered before the commit"
     );
-    joe.stream.set_read_timeout(Some(WAIT)).unwrap();
+    joe.link.stream().set_read_timeout(Some(WAIT)).unwrap();
     lmgrd.send(&Message::Replicate(wire::Replicate {
         index: 1,
         payload: p.payload,
