@@ -39,7 +39,26 @@ pub enum LinkError {
     Malformed(#[from] ProtocolError),
 }
 
+impl From<LinkError> for io::Error {
+    /// For callers that speak `io::Result`: the I/O error itself where
+    /// there is one.
+    fn from(e: LinkError) -> io::Error {
+        match e {
+            LinkError::Read(e) | LinkError::Write(e) => e,
+            LinkError::Closed => ErrorKind::UnexpectedEof.into(),
+            LinkError::WriteZero => ErrorKind::WriteZero.into(),
+            LinkError::Malformed(p) => io::Error::new(ErrorKind::InvalidData, p),
+        }
+    }
+}
+
 impl LinkError {
+    /// Whether a blocking link's read timed out (the stream's read
+    /// timeout passed with no whole message).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, LinkError::Read(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+    }
+
     /// Whether the peer simply went away (rather than misbehaving or an
     /// I/O error).
     pub fn is_hang_up(&self) -> bool {
@@ -109,6 +128,20 @@ impl FrameReader {
                 Err(e) => return Err(LinkError::Read(e)),
             }
         }
+    }
+
+    /// Hands each message to `on` as soon as it is whole, until `src`
+    /// would block. Stops at the first error, the link's or `on`'s.
+    pub fn each<R: Read, E: From<LinkError>>(
+        &mut self,
+        src: &mut R,
+        scratch: &mut [u8],
+        mut on: impl FnMut(Message) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(m) = self.next(src, scratch)? {
+            on(m)?;
+        }
+        Ok(())
     }
 
     /// Every message `src` has for us now, until it would block. On an
@@ -263,20 +296,12 @@ impl<S: Read + Write> Link<S> {
         })
     }
 
-    /// The next message. A read timeout on the stream comes back as
-    /// `LinkError::Read` with kind `WouldBlock` or `TimedOut`.
+    /// The next message. A read timeout on the stream comes back as an
+    /// error for which [`LinkError::is_timeout`] holds.
     pub fn recv(&mut self) -> Result<Message, LinkError> {
-        loop {
-            match self.reader.next(&mut self.stream, &mut self.scratch) {
-                Ok(Some(m)) => return Ok(m),
-                Ok(None) => {
-                    return Err(LinkError::Read(io::Error::new(
-                        ErrorKind::WouldBlock,
-                        "timed out waiting for the peer",
-                    )))
-                }
-                Err(e) => return Err(e),
-            }
+        match self.reader.next(&mut self.stream, &mut self.scratch)? {
+            Some(m) => Ok(m),
+            None => Err(LinkError::Read(ErrorKind::WouldBlock.into())),
         }
     }
 

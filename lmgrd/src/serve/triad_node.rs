@@ -84,18 +84,52 @@ pub fn target(token: Token) -> Option<Target> {
     }
 }
 
-/// Why the link to a vendor daemon ended.
+/// Why a link to a peer member or a vendor daemon ended.
 #[derive(Debug, thiserror::Error)]
-enum VendorLinkEnd {
+enum LinkEnd {
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error("unexpected message 0x{0:02x}")]
     Unexpected(u8),
+    #[error("bad raft message: {0}")]
+    BadRaft(String),
+    #[error("refused: {text} ({code})")]
+    Refused { text: String, code: i32 },
+    #[error("{addr} answered as member {member} of triad {cluster}, not member {want} of {want_cluster}")]
+    WrongMember {
+        addr: SocketAddr,
+        member: u32,
+        cluster: String,
+        want: u64,
+        want_cluster: String,
+    },
 }
 
-impl VendorLinkEnd {
+impl LinkEnd {
     fn is_hang_up(&self) -> bool {
-        matches!(self, VendorLinkEnd::Link(e) if e.is_hang_up())
+        matches!(self, LinkEnd::Link(e) if e.is_hang_up())
+    }
+}
+
+/// A raft message or keepalive from member `from` on a ready link.
+fn on_raft(
+    raft: &mut Member,
+    last_heard: &mut Option<u64>,
+    from: u64,
+    now: u64,
+    m: Message,
+) -> Result<(), LinkEnd> {
+    match m {
+        Message::TriadRaft(r) => {
+            *last_heard = Some(now);
+            raft.step(now, from, &r.payload.0)
+                .map_err(|e| LinkEnd::BadRaft(e.to_string()))
+        }
+        Message::Heartbeat(_) => {
+            *last_heard = Some(now);
+            Ok(())
+        }
+        other => Err(LinkEnd::Unexpected(other.kind())),
     }
 }
 
@@ -516,26 +550,23 @@ impl TriadNode {
                 Some(Ok(())) => out.state = OutState::Hello,
             }
         }
-        let mut close = None;
+        let mut close: Option<LinkEnd> = None;
         if readable {
             let mut buf = [0u8; READ_CHUNK];
-            loop {
-                let m = match out.reader.next(&mut out.stream, &mut buf) {
-                    Ok(Some(m)) => m,
-                    Ok(None) => break,
-                    Err(e) => {
-                        close = Some(e.to_string());
-                        break;
-                    }
-                };
-                match (out.state, m) {
+            let cluster = &self.plan.cluster;
+            let raft = &mut self.member;
+            let read = out
+                .reader
+                .each(&mut out.stream, &mut buf, |m| match (out.state, m) {
                     (OutState::Hello, Message::TriadHello(h)) => {
-                        if u64::from(h.member) != member || h.cluster != self.plan.cluster {
-                            close = Some(format!(
-                                "{} answered as member {} of triad {}, not member {member} of {}",
-                                out.addr, h.member, h.cluster, self.plan.cluster
-                            ));
-                            break;
+                        if u64::from(h.member) != member || &h.cluster != cluster {
+                            return Err(LinkEnd::WrongMember {
+                                addr: out.addr,
+                                member: h.member,
+                                cluster: h.cluster,
+                                want: member,
+                                want_cluster: cluster.clone(),
+                            });
                         }
                         out.state = OutState::Ready;
                         out.next_keepalive = now;
@@ -543,25 +574,18 @@ impl TriadNode {
                         p.backoff = DIAL_FIRST_MS;
                         p.last_error = None;
                         log::info!("Connected to {} at {}", p.label, out.addr);
+                        Ok(())
                     }
-                    (OutState::Ready, Message::TriadRaft(r)) => {
-                        p.last_heard = Some(now);
-                        if let Err(e) = self.member.step(now, member, &r.payload.0) {
-                            close = Some(format!("bad raft message: {e}"));
-                            break;
-                        }
+                    (OutState::Ready, m @ (Message::TriadRaft(_) | Message::Heartbeat(_))) => {
+                        on_raft(raft, &mut p.last_heard, member, now, m)
                     }
-                    (OutState::Ready, Message::Heartbeat(_)) => p.last_heard = Some(now),
-                    (_, Message::Error(e)) => {
-                        close = Some(format!("refused: {} ({})", e.text, e.code));
-                        break;
-                    }
-                    (_, other) => {
-                        close = Some(format!("unexpected message 0x{:02x}", other.kind()));
-                        break;
-                    }
-                }
-            }
+                    (_, Message::Error(e)) => Err(LinkEnd::Refused {
+                        text: e.text,
+                        code: e.code,
+                    }),
+                    (_, other) => Err(LinkEnd::Unexpected(other.kind())),
+                });
+            close = read.err();
         }
         let Some(p) = self.peer_mut(member) else {
             return;
@@ -569,12 +593,12 @@ impl TriadNode {
         if close.is_none() && (writable || readable) {
             if let Some(out) = p.out.as_mut() {
                 if let Err(why) = out.out.write_to(&mut out.stream) {
-                    close = Some(why.to_string());
+                    close = Some(why.into());
                 }
             }
         }
         if let Some(why) = close {
-            self.close_out(registry, member, &why, now);
+            self.close_out(registry, member, &why.to_string(), now);
         }
     }
 
@@ -592,33 +616,14 @@ impl TriadNode {
         let Some(conn) = p.inbound.as_mut() else {
             return;
         };
-        let mut close = None;
+        let mut close: Option<LinkEnd> = None;
         if readable {
             let mut buf = [0u8; READ_CHUNK];
-            loop {
-                let m = match conn.reader.next(&mut conn.stream, &mut buf) {
-                    Ok(Some(m)) => m,
-                    Ok(None) => break,
-                    Err(e) => {
-                        close = Some(e.to_string());
-                        break;
-                    }
-                };
-                match m {
-                    Message::TriadRaft(r) => {
-                        p.last_heard = Some(now);
-                        if let Err(e) = self.member.step(now, member, &r.payload.0) {
-                            close = Some(format!("bad raft message: {e}"));
-                            break;
-                        }
-                    }
-                    Message::Heartbeat(_) => p.last_heard = Some(now),
-                    other => {
-                        close = Some(format!("unexpected message 0x{:02x}", other.kind()));
-                        break;
-                    }
-                }
-            }
+            let raft = &mut self.member;
+            let read = conn.reader.each(&mut conn.stream, &mut buf, |m| {
+                on_raft(raft, &mut p.last_heard, member, now, m)
+            });
+            close = read.err();
         }
         let Some(p) = self.peer_mut(member) else {
             return;
@@ -626,12 +631,12 @@ impl TriadNode {
         if close.is_none() && (writable || readable) {
             if let Some(conn) = p.inbound.as_mut() {
                 if let Err(why) = conn.out.write_to(&mut conn.stream) {
-                    close = Some(why.to_string());
+                    close = Some(why.into());
                 }
             }
         }
         if let Some(why) = close {
-            self.close_in(registry, member, &why);
+            self.close_in(registry, member, &why.to_string());
         }
     }
 
@@ -772,30 +777,25 @@ impl TriadNode {
         let Some(link) = self.vendors.get_mut(&idx) else {
             return;
         };
-        let mut close: Option<VendorLinkEnd> = None;
+        let mut close: Option<LinkEnd> = None;
         if readable {
             let mut buf = [0u8; READ_CHUNK];
-            loop {
-                match link.reader.next(&mut link.stream, &mut buf) {
-                    Ok(Some(Message::Propose(p))) => self.proposals.push((idx, p.payload)),
-                    Ok(Some(other)) => {
-                        close = Some(VendorLinkEnd::Unexpected(other.kind()));
-                        break;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        close = Some(VendorLinkEnd::Link(e));
-                        break;
-                    }
+            let proposals = &mut self.proposals;
+            let read = link.reader.each(&mut link.stream, &mut buf, |m| match m {
+                Message::Propose(p) => {
+                    proposals.push((idx, p.payload));
+                    Ok(())
                 }
-            }
+                other => Err(LinkEnd::Unexpected(other.kind())),
+            });
+            close = read.err();
         }
         let Some(link) = self.vendors.get_mut(&idx) else {
             return;
         };
         if close.is_none() && (readable || writable) {
             if let Err(why) = link.out.write_to(&mut link.stream) {
-                close = Some(VendorLinkEnd::Link(why));
+                close = Some(LinkEnd::Link(why));
             }
         }
         if let Some(why) = close {
