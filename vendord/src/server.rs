@@ -71,8 +71,29 @@ pub fn local_today() -> grammar::Date {
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
+    /// SIGTERM or SIGINT: shut down in order.
     Signal(i32),
+    /// lmdown: shut down in order.
     AdminShutdown,
+    /// In a triad, lmgrd's link is gone or unreadable: exit at once with
+    /// status 4, nothing more said to anyone.
+    LostLmgrd,
+    /// In a triad, this member is no longer the master: exit at once with
+    /// status 3 (lmgrd starts it again as a standby), answering nothing
+    /// that was not committed.
+    Demoted,
+}
+
+impl Stopped {
+    /// The status the process exits with when the loop ends this way
+    /// without a shutdown in order.
+    pub fn abrupt_exit_status(self) -> Option<u8> {
+        match self {
+            Stopped::LostLmgrd => Some(4),
+            Stopped::Demoted => Some(3),
+            Stopped::Signal(_) | Stopped::AdminShutdown => None,
+        }
+    }
 }
 
 struct Connection {
@@ -160,6 +181,8 @@ pub struct Server {
     next_date_check: u64,
     next_timestamp: u64,
     stop: Option<Stopped>,
+    /// Set when the loop must end at once, without a shutdown in order.
+    abort: Option<Stopped>,
     /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
     reread: Option<(
         std::path::PathBuf,
@@ -219,6 +242,7 @@ impl Server {
             next_date_check: started_unix_ms + DATE_CHECK_MS,
             next_timestamp: started_unix_ms + TIMESTAMP_MS,
             stop: None,
+            abort: None,
             reread: None,
             reread_pending: false,
             admin: accounting::admin::AdminPolicy::default(),
@@ -262,11 +286,15 @@ impl Server {
             Err(e) => {
                 self.log.flush();
                 log::error!("Lost the link to lmgrd ({e}): exiting");
-                std::process::exit(4);
+                self.abort = Some(Stopped::LostLmgrd);
+                return;
             }
         };
         let now = self.now();
         for m in got {
+            if self.abort.is_some() {
+                return;
+            }
             match m {
                 crate::triad_link::FromLmgrd::Committed(held) => {
                     for h in held {
@@ -297,7 +325,8 @@ impl Server {
                 crate::triad_link::FromLmgrd::Bad(why) => {
                     self.log.flush();
                     log::error!("lmgrd sent {why}: exiting");
-                    std::process::exit(4);
+                    self.abort = Some(Stopped::LostLmgrd);
+                    return;
                 }
             }
         }
@@ -325,7 +354,7 @@ impl Server {
                 // this core may hold seats the triad never committed: start
                 // again as a standby, replayed from the committed log.
                 log::warn!("This member is no longer the triad's master ({reason}): restarting as a standby");
-                std::process::exit(3);
+                self.abort = Some(Stopped::Demoted);
             }
             _ => log::info!("Triad: standby ({reason})"),
         }
@@ -592,6 +621,9 @@ impl Server {
                 Err(e) => return Err(e),
             }
             for event in events.iter() {
+                if let Some(why) = self.abort {
+                    return Ok(why);
+                }
                 match event.token() {
                     LISTENER => self.accept(),
                     TRIAD => {
@@ -623,6 +655,9 @@ impl Server {
                         }
                     }
                 }
+            }
+            if let Some(why) = self.abort {
+                return Ok(why);
             }
             self.housekeeping();
             self.flush_report();
@@ -665,6 +700,7 @@ impl Server {
                 log::info!("{}", logfmt::banner::VENDOR_SHUTDOWN_REQUESTED)
             }
             Stopped::Signal(sig) => log::info!("Shutting down because of signal {sig}"),
+            Stopped::LostLmgrd | Stopped::Demoted => {}
         }
         let product = logfmt::banner::Product::ours(wire::version(), wire::platform());
         logfmt::write_raw(&format!(
@@ -745,7 +781,7 @@ impl Server {
     }
 
     fn read_into(&mut self, token: usize, buf: &mut [u8]) {
-        loop {
+        while self.abort.is_none() {
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
@@ -837,6 +873,9 @@ impl Server {
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
     fn apply(&mut self, mut fx: Effects) {
+        if self.abort.is_some() {
+            return;
+        }
         if let Some(link) = self.triad.as_mut() {
             if !fx.changes.is_empty() || link.holding() {
                 // Nothing of this turn shows (replies, log lines, report
@@ -853,7 +892,7 @@ impl Server {
                 if let Err(e) = link.flush() {
                     self.log.flush();
                     log::error!("Lost the link to lmgrd ({e}): exiting");
-                    std::process::exit(4);
+                    self.abort = Some(Stopped::LostLmgrd);
                 }
                 return;
             }

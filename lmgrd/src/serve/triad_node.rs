@@ -587,15 +587,11 @@ impl TriadNode {
                 });
             close = read.err();
         }
-        let Some(p) = self.peer_mut(member) else {
-            return;
-        };
         if close.is_none() && (writable || readable) {
-            if let Some(out) = p.out.as_mut() {
-                if let Err(why) = out.out.write_to(&mut out.stream) {
-                    close = Some(why.into());
-                }
-            }
+            close = self
+                .peer_mut(member)
+                .and_then(|p| p.out.as_mut())
+                .and_then(|out| out.out.write_to(&mut out.stream).err().map(LinkEnd::from));
         }
         if let Some(why) = close {
             self.close_out(registry, member, &why.to_string(), now);
@@ -625,15 +621,11 @@ impl TriadNode {
             });
             close = read.err();
         }
-        let Some(p) = self.peer_mut(member) else {
-            return;
-        };
         if close.is_none() && (writable || readable) {
-            if let Some(conn) = p.inbound.as_mut() {
-                if let Err(why) = conn.out.write_to(&mut conn.stream) {
-                    close = Some(why.into());
-                }
-            }
+            close = self
+                .peer_mut(member)
+                .and_then(|p| p.inbound.as_mut())
+                .and_then(|c| c.out.write_to(&mut c.stream).err().map(LinkEnd::from));
         }
         if let Some(why) = close {
             self.close_in(registry, member, &why.to_string());
