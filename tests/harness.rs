@@ -62,7 +62,8 @@ pub fn tempdir(tag: &str) -> PathBuf {
 }
 
 /// Copies an example license into `dir` with its SERVER port replaced (the
-/// port is not signed), and the demo public key beside it.
+/// port is not signed). No key goes beside it: the demo vendor daemon and
+/// lmflex have the demo publisher's keys built in.
 pub fn license_with_port(example: &str, dir: &Path, port: u16) -> PathBuf {
     let text = with_port(
         &std::fs::read_to_string(examples().join(example)).unwrap(),
@@ -70,7 +71,6 @@ pub fn license_with_port(example: &str, dir: &Path, port: u16) -> PathBuf {
     );
     let path = dir.join(example);
     std::fs::write(&path, text).unwrap();
-    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
     path
 }
 
@@ -135,8 +135,10 @@ impl Server {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
-        cmd.env_remove("LM_LICENSE_FILE")
-            .env_remove("LM_PUBLIC_KEY_PATH");
+        cmd.env_remove("LM_LICENSE_FILE");
+        if !cmd.get_envs().any(|(k, _)| k == "LM_PUBLIC_KEY_PATH") {
+            cmd.env_remove("LM_PUBLIC_KEY_PATH");
+        }
         let dir = license.parent().unwrap().to_path_buf();
         let state_dir = match cmd.get_envs().find(|(k, _)| *k == "LM_STATE_DIR") {
             Some((_, Some(v))) => PathBuf::from(v),

@@ -1,8 +1,8 @@
 //! The benchmark's license: big counted features, signed at run time with
-//! the demo publisher's key (the shipped vendord is that publisher's
-//! daemon), and the vendor's public key written beside the file.
+//! the demo publisher's key (the shipped vendor daemon, whose keys are built
+//! in, serves the demo publisher's licenses only).
 
-use grammar::signature::sign_entry;
+use grammar::signature::{read_pem_private_key, sign_entry};
 use std::path::{Path, PathBuf};
 
 /// What to put in the license.
@@ -20,7 +20,7 @@ pub struct Spec {
 /// The license text, unsigned.
 pub fn text(spec: &Spec) -> String {
     let mut t = format!(
-        "# lmload benchmark license: signed at run time with the demo key.\n\
+        "# lmload benchmark license: signed at run time with a throw-away key.\n\
          SERVER this_host ANY {}\n",
         spec.port
     );
@@ -66,30 +66,30 @@ fn sign_text(text: &str, key: &grammar::signature::SigningKey) -> Result<String,
     Ok(out)
 }
 
-/// The demo publisher's license-signing key, shipped for demonstrations.
-const DEMO_PRIVATE_KEY: &str = include_str!("../../examples/licenses/demo.key");
+/// The demo publisher's private key (published on purpose: demo only).
+const DEMO_KEY: &str = include_str!("../../examples/licenses/demo.key");
 
-/// Writes `<dir>/lmload.lic` and `<dir>/<vendor>.pub`; returns the license path.
+/// Writes `<dir>/lmload.lic`, signed with the demo key; returns its path.
 pub fn write(dir: &Path, spec: &Spec) -> Result<PathBuf, String> {
+    if spec.vendor != grammar::publisher::DEMO_VENDOR {
+        return Err(format!(
+            "vendor {}: the shipped vendord serves vendor {} only",
+            spec.vendor,
+            grammar::publisher::DEMO_VENDOR
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // The shipped vendord is the demo publisher's daemon: it trusts only the
-    // keys built into it, so the benchmark's license is signed with the demo
-    // publisher's (demonstration-only) private key.
-    let key = grammar::signature::read_pem_private_key(DEMO_PRIVATE_KEY, "the demo key")
-        .map_err(|e| e.to_string())?;
-    let public = grammar::publisher::DEMO_PUBLIC_KEYS;
+    let key = read_pem_private_key(DEMO_KEY, "the demo key").map_err(|e| e.to_string())?;
     let signed = sign_text(&text(spec), &key)?;
     let path = dir.join("lmload.lic");
     std::fs::write(&path, signed).map_err(|e| format!("{}: {e}", path.display()))?;
-    let pub_path = dir.join(format!("{}.pub", spec.vendor));
-    std::fs::write(&pub_path, public).map_err(|e| format!("{}: {e}", pub_path.display()))?;
     Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use grammar::signature::{verify_file, KeyRing, SignatureStatus};
+    use grammar::signature::{verify_file, SignatureStatus};
 
     #[test]
     fn signed_lines_verify() {
@@ -100,11 +100,11 @@ mod tests {
             features: vec!["f1".into(), "held".into()],
             seats: 100_000,
         };
-        let (key, _, _) = grammar::signature::generate_key_pair().unwrap();
-        let signed = sign_text(&text(&spec), &key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let signed = std::fs::read_to_string(write(dir.path(), &spec).unwrap()).unwrap();
         let file = grammar::parse_license("t", &signed);
-        let mut ring = KeyRing::new();
-        ring.insert("demo", key.verifying_key());
+        // As the shipped vendor daemon verifies it: with the demo keys.
+        let ring = grammar::publisher::Publisher::demo().key_ring();
         let status: Vec<_> = verify_file(&file, &ring).into_iter().flatten().collect();
         assert_eq!(status, [SignatureStatus::Valid, SignatureStatus::Valid]);
         assert!(signed.contains("VENDOR demo PORT=27001"));

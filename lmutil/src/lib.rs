@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod common;
+pub mod kit;
 pub mod lmborrow;
 pub mod lmcksum;
 pub mod lmcrypt;
@@ -69,6 +70,7 @@ usage: lmutil lmborrow {{vendor|all}} dd-mmm-yyyy[:hh:mm]\n\
        lmutil lmborrow -return [-c license_file_list] [-d display] [-vendor name] feature\n\
        lmutil lmcksum [-c license_file] [-k] [feature]\n\
        lmutil lmcrypt -genkey vendor [-dir directory] [-force]\n\
+       lmutil lmcrypt -kit vendor [-dir directory] [-source path] [-force]\n\
        lmutil lmcrypt [-key private_key] [-vendor name] license_file ...\n\
        lmutil lmdiag [-c license_file_list] [-n] [-t timeout] [feature]\n\
        lmutil lmdown [-c license_file_list] [-q] [-all] [-vendor name] [-force]\n\

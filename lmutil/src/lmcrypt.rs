@@ -1,7 +1,9 @@
 //! `lmcrypt`: the publisher's signing tool.
 //!
 //! `lmcrypt -genkey vendor` makes a key pair: `vendor.key` stays with the
-//! publisher, `vendor.pub` ships beside the vendor daemon. `lmcrypt files...`
+//! publisher, `vendor.pub` is built into the publisher's vendor daemon and
+//! applications (`lmcrypt -kit vendor` writes a crate that does it, see
+//! [`crate::kit`]). `lmcrypt files...`
 //! signs, in place, every FEATURE, INCREMENT, UPGRADE, PACKAGE and
 //! FEATURESET line of the key's vendor, writing `SIGN="..."` and `ck=`.
 //! Comments and every other line stay exactly as they were.
@@ -15,15 +17,25 @@ use std::path::{Path, PathBuf};
 
 const USAGE: &str = "\
 usage: lmcrypt -genkey vendor [-dir directory] [-force]
+       lmcrypt -kit vendor [-dir directory] [-source path] [-force]
        lmcrypt [-key private_key] [-vendor name] license_file ...
-  -genkey v   create v.key (private: keep it safe) and v.pub (public: ship it
-              beside the vendor daemon) in the directory (default .)
+  -genkey v   create v.key (private: keep it safe) and v.pub (public: built
+              into your vendor daemon and applications) in the directory
+              (default .)
+  -kit v      write v-kit/ in the directory: a cargo crate that builds your
+              vendor daemon (named v) and an example application with v.pub
+              built in; makes the daemon's borrow-sealing key v-seal.key
+              beside v.key on first use
+  -source p   build the kit against the license manager's source at p
+              (default: the published crates)
   -key file   the private key to sign with (default: <vendor>.key)
   -vendor v   sign the lines of vendor v (default: the key file's name)
 ";
 
 pub fn run(args: &[String]) -> i32 {
     let mut genkey = None;
+    let mut kit = None;
+    let mut source = None;
     let mut dir = PathBuf::from(".");
     let mut force = false;
     let mut key = None;
@@ -38,6 +50,8 @@ pub fn run(args: &[String]) -> i32 {
         };
         let r = match a.as_str() {
             "-genkey" => value("-genkey").map(|v| genkey = Some(v)),
+            "-kit" => value("-kit").map(|v| kit = Some(v)),
+            "-source" => value("-source").map(|v| source = Some(PathBuf::from(v))),
             "-dir" => value("-dir").map(|v| dir = PathBuf::from(v)),
             "-key" => value("-key").map(|v| key = Some(PathBuf::from(v))),
             "-vendor" => value("-vendor").map(|v| vendor = Some(v)),
@@ -59,6 +73,28 @@ pub fn run(args: &[String]) -> i32 {
             eprint!("lmcrypt: {e}\n{USAGE}");
             return 1;
         }
+    }
+    if let Some(vendor) = kit {
+        let req = crate::kit::KitRequest {
+            vendor,
+            key_dir: dir,
+            source,
+            force,
+        };
+        return match crate::kit::write_kit(&req) {
+            Ok(path) => {
+                println!(
+                    "lmcrypt: wrote {}: build it with `cargo build --release --manifest-path {}/Cargo.toml`",
+                    path.display(),
+                    path.display()
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("lmcrypt: {e}");
+                1
+            }
+        };
     }
     if let Some(v) = genkey {
         return match make_keys(&v, &dir, force) {
@@ -109,7 +145,9 @@ pub fn run(args: &[String]) -> i32 {
     status
 }
 
-fn make_keys(vendor: &str, dir: &Path, force: bool) -> Result<(), String> {
+/// A vendor name: it becomes file and crate names, so nothing but
+/// letters, digits, `_` and `-`.
+pub(crate) fn check_vendor_name(vendor: &str) -> Result<(), String> {
     if vendor.is_empty()
         || !vendor
             .bytes()
@@ -117,6 +155,11 @@ fn make_keys(vendor: &str, dir: &Path, force: bool) -> Result<(), String> {
     {
         return Err(format!("`{vendor}` is not a vendor name"));
     }
+    Ok(())
+}
+
+fn make_keys(vendor: &str, dir: &Path, force: bool) -> Result<(), String> {
+    check_vendor_name(vendor)?;
     let private = dir.join(format!("{vendor}.key"));
     let public = dir.join(format!("{vendor}.pub"));
     if !force && (private.exists() || public.exists()) {

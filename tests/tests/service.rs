@@ -45,7 +45,6 @@ impl Root {
         let etc = dir.join("etc/lm");
         std::fs::create_dir_all(&etc).unwrap();
         license_with_port("demo.lic", &etc, port);
-        std::fs::remove_file(etc.join("demo.pub")).unwrap();
         testvendor_license(&etc, port);
         copy_binaries(
             &["lmgrd", "vendord", "lmutil", "testvendor"],

@@ -41,7 +41,6 @@ fn triad_license(dir: &Path, port: u16, first: &str) -> PathBuf {
     let out = with_servers(&text, &servers);
     let path = dir.join("triad.lic");
     std::fs::write(&path, out).unwrap();
-    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
     path
 }
 

@@ -109,7 +109,6 @@ fn license(net: &Net, dir: &Path, port: u16) -> PathBuf {
     let text = with_servers(&text, &servers);
     let path = dir.join("triad.lic");
     std::fs::write(&path, text).unwrap();
-    std::fs::copy(examples().join("demo.pub"), dir.join("demo.pub")).unwrap();
     path
 }
 

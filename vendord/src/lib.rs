@@ -24,3 +24,6 @@ pub mod report;
 pub mod server;
 pub mod startup;
 pub mod triad_link;
+
+/// The key material a publisher builds into its vendor daemon.
+pub use grammar::publisher::DaemonKeys;
