@@ -3,6 +3,8 @@
 //! - The license accounting, a pure state machine (no sockets, no clock,
 //!   no threads) driven by events and the time, is the `accounting` crate.
 //! - [`server`]: the single-threaded mio event loop around the core.
+//! - [`router`]: which requests the shell refuses or answers itself, and
+//!   which go to the core (pure).
 //! - [`daemon`]: a whole vendor daemon for one publisher's built-in keys,
 //!   as a publisher's `main` runs it.
 //! - [`startup`]: reading and verifying the license file, process settings,
@@ -21,6 +23,7 @@ pub mod args;
 pub mod borrow_store;
 pub mod daemon;
 pub mod report;
+pub mod router;
 pub mod server;
 pub mod startup;
 pub mod triad_link;

@@ -19,6 +19,7 @@
 //! checkout itself. Lines logged directly flush the batch first, so the
 //! order of lines is kept.
 
+use crate::router::{self, Route};
 use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -806,18 +807,20 @@ impl Server {
             let now = self.now();
             let conn = ConnId(token as u64);
             let refusal = self.admin_refusal(&msg, peer);
-            let fx = if let Some(refusal) = refusal {
-                refusal_reply(conn, refusal)
-            } else if is_shutdown(&msg) && !peer.ip().is_loopback() {
-                refuse_remote_shutdown(conn)
-            } else if !self.serving() && !matches!(msg, Message::StatusQuery(_)) {
-                self.not_master(conn)
-            } else if let Some(fx) = self.report_admin(&msg, conn) {
-                fx
-            } else if let Some(fx) = switch_log(&msg, conn) {
-                fx
-            } else {
-                self.core.handle_message(now, conn, msg)
+            let ctx = router::Context {
+                peer_is_local: peer.ip().is_loopback(),
+                serving: self.serving(),
+                report_log_open: self.report.is_some(),
+            };
+            let fx = match router::route(&msg, ctx, refusal) {
+                Route::Refused(refusal) => refusal_reply(conn, refusal),
+                Route::RemoteShutdown => refuse_remote_shutdown(conn),
+                Route::NotMaster => self.not_master(conn),
+                Route::ReportLog | Route::LogSwitch => self
+                    .report_admin(&msg, conn)
+                    .or_else(|| switch_log(&msg, conn))
+                    .unwrap_or_default(),
+                Route::Core => self.core.handle_message(now, conn, msg),
             };
             self.apply(fx);
         }
@@ -1104,10 +1107,6 @@ pub fn apply_debug_log(options: &grammar::options::Options) {
         }
         Err(e) => log::error!("DEBUGLOG {}: {e}; logging on as before", path.display()),
     }
-}
-
-fn is_shutdown(msg: &Message) -> bool {
-    matches!(msg, Message::Admin(a) if a.op == admin_op::SHUTDOWN)
 }
 
 /// Only a process on this machine (lmgrd, or lmdown run here) may stop the
