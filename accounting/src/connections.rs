@@ -195,6 +195,7 @@ impl Core {
         }
     }
 
+    /// A heartbeat: the connection is alive (and active, unless the client says it is idle); acknowledged.
     pub fn heartbeat(&mut self, now: u64, conn: ConnId, hb: &Heartbeat) -> Effects {
         let mut fx = Effects::default();
         if !self.conns.contains_key(&conn) {

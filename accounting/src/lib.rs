@@ -20,6 +20,7 @@
 //! licenses issued for today plus the OVERDRAFT.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod admin;
 mod admin_ops;
@@ -113,7 +114,9 @@ pub struct Config {
     pub version: String,
     /// Host name and port reported in `Status`.
     pub host: String,
+    /// The port the daemon listens on, shown in status replies.
     pub port: u16,
+    /// How often clients are asked to send a heartbeat (milliseconds).
     pub heartbeat_interval_ms: u32,
     /// Seats of a connection silent for this long are reclaimed.
     pub timeout_ms: u32,
@@ -197,6 +200,7 @@ fn seal(
 /// A connection the event loop should close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Close {
+    /// The connection.
     pub conn: ConnId,
     /// For the log, when the peer did something wrong.
     pub reason: Option<String>,
@@ -250,11 +254,15 @@ impl Effects {
 /// Usage of one pool, for status and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolUsage {
+    /// The feature.
     pub feature: String,
+    /// The version, as the license line writes it.
     pub version: String,
+    /// Whether the pool is counted (uncounted lines have no seat limit).
     pub counted: bool,
     /// Licenses usable today.
     pub issued: u32,
+    /// Seats the OVERDRAFT allows beyond the count.
     pub overdraft: u32,
     /// Seats taken (shared checkouts count once).
     pub in_use: u32,
@@ -528,23 +536,34 @@ const DETACHED: ConnId = ConnId(u64::MAX);
 /// daemon: restored into the core at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BorrowRecord {
+    /// The checkout's handle.
     pub handle: u64,
+    /// The feature.
     pub feature: String,
     /// The pool's version (the line's, not the one asked for).
     pub version: String,
+    /// How many seats.
     pub count: u32,
+    /// The user, as the client names it.
     pub user: String,
+    /// The client's host name.
     pub host: String,
+    /// The client's display.
     pub display: String,
+    /// The client process.
     pub pid: u32,
+    /// The version the client asked for.
     pub requested: String,
+    /// When the checkout was granted (milliseconds since the Unix epoch).
     pub started_ms: u64,
+    /// When the borrow ends (milliseconds since the Unix epoch).
     pub until_ms: u64,
 }
 
 /// A change to the durable set of borrowed seats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BorrowChange {
+    /// A seat was borrowed: keep it.
     Add(BorrowRecord),
     /// The seat was returned or its borrow ran out.
     Remove(u64),
@@ -647,6 +666,7 @@ impl Core {
         core
     }
 
+    /// The configuration the core runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -661,6 +681,7 @@ impl Core {
         self.config.port = port;
     }
 
+    /// The date the core judges expiry and START by.
     pub fn today(&self) -> Date {
         self.today
     }
