@@ -289,29 +289,17 @@ pub fn utc_unix(date: Date, hour: u8, minute: u8) -> Option<u64> {
     u64::try_from(secs).ok()
 }
 
-/// A date and time in this machine's time zone as Unix time (`mktime`,
-/// which also settles daylight saving time).
-#[allow(unsafe_code)]
+/// A date and time in this machine's time zone as Unix time (which also
+/// settles daylight saving time).
 pub fn local_unix(date: Date, hour: u8, minute: u8) -> Option<u64> {
-    // SAFETY: an all-zero tm is a valid value; mktime reads and normalises it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    tm.tm_year = date.year - 1900;
-    tm.tm_mon = i32::from(date.month) - 1;
-    tm.tm_mday = i32::from(date.day);
-    tm.tm_hour = i32::from(hour);
-    tm.tm_min = i32::from(minute);
-    tm.tm_isdst = -1;
-    // SAFETY: `tm` is a live, initialised local for the whole call.
-    let t = unsafe { libc::mktime(&mut tm) };
-    u64::try_from(t).ok()
+    crate::platform::local_to_unix(date, hour, minute)
 }
 
 /// Unix time `secs` as a local `dd-mmm-yyyy:hh:mm`, the form `lmborrow`
 /// and `LM_BORROW` use.
 pub fn format_local(secs: u64) -> String {
-    let local = i64::try_from(secs).ok().and_then(logfmt::local_at);
-    match local.and_then(|z| Some((Date::new(z.local.year, z.local.month, z.local.day)?, z))) {
-        Some((d, z)) => format!("{d}:{:02}:{:02}", z.local.hour, z.local.minute),
+    match crate::platform::local_calendar(secs) {
+        Some((d, hour, minute)) => format!("{d}:{hour:02}:{minute:02}"),
         None => format!("@{secs}"),
     }
 }

@@ -30,6 +30,14 @@ pub enum JobEvent {
         /// Features checked out again.
         reacquired: Vec<String>,
     },
+    /// The server cannot be reached and the job's
+    /// [`crate::FailurePolicy::Grace`] keeps its licenses usable until
+    /// `until`; reconnecting goes on, and [`JobEvent::Reconnected`] or
+    /// [`JobEvent::LicenseLost`] follows.
+    InGrace {
+        server: String,
+        until: std::time::SystemTime,
+    },
     /// A license could not be kept: it was not given back after a
     /// reconnect, or reconnecting failed too often.
     LicenseLost { feature: String, error: LmError },

@@ -1,8 +1,8 @@
 //! Who and where this application runs: the machine's hostids for
 //! node-locked lines, and the identity sent to servers in `Hello`.
 
+use crate::platform;
 use grammar::HostIdentity;
-use std::net::Ipv4Addr;
 use wire::ClientIdentity;
 
 /// This machine and its user, gathered once per job.
@@ -27,7 +27,7 @@ impl LocalIdentity {
     /// password entry), `$DISPLAY` (else the terminal) and IPv4 addresses.
     pub fn gather() -> LocalIdentity {
         let macs = ethernet_addresses();
-        let id32 = host_id32();
+        let id32 = platform::host_id32();
         let mut hex_ids: Vec<u64> = macs.clone();
         if let Some(id) = id32 {
             hex_ids.push(u64::from(id));
@@ -37,7 +37,7 @@ impl LocalIdentity {
             hostname: host_name(),
             user: user_name(),
             display: display_name(),
-            addresses: ipv4_addresses(),
+            addresses: platform::ipv4_addresses(),
             others: Vec::new(),
         };
         LocalIdentity {
@@ -117,14 +117,6 @@ fn ethernet_addresses() -> Vec<u64> {
     macs
 }
 
-#[allow(unsafe_code)]
-fn host_id32() -> Option<u32> {
-    // SAFETY: gethostid takes no arguments and only returns a number.
-    let id = unsafe { libc::gethostid() };
-    let id = id as u32;
-    (id != 0).then_some(id)
-}
-
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -138,32 +130,7 @@ fn user_name() -> String {
     if let Some(u) = std::env::var("USER").ok().filter(|u| !u.is_empty()) {
         return u;
     }
-    password_entry_name().unwrap_or_else(|| "unknown".to_string())
-}
-
-#[allow(unsafe_code)]
-fn password_entry_name() -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to memory we own for the whole call, and
-    // buf's length is passed along with it.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            libc::getuid(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_name points to a NUL-terminated string in buf.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    Some(name.to_string_lossy().into_owned())
+    platform::password_entry_name().unwrap_or_else(|| "unknown".to_string())
 }
 
 /// `$DISPLAY`, else the controlling terminal, as FLEXlm reports it.
@@ -176,37 +143,6 @@ fn display_name() -> String {
         .map(|p| p.display().to_string())
         .filter(|p| p.starts_with("/dev/"))
         .unwrap_or_else(|| "/dev/tty".to_string())
-}
-
-#[allow(unsafe_code)]
-fn ipv4_addresses() -> Vec<Ipv4Addr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list we walk read-only and free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: cur is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr points to a sockaddr; its family says which.
-            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-            if family == libc::AF_INET {
-                // SAFETY: an AF_INET address is a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                if !ip.is_loopback() && !out.contains(&ip) {
-                    out.push(ip);
-                }
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: head came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    out
 }
 
 #[cfg(test)]

@@ -14,16 +14,18 @@ use crate::error::{minor, LmError, Step};
 use crate::event::{lock, Events, JobEvent};
 use crate::identity::LocalIdentity;
 use crate::local::{io_text, plan_file, FilePlan, Request};
+use crate::policy::FailurePolicy;
 use crate::route::{establish, Reached, Route};
 use crate::search::{self, LicensePath, PathEntry, ServerSpec};
 use crate::session::{JobCtx, Opened, Outcome, QueueState, Session, Settings};
+use crate::terms::{self, LineTerms};
 use crate::trust::Trust;
 use grammar::publisher::Publisher;
 use grammar::{Date, Version};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use wire::{lmerr, Message, ReturnBorrow};
 
 /// How a job searches, connects and keeps its licenses.
@@ -58,6 +60,9 @@ pub struct JobConfig {
     /// The borrow store to use instead of `$LM_BORROW_STORE` or
     /// `$HOME/.flexlmborrow`.
     pub borrow_store: Option<PathBuf>,
+    /// What happens to licenses already held when their server becomes
+    /// unreachable (never lets a new checkout succeed without one).
+    pub policy: FailurePolicy,
 }
 
 /// How a checkout waits when no license is free: FLEXlm's
@@ -151,6 +156,7 @@ impl Default for JobConfig {
             display: None,
             lm_borrow: None,
             borrow_store: None,
+            policy: FailurePolicy::default(),
         }
     }
 }
@@ -186,6 +192,25 @@ pub struct JobStatus {
     pub heartbeats_acked: u64,
     /// The latest problem keeping licenses, if one is unresolved.
     pub error: Option<LmError>,
+    /// Reconnect attempts that failed since a server was lost (the most
+    /// of any server); 0 while every server is connected. FLEXlm's
+    /// heartbeat calls return this.
+    pub failed_attempts: u32,
+    /// While licenses are kept on a grace period
+    /// ([`FailurePolicy::Grace`]): when it ends (the earliest, if several
+    /// servers are lost).
+    pub grace_until: Option<SystemTime>,
+}
+
+impl JobStatus {
+    /// "in grace until <local date and time>" while a grace period runs.
+    pub fn grace_text(&self) -> Option<String> {
+        let until = self.grace_until?;
+        let secs = until
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Some(format!("in grace until {}", borrow::format_local(secs)))
+    }
 }
 
 /// A checked-out license. Dropping it checks it in.
@@ -201,6 +226,9 @@ pub struct License {
     borrowed_until: u64,
     /// For a borrow: the vendor daemon's seal over its terms.
     seal: Vec<u8>,
+    /// VENDOR_STRING, NOTICE, ISSUER, SN of the line behind it (boxed:
+    /// rarely read, and a License is moved around a lot).
+    terms: Box<LineTerms>,
     job: Weak<JobInner>,
     returned: AtomicBool,
 }
@@ -252,6 +280,7 @@ impl Job {
                 retry_max: config.retry_max,
                 retry_count: config.retry_count,
                 dup_group: config.dup_group,
+                policy: config.policy,
             },
             events: Events::default(),
             idle: AtomicBool::new(false),
@@ -430,6 +459,15 @@ impl Job {
         }
     }
 
+    /// Sends a heartbeat to every server now rather than at the next
+    /// interval (FLEXlm's manual `lc_heartbeat`); see [`Job::status`] for
+    /// how the connections are doing.
+    pub fn heartbeat(&self) {
+        for s in lock(&self.inner.sessions).iter() {
+            s.beat_now();
+        }
+    }
+
     /// True while the application says its user is idle.
     pub fn is_idle(&self) -> bool {
         self.inner.ctx.idle.load(Ordering::SeqCst)
@@ -514,11 +552,27 @@ impl Job {
             status.held += st.held;
             status.reconnects += st.reconnects;
             status.heartbeats_acked += st.heartbeats_acked;
+            status.failed_attempts = status.failed_attempts.max(st.failed_attempts);
+            status.grace_until = match (status.grace_until, st.grace_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if st.error.is_some() {
                 status.error = st.error;
             }
         }
         status
+    }
+
+    /// How many times a lost server connection was re-established within
+    /// `window` of now (FLEXlm's `lp_heartbeat` reports this: several
+    /// in a short time may mean someone restarts the server to gain
+    /// licenses).
+    pub fn reconnects_within(&self, window: Duration) -> usize {
+        lock(&self.inner.sessions)
+            .iter()
+            .map(|s| s.reconnects_within(window))
+            .sum()
     }
 
     /// The borrow end `LM_BORROW` asks for now (0: none), or why the
@@ -581,6 +635,7 @@ impl Job {
             seat: None,
             borrowed_until: r.until,
             seal: r.seal,
+            terms: Box::default(),
             job: Arc::downgrade(&self.inner),
             returned: AtomicBool::new(false),
         }))
@@ -703,6 +758,7 @@ impl Job {
                 seat: None,
                 borrowed_until: 0,
                 seal: Vec::new(),
+                terms: Box::new(g.terms),
                 job: Arc::downgrade(&self.inner),
                 returned: AtomicBool::new(false),
             })),
@@ -875,7 +931,9 @@ impl JobInner {
         }
         // Borrow terms are checked when the record is used: keep the seal
         // as the daemon gave it.
+        let terms = Box::new(LineTerms::from_proof(&g.proof, &g.feature));
         Ok(License {
+            terms,
             feature: g.feature,
             version: g.version,
             count: g.count,
@@ -966,6 +1024,45 @@ impl License {
     /// The expiry date, as a license file writes it (`permanent`, `31-dec-2099`).
     pub fn expiry(&self) -> &str {
         &self.expiry
+    }
+
+    /// The publisher's VENDOR_STRING on the line behind the license
+    /// (signed, so publishers can encode product tiers in it).
+    pub fn vendor_string(&self) -> Option<&str> {
+        self.terms.vendor_string.as_deref()
+    }
+
+    /// The line's NOTICE (e.g. who the license is for).
+    pub fn notice(&self) -> Option<&str> {
+        self.terms.notice.as_deref()
+    }
+
+    /// The line's ISSUER.
+    pub fn issuer(&self) -> Option<&str> {
+        self.terms.issuer.as_deref()
+    }
+
+    /// The line's SN (serial number).
+    pub fn serial(&self) -> Option<&str> {
+        self.terms.serial.as_deref()
+    }
+
+    /// All of the above. A license taken from a local borrow record has
+    /// none (the record keeps the grant's terms only).
+    pub fn terms(&self) -> &LineTerms {
+        &self.terms
+    }
+
+    /// Days until the license expires, counted as FLEXlm's
+    /// `lc_expire_days`: 0 when it expires tonight, negative once it has,
+    /// `None` when it is permanent.
+    pub fn expire_days(&self) -> Option<i64> {
+        let today = self
+            .job
+            .upgrade()
+            .and_then(|j| j.config.today)
+            .unwrap_or_else(local_today);
+        terms::expire_days(&self.expiry, today)
     }
 
     /// The search-path entry that gave it (a license file or `port@host`).
@@ -1160,10 +1257,14 @@ impl Drop for License {
     }
 }
 
-/// Today in local time, as license dates are meant.
+/// Today in local time, as license dates are meant (UTC if the local
+/// calendar cannot be read).
 pub fn local_today() -> Date {
-    let secs = logfmt::unix_now();
-    logfmt::local_at(secs)
-        .and_then(|z| Date::new(z.local.year, z.local.month, z.local.day))
-        .unwrap_or_else(|| Date::from_days_since_epoch(secs.div_euclid(86_400)))
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    crate::platform::local_calendar(secs).map_or_else(
+        || Date::from_days_since_epoch((secs / 86_400) as i64),
+        |(d, _, _)| d,
+    )
 }

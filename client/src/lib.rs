@@ -27,10 +27,16 @@
 //! - `route`: reaching a vendor daemon through lmgrd.
 //! - `session`: one server connection with its reader and keeper threads
 //!   (heartbeats, reconnect with the same job id).
+//! - [`policy`]: [`FailurePolicy`], what happens to held licenses while
+//!   their server is unreachable (restrictive, lenient, a grace period).
+//! - [`terms`]: VENDOR_STRING, NOTICE, ISSUER, SN and expiry of a
+//!   checked-out license ([`LineTerms`]).
 //! - [`error`]: [`LmError`], FLEXlm's short and long forms.
 //! - [`identity`]: this machine's hostids and the `Hello` identity.
 //!
-//! Blocking I/O on `std::net` and plain threads; no async runtime.
+//! Blocking I/O on `std::net` and plain threads; no async runtime. The
+//! operating system's own calls are in `platform` (Unix; a port to
+//! another system fills in that one module).
 
 // An `LmError` carries the entry, the step and the whole path so that a
 // failed checkout can be explained; it is returned once per failure, where
@@ -43,9 +49,12 @@ pub mod event;
 pub mod identity;
 pub mod job;
 pub mod local;
+pub mod policy;
 pub mod search;
+pub mod terms;
 
 mod conn;
+mod platform;
 mod route;
 mod session;
 mod trust;
@@ -58,4 +67,6 @@ pub use job::{
     Borrow, CheckoutOptions, CheckoutOutcome, Job, JobConfig, JobStatus, License, QueuedLicense,
     Wait,
 };
+pub use policy::FailurePolicy;
 pub use search::{LicensePath, PathEntry, ServerSpec};
+pub use terms::LineTerms;

@@ -7,6 +7,7 @@
 
 use crate::error::{minor, LmError, Step};
 use crate::search::ServerSpec;
+use crate::terms::LineTerms;
 use grammar::check::check;
 use grammar::signature::{KeyRing, SignatureStatus};
 use grammar::{hostid, Date, HostIdentity, LicenseFile, Version};
@@ -32,6 +33,8 @@ pub struct LocalGrant {
     pub expiry: String,
     /// The line's first physical line in the file.
     pub line: u32,
+    /// VENDOR_STRING, NOTICE, ISSUER and SN of the line.
+    pub terms: LineTerms,
 }
 
 /// What to do with one license file.
@@ -244,6 +247,7 @@ pub fn plan(
                     version: f.version.as_written().to_string(),
                     expiry: f.expiry.to_string(),
                     line: entry.line,
+                    terms: LineTerms::of_feature(f),
                 })
             }
             Err((progress, e)) => {

@@ -28,13 +28,14 @@ use crate::conn::{send_on, unexpected, Conn};
 use crate::error::{minor, LmError, Step};
 use crate::event::{lock, Events, JobEvent};
 use crate::local::io_text;
+use crate::policy::{FailurePolicy, Verdict};
 use crate::route::{establish, Reached, Route};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use wire::{lmerr, Checkin, Checkout, ClientIdentity, Granted, Message, Welcome};
 
 /// The heartbeat interval when a server asks for none.
@@ -51,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) retry_max: Duration,
     pub(crate) retry_count: u32,
     pub(crate) dup_group: u8,
+    /// What happens to held seats while the server is unreachable.
+    pub(crate) policy: FailurePolicy,
 }
 
 /// What every session of a job shares.
@@ -128,6 +131,14 @@ pub(crate) enum SeatState {
     Revoked(LmError),
 }
 
+impl Seat {
+    /// True if the seat is held only thanks to a grace period (a borrow
+    /// needs none).
+    fn in_grace(&self) -> bool {
+        matches!(self.state, SeatState::Held) && self.borrow_until == 0
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Seat {
     id: u64,
@@ -203,8 +214,26 @@ struct State {
     beat_now: bool,
     error: Option<LmError>,
     reconnects: u64,
+    /// When the latest reconnects succeeded (at most [`RECENT_RECONNECTS`]).
+    reconnected_at: Vec<Instant>,
     heartbeats_acked: u64,
+    /// Since when the server cannot be reached; `None` while connected.
+    unreachable: Option<Unreachable>,
     readers: Vec<JoinHandle<()>>,
+}
+
+/// How many reconnect times a session remembers, for
+/// [`Session::reconnects_within`].
+const RECENT_RECONNECTS: usize = 64;
+
+/// A connection loss in progress.
+#[derive(Debug, Clone, Copy)]
+struct Unreachable {
+    since: Instant,
+    /// The same moment on the calendar, to tell users when a grace period ends.
+    wall: SystemTime,
+    /// Reconnect attempts that failed since.
+    failed: u32,
 }
 
 /// A snapshot for `Job::status`.
@@ -215,6 +244,10 @@ pub(crate) struct SessionStatus {
     pub(crate) reconnects: u64,
     pub(crate) heartbeats_acked: u64,
     pub(crate) error: Option<LmError>,
+    /// Reconnect attempts failed since the connection was lost.
+    pub(crate) failed_attempts: u32,
+    /// While held seats live on a grace period: when it ends.
+    pub(crate) grace_until: Option<SystemTime>,
 }
 
 #[derive(Debug)]
@@ -277,7 +310,9 @@ impl Session {
                 beat_now: false,
                 error: None,
                 reconnects: 0,
+                reconnected_at: Vec::new(),
                 heartbeats_acked: 0,
+                unreachable: None,
                 readers: Vec::new(),
             }),
             changed: Condvar::new(),
@@ -329,7 +364,15 @@ impl Session {
 
     pub(crate) fn status(&self) -> SessionStatus {
         let st = lock(&self.shared.state);
+        let grace_until = match (self.shared.ctx.settings.policy, st.unreachable) {
+            (FailurePolicy::Grace(period), Some(u)) if st.seats.iter().any(Seat::in_grace) => {
+                Some(u.wall + period)
+            }
+            _ => None,
+        };
         SessionStatus {
+            failed_attempts: st.unreachable.map_or(0, |u| u.failed),
+            grace_until,
             connected: st.link.is_some(),
             held: st
                 .seats
@@ -550,6 +593,15 @@ impl Session {
             }
         }
         .map_err(|e| e.on_entry(&shared.route.entry))
+    }
+
+    /// How many reconnects succeeded within `window` of now.
+    pub(crate) fn reconnects_within(&self, window: Duration) -> usize {
+        let st = lock(&self.shared.state);
+        st.reconnected_at
+            .iter()
+            .filter(|t| t.elapsed() <= window)
+            .count()
     }
 
     /// `Ok` while the seat is held; why not otherwise.
@@ -911,12 +963,19 @@ fn keep(shared: &Arc<Shared>) {
                 st.closed = true;
                 return;
             }
+            if st.unreachable.is_none() {
+                st.unreachable = Some(Unreachable {
+                    since: Instant::now(),
+                    wall: SystemTime::now(),
+                    failed: 0,
+                });
+            }
             drop(st);
             shared.ctx.events.emit(&JobEvent::ConnectionLost {
                 server: shared.route.entry.clone(),
-                reason,
+                reason: reason.clone(),
             });
-            reconnect(shared);
+            reconnect(shared, &reason);
             continue;
         }
         let now = Instant::now();
@@ -954,15 +1013,26 @@ fn keep(shared: &Arc<Shared>) {
     }
 }
 
-/// Reconnects with backoff until connected or closed.
-fn reconnect(shared: &Arc<Shared>) {
+/// Reconnects with backoff until connected or closed, applying the job's
+/// failure policy to the held seats on the way (`reason`: why the
+/// connection was lost).
+fn reconnect(shared: &Arc<Shared>, reason: &str) {
     let settings = &shared.ctx.settings;
     let server = shared.route.entry.clone();
+    let mut error = LmError::new(
+        lmerr::LM_CANTCONNECT,
+        minor::CONNECT,
+        Step::Keepalive,
+        format!("the connection to {server} was lost ({reason}); reconnecting"),
+    )
+    .on_entry(&server);
+    announce_grace(shared);
     let mut attempt = 0u32;
     loop {
         if lock(&shared.state).closed {
             return;
         }
+        judge(shared, attempt, &error);
         let result =
             establish(&shared.route, &shared.ctx, &|_| false).and_then(|reached| match reached {
                 Reached::New(conn, welcome) => Ok((reconcile(shared, conn, &welcome)?, welcome)),
@@ -985,6 +1055,11 @@ fn reconnect(shared: &Arc<Shared>) {
                     continue;
                 }
                 st.reconnects += 1;
+                if st.reconnected_at.len() == RECENT_RECONNECTS {
+                    st.reconnected_at.remove(0);
+                }
+                st.reconnected_at.push(Instant::now());
+                st.unreachable = None;
                 st.error = lost.first().map(|(_, e)| e.clone());
                 drop(st);
                 for (feature, error) in lost {
@@ -1000,20 +1075,14 @@ fn reconnect(shared: &Arc<Shared>) {
                 });
                 return;
             }
-            Err(error) => {
+            Err(e) => {
                 attempt += 1;
-                let error = error.on_entry(&server);
-                let mut newly_lost = Vec::new();
+                error = e.on_entry(&server);
                 {
                     let mut st = lock(&shared.state);
                     st.error = Some(error.clone());
-                    if attempt == attempts_before_lost(shared.route.servers.len(), settings) {
-                        for seat in &mut st.seats {
-                            if matches!(seat.state, SeatState::Held) && seat.borrow_until == 0 {
-                                seat.state = SeatState::Lost(error.clone());
-                                newly_lost.push(seat.feature.clone());
-                            }
-                        }
+                    if let Some(u) = st.unreachable.as_mut() {
+                        u.failed = attempt;
                     }
                 }
                 shared.ctx.events.emit(&JobEvent::ReconnectFailed {
@@ -1021,13 +1090,12 @@ fn reconnect(shared: &Arc<Shared>) {
                     attempt,
                     error: error.clone(),
                 });
-                for feature in newly_lost {
-                    shared.ctx.events.emit(&JobEvent::LicenseLost {
-                        feature,
-                        error: error.clone(),
-                    });
+                let grace_left = judge(shared, attempt, &error);
+                let mut delay = reconnect_delay(attempt, shared.route.servers.len(), settings);
+                if let Some(left) = grace_left {
+                    // Wake when the grace period ends, to report the loss on time.
+                    delay = delay.min(left);
                 }
-                let delay = reconnect_delay(attempt, shared.route.servers.len(), settings);
                 let deadline = Instant::now() + delay;
                 let mut st = lock(&shared.state);
                 while !st.closed {
@@ -1044,6 +1112,56 @@ fn reconnect(shared: &Arc<Shared>) {
             }
         }
     }
+}
+
+/// Tells the application that its licenses live on a grace period, if
+/// the policy gives one and some are held.
+fn announce_grace(shared: &Shared) {
+    let FailurePolicy::Grace(period) = shared.ctx.settings.policy else {
+        return;
+    };
+    let until = {
+        let st = lock(&shared.state);
+        match st.unreachable {
+            Some(u) if st.seats.iter().any(Seat::in_grace) => u.wall + period,
+            _ => return,
+        }
+    };
+    shared.ctx.events.emit(&JobEvent::InGrace {
+        server: shared.route.entry.clone(),
+        until,
+    });
+}
+
+/// Applies the failure policy after `failed` failed reconnect attempts:
+/// held seats it gives up are marked lost (with `error`) and reported.
+/// Returns how long a grace period has left, if one runs.
+fn judge(shared: &Shared, failed: u32, error: &LmError) -> Option<Duration> {
+    let settings = &shared.ctx.settings;
+    let allowed = attempts_before_lost(shared.route.servers.len(), settings);
+    let mut newly_lost = Vec::new();
+    let left = {
+        let mut st = lock(&shared.state);
+        let since = st.unreachable?.since;
+        match settings.policy.verdict(failed, allowed, since.elapsed()) {
+            Verdict::Keep => None,
+            Verdict::Grace { left } => Some(left),
+            Verdict::Lose => {
+                for seat in st.seats.iter_mut().filter(|s| s.in_grace()) {
+                    seat.state = SeatState::Lost(error.clone());
+                    newly_lost.push(seat.feature.clone());
+                }
+                None
+            }
+        }
+    };
+    for feature in newly_lost {
+        shared.ctx.events.emit(&JobEvent::LicenseLost {
+            feature,
+            error: error.clone(),
+        });
+    }
+    left
 }
 
 type Reconciled = (Conn, Vec<String>, Vec<String>, Vec<(String, LmError)>);
@@ -1225,6 +1343,7 @@ mod tests {
             retry_max: ms(60_000),
             retry_count: 5,
             dup_group: 0,
+            policy: FailurePolicy::AfterRetries,
         };
         let triad: Vec<Duration> = (1..=17).map(|a| reconnect_delay(a, 3, &s)).collect();
         assert!(triad[..15].iter().all(|d| *d == ms(200)), "{triad:?}");

@@ -589,3 +589,116 @@ fn lmflex_prints_the_long_form_and_exits_1() {
         "{err}"
     );
 }
+
+/// A job with `policy` whose events arrive on a channel.
+fn job_with_policy(path: &str, policy: client::FailurePolicy) -> (Job, mpsc::Receiver<JobEvent>) {
+    let job = Job::with_config(
+        &Publisher::demo(),
+        JobConfig {
+            policy,
+            ..config(path)
+        },
+    );
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    job.on_event(move |e| {
+        let _ = tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(e.clone());
+    });
+    (job, rx)
+}
+
+#[test]
+fn a_grace_period_keeps_licenses_until_it_ends_then_the_seats_come_back() {
+    let grace = Duration::from_millis(1500);
+    let (mut old, lmgrd) = servers(60_000);
+    let (job, events) = job_with_policy(
+        &format!("{}@localhost", lmgrd.port()),
+        client::FailurePolicy::Grace(grace),
+    );
+    let lic = job.checkout("f1", "1.0", 1).expect("checkout");
+    lmgrd.with(|s| s.error = Some((lmerr::LM_VENDOR_DOWN, 121)));
+    let cut = Instant::now();
+    old.stop();
+    let until = wait_event(&events, |e| match e {
+        JobEvent::InGrace { until, .. } => Some(until),
+        _ => None,
+    });
+    // More failed attempts than the retry count: still held, in grace.
+    wait_for("four failed attempts", || job.status().failed_attempts > 3);
+    let status = job.status();
+    assert!(lic.status().is_ok(), "kept during the grace period");
+    assert_eq!((status.held, status.connected), (1, 0));
+    assert_eq!(status.grace_until, Some(until));
+    assert!(status
+        .grace_text()
+        .expect("text")
+        .starts_with("in grace until "));
+    // A new checkout still needs a server.
+    assert!(job.checkout("f2", "1.0", 1).is_err());
+
+    let error = wait_event(&events, |e| match e {
+        JobEvent::LicenseLost { error, .. } => Some(error),
+        _ => None,
+    });
+    assert!(cut.elapsed() >= grace, "lost after {:?}", cut.elapsed());
+    assert_eq!(error.code, lmerr::LM_VENDOR_DOWN);
+    assert!(lic.status().is_err());
+    assert_eq!(job.status().grace_until, None);
+
+    // The server comes back: the seat is checked out again.
+    let new = vendor(60_000);
+    lmgrd.with(|s| {
+        s.vendor_port = new.port();
+        s.error = None;
+    });
+    let reacquired = wait_event(&events, |e| match e {
+        JobEvent::Reconnected { reacquired, .. } => Some(reacquired),
+        _ => None,
+    });
+    assert_eq!(reacquired, vec!["f1".to_string()]);
+    assert_eq!(hello_jobs(&new.messages()), vec![job.id()]);
+    assert!(lic.status().is_ok());
+    let status = job.status();
+    assert_eq!((status.held, status.failed_attempts), (1, 0));
+}
+
+#[test]
+fn restrictive_reports_the_loss_at_once_and_lenient_never() {
+    let (vendor, lmgrd) = servers(60_000);
+    let (job, events) = job_with_policy(
+        &format!("{}@localhost", lmgrd.port()),
+        client::FailurePolicy::Restrictive,
+    );
+    let lic = job.checkout("f1", "1.0", 1).expect("checkout");
+    vendor.drop_connections();
+    let first = wait_event(&events, |e| match e {
+        JobEvent::LicenseLost { .. } => Some("lost"),
+        JobEvent::Reconnected { .. } | JobEvent::ReconnectFailed { .. } => Some("other"),
+        _ => None,
+    });
+    assert_eq!(first, "lost", "told before any reconnect attempt ended");
+    wait_event(&events, |e| {
+        matches!(e, JobEvent::Reconnected { .. }).then_some(())
+    });
+    assert!(lic.status().is_ok(), "held again after the reconnect");
+
+    let (mut vendor, lmgrd) = servers(60_000);
+    let (job, events) = job_with_policy(
+        &format!("{}@localhost", lmgrd.port()),
+        client::FailurePolicy::Lenient,
+    );
+    let lic = job.checkout("f1", "1.0", 1).expect("checkout");
+    lmgrd.with(|s| s.error = Some((lmerr::LM_VENDOR_DOWN, 121)));
+    vendor.stop();
+    wait_for("six failed attempts", || job.status().failed_attempts >= 6);
+    assert!(lic.status().is_ok());
+    let status = job.status();
+    assert_eq!((status.held, status.grace_until), (1, None));
+    assert_eq!(status.error.map(|e| e.code), Some(lmerr::LM_VENDOR_DOWN));
+    assert!(events
+        .try_iter()
+        .all(|e| !matches!(e, JobEvent::LicenseLost { .. })));
+}

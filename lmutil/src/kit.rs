@@ -66,12 +66,23 @@ pub fn write_kit(req: &KitRequest) -> Result<PathBuf, String> {
             "Cargo.toml".into(),
             cargo_toml(vendor, req.source.as_deref()),
         ),
-        (format!("keys/{vendor}.pub").into(), license_keys),
-        (format!("keys/{vendor}-seal.pub").into(), seal_public),
+        (format!("keys/{vendor}.pub").into(), license_keys.clone()),
+        (
+            format!("keys/{vendor}-seal.pub").into(),
+            seal_public.clone(),
+        ),
         ("src/lib.rs".into(), lib_rs(vendor)),
         ("src/bin/daemon.rs".into(), daemon_rs(vendor, &crate_name)),
         ("src/bin/check.rs".into(), check_rs(vendor, &crate_name)),
         (".gitignore".into(), "/target\n/keys/*.key\n".into()),
+        (
+            "c/lm_vendor_key.h".into(),
+            c_key_header(vendor, &license_keys, &seal_public),
+        ),
+        (
+            format!("python/{}_key.py", vendor.replace('-', "_")).into(),
+            python_key_module(vendor, &license_keys, &seal_public),
+        ),
     ];
     for (name, text) in &files {
         write_file(&kit.join(name), text, false)?;
@@ -82,6 +93,41 @@ pub fn write_kit(req: &KitRequest) -> Result<PathBuf, String> {
         true,
     )?;
     Ok(kit)
+}
+
+/// A C string literal of PEM text, one source line per line.
+fn c_literal(pem: &str) -> String {
+    pem.lines()
+        .map(|l| format!("  \"{l}\\n\""))
+        .collect::<Vec<_>>()
+        .join(" \\\n")
+}
+
+/// The key header a C or C++ application includes before `lmclient.h`
+/// (see docs/client-api.md): the keys are compiled into the application.
+fn c_key_header(vendor: &str, license_keys: &str, seal_public: &str) -> String {
+    format!(
+        "/* The public keys of publisher {vendor}, for lmclient.h: include this\n\
+         \x20* file before lmclient.h. Made by `lmutil lmcrypt -kit`. */\n\
+         #define LM_VENDOR_NAME \"{vendor}\"\n\
+         #define LM_VENDOR_PUBLIC_KEY \\\n{}\n\
+         #define LM_VENDOR_SEAL_KEY \\\n{}\n",
+        c_literal(license_keys),
+        c_literal(seal_public)
+    )
+}
+
+/// The same keys as a Python module, for `lm.Job(VENDOR, key=PUBLIC_KEY,
+/// seal_key=SEAL_KEY)`.
+fn python_key_module(vendor: &str, license_keys: &str, seal_public: &str) -> String {
+    format!(
+        "\"\"\"The public keys of publisher {vendor}, for the `lm` package.\n\n\
+         Made by `lmutil lmcrypt -kit`.\n\"\"\"\n\n\
+         VENDOR = \"{vendor}\"\n\
+         PUBLIC_KEY = \"\"\"{}\"\"\"\n\
+         SEAL_KEY = \"\"\"{}\"\"\"\n",
+        license_keys, seal_public
+    )
 }
 
 /// The daemon's borrow-sealing key pair, read from `key_dir` or made there.
@@ -281,6 +327,16 @@ mod tests {
             std::fs::read_to_string(kit.join("keys/acme-seal.pub")).unwrap(),
             seal
         );
+        // C and Python applications get the same public keys.
+        let header = std::fs::read_to_string(kit.join("c/lm_vendor_key.h")).unwrap();
+        assert!(
+            header.contains("#define LM_VENDOR_NAME \"acme\""),
+            "{header}"
+        );
+        let body = public.lines().nth(1).unwrap();
+        assert!(header.contains(&format!("\"{body}\\n\"")), "{header}");
+        let py = std::fs::read_to_string(kit.join("python/acme_key.py")).unwrap();
+        assert!(py.contains(public.trim()), "{py}");
         // Only the daemon includes the seal's private key.
         let lib = std::fs::read_to_string(kit.join("src/lib.rs")).unwrap();
         assert!(!lib.contains("seal.key"));

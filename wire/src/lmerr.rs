@@ -49,6 +49,9 @@ errors! {
     LM_TOOMANY = -26, "Request for more licenses than this feature supports.";
     LM_NOREADLIC = -30, "Cannot read license file.";
     LM_TOOEARLY = -31, "Feature start date is in the future.";
+    // Texts of -32, -40, -43..-45, -51 and -65 are ours (the manuals give
+    // only their meaning); see docs/compatibility.md.
+    LM_NOSUCHATTR = -32, "No such attribute.";
     LM_BADHANDSHAKE = -33, "Bad encryption handshake with vendor daemon.";
     LM_CLOCKBAD = -34, "Clock difference too large between client and server.";
     LM_FEATQUEUE = -35, "In the queue for this feature.";
@@ -56,14 +59,20 @@ errors! {
     LM_BADFEATPARAM = -37, "Duplicate selection mismatch for this feature.";
     LM_FEATEXCLUDE = -38, "User/host on EXCLUDE list for feature.";
     LM_FEATNOTINCLUDE = -39, "User/host not on INCLUDE list for feature.";
+    LM_CANTMALLOC = -40, "Cannot allocate memory.";
     LM_NEVERCHECKOUT = -41, "Feature was never checked out.";
     LM_BADPARAM = -42, "Invalid parameter.";
+    LM_NOKEYDATA = -43, "No publisher key data.";
+    LM_BADKEYDATA = -44, "Invalid publisher key data.";
+    LM_FUNCNOTAVAIL = -45, "Function not available in this version.";
+    LM_NOFLEXLMINIT = -51, "No license job: call lc_new_job first.";
     LM_NOSERVRESP = -52, "License server system did not respond to message.";
     LM_CHECKOUTFILTERED = -53, "Checkout request rejected by vendor-defined checkout filter.";
     LM_BADFEATSET = -55, "Incorrect FEATURESET line in license file.";
     LM_SERVNOREADLIC = -61, "License server system cannot read license file.";
     LM_NOTLICADMIN = -63, "Not a license administrator.";
     LM_REMOVETOOSOON = -64, "lmremove request before the minimum lmremove interval.";
+    LM_BADVENDORDATA = -65, "Invalid VENDORCODE record.";
     LM_NONETOBORROW = -67, "No licenses to borrow.";
     LM_NOBORROWSUPP = -68, "License BORROW support not enabled.";
     LM_BADPKG = -82, "Invalid PACKAGE line in license file.";
