@@ -452,8 +452,7 @@ impl JobCore {
         let mut st = lock(&self.state);
         let today = st.config.today;
         let job = self.job(&mut st);
-        let result =
-            local_test(job, &self.publisher, feature, version, count, today);
+        let result = local_test(job, &self.publisher, feature, version, count, today);
         drop(st);
         match result {
             Ok(()) => 0,
@@ -536,7 +535,9 @@ fn local_test(
             return Ok(());
         };
         match client::local::plan_file(path, &keys, &req, &job.identity().host, today) {
-            client::local::FilePlan::Local(_) | client::local::FilePlan::Servers { .. } => return Ok(()),
+            client::local::FilePlan::Local(_) | client::local::FilePlan::Servers { .. } => {
+                return Ok(())
+            }
             client::local::FilePlan::Fail(e) => best = Some(LmError::better(best, e)),
         }
     }
