@@ -409,13 +409,11 @@ impl Peer {
     /// Checks out `count` of `feature`.
     pub fn checkout(&mut self, req: u32, feature: &str, count: u32) -> Message {
         self.request(&Message::Checkout(wire::Checkout {
-            borrow_until: 0,
             req,
             feature: feature.into(),
             version: "1.0".into(),
             count,
-            dup_group: 0,
-            queue: false,
+            ..wire::Checkout::default()
         }))
     }
 

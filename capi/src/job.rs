@@ -483,29 +483,6 @@ pub(crate) fn policy_of(attrs: &Attrs) -> FailurePolicy {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dup_masks_map_to_the_wire() {
-        assert_eq!(wire_dup_group(LM_DUP_NONE), 0);
-        assert_eq!(wire_dup_group(LM_DUP_SITE), 0x10);
-        assert_eq!(wire_dup_group(LM_DUP_USER | LM_DUP_HOST), 3);
-        assert_eq!(wire_dup_group(LM_DUP_VENDOR | LM_DUP_DISP), 12);
-    }
-
-    #[test]
-    fn attributes_choose_the_policy() {
-        let mut a = Attrs::default();
-        assert_eq!(policy_of(&a), FailurePolicy::AfterRetries);
-        a.retry_count = -1;
-        assert_eq!(policy_of(&a), FailurePolicy::Lenient);
-        a.grace = 30;
-        assert_eq!(policy_of(&a), FailurePolicy::Grace(Duration::from_secs(30)));
-    }
-}
-
 /// `LM_CO_LOCALTEST`: what the license files on the path can say without
 /// a server: an uncounted line that validates here is enough; a file that
 /// names a server is taken as able to serve (only the server knows its
@@ -549,4 +526,27 @@ fn now_days() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     i64::try_from(secs / 86_400).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dup_masks_map_to_the_wire() {
+        assert_eq!(wire_dup_group(LM_DUP_NONE), 0);
+        assert_eq!(wire_dup_group(LM_DUP_SITE), 0x10);
+        assert_eq!(wire_dup_group(LM_DUP_USER | LM_DUP_HOST), 3);
+        assert_eq!(wire_dup_group(LM_DUP_VENDOR | LM_DUP_DISP), 12);
+    }
+
+    #[test]
+    fn attributes_choose_the_policy() {
+        let mut a = Attrs::default();
+        assert_eq!(policy_of(&a), FailurePolicy::AfterRetries);
+        a.retry_count = -1;
+        assert_eq!(policy_of(&a), FailurePolicy::Lenient);
+        a.grace = 30;
+        assert_eq!(policy_of(&a), FailurePolicy::Grace(Duration::from_secs(30)));
+    }
 }

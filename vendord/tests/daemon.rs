@@ -235,13 +235,11 @@ impl Client {
         let req = self.next_req;
         self.next_req += 1;
         self.send(&Message::Checkout(Checkout {
-            borrow_until: 0,
             req,
             feature: feature.into(),
             version: "1.0".into(),
             count,
-            dup_group: 0,
-            queue: false,
+            ..Checkout::default()
         }));
         let m = self.recv();
         match &m {
