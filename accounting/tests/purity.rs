@@ -1,13 +1,15 @@
 //! The accounting core stays pure: nothing in its dependency tree does
 //! socket or file I/O of its own (mio, redb), and it calls no C library
 //! itself (libc), so the clock and the sockets can only come in as
-//! arguments from the daemons that drive it.
+//! arguments from the daemons that drive it. And the daemons stay apart:
+//! lmgrd shares the core and the host's view with vendord through crates
+//! of their own, never through the vendor daemon's crate.
 
 use std::process::Command;
 
-/// `cargo tree` for this crate's normal (non-dev) dependencies, one crate
+/// `cargo tree` for `package`'s normal (non-dev) dependencies, one crate
 /// name a line, `depth` levels deep (`None`: all).
-fn tree(depth: Option<u32>) -> Vec<String> {
+fn tree_of(package: &str, depth: Option<u32>) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args([
@@ -36,6 +38,24 @@ fn tree(depth: Option<u32>) -> Vec<String> {
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect()
+}
+
+/// [`tree_of`] this crate.
+fn tree(depth: Option<u32>) -> Vec<String> {
+    tree_of("accounting", depth)
+}
+
+#[test]
+fn lmgrd_does_not_depend_on_the_vendor_daemon() {
+    let all = tree_of("lmgrd", None);
+    assert!(
+        all.iter().any(|c| c == "accounting"),
+        "the tree was read: {all:?}"
+    );
+    assert!(
+        !all.iter().any(|c| c == "vendord"),
+        "vendord is in lmgrd's tree: {all:?}"
+    );
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub struct Args {
     /// `-expiry-warning-days N` (ours): warn of served lines expiring
     /// within N days.
     pub expiry_warning_days: Option<u32>,
+    /// `-http`, `-https`, `-cert`, `-key` (ours): the HTTP(S) endpoint.
+    pub web: crate::web::WebArgs,
 }
 
 /// A command line lmgrd cannot act on.
@@ -84,7 +86,9 @@ pub const USAGE: &str = "\
 usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
              [-s timestamp_minutes] [-x lmdown] [-x lmremove] [-local] [-2 -p]
              [-reuseaddr] [-server-line N] [-triad-store path] [-state-dir dir]
-             [-bind address] [-expiry-warning-days N] [-v] [-help]
+             [-bind address] [-expiry-warning-days N]
+             [-http [addr:]port] [-https [addr:]port -cert file -key file]
+             [-v] [-help]
        lmgrd -c license_file_list --check [--json] [--date dd-mmm-yyyy]
 
   -c list       license file(s) and directories of *.lic, separated by ':';
@@ -117,6 +121,13 @@ usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
   -expiry-warning-days N
                 warn in the debug log, daily, of served licenses that expire
                 within N days (default 14; 0: never)
+  -http [addr:]port
+                serve health, JSON status, metrics and the dashboard over
+                HTTP (suggested port 7070; default address: as -bind, else
+                every IPv4 address; only loopback when -https is on)
+  -https [addr:]port
+                the same over HTTPS (suggested port 7071), with -cert and
+                -key naming PEM files
   -v            print the version and exit
   -help         print this message and exit
   --check       check everything a start would meet (license files, SERVER
@@ -133,6 +144,16 @@ fn number(flag: &'static str, value: Option<String>) -> Result<u32, ArgsError> {
         flag,
         value,
         expected: "a whole number",
+    })
+}
+
+/// `[addr:]port` for -http and -https.
+fn listen(flag: &'static str, value: Option<String>) -> Result<crate::web::Listen, ArgsError> {
+    let value = value.ok_or(ArgsError::MissingValue(flag))?;
+    crate::web::Listen::parse(&value).ok_or(ArgsError::BadValue {
+        flag,
+        value,
+        expected: "[address:]port",
     })
 }
 
@@ -195,6 +216,18 @@ impl Args {
                 }
                 "-expiry-warning-days" | "--expiry-warning-days" => {
                     out.expiry_warning_days = Some(number("-expiry-warning-days", it.next())?)
+                }
+                "-http" | "--http" => out.web.http = Some(listen("-http", it.next())?),
+                "-https" | "--https" => out.web.https = Some(listen("-https", it.next())?),
+                "-cert" | "--cert" => {
+                    out.web.cert = Some(PathBuf::from(
+                        it.next().ok_or(ArgsError::MissingValue("-cert"))?,
+                    ))
+                }
+                "-key" | "--key" => {
+                    out.web.key = Some(PathBuf::from(
+                        it.next().ok_or(ArgsError::MissingValue("-key"))?,
+                    ))
                 }
                 "-nfs_log" => {}
                 "-v" | "-version" | "--version" => out.version = true,
@@ -273,6 +306,25 @@ mod tests {
             parse("-state-dir"),
             Err(ArgsError::MissingValue("-state-dir"))
         );
+    }
+
+    #[test]
+    fn web_flags() {
+        let a = parse("-http 7070 -https [::1]:7071 -cert c.pem -key k.pem").unwrap();
+        assert_eq!(a.web.http.map(|l| (l.ip, l.port)), Some((None, 7070)));
+        assert_eq!(
+            a.web.https.map(|l| (l.ip, l.port)),
+            Some((Some("::1".parse().unwrap()), 7071))
+        );
+        assert_eq!(a.web.cert, Some(PathBuf::from("c.pem")));
+        assert!(matches!(
+            parse("-http 127.0.0.1:"),
+            Err(ArgsError::BadValue { flag: "-http", .. })
+        ));
+        assert!(matches!(
+            parse("-http localhost:80"),
+            Err(ArgsError::BadValue { flag: "-http", .. })
+        ));
     }
 
     #[test]

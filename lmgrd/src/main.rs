@@ -11,6 +11,7 @@ mod args;
 mod check_cmd;
 mod check_serve;
 mod serve;
+mod web;
 
 use args::{Args, USAGE};
 use grammar::{Date, Expiry};

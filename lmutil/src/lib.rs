@@ -13,11 +13,13 @@ pub mod admin;
 pub mod common;
 pub mod kit;
 pub mod lmborrow;
+pub mod lmbundle;
 pub mod lmcksum;
 pub mod lmcrypt;
 pub mod lmdiag;
 pub mod lmdown;
 pub mod lmhostid;
+pub mod lmpasswd;
 pub mod lmpath;
 pub mod lmremove;
 pub mod lmreport;
@@ -28,6 +30,8 @@ pub mod lmver;
 pub mod net;
 pub mod path;
 mod rewrite;
+pub mod secrets;
+pub mod statusdoc;
 
 use std::path::Path;
 
@@ -45,12 +49,14 @@ pub type Tool = fn(&Invocation) -> i32;
 /// Tools this binary answers to.
 pub const TOOLS: &[(&str, Tool)] = &[
     ("lmborrow", lmborrow::run),
+    ("lmbundle", lmbundle::run),
     ("lmcksum", |i| lmcksum::run(&i.args)),
     ("lmcrypt", |i| lmcrypt::run(&i.args)),
     ("lmdiag", lmdiag::run),
     ("lmdown", lmdown::run),
     ("lmhostid", lmhostid::run),
     ("lmnewlog", lmswitch::run_lmnewlog),
+    ("lmpasswd", lmpasswd::run),
     ("lmpath", lmpath::run),
     ("lmremove", lmremove::run),
     ("lmreport", lmreport::run),
@@ -68,6 +74,7 @@ pub fn usage() -> String {
 usage: lmutil lmborrow {{vendor|all}} dd-mmm-yyyy[:hh:mm]\n\
        lmutil lmborrow -status | -clear | -purge\n\
        lmutil lmborrow -return [-c license_file_list] [-d display] [-vendor name] feature\n\
+       lmutil lmbundle [-c license_file_list] [-l debug_log] [-r report_log] [-o file.tar.gz]\n\
        lmutil lmcksum [-c license_file] [-k] [feature]\n\
        lmutil lmcrypt -genkey vendor [-dir directory] [-force]\n\
        lmutil lmcrypt -kit vendor [-dir directory] [-source path] [-force]\n\
@@ -76,6 +83,7 @@ usage: lmutil lmborrow {{vendor|all}} dd-mmm-yyyy[:hh:mm]\n\
        lmutil lmdown [-c license_file_list] [-q] [-all] [-vendor name] [-force]\n\
        lmutil lmhostid [-ether|-internet|-user|-display|-hostname|-hostdomain] [-n]\n\
        lmutil lmnewlog [-c license_file_list] {{vendor|feature}} new-file\n\
+       lmutil lmpasswd [-state-dir dir] [-token name | -revoke name | -list | -off]\n\
        lmutil lmpath -status\n\
        lmutil lmpath -add {{all|vendor}} license_file_list\n\
        lmutil lmpath -override {{all|vendor}} license_file_list\n\

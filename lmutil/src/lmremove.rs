@@ -97,7 +97,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
 
 /// Sends `req` to each vendor daemon of `lmgrd` that serves `feature`.
 /// `Ok(true)` when one removed something; `Ok(false)` when none serves it.
-fn remove_at(
+pub fn remove_at(
     lmgrd: &Lmgrd,
     feature: &str,
     req: &AdminRequest,

@@ -196,6 +196,22 @@ impl Daemon {
         })
     }
 
+    /// Where this lmgrd can be reached from this machine: its listening
+    /// address, or loopback when it listens on every address.
+    pub fn loopback_addr(&self) -> SocketAddr {
+        let mut addr = self
+            .listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], self.port)));
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            });
+        }
+        addr
+    }
+
     /// Who to tell once serving (see [`Readiness`]).
     pub fn tell_when_ready(&mut self, readiness: Readiness) {
         self.ready = Some(readiness);

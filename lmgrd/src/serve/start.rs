@@ -73,6 +73,14 @@ pub fn run(args: Args, license_list: &str) -> i32 {
         expiry_warning_days: args.expiry_warning_days,
     };
     let served: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
+    let web = match crate::web::bind(&args.web, args.bind) {
+        Ok(w) => w,
+        Err(e) => {
+            console.fail(&e.to_string());
+            return i32::from(EXIT_CONFIG);
+        }
+    };
+    let web_state_dir = common.state_dir.clone();
     let foreground = args.foreground;
     let local_only = args.local_only;
     // Listen before leaving the foreground: a port in use is the shell's
@@ -104,6 +112,13 @@ pub fn run(args: Args, license_list: &str) -> i32 {
             }
         }
     };
+    if let Some(bound) = web {
+        let context = crate::web::Context {
+            lmgrd: daemon.loopback_addr(),
+            state_dir: web_state_dir,
+        };
+        crate::web::spawn(bound, context);
+    }
     daemon.tell_when_ready(Readiness { parent, console });
     log_banner(&me.hostname, &served, local_only);
     match daemon.run() {

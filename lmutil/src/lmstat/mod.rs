@@ -10,6 +10,7 @@
 //! printed only under `-triad` (and always by lmdiag).
 
 pub mod gather;
+pub mod json;
 pub mod model;
 pub mod render;
 
@@ -32,6 +33,7 @@ pub const USAGE: &str = "usage: lmstat
 \t[-help] (prints this message)
 \t[-triad] (with the above: why each member of a three-server triad
 \tis master or not; not a FLEXlm option)
+\t[-json] (print the status document as JSON; not a FLEXlm option)
 ";
 
 /// What to report, from the command line.
@@ -56,6 +58,8 @@ pub struct Args {
     pub vendor_daemons: bool,
     /// `-triad` (ours): why each triad member is master or not.
     pub triad: bool,
+    /// `-json` (ours): the status document instead of the text.
+    pub json: bool,
 }
 
 /// The command line, understood.
@@ -87,6 +91,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             "-lm" => a.lm_only = true,
             "-vd" => a.vendor_daemons = true,
             "-triad" => a.triad = true,
+            "-json" => a.json = true,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -190,8 +195,11 @@ pub fn run(inv: &Invocation) -> i32 {
         ));
         return 0;
     }
-    let show = args.show();
     let targets = crate::path::targets(&sources);
+    if args.json {
+        return json::run(&targets, args.common.timeouts());
+    }
+    let show = args.show();
     let report = gather::report(banner, layout, &targets, &show, args.common.timeouts());
     common::write_out(&render::render(&report));
     i32::from(!report.reached_a_server())
