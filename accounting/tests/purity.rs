@@ -16,7 +16,7 @@ fn tree_of(package: &str, depth: Option<u32>) -> Vec<String> {
         "tree",
         "--offline",
         "-p",
-        "accounting",
+        package,
         "-e",
         "normal",
         "--prefix",
