@@ -38,6 +38,10 @@ fn find_uid(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
 /// `0100007F:1F90` (IPv4, each 32-bit word in host order) or the 32-hex-digit IPv6 form.
 fn parse_addr(text: &str) -> Option<SocketAddr> {
     let (ip, port) = text.split_once(':')?;
+    // Hex digits only: the words below are cut by byte.
+    if !ip.is_ascii() {
+        return None;
+    }
     let port = u16::from_str_radix(port, 16).ok()?;
     let words: Vec<u32> = (0..ip.len() / 8)
         .map(|i| u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16).map(u32::from_be))
@@ -146,6 +150,22 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_table_that_is_not_hex_is_no_match() {
+        // A multi-byte character across an 8-byte word boundary once
+        // panicked.
+        assert_eq!(parse_addr("0100007\u{e9}0:6978"), None);
+        let row = "   1: 0100007\u{e9}0:D431 0100007F:6978 01 0:0 0:0 0  1000 0 2\n";
+        assert_eq!(
+            find_uid(
+                &format!("header\n{row}"),
+                addr("127.0.0.1:27000"),
+                addr("127.0.0.1:54321")
+            ),
+            None
+        );
     }
 
     #[test]

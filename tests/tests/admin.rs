@@ -204,12 +204,18 @@ fn two_p_refuses_lmdown_from_an_ordinary_user() {
     let port = free_port();
     let license = license_with_port("demo.lic", &dir, port);
     let server = Server::start(&license, port, &["-2", "-p"]);
-    let out = Command::new(bin("lmutil"))
+    // nobody may not be able to enter the checkout (a clone under a
+    // `mktemp -d` directory, mode 700): run a copy from a directory it can.
+    let scratch = e2e::unit::scratch_root("twop");
+    e2e::unit::copy_binaries(&["lmutil"], &scratch);
+    let out = Command::new(scratch.join("lmutil"))
         .args(["lmdown", "-q", "-c", &format!("{port}@localhost")])
+        .current_dir(&scratch)
         .uid(65534)
         .gid(65534)
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&scratch);
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{text}");
