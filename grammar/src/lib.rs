@@ -22,6 +22,7 @@ mod parse;
 pub mod pool;
 pub mod publisher;
 pub mod signature;
+pub mod small_str;
 pub mod source;
 pub mod version;
 
