@@ -11,6 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=${1:?usage: install-capi.sh PREFIX [TARGET_DIR]}
 target=${2:-target/release}
+# `cargo build -p lmclient` puts the libraries in TARGET_DIR; when they were
+# built only as a dependency (as `cargo test --workspace` builds them for
+# the tests), they stay in TARGET_DIR/deps.
+if [ ! -e "$target/liblmclient.so" ] && [ -e "$target/deps/liblmclient.so" ]; then
+  target="$target/deps"
+fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 install -d "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0755 "$target/liblmclient.so" "$prefix/lib/"
