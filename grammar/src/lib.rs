@@ -23,6 +23,7 @@ pub mod pool;
 pub mod publisher;
 pub mod sign_field;
 pub mod signature;
+pub mod small_str;
 pub mod source;
 pub mod version;
 
