@@ -17,7 +17,7 @@
 #      HELD_BIG do: against that step the probe shows what the number of held
 #      connections costs, apart from the traffic they make;
 # then a summary table against the targets. Each lmgrd gets a fresh license
-# (signed at run time with a throw-away key) and starts a fresh vendord. Every
+# (signed at run time with the demo key) and starts a fresh vendord. Every
 # step reports how much CPU other processes took meanwhile; a step during
 # which they took more than BUSY_MAX percent of the machine is repeated (at
 # most TRIES times for a held step, at most 2 x ROUNDS rounds in step 1) and
@@ -49,95 +49,12 @@ PIN=${PIN:-0}
 # No lmload invocation may take longer than this many seconds.
 STEP_LIMIT=$((DURATION + WARMUP + 150))
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-server_cpus=()
-client_cpus=()
-if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
-  last=$(($(nproc) - 1))
-  server_cpus=(taskset -c "$last")
-  client_cpus=(taskset -c "0-$((last - 1))")
-fi
-bin="$root/target/release"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p lmgrd -p vendord -p lmload
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-serving.XXXXXX")
-report="$work/report.txt"
-started=()
-cleanup() {
-  for p in "${started[@]}"; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in "${started[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "work directory kept: $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-
-say() { echo "== $*" | tee -a "$report"; }
-
-# Runs lmload with a time limit, shows and keeps its output, and sets `res`
-# to its RESULT line.
-load() {
-  local out
-  out=$(timeout "$STEP_LIMIT" "${client_cpus[@]}" "$bin/lmload" "$@" 2>&1) || {
-    echo "$out" | tee -a "$report" >&2
-    echo "lmload $1 failed" >&2
-    return 1
-  }
-  echo "$out" >>"$report"
-  echo "$out" | grep -v '^RESULT'
-  res=$(echo "$out" | grep '^RESULT')
-}
-
-# The value of key=value in a RESULT line.
-get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
-port() { "$bin/lmload" free-port; }
-
-# Starts lmgrd (and through it vendord) on a fresh license in $work/$1; sets
-# lmgrd_pid and vendor_port.
-start_lmgrd() {
-  local dir="$work/$1" lm_port
-  lm_port=$(port)
-  vendor_port=$(port)
-  while [ "$vendor_port" = "$lm_port" ]; do vendor_port=$(port); done
-  "$bin/lmload" license --dir "$dir" --port "$lm_port" --vendor-port "$vendor_port" \
-    --features f1,held --seats 100000 >/dev/null
-  LM_PUBLIC_KEY_PATH="$dir" "${server_cpus[@]}" "$bin/lmgrd" -z -c "$dir/lmload.lic" \
-    -l "$dir/debug.log" &
-  lmgrd_pid=$!
-  started+=("$lmgrd_pid")
-  for _ in $(seq 200); do
-    grep -q "demo using TCP-port $vendor_port" "$dir/debug.log" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "vendord did not come up; log:" >&2
-  cat "$dir/debug.log" >&2
-  return 1
-}
-
-stop_lmgrd() {
-  kill -TERM "$lmgrd_pid" 2>/dev/null || true
-  for _ in $(seq 100); do
-    kill -0 "$lmgrd_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$lmgrd_pid" 2>/dev/null || true
-  wait "$lmgrd_pid" 2>/dev/null || true
-}
+BUILD_PACKAGES="-p lmgrd -p vendord -p lmload"
+# shellcheck source=scripts/bench-common.sh
+. "$(dirname "$0")/bench-common.sh"
 
 # Whether other processes stayed under BUSY_MAX during the step of RESULT $1.
 quiet() { awk -v o="$(get others_cpu_pct "$1")" -v m="$BUSY_MAX" 'BEGIN { exit !(o <= m) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-  ok = (op == ">=") ? (v >= t) : (v <= t); print (ok ? "met" : "MISSED") }'; }
-# The median of its arguments (the lower middle one for an even count).
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 say "bench-serving: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), open files $(ulimit -n), $(uname -sr), pinned: $PIN"
 

@@ -8,13 +8,15 @@
 #[path = "unit.rs"]
 pub mod unit;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wire::{ClientIdentity, Message, MessageDecoder};
+use wire::frame::DEFAULT_MAX_PAYLOAD;
+use wire::io::Link;
+use wire::{ClientIdentity, Message};
 
 /// `target/<profile>`, where cargo puts the workspace's binaries: the
 /// directory above a test executable's `deps/`, or a binary's own.
@@ -312,8 +314,7 @@ pub fn alive(pid: i32) -> bool {
 
 /// A bare protocol client, for precise tests.
 pub struct Peer {
-    stream: TcpStream,
-    decoder: MessageDecoder,
+    link: Link<TcpStream>,
 }
 
 impl Peer {
@@ -323,31 +324,22 @@ impl Peer {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         Peer {
-            stream,
-            decoder: MessageDecoder::default(),
+            link: Link::new(stream, DEFAULT_MAX_PAYLOAD),
         }
     }
 
     pub fn send(&mut self, m: &Message) {
-        self.stream.write_all(&m.to_frame_bytes()).unwrap();
+        self.link.send(m).unwrap();
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        let _ = self.stream.write_all(bytes);
+        let _ = self.link.send_bytes(bytes);
     }
 
-    /// The next message; `None` when the peer closed the connection.
+    /// The next message; `None` when the peer closed the connection (or
+    /// sent what is not a message, or did not answer in time).
     pub fn recv(&mut self) -> Option<Message> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(Some(m)) = self.decoder.next_message() {
-                return Some(m);
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.decoder.feed(&buf[..n]),
-            }
-        }
+        self.link.recv().ok()
     }
 
     pub fn request(&mut self, m: &Message) -> Message {
@@ -371,8 +363,7 @@ impl Peer {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .ok()?;
         let mut p = Peer {
-            stream,
-            decoder: MessageDecoder::default(),
+            link: Link::new(stream, DEFAULT_MAX_PAYLOAD),
         };
         let identity = ClientIdentity {
             user: user.into(),
@@ -418,13 +409,11 @@ impl Peer {
     /// Checks out `count` of `feature`.
     pub fn checkout(&mut self, req: u32, feature: &str, count: u32) -> Message {
         self.request(&Message::Checkout(wire::Checkout {
-            borrow_until: 0,
             req,
             feature: feature.into(),
             version: "1.0".into(),
             count,
-            dup_group: 0,
-            queue: false,
+            ..wire::Checkout::default()
         }))
     }
 

@@ -8,9 +8,7 @@ use crate::conf::CONFIG;
 use crate::consts::*;
 use crate::guard::{guard, guard_status, read_opt_str, read_str, write_out, StrError};
 use crate::job::{bad_param, lock, policy_of, JobCore, LmExitFn, LmReconnectFn};
-use client::local::{plan_file, FilePlan, Request};
-use client::{Job, LmError, PathEntry, Publisher, Step};
-use grammar::{Date, Version};
+use client::{LmError, Publisher, Step};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::time::Duration;
@@ -611,49 +609,6 @@ pub(crate) fn expire_days_code(days: Option<i64>) -> c_int {
         Some(d) if d < 0 => lmerr::LM_LONGGONE,
         Some(d) => c_int::try_from(d).unwrap_or(LM_FOREVER - 1),
     }
-}
-
-/// `LM_CO_LOCALTEST`: what the license files on the path can say without
-/// a server: an uncounted line that validates here is enough; a file that
-/// names a server is taken as able to serve (only the server knows its
-/// counts); otherwise the most telling local error.
-pub(crate) fn local_test(
-    job: &Job,
-    publisher: &Publisher,
-    feature: &str,
-    version: &str,
-    count: u32,
-    today: Option<Date>,
-) -> Result<(), LmError> {
-    let Some(version) = Version::parse(version) else {
-        return Err(bad_param(format!("`{version}` is not a version number")));
-    };
-    let req = Request {
-        vendor: publisher.vendor().to_string(),
-        feature: feature.to_string(),
-        version,
-        count,
-    };
-    let today = today.unwrap_or_else(|| Date::from_days_since_epoch(now_days()));
-    let keys = publisher.key_ring();
-    let mut best: Option<LmError> = None;
-    for entry in &job.license_path().entries {
-        let PathEntry::File(path) = entry else {
-            return Ok(());
-        };
-        match plan_file(path, &keys, &req, &job.identity().host, today) {
-            FilePlan::Local(_) | FilePlan::Servers { .. } => return Ok(()),
-            FilePlan::Fail(e) => best = Some(LmError::better(best, e)),
-        }
-    }
-    Err(best.unwrap_or_else(|| bad_param("the license path is empty")))
-}
-
-fn now_days() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i64::try_from(secs / 86_400).unwrap_or(0)
 }
 
 /// FLEXlm's text for an error number, for numbers a job did not produce

@@ -452,8 +452,7 @@ impl JobCore {
         let mut st = lock(&self.state);
         let today = st.config.today;
         let job = self.job(&mut st);
-        let result =
-            crate::flexible::local_test(job, &self.publisher, feature, version, count, today);
+        let result = local_test(job, &self.publisher, feature, version, count, today);
         drop(st);
         match result {
             Ok(()) => 0,
@@ -482,6 +481,51 @@ pub(crate) fn policy_of(attrs: &Attrs) -> FailurePolicy {
     } else {
         FailurePolicy::AfterRetries
     }
+}
+
+/// `LM_CO_LOCALTEST`: what the license files on the path can say without
+/// a server: an uncounted line that validates here is enough; a file that
+/// names a server is taken as able to serve (only the server knows its
+/// counts); otherwise the most telling local error.
+fn local_test(
+    job: &Job,
+    publisher: &Publisher,
+    feature: &str,
+    version: &str,
+    count: u32,
+    today: Option<grammar::Date>,
+) -> Result<(), LmError> {
+    let Some(version) = grammar::Version::parse(version) else {
+        return Err(bad_param(format!("`{version}` is not a version number")));
+    };
+    let req = client::local::Request {
+        vendor: publisher.vendor().to_string(),
+        feature: feature.to_string(),
+        version,
+        count,
+    };
+    let today = today.unwrap_or_else(|| grammar::Date::from_days_since_epoch(now_days()));
+    let keys = publisher.key_ring();
+    let mut best: Option<LmError> = None;
+    for entry in &job.license_path().entries {
+        let client::PathEntry::File(path) = entry else {
+            return Ok(());
+        };
+        match client::local::plan_file(path, &keys, &req, &job.identity().host, today) {
+            client::local::FilePlan::Local(_) | client::local::FilePlan::Servers { .. } => {
+                return Ok(())
+            }
+            client::local::FilePlan::Fail(e) => best = Some(LmError::better(best, e)),
+        }
+    }
+    Err(best.unwrap_or_else(|| bad_param("the license path is empty")))
+}
+
+fn now_days() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i64::try_from(secs / 86_400).unwrap_or(0)
 }
 
 #[cfg(test)]

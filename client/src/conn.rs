@@ -1,13 +1,14 @@
-//! A blocking connection that speaks the protocol: framed messages over a
-//! `TcpStream`, decoded by `wire::MessageDecoder`.
+//! A blocking connection that speaks the protocol: `wire::io::Link` over a
+//! `TcpStream`, with the client's errors.
 
 use crate::error::{minor, LmError, Step};
 use crate::local::io_text;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use wire::frame::DEFAULT_MAX_PAYLOAD;
-use wire::{lmerr, FrameError, Message, MessageDecoder, ProtocolError};
+use wire::io::{Link, LinkError};
+use wire::{lmerr, FrameError, Message, ProtocolError};
 
 /// Why no message could be read.
 #[derive(Debug)]
@@ -65,8 +66,7 @@ impl RecvError {
 /// One TCP connection to lmgrd or a vendor daemon.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: TcpStream,
-    decoder: MessageDecoder,
+    link: Link<TcpStream>,
     pub(crate) peer: SocketAddr,
 }
 
@@ -83,50 +83,38 @@ impl Conn {
         stream.set_read_timeout(io_timeout)?;
         stream.set_write_timeout(io_timeout)?;
         Ok(Conn {
-            stream,
-            decoder: MessageDecoder::new(DEFAULT_MAX_PAYLOAD),
+            link: Link::new(stream, DEFAULT_MAX_PAYLOAD),
             peer: addr,
         })
     }
 
     /// Changes how long reads wait (`None`: until a message or EOF).
     pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
-        self.stream.set_read_timeout(t)
+        self.link.stream().set_read_timeout(t)
     }
 
     /// A second handle on the socket, for writing from another thread.
     pub(crate) fn writer(&self) -> std::io::Result<TcpStream> {
-        self.stream.try_clone()
+        self.link.stream().try_clone()
     }
 
     pub(crate) fn send(&mut self, msg: &Message) -> std::io::Result<()> {
-        send_on(&mut self.stream, msg)
+        send_on(self.link.stream_mut(), msg)
     }
 
     /// The next message, waiting as the read timeout allows.
     pub(crate) fn recv(&mut self) -> Result<Message, RecvError> {
-        let mut buf = [0u8; 4096];
-        loop {
-            match self.decoder.next_message() {
-                Ok(Some(m)) => return Ok(m),
-                Ok(None) => {}
-                Err(e) => return Err(RecvError::Protocol(e)),
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err(RecvError::Closed),
-                Ok(n) => self.decoder.feed(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(RecvError::Timeout)
-                }
-                Err(e) => return Err(RecvError::Io(e)),
-            }
-        }
+        self.link.recv().map_err(|e| match e {
+            LinkError::Closed => RecvError::Closed,
+            LinkError::Malformed(p) => RecvError::Protocol(p),
+            e if e.is_timeout() => RecvError::Timeout,
+            e => RecvError::Io(e.into()),
+        })
     }
 
     /// Closes both directions, waking a thread blocked in `recv`.
     pub(crate) fn shutdown(&self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.link.stream().shutdown(std::net::Shutdown::Both);
     }
 }
 

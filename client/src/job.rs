@@ -1259,7 +1259,7 @@ impl Drop for License {
 
 /// Today in local time, as license dates are meant (UTC if the local
 /// calendar cannot be read).
-pub(crate) fn local_today() -> Date {
+pub fn local_today() -> Date {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

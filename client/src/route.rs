@@ -7,9 +7,32 @@ use crate::conn::{connect_error, unexpected, Conn};
 use crate::error::{minor, LmError, Step};
 use crate::local::io_text;
 use crate::search::ServerSpec;
-use crate::session::JobCtx;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use wire::{lmerr, Hello, Message, Welcome};
+use std::time::Duration;
+use wire::{lmerr, ClientIdentity, Hello, Message, Welcome};
+
+/// What reaching a vendor daemon needs of the job asking: the session's
+/// job context provides it.
+pub(crate) trait Caller {
+    /// The vendor whose daemon is wanted.
+    fn vendor(&self) -> &str;
+    /// Sent in every `Hello`.
+    fn identity(&self) -> &ClientIdentity;
+    /// How long connecting, and then each read or write, may take.
+    fn timeouts(&self) -> (Duration, Duration);
+}
+
+impl<T: Caller + ?Sized> Caller for std::sync::Arc<T> {
+    fn vendor(&self) -> &str {
+        (**self).vendor()
+    }
+    fn identity(&self) -> &ClientIdentity {
+        (**self).identity()
+    }
+    fn timeouts(&self) -> (Duration, Duration) {
+        (**self).timeouts()
+    }
+}
 
 /// How to reach a server: the search-path entry it came from (for
 /// messages) and its address(es): one, or a triad tried in order.
@@ -31,7 +54,7 @@ pub(crate) enum Reached {
 /// there and says `Hello`.
 pub(crate) fn establish(
     route: &Route,
-    ctx: &JobCtx,
+    ctx: &impl Caller,
     known: &dyn Fn(SocketAddr) -> bool,
 ) -> Result<Reached, LmError> {
     let mut best: Option<LmError> = None;
@@ -55,7 +78,7 @@ pub(crate) fn establish(
 
 fn establish_at(
     spec: &ServerSpec,
-    ctx: &JobCtx,
+    ctx: &impl Caller,
     known: &dyn Fn(SocketAddr) -> bool,
 ) -> Result<Reached, LmError> {
     let host = spec.connect_host();
@@ -113,12 +136,12 @@ fn establish_at(
 fn establish_addr(
     addr: SocketAddr,
     label: &str,
-    ctx: &JobCtx,
+    ctx: &impl Caller,
     known: &dyn Fn(SocketAddr) -> bool,
 ) -> Result<Reached, LmError> {
-    let s = &ctx.settings;
+    let (connect_timeout, io_timeout) = ctx.timeouts();
     let hello = Message::Hello(Hello {
-        identity: ctx.identity.clone(),
+        identity: ctx.identity().clone(),
     });
     let write_error = |e: std::io::Error, doing: String| {
         LmError::new(
@@ -129,19 +152,19 @@ fn establish_addr(
         )
         .with_errno(e.raw_os_error())
     };
-    let mut conn = Conn::connect(addr, s.connect_timeout, Some(s.io_timeout))
+    let mut conn = Conn::connect(addr, connect_timeout, Some(io_timeout))
         .map_err(|e| connect_error(&e, format!("connect to {label}")))?;
     let doing = format!("handshake with lmgrd at {label}");
     conn.send(&hello)
         .map_err(|e| write_error(e, doing.clone()))?;
     let welcome = expect_welcome(&mut conn, &doing)?;
-    if welcome.server == ctx.vendor {
+    if welcome.server == ctx.vendor() {
         // The entry names the vendor daemon itself.
         return Ok(Reached::New(conn, welcome));
     }
-    let doing = format!("vendor lookup of {} at lmgrd {label}", ctx.vendor);
+    let doing = format!("vendor lookup of {} at lmgrd {label}", ctx.vendor());
     conn.send(&Message::VendorLookup(wire::VendorLookup {
-        vendor: ctx.vendor.clone(),
+        vendor: ctx.vendor().to_string(),
     }))
     .map_err(|e| write_error(e, doing.clone()))?;
     let port = match conn.recv().map_err(|e| e.to_lm(&doing))? {
@@ -167,8 +190,8 @@ fn establish_addr(
     if known(vaddr) {
         return Ok(Reached::Existing(vaddr));
     }
-    let vlabel = format!("vendor daemon {} at {vaddr} (via {label})", ctx.vendor);
-    let mut vconn = Conn::connect(vaddr, s.connect_timeout, Some(s.io_timeout)).map_err(|e| {
+    let vlabel = format!("vendor daemon {} at {vaddr} (via {label})", ctx.vendor());
+    let mut vconn = Conn::connect(vaddr, connect_timeout, Some(io_timeout)).map_err(|e| {
         let mut err = connect_error(&e, format!("connect to {vlabel}"));
         if err.code == lmerr::LM_CANTCONNECT {
             err.code = lmerr::LM_VENDOR_DOWN;

@@ -69,6 +69,18 @@ pub(crate) struct JobCtx {
     pub(crate) idle: AtomicBool,
 }
 
+impl crate::route::Caller for JobCtx {
+    fn vendor(&self) -> &str {
+        &self.vendor
+    }
+    fn identity(&self) -> &ClientIdentity {
+        &self.identity
+    }
+    fn timeouts(&self) -> (Duration, Duration) {
+        (self.settings.connect_timeout, self.settings.io_timeout)
+    }
+}
+
 /// The delay before reconnect attempt `attempt` (1-based): doubling from
 /// `initial`, at most `max`.
 pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {

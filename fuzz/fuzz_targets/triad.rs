@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use triad::codec;
-use vendord::core::Batch;
+use accounting::Batch;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, bytes)) = data.split_first() else {

@@ -258,7 +258,9 @@ fn main() {
         .map(|a| a.parse().expect("runs must be a number"))
         .unwrap_or(3)
         .max(1);
-    // Optional comma-separated subset of: parse,pools,verify,check.
+    // Optional comma-separated subset of: parse,pools,model,verify,check
+    // ("model" is phase (a) alone, for instruction counts under callgrind;
+    // "none" runs no phase, the baseline to subtract).
     let only: Option<Vec<String>> = args
         .next()
         .map(|a| a.split(',').map(str::to_string).collect());
@@ -296,7 +298,7 @@ fn main() {
         let (t_pools, _) = time(runs, || build_pools(&file, &not_served, today));
         row("  pool::build_pools", t_pools, "");
     }
-    if wanted("parse") && wanted("pools") {
+    if (wanted("parse") && wanted("pools")) || wanted("model") {
         let (t_model, _) = time(runs, || {
             let file = parse_license("bench.lic", &g.text);
             let pools = build_pools(&file, &not_served, today);

@@ -174,7 +174,7 @@ pub fn check(file: &LicenseFile, keys: &KeyRing, today: Date) -> (CheckReport, P
             SignatureStatus::Unverifiable => Some(match entry_sign_field(entry) {
                 Some(SignField::Ed25519 { key_id, .. }) if keys.has_vendor(vendor) => format!(
                     "signed with key {}, which is not a key of vendor {vendor}: never served",
-                    crate::signature::encode_hex(key_id)
+                    crate::sign_field::encode_hex(key_id)
                 ),
                 Some(SignField::Ed25519 { .. }) => format!(
                     "no public key for vendor {vendor} ({}): never served",

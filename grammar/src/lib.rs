@@ -21,7 +21,9 @@ pub mod options;
 mod parse;
 pub mod pool;
 pub mod publisher;
+pub mod sign_field;
 pub mod signature;
+pub mod small_str;
 pub mod source;
 pub mod version;
 

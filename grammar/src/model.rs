@@ -3,7 +3,8 @@
 use crate::date::{Date, Expiry};
 use crate::diag::Diagnostic;
 use crate::hostid::HostId;
-use crate::signature::SignField;
+use crate::sign_field::SignField;
+use crate::small_str::SmallStr;
 use crate::version::Version;
 use serde::Serialize;
 use std::ops::Range;
@@ -38,7 +39,7 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemSpan {
     pub range: Range<usize>,
-    pub name: Option<String>,
+    pub name: Option<SmallStr>,
     /// Physical (line, column) where the item starts.
     pub at: (u32, u32),
 }
@@ -145,9 +146,9 @@ impl DupGroup {
 pub struct Attribute {
     /// The name as written (case matters: lowercase names are the
     /// administrator's and are not signed).
-    pub name: String,
+    pub name: SmallStr,
     /// `None` for a bare flag such as `TS_OK`.
-    pub value: Option<String>,
+    pub value: Option<SmallStr>,
 }
 
 impl Attribute {

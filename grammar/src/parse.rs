@@ -6,6 +6,7 @@ use crate::diag::{Diagnostic, LineIssue, Severity};
 use crate::hostid::HostId;
 use crate::model::*;
 use crate::signature::SignField;
+use crate::small_str::SmallStr;
 use crate::source::{cut_points, logical_lines, logical_lines_in, LogicalLine};
 use crate::version::Version;
 use pest::iterators::Pair;
@@ -778,8 +779,8 @@ impl LineBuilder {
     fn item<'a>(&mut self, token: &Token<'a>) -> (usize, Item<'a>) {
         let item = token.item;
         let name = match item {
-            Item::Attr { name, .. } => Some(name.to_string()),
-            Item::Bare(w) if FLAGS.contains(&w) => Some(w.to_string()),
+            Item::Attr { name, .. } => Some(SmallStr::new(name)),
+            Item::Bare(w) if FLAGS.contains(&w) => Some(SmallStr::new(w)),
             _ => None,
         };
         self.items.push(ItemSpan {
@@ -1098,7 +1099,7 @@ impl LineBuilder {
                     f.vendor_string = Some(collapse(inner));
                     f.attributes.push(Attribute {
                         name: "VENDOR_STRING".into(),
-                        value: Some(inner.to_string()),
+                        value: Some(inner.into()),
                     });
                 }
                 Item::Bare(w) if FLAGS.contains(&w) => {
@@ -1128,7 +1129,7 @@ impl LineBuilder {
                         format!("unknown flag `{w}`: kept, and covered by the signature"),
                     );
                     f.attributes.push(Attribute {
-                        name: w.to_string(),
+                        name: w.into(),
                         value: None,
                     });
                 }
@@ -1181,7 +1182,7 @@ impl LineBuilder {
         f.hostids = self.hostids(at, text);
         f.attributes.push(Attribute {
             name: "HOSTID".into(),
-            value: Some(text.to_string()),
+            value: Some(text.into()),
         });
     }
 
@@ -1273,8 +1274,8 @@ impl LineBuilder {
         }
         let _ = v;
         f.attributes.push(Attribute {
-            name: name.to_string(),
-            value: value.map(str::to_string),
+            name: name.into(),
+            value: value.map(SmallStr::new),
         });
     }
 
@@ -1383,8 +1384,8 @@ impl LineBuilder {
                         n => self.warn(at, format!("unknown attribute `{n}` on a PACKAGE line: kept, and covered by the signature")),
                     }
                     p.attributes.push(Attribute {
-                        name: name.to_string(),
-                        value: Some(value.to_string()),
+                        name: name.into(),
+                        value: Some(value.into()),
                     });
                 }
                 other => self.unexpected(at, &other, "PACKAGE"),

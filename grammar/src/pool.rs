@@ -73,7 +73,7 @@ pub struct Pool {
     /// applications can check them (filled by the vendor daemon, see
     /// [`crate::publisher::pool_proof`]; empty until then).
     #[serde(skip)]
-    pub proof: std::sync::Arc<[crate::publisher::SignedLine]>,
+    pub proof: std::sync::Arc<[crate::sign_field::SignedLine]>,
 }
 
 impl Pool {

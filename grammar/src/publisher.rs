@@ -19,13 +19,13 @@ use crate::date::{Date, Expiry};
 use crate::hostid::HostId;
 use crate::model::{EntryKind, LicenseFile};
 use crate::pool::Pool;
+pub use crate::sign_field::SignedLine;
 use crate::signature::{
     content_with_servers, entry_sign_field, key_id, read_pem_private_key, read_pem_public_keys,
     KeyError, KeyRing, SignField,
 };
 use crate::version::Version;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use std::sync::Arc;
 
 /// The demo publisher's license-signing public key (its private key is
 /// shipped in `examples/licenses/demo.key`: for demonstrations only).
@@ -209,7 +209,7 @@ impl DaemonKeys {
 pub enum GrantProblem {
     #[error("the server sent no signed license line with the grant")]
     NoProof,
-    #[error("the license line behind the grant is signed with key {} that this application does not trust", crate::signature::encode_hex(.0))]
+    #[error("the license line behind the grant is signed with key {} that this application does not trust", crate::sign_field::encode_hex(.0))]
     UnknownKey([u8; 4]),
     #[error("the signature of the license line behind the grant does not verify")]
     BadSignature,
@@ -217,15 +217,6 @@ pub enum GrantProblem {
     Unreadable,
     #[error("no license line signed by the publisher licenses {feature} at the version asked for")]
     NotBacking { feature: String },
-}
-
-/// A license line as its publisher signed it: the signed content (see
-/// [`crate::signature`]) and its Ed25519 signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedLine {
-    pub content: Arc<[u8]>,
-    pub key_id: [u8; 4],
-    pub signature: [u8; 64],
 }
 
 /// The signed lines behind `pool`: its first line that is in force on

@@ -4,18 +4,25 @@
 //! same version and `1.10` is older than `1.9`. We compare the digits
 //! exactly instead of going through floating point.
 
+use crate::small_str::SmallStr;
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::fmt;
 
-/// A feature version as written, with its normalised numeric value.
+/// A feature version as written, with where its normalised numeric value
+/// sits in the text. One `SmallStr` and offsets rather than three
+/// `String`s: every FEATURE line and every pool holds a version, and
+/// versions are short, so this never allocates in practice.
 #[derive(Debug, Clone)]
 pub struct Version {
-    text: String,
-    /// Integer part without leading zeros ("" for zero).
-    int: String,
-    /// Fraction digits without trailing zeros.
-    frac: String,
+    text: SmallStr,
+    /// `text[int_start..int_end]`: integer part without leading zeros
+    /// ("" for zero).
+    int_start: u32,
+    int_end: u32,
+    /// `text[frac_start..frac_end]`: fraction digits without trailing zeros.
+    frac_start: u32,
+    frac_end: u32,
 }
 
 impl Version {
@@ -26,11 +33,23 @@ impl Version {
         if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
             return None;
         }
+        let frac_start = text.len() - frac.len();
+        let offset = |n: usize| u32::try_from(n).ok();
         Some(Version {
-            text: text.to_string(),
-            int: int.trim_start_matches('0').to_string(),
-            frac: frac.trim_end_matches('0').to_string(),
+            text: SmallStr::new(text),
+            int_start: offset(int.len() - int.trim_start_matches('0').len())?,
+            int_end: offset(int.len())?,
+            frac_start: offset(frac_start)?,
+            frac_end: offset(frac_start + frac.trim_end_matches('0').len())?,
         })
+    }
+
+    fn int(&self) -> &str {
+        &self.text[self.int_start as usize..self.int_end as usize]
+    }
+
+    fn frac(&self) -> &str {
+        &self.text[self.frac_start as usize..self.frac_end as usize]
     }
 
     /// The version exactly as the license file wrote it.
@@ -40,11 +59,15 @@ impl Version {
 
     /// The shortest form with the same value: `1.000` becomes `1.0`.
     pub fn normalized(&self) -> String {
-        let int = if self.int.is_empty() { "0" } else { &self.int };
-        let frac = if self.frac.is_empty() {
+        let int = if self.int().is_empty() {
             "0"
         } else {
-            &self.frac
+            self.int()
+        };
+        let frac = if self.frac().is_empty() {
+            "0"
+        } else {
+            self.frac()
         };
         format!("{int}.{frac}")
     }
@@ -71,30 +94,30 @@ impl PartialOrd for Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.int
+        self.int()
             .len()
-            .cmp(&other.int.len())
-            .then_with(|| self.int.cmp(&other.int))
-            .then_with(|| self.frac.cmp(&other.frac))
+            .cmp(&other.int().len())
+            .then_with(|| self.int().cmp(other.int()))
+            .then_with(|| self.frac().cmp(other.frac()))
     }
 }
 
 impl std::hash::Hash for Version {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.int.hash(state);
-        self.frac.hash(state);
+        self.int().hash(state);
+        self.frac().hash(state);
     }
 }
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_written())
     }
 }
 
 impl Serialize for Version {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_written())
     }
 }
 

@@ -7,9 +7,9 @@ use grammar::pool::PoolSet;
 use grammar::publisher::{Publisher, DEMO_VENDOR};
 use grammar::signature::{key_search_dirs, KeyRing};
 use grammar::{Date, LicenseFile};
+use hostenv::license_list;
 use std::fmt::Write as _;
 use std::path::Path;
-use vendord::license_list;
 
 /// Checks every license file named by `list`, and what a start of lmgrd
 /// on this machine would meet; returns the process exit status: 1 when

@@ -9,8 +9,8 @@ use crate::serve::config::{self, ConfigError};
 use grammar::check::{CheckReport, Finding};
 use grammar::pool::PoolSet;
 use grammar::{HostIdentity, LicenseFile};
+use hostenv::license_list::{self, Named};
 use std::path::{Path, PathBuf};
-use vendord::license_list::{self, Named};
 
 /// Expiry within this many days is a warning in `--check`.
 pub const EXPIRY_WARNING_DAYS: u32 = 14;
@@ -69,7 +69,7 @@ pub fn add(reports: &mut [CheckReport], pools: &[PoolSet], files: &[Named], sett
         };
         vendor_lines(&mut reports[at], path, file, setting);
         let soon =
-            vendord::expiry::expiring(&pools[at].pools, reports[at].today, EXPIRY_WARNING_DAYS);
+            accounting::expiry::expiring(&pools[at].pools, reports[at].today, EXPIRY_WARNING_DAYS);
         for e in soon {
             reports[at]
                 .warnings
@@ -239,7 +239,7 @@ fn state_dir(reports: &mut [CheckReport], dir: &Path) {
         }
         std::io::Error::last_os_error()
     };
-    let e = vendord::state_dir::StateError::new("state directory", dir, source);
+    let e = hostenv::state_dir::StateError::new("state directory", dir, source);
     if let Some(r) = reports.first_mut() {
         let file = r.file.clone();
         r.errors.push(finding(

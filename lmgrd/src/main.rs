@@ -46,7 +46,7 @@ fn main() {
         .unwrap_or_else(|| DEFAULT_LICENSE.to_string());
     if args.check {
         let today = match args.date.as_deref().map(Date::parse) {
-            None => local_today(),
+            None => client::job::local_today(),
             Some(Ok(p)) => match p.expiry {
                 Expiry::On(d) => d,
                 Expiry::Permanent => {
@@ -61,7 +61,7 @@ fn main() {
         };
         let me = client::identity::LocalIdentity::gather().host;
         let lmgrd_dir = serve::start::lmgrd_dir();
-        let state_dir = vendord::state_dir::choose(args.state_dir.as_deref());
+        let state_dir = hostenv::state_dir::choose(args.state_dir.as_deref());
         let setting = check_serve::Setting {
             me: &me,
             lmgrd_dir: &lmgrd_dir,
@@ -71,21 +71,4 @@ fn main() {
         std::process::exit(check_cmd::run(&license, args.json, today, &setting));
     }
     std::process::exit(serve::start::run(args, &license));
-}
-
-/// Today's date in local time, as FLEXlm judges expiry.
-fn local_today() -> Date {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let now = secs as libc::time_t;
-    // SAFETY: localtime_r only writes the struct we hand it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
-    if ok {
-        if let Some(d) = Date::new(tm.tm_year + 1900, (tm.tm_mon + 1) as u8, tm.tm_mday as u8) {
-            return d;
-        }
-    }
-    Date::from_days_since_epoch((secs / 86_400) as i64)
 }

@@ -7,6 +7,22 @@ use std::io::Write;
 use std::time::Duration;
 use wire::lmerr;
 
+/// How long connecting and waiting for a reply may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub io: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            io: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Our product name, where FLEXlm's tools print theirs ("FlexNet").
 pub const BRAND: &str = "lm";
 
@@ -139,23 +155,17 @@ impl Stamp {
     }
 
     /// Unix time `secs` in this machine's time zone.
-    #[allow(unsafe_code)]
     pub fn local(secs: u64) -> Stamp {
-        let t = secs as libc::time_t;
-        // SAFETY: an all-zero tm is a valid value for localtime_r to fill.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers refer to live locals for the whole call.
-        let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-        if !ok {
+        let Some(z) = i64::try_from(secs).ok().and_then(logfmt::local_at) else {
             return Stamp::on(1970, 1, 1, 0, 0);
-        }
+        };
         Stamp {
-            year: tm.tm_year + 1900,
-            month: (tm.tm_mon + 1) as u8,
-            day: tm.tm_mday as u8,
-            weekday: tm.tm_wday as u8,
-            hour: tm.tm_hour as u8,
-            minute: tm.tm_min as u8,
+            year: z.local.year,
+            month: z.local.month,
+            day: z.local.day,
+            weekday: z.weekday,
+            hour: z.local.hour,
+            minute: z.local.minute,
         }
     }
 
@@ -210,10 +220,10 @@ pub struct CommonOpts {
 
 impl CommonOpts {
     /// How long connecting and each reply may take.
-    pub fn timeouts(&self) -> crate::net::Timeouts {
+    pub fn timeouts(&self) -> Timeouts {
         match self.timeout {
-            Some(t) => crate::net::Timeouts { connect: t, io: t },
-            None => crate::net::Timeouts::default(),
+            Some(t) => Timeouts { connect: t, io: t },
+            None => Timeouts::default(),
         }
     }
 }

@@ -25,10 +25,23 @@ pub struct KitRequest {
     pub force: bool,
 }
 
+/// A vendor name: it becomes file and crate names, so nothing but
+/// letters, digits, `_` and `-`.
+pub(crate) fn check_vendor_name(vendor: &str) -> Result<(), String> {
+    if vendor.is_empty()
+        || !vendor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!("`{vendor}` is not a vendor name"));
+    }
+    Ok(())
+}
+
 /// Writes `<key_dir>/<vendor>-kit/` and returns its path.
 pub fn write_kit(req: &KitRequest) -> Result<PathBuf, String> {
     let vendor = req.vendor.as_str();
-    crate::lmcrypt::check_vendor_name(vendor)?;
+    check_vendor_name(vendor)?;
     let license_pub = req.key_dir.join(format!("{vendor}.pub"));
     let license_keys = std::fs::read_to_string(&license_pub).map_err(|e| {
         format!(

@@ -145,21 +145,8 @@ pub fn run(args: &[String]) -> i32 {
     status
 }
 
-/// A vendor name: it becomes file and crate names, so nothing but
-/// letters, digits, `_` and `-`.
-pub(crate) fn check_vendor_name(vendor: &str) -> Result<(), String> {
-    if vendor.is_empty()
-        || !vendor
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(format!("`{vendor}` is not a vendor name"));
-    }
-    Ok(())
-}
-
 fn make_keys(vendor: &str, dir: &Path, force: bool) -> Result<(), String> {
-    check_vendor_name(vendor)?;
+    crate::kit::check_vendor_name(vendor)?;
     let private = dir.join(format!("{vendor}.key"));
     let public = dir.join(format!("{vendor}.pub"));
     if !force && (private.exists() || public.exists()) {

@@ -71,7 +71,7 @@ pub fn run(inv: &Invocation) -> i32 {
         Ok(p) => p,
         Err(e) => return common::usage_error("lmpasswd", &e, USAGE),
     };
-    let dir = vendord::state_dir::choose(dir.as_deref());
+    let dir = hostenv::state_dir::choose(dir.as_deref());
     match act(&dir, action) {
         Ok(message) => {
             write_out(&message);

@@ -2,40 +2,22 @@
 //! the few conversations the tools have (status, admin requests). Every
 //! failure comes back as the FLEXlm error the tools print.
 
+pub use crate::common::Timeouts;
 use crate::common::{io_text, LmFailure};
 use client::error::minor;
 use client::identity::LocalIdentity;
 use client::ServerSpec;
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
-use std::time::Duration;
 use wire::frame::DEFAULT_MAX_PAYLOAD;
-use wire::{
-    lmerr, AdminReply, AdminRequest, Hello, Message, MessageDecoder, StatusQuery, StatusReply,
-};
-
-/// How long connecting and waiting for a reply may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub io: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(5),
-            io: Duration::from_secs(10),
-        }
-    }
-}
+use wire::io::{Link, LinkError};
+use wire::{lmerr, AdminReply, AdminRequest, Hello, Message, StatusQuery, StatusReply};
 
 /// One connection to lmgrd or a vendor daemon.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
-    decoder: MessageDecoder,
+    link: Link<TcpStream>,
     pub peer: SocketAddr,
 }
 
@@ -48,8 +30,7 @@ impl Conn {
         let _ = stream.set_read_timeout(Some(t.io));
         let _ = stream.set_write_timeout(Some(t.io));
         let mut conn = Conn {
-            stream,
-            decoder: MessageDecoder::new(DEFAULT_MAX_PAYLOAD),
+            link: Link::new(stream, DEFAULT_MAX_PAYLOAD),
             peer: addr,
         };
         let hello = Message::Hello(Hello {
@@ -64,29 +45,15 @@ impl Conn {
 
     /// Sends `msg` and waits for the reply.
     pub fn request(&mut self, msg: &Message) -> Result<Message, LmFailure> {
-        self.stream
-            .write_all(&msg.to_frame_bytes())
-            .map_err(|e| io_failure(lmerr::LM_CANTWRITE, minor::WRITE, &e))?;
-        self.recv()
-    }
-
-    fn recv(&mut self) -> Result<Message, LmFailure> {
-        let mut buf = [0u8; 8192];
-        loop {
-            match self.decoder.next_message() {
-                Ok(Some(m)) => return Ok(m),
-                Ok(None) => {}
-                Err(_) => return Err(LmFailure::new(lmerr::LM_BADCOMM, minor::BAD_DATA)),
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err(LmFailure::new(lmerr::LM_CANTREAD, minor::READ)),
-                Ok(n) => self.decoder.feed(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(LmFailure::new(lmerr::LM_NOSERVRESP, minor::NO_REPLY))
-                }
-                Err(e) => return Err(io_failure(lmerr::LM_CANTREAD, minor::READ, &e)),
-            }
+        self.link
+            .send(msg)
+            .map_err(|e| io_failure(lmerr::LM_CANTWRITE, minor::WRITE, &std::io::Error::from(e)))?;
+        match self.link.recv() {
+            Ok(m) => Ok(m),
+            Err(LinkError::Malformed(_)) => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::BAD_DATA)),
+            Err(LinkError::Closed) => Err(LmFailure::new(lmerr::LM_CANTREAD, minor::READ)),
+            Err(e) if e.is_timeout() => Err(LmFailure::new(lmerr::LM_NOSERVRESP, minor::NO_REPLY)),
+            Err(e) => Err(io_failure(lmerr::LM_CANTREAD, minor::READ, &e.into())),
         }
     }
 

@@ -35,48 +35,19 @@ pub struct LocalTime {
 /// Where the logger reads the time.
 pub type Clock = fn() -> LocalTime;
 
-/// The current local time, from the C library's time zone rules.
-pub fn local_now() -> LocalTime {
-    // SAFETY: `time` accepts a null pointer; `localtime_r` writes only into
-    // the `tm` we own and is thread-safe.
+/// Unix time `secs` in this machine's time zone, with its weekday and
+/// zone abbreviation: the one place the C library's `localtime_r` is
+/// called. `None` when the C library cannot represent it.
+pub fn local_at(secs: i64) -> Option<banner::ZonedTime> {
+    let t = libc::time_t::try_from(secs).ok()?;
+    // SAFETY: an all-zero tm is a valid value for localtime_r to fill;
+    // localtime_r writes only into the `tm` we own and is thread-safe;
+    // `tm_zone` points at libc's static zone names (or is null), read
+    // before any other call could change them.
     unsafe {
-        let t = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
         if libc::localtime_r(&t, &mut tm).is_null() {
-            return LocalTime {
-                year: 1970,
-                month: 1,
-                day: 1,
-                hour: 0,
-                minute: 0,
-                second: 0,
-            };
-        }
-        LocalTime {
-            year: tm.tm_year + 1900,
-            month: (tm.tm_mon + 1) as u8,
-            day: tm.tm_mday as u8,
-            hour: tm.tm_hour as u8,
-            minute: tm.tm_min as u8,
-            second: tm.tm_sec.min(59) as u8,
-        }
-    }
-}
-
-/// The current local time with its weekday and zone abbreviation, for
-/// the start-up banner's `Server's System Date and Time:` line.
-pub fn zoned_now() -> banner::ZonedTime {
-    // SAFETY: as in `local_now`; `tm_zone` points at libc's static zone
-    // names (or is null), read before any other call could change them.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return banner::ZonedTime {
-                local: local_now(),
-                weekday: 0,
-                zone: String::new(),
-            };
+            return None;
         }
         let zone = if tm.tm_zone.is_null() {
             String::new()
@@ -85,7 +56,7 @@ pub fn zoned_now() -> banner::ZonedTime {
                 .to_string_lossy()
                 .into_owned()
         };
-        banner::ZonedTime {
+        Some(banner::ZonedTime {
             local: LocalTime {
                 year: tm.tm_year + 1900,
                 month: (tm.tm_mon + 1) as u8,
@@ -96,8 +67,40 @@ pub fn zoned_now() -> banner::ZonedTime {
             },
             weekday: tm.tm_wday as u8,
             zone,
-        }
+        })
     }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The current local time, from the C library's time zone rules.
+pub fn local_now() -> LocalTime {
+    local_at(unix_now()).map_or(
+        LocalTime {
+            year: 1970,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        },
+        |z| z.local,
+    )
+}
+
+/// The current local time with its weekday and zone abbreviation, for
+/// the start-up banner's `Server's System Date and Time:` line.
+pub fn zoned_now() -> banner::ZonedTime {
+    local_at(unix_now()).unwrap_or_else(|| banner::ZonedTime {
+        local: local_now(),
+        weekday: 0,
+        zone: String::new(),
+    })
 }
 
 /// Writes `text` to standard output as it is, without the time and

@@ -18,7 +18,8 @@ const MONTHS: [&str; 12] = [
 ];
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
-/// A calendar date (proleptic Gregorian).
+/// A calendar date (proleptic Gregorian), as the report log shows it:
+/// the license grammar's [`grammar::Date`] written ISO 8601.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
     pub year: i32,
@@ -31,10 +32,7 @@ pub struct Date {
 impl Date {
     /// The date, if it exists.
     pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        Some(Date { year, month, day })
+        grammar::Date::new(year, month, day).map(Date::from)
     }
 
     /// Reads FLEXlm's `dd-mon-yyyy` (`5-jan-2026`, `05-Jan-2026`), as the
@@ -74,30 +72,13 @@ impl Date {
 
     /// Days since 1-jan-1970 (negative before).
     pub fn days_since_epoch(self) -> i64 {
-        let m = i64::from(self.month);
-        let y = i64::from(self.year) - i64::from(m <= 2);
-        let era = if y >= 0 { y } else { y - 399 } / 400;
-        let yoe = y - era * 400;
-        let mp = if m > 2 { m - 3 } else { m + 9 };
-        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+        grammar::Date::from(self).days_since_epoch()
     }
 
     /// The date `days` days after 1-jan-1970. Callers keep `days` within
     /// the range [`MAX_TIME`] allows.
     pub fn from_days(days: i64) -> Date {
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Date { year, month, day }
+        grammar::Date::from_days_since_epoch(days).into()
     }
 
     /// 0 = Sunday.
@@ -129,12 +110,25 @@ impl Serialize for Date {
     }
 }
 
-fn days_in_month(year: i32, month: u8) -> u8 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+/// The same day as the license grammar's date, which does the calendar
+/// arithmetic for both; this one is written ISO 8601 (`Display`, JSON).
+impl From<grammar::Date> for Date {
+    fn from(d: grammar::Date) -> Date {
+        Date {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+        }
+    }
+}
+
+impl From<Date> for grammar::Date {
+    fn from(d: Date) -> grammar::Date {
+        grammar::Date {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+        }
     }
 }
 

@@ -9,8 +9,10 @@
 //!
 //! - [`record`]: the [`Record`] and its [`Kind`].
 //! - [`codec`]: the stored form of a record (compact, versioned, strict).
-//! - [`store`]: the file: [`ReportLog`] (open, append a batch in one
-//!   transaction, `lmswitchr`, `lmnewlog`) and [`Reader`]. It does I/O.
+//! - `store` (feature `store`, on by default): the file: `ReportLog` (open,
+//!   append a batch in one transaction, `lmswitchr`, `lmnewlog`) and
+//!   `Reader`. It does I/O, with redb; without the feature the crate is
+//!   the records and their pure summaries, for the accounting core.
 //! - [`summary`]: per feature and day, checkouts, users, seat-hours, peak,
 //!   denials; pure, over any sequence of records.
 //! - [`render`]: the summary as a table or JSON, records as CSV; pure.
@@ -32,11 +34,13 @@ pub mod calendar;
 pub mod codec;
 pub mod record;
 pub mod render;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod summary;
 
 pub use calendar::{Calendar, Civil, Date, FixedOffset, Utc};
 pub use codec::DecodeError;
 pub use record::{Kind, Record};
+#[cfg(feature = "store")]
 pub use store::{aside_name, Error, Reader, Records, ReportLog};
 pub use summary::{summarize, DaySummary, FeatureSummary, Filter, Peak, Summarizer, Summary};

@@ -459,11 +459,6 @@ fn a_whole_session_logs_in_flexlm_shapes() {
 /// Today as the log's start-up line writes it (`M/D/YYYY`), from the C
 /// library's local time, as lmgrd reads it.
 fn logfmt_date() -> String {
-    // SAFETY: `time` takes a null pointer; `localtime_r` writes into our `tm`.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        format!("{}/{}/{}", tm.tm_mon + 1, tm.tm_mday, tm.tm_year + 1900)
-    }
+    let t = logfmt::local_now();
+    format!("{}/{}/{}", t.month, t.day, t.year)
 }

@@ -54,7 +54,7 @@ pub struct Args {
     /// The socket to lmgrd when it is a member of a triad.
     pub triad_fd: Option<i32>,
     /// lmgrd's `-x lmremove`, `-local` and `-2 -p`, passed on.
-    pub admin: crate::admin_auth::AdminPolicy,
+    pub admin: accounting::admin::AdminPolicy,
     /// Where state goes (`--state-dir`); `None`: from the environment.
     pub state_dir: Option<PathBuf>,
     /// The one address to listen on (`--bind`).
@@ -102,7 +102,7 @@ impl Args {
         };
         let mut borrow_store = None;
         let mut triad_fd = None;
-        let mut admin = crate::admin_auth::AdminPolicy::default();
+        let mut admin = accounting::admin::AdminPolicy::default();
         let mut state_dir = None;
         let mut bind = None;
         let mut debug_log = None;

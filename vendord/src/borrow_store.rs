@@ -9,7 +9,7 @@
 //! batch of changes of one turn of the event loop is one transaction,
 //! committed before the replies of that turn are sent.
 
-use crate::core::{BorrowChange, BorrowRecord};
+use accounting::{BorrowChange, BorrowRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use wire::codec::{Reader, Wire, Writer};
@@ -164,7 +164,7 @@ pub fn decode(handle: u64, bytes: &[u8]) -> Option<BorrowRecord> {
 /// Where a vendor daemon keeps its borrowed seats when not told: in the
 /// state directory, named after the vendor.
 pub fn default_path(vendor: &str) -> PathBuf {
-    crate::state_dir::resolve(Path::new(&format!("{vendor}.borrows")))
+    hostenv::state_dir::resolve(Path::new(&format!("{vendor}.borrows")))
 }
 
 /// Whether any of `pools` may be borrowed from (a BORROW= line): only

@@ -3,11 +3,11 @@
 
 use crate::args::{Args, USAGE};
 use crate::borrow_store::{self, BorrowStore};
-use crate::core::{Config, Core};
 use crate::server::{local_today, Server};
 use crate::startup;
-use crate::state_dir::{self, StateError, EXIT_CONFIG};
+use accounting::{Config, Core};
 use grammar::publisher::{DaemonKeys, DEMO_PUBLIC_KEYS, DEMO_VENDOR};
+use hostenv::state_dir::{self, StateError, EXIT_CONFIG};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
@@ -48,6 +48,8 @@ pub fn main(keys: DaemonKeys) -> ExitCode {
     logfmt::init(&args.vendor);
     let (text, code) = match run(&args, Arc::new(keys)) {
         Ok(()) => return ExitCode::SUCCESS,
+        // Already logged where it was decided.
+        Err(Failure::Abrupt(code)) => return ExitCode::from(code),
         Err(Failure::Config(e)) => (e, EXIT_CONFIG),
         Err(Failure::Other(e)) => (e, 1),
     };
@@ -63,6 +65,9 @@ pub fn main(keys: DaemonKeys) -> ExitCode {
 enum Failure {
     Config(String),
     Other(String),
+    /// The loop ended at once (a triad member that lost lmgrd or its
+    /// mastership), with this status.
+    Abrupt(u8),
 }
 
 impl From<String> for Failure {
@@ -187,8 +192,11 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), Failure> {
         startup::notify_port(fd, port)
             .map_err(|e| format!("Cannot tell lmgrd the port on fd {fd}: {e}"))?;
     }
-    server
-        .run()
-        .map(|_| ())
-        .map_err(|e| Failure::Other(format!("Event loop failed: {e}")))
+    match server.run() {
+        Ok(stopped) => match stopped.abrupt_exit_status() {
+            Some(code) => Err(Failure::Abrupt(code)),
+            None => Ok(()),
+        },
+        Err(e) => Err(Failure::Other(format!("Event loop failed: {e}"))),
+    }
 }

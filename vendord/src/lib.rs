@@ -1,8 +1,10 @@
 //! The vendor daemon: serves one vendor's licenses to clients.
 //!
-//! - [`core`]: the license accounting, a pure state machine (no sockets,
-//!   no clock, no threads) driven by events and the time.
+//! - The license accounting, a pure state machine (no sockets, no clock,
+//!   no threads) driven by events and the time, is the `accounting` crate.
 //! - [`server`]: the single-threaded mio event loop around the core.
+//! - [`router`]: which requests the shell refuses or answers itself, and
+//!   which go to the core (pure).
 //! - [`daemon`]: a whole vendor daemon for one publisher's built-in keys,
 //!   as a publisher's `main` runs it.
 //! - [`startup`]: reading and verifying the license file, process settings,
@@ -11,22 +13,19 @@
 //! - [`report`]: the report log (options REPORTLOG), lmswitchr, lmnewlog.
 //! - [`triad_link`]: the link to lmgrd in a triad (changes committed by the
 //!   majority before clients hear of them; standby and master roles).
-//! - [`expiry`]: warnings before served lines expire.
-//! - [`license_list`]: license files lists and directories, combined.
-//! - [`state_dir`]: where the daemon writes (never the license directory).
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
+//!
+//! What lmgrd shares with it lives in crates of its own: the admin policy
+//! and expiry warnings in `accounting`, the state directory, license lists
+//! and the kernel's view of a local peer in `hostenv`.
 
-pub mod admin_auth;
 pub mod args;
 pub mod borrow_store;
-pub mod core;
 pub mod daemon;
-pub mod expiry;
-pub mod license_list;
 pub mod report;
+pub mod router;
 pub mod server;
 pub mod startup;
-pub mod state_dir;
 pub mod triad_link;
 
 /// The key material a publisher builds into its vendor daemon.

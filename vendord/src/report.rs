@@ -16,8 +16,8 @@ use wire::lmerr;
 /// known (tools), from the options file's directory.
 pub fn requested_path(options_file: Option<&Path>, path: &str) -> PathBuf {
     let p = Path::new(path);
-    if crate::state_dir::get().is_some() {
-        return crate::state_dir::resolve(p);
+    if hostenv::state_dir::get().is_some() {
+        return hostenv::state_dir::resolve(p);
     }
     match options_file.and_then(Path::parent) {
         Some(dir) if p.is_relative() => dir.join(p),

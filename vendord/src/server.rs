@@ -1,9 +1,10 @@
 //! The event loop: one thread, one `mio::Poll`, non-blocking sockets read
-//! and written until `WouldBlock`, and the accounting [`Core`] fed with the
-//! decoded messages, the time and the date.
+//! and written until `WouldBlock` (with `wire::io`), and the accounting
+//! [`Core`] fed with each message as soon as it is whole, the time and the
+//! date.
 //!
-//! Each connection has a wire decoder (at most one frame of 64 KiB is ever
-//! buffered) and an output buffer, both holding memory only while they
+//! Each connection has a frame reader (at most one frame of 64 KiB and one
+//! read are ever buffered) and an output buffer, both holding memory only while they
 //! hold bytes (most connections are idle most of the time, and there may be
 //! tens of thousands of them); a peer that lets more than
 //! [`MAX_PENDING_OUTPUT`] bytes pile up is disconnected. A malformed frame
@@ -18,18 +19,20 @@
 //! checkout itself. Lines logged directly flush the batch first, so the
 //! order of lines is kept.
 
-use crate::core::{Close, ConnId, Core, Effects, IdMap, LogEvent};
+use crate::router::{self, Route};
+use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::fmt::Write as _;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wire::{admin_op, lmerr, AdminReply, Message, MessageDecoder};
+use wire::io::{FrameReader, LinkError, OutBuf};
+use wire::{admin_op, lmerr, AdminReply, Message};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -69,44 +72,36 @@ pub fn local_today() -> grammar::Date {
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
+    /// SIGTERM or SIGINT: shut down in order.
     Signal(i32),
+    /// lmdown: shut down in order.
     AdminShutdown,
+    /// In a triad, lmgrd's link is gone or unreadable: exit at once with
+    /// status 4, nothing more said to anyone.
+    LostLmgrd,
+    /// In a triad, this member is no longer the master: exit at once with
+    /// status 3 (lmgrd starts it again as a standby), answering nothing
+    /// that was not committed.
+    Demoted,
+}
+
+impl Stopped {
+    /// The status the process exits with when the loop ends this way
+    /// without a shutdown in order.
+    pub fn abrupt_exit_status(self) -> Option<u8> {
+        match self {
+            Stopped::LostLmgrd => Some(4),
+            Stopped::Demoted => Some(3),
+            Stopped::Signal(_) | Stopped::AdminShutdown => None,
+        }
+    }
 }
 
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    decoder: MessageDecoder,
-    out: Vec<u8>,
-    /// Bytes of `out` already written; `sent <= out.len()`.
-    sent: usize,
-}
-
-impl Connection {
-    fn pending(&self) -> usize {
-        self.out.len() - self.sent
-    }
-
-    /// Writes until done or `WouldBlock`.
-    fn flush(&mut self) -> io::Result<()> {
-        while self.sent < self.out.len() {
-            match self.stream.write(&self.out[self.sent..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if self.sent == self.out.len() {
-            self.out.clear();
-            self.sent = 0;
-        } else if self.sent > 64 * 1024 {
-            self.out.drain(..self.sent);
-            self.sent = 0;
-        }
-        Ok(())
-    }
+    reader: FrameReader,
+    out: OutBuf,
 }
 
 /// Debug-log lines waiting to be written, as one multi-line message.
@@ -187,13 +182,15 @@ pub struct Server {
     next_date_check: u64,
     next_timestamp: u64,
     stop: Option<Stopped>,
+    /// Set when the loop must end at once, without a shutdown in order.
+    abort: Option<Stopped>,
     /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
     reread: Option<(
         std::path::PathBuf,
         std::sync::Arc<grammar::publisher::DaemonKeys>,
     )>,
     reread_pending: bool,
-    admin: crate::admin_auth::AdminPolicy,
+    admin: accounting::admin::AdminPolicy,
     read_buf: Vec<u8>,
     /// An empty output buffer that keeps its capacity, lent to the
     /// connection being answered and taken back once its output is sent.
@@ -246,9 +243,10 @@ impl Server {
             next_date_check: started_unix_ms + DATE_CHECK_MS,
             next_timestamp: started_unix_ms + TIMESTAMP_MS,
             stop: None,
+            abort: None,
             reread: None,
             reread_pending: false,
-            admin: crate::admin_auth::AdminPolicy::default(),
+            admin: accounting::admin::AdminPolicy::default(),
             read_buf: vec![0; READ_BUF],
             spare_out: Vec::new(),
             touched: Vec::new(),
@@ -289,11 +287,15 @@ impl Server {
             Err(e) => {
                 self.log.flush();
                 log::error!("Lost the link to lmgrd ({e}): exiting");
-                std::process::exit(4);
+                self.abort = Some(Stopped::LostLmgrd);
+                return;
             }
         };
         let now = self.now();
         for m in got {
+            if self.abort.is_some() {
+                return;
+            }
             match m {
                 crate::triad_link::FromLmgrd::Committed(held) => {
                     for h in held {
@@ -324,7 +326,8 @@ impl Server {
                 crate::triad_link::FromLmgrd::Bad(why) => {
                     self.log.flush();
                     log::error!("lmgrd sent {why}: exiting");
-                    std::process::exit(4);
+                    self.abort = Some(Stopped::LostLmgrd);
+                    return;
                 }
             }
         }
@@ -352,7 +355,7 @@ impl Server {
                 // this core may hold seats the triad never committed: start
                 // again as a standby, replayed from the committed log.
                 log::warn!("This member is no longer the triad's master ({reason}): restarting as a standby");
-                std::process::exit(3);
+                self.abort = Some(Stopped::Demoted);
             }
             _ => log::info!("Triad: standby ({reason})"),
         }
@@ -500,7 +503,7 @@ impl Server {
             return;
         }
         self.expiry_warned = Some(today);
-        let soon = crate::expiry::expiring(self.core.pools(), today, self.expiry_days);
+        let soon = accounting::expiry::expiring(self.core.pools(), today, self.expiry_days);
         if !soon.is_empty() {
             self.log.flush();
         }
@@ -538,32 +541,18 @@ impl Server {
     }
 
     /// Restrictions lmgrd passed on (`-x lmremove`, `-local`, `-2 -p`).
-    pub fn set_admin_policy(&mut self, policy: crate::admin_auth::AdminPolicy) {
+    pub fn set_admin_policy(&mut self, policy: accounting::admin::AdminPolicy) {
         self.admin = policy;
     }
 
     /// Why an admin message from `peer` must be refused, if it must.
-    fn admin_refusal(&self, msg: &Message, peer: SocketAddr) -> Option<crate::admin_auth::Refusal> {
-        use crate::admin_auth::AdminKind;
+    fn admin_refusal(&self, msg: &Message, peer: SocketAddr) -> Option<accounting::admin::Refusal> {
+        use accounting::admin::{local_end, AdminKind};
         let Message::Admin(req) = msg else {
             return None;
         };
-        let kind = match req.op {
-            admin_op::SHUTDOWN => AdminKind::Down,
-            admin_op::REREAD => AdminKind::Reread,
-            admin_op::REMOVE_USER | admin_op::REMOVE_HANDLE => AdminKind::Remove,
-            _ => AdminKind::SwitchLog,
-        };
-        let local = self.listener.local_addr().ok()?;
-        let local = SocketAddr::new(
-            if local.ip().is_unspecified() {
-                peer.ip()
-            } else {
-                local.ip()
-            },
-            local.port(),
-        );
-        self.admin.check(kind, local, peer).err()
+        let local = local_end(self.listener.local_addr().ok()?, peer);
+        hostenv::peer::check(&self.admin, AdminKind::of(req.op), local, peer).err()
     }
 
     fn reread_license(&mut self) {
@@ -633,6 +622,9 @@ impl Server {
                 Err(e) => return Err(e),
             }
             for event in events.iter() {
+                if let Some(why) = self.abort {
+                    return Ok(why);
+                }
                 match event.token() {
                     LISTENER => self.accept(),
                     TRIAD => {
@@ -664,6 +656,9 @@ impl Server {
                         }
                     }
                 }
+            }
+            if let Some(why) = self.abort {
+                return Ok(why);
             }
             self.housekeeping();
             self.flush_report();
@@ -706,6 +701,7 @@ impl Server {
                 log::info!("{}", logfmt::banner::VENDOR_SHUTDOWN_REQUESTED)
             }
             Stopped::Signal(sig) => log::info!("Shutting down because of signal {sig}"),
+            Stopped::LostLmgrd | Stopped::Demoted => {}
         }
         let product = logfmt::banner::Product::ours(wire::version(), wire::platform());
         logfmt::write_raw(&format!(
@@ -726,7 +722,7 @@ impl Server {
         self.write_report(records);
         self.flush_report();
         for (_, mut c) in self.conns.drain() {
-            let _ = c.flush();
+            let _ = c.out.write_to(&mut c.stream);
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
     }
@@ -753,9 +749,8 @@ impl Server {
                         Connection {
                             stream,
                             peer,
-                            decoder: MessageDecoder::new(MAX_FRAME),
-                            out: Vec::new(),
-                            sent: 0,
+                            reader: FrameReader::new(MAX_FRAME),
+                            out: OutBuf::new(),
                         },
                     );
                 }
@@ -787,67 +782,47 @@ impl Server {
     }
 
     fn read_into(&mut self, token: usize, buf: &mut [u8]) {
-        loop {
+        while self.abort.is_none() {
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
-            let n = match c.stream.read(buf) {
-                Ok(0) => {
+            let msg = match c.reader.next(&mut c.stream, buf) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return,
+                Err(LinkError::Closed) => {
                     self.close(token, None);
                     return;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.close(token, Some(format!("read error: {e}")));
+                    self.close(token, Some(e.to_string()));
                     return;
                 }
             };
-            c.decoder.feed(&buf[..n]);
-            loop {
-                let Some(c) = self.conns.get_mut(&token) else {
-                    return;
-                };
-                match c.decoder.next_message() {
-                    Ok(Some(msg)) => {
-                        let local = c.peer.ip().is_loopback();
-                        let peer = c.peer;
-                        if matches!(msg, Message::Admin(_)) {
-                            // Admin requests may log directly, or move the
-                            // log (lmswitch): what is gathered goes first.
-                            self.log.flush();
-                        }
-                        let now = self.now();
-                        let conn = ConnId(token as u64);
-                        let refusal = self.admin_refusal(&msg, peer);
-                        let fx = if let Some(refusal) = refusal {
-                            refusal_reply(conn, refusal)
-                        } else if is_shutdown(&msg) && !local {
-                            refuse_remote_shutdown(conn)
-                        } else if !self.serving() && !matches!(msg, Message::StatusQuery(_)) {
-                            self.not_master(conn)
-                        } else if let Some(fx) = self.report_admin(&msg, conn) {
-                            fx
-                        } else if let Some(fx) = switch_log(&msg, conn) {
-                            fx
-                        } else {
-                            self.core.handle_message(now, conn, msg)
-                        };
-                        self.apply(fx);
-                    }
-                    Ok(None) => {
-                        if c.decoder.buffered() == 0 {
-                            c.decoder = MessageDecoder::new(MAX_FRAME);
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        self.close(token, Some(format!("malformed frame: {e}")));
-                        return;
-                    }
-                }
+            let peer = c.peer;
+            if matches!(msg, Message::Admin(_)) {
+                // Admin requests may log directly, or move the log
+                // (lmswitch): what is gathered goes first.
+                self.log.flush();
             }
+            let now = self.now();
+            let conn = ConnId(token as u64);
+            let refusal = self.admin_refusal(&msg, peer);
+            let ctx = router::Context {
+                peer_is_local: peer.ip().is_loopback(),
+                serving: self.serving(),
+                report_log_open: self.report.is_some(),
+            };
+            let fx = match router::route(&msg, ctx, refusal) {
+                Route::Refused(refusal) => refusal_reply(conn, refusal),
+                Route::RemoteShutdown => refuse_remote_shutdown(conn),
+                Route::NotMaster => self.not_master(conn),
+                Route::ReportLog | Route::LogSwitch => self
+                    .report_admin(&msg, conn)
+                    .or_else(|| switch_log(&msg, conn))
+                    .unwrap_or_default(),
+                Route::Core => self.core.handle_message(now, conn, msg),
+            };
+            self.apply(fx);
         }
     }
 
@@ -855,12 +830,12 @@ impl Server {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
-        if let Err(e) = c.flush() {
-            self.close(token, Some(format!("write error: {e}")));
+        if let Err(e) = c.out.write_to(&mut c.stream) {
+            self.close(token, Some(e.to_string()));
             return;
         }
-        if c.pending() == 0 && c.out.capacity() > 0 {
-            let out = std::mem::take(&mut c.out);
+        if c.out.is_empty() && c.out.capacity() > 0 {
+            let out = c.out.take_allocation();
             if self.spare_out.capacity() == 0 {
                 self.spare_out = out;
             }
@@ -901,6 +876,9 @@ impl Server {
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
     fn apply(&mut self, mut fx: Effects) {
+        if self.abort.is_some() {
+            return;
+        }
         if let Some(link) = self.triad.as_mut() {
             if !fx.changes.is_empty() || link.holding() {
                 // Nothing of this turn shows (replies, log lines, report
@@ -917,7 +895,7 @@ impl Server {
                 if let Err(e) = link.flush() {
                     self.log.flush();
                     log::error!("Lost the link to lmgrd ({e}): exiting");
-                    std::process::exit(4);
+                    self.abort = Some(Stopped::LostLmgrd);
                 }
                 return;
             }
@@ -958,9 +936,9 @@ impl Server {
                 continue;
             };
             if c.out.capacity() == 0 {
-                c.out = std::mem::take(&mut self.spare_out);
+                c.out = OutBuf::with_spare(std::mem::take(&mut self.spare_out));
             }
-            msg.encode(&mut c.out);
+            c.out.push(&msg);
             if !touched.contains(&token) {
                 touched.push(token);
             }
@@ -970,7 +948,7 @@ impl Server {
             if self
                 .conns
                 .get(&token)
-                .is_some_and(|c| c.pending() > MAX_PENDING_OUTPUT)
+                .is_some_and(|c| c.out.pending() > MAX_PENDING_OUTPUT)
             {
                 self.close(
                     token,
@@ -996,7 +974,7 @@ impl Server {
         let Some(mut c) = self.conns.remove(&token) else {
             return;
         };
-        let _ = c.flush();
+        let _ = c.out.write_to(&mut c.stream);
         let _ = self.poll.registry().deregister(&mut c.stream);
         if let Some(reason) = reason {
             self.log.flush();
@@ -1009,7 +987,7 @@ impl Server {
     }
 }
 
-fn refusal_reply(conn: ConnId, r: crate::admin_auth::Refusal) -> Effects {
+fn refusal_reply(conn: ConnId, r: accounting::admin::Refusal) -> Effects {
     Effects {
         replies: vec![(
             conn,
@@ -1054,7 +1032,7 @@ fn switch_debug_log(path: &str) -> io::Result<()> {
     if path.is_empty() {
         return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
     }
-    let path = crate::state_dir::resolve(Path::new(path));
+    let path = hostenv::state_dir::resolve(Path::new(path));
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create_new(true)
@@ -1129,10 +1107,6 @@ pub fn apply_debug_log(options: &grammar::options::Options) {
         }
         Err(e) => log::error!("DEBUGLOG {}: {e}; logging on as before", path.display()),
     }
-}
-
-fn is_shutdown(msg: &Message) -> bool {
-    matches!(msg, Message::Admin(a) if a.op == admin_op::SHUTDOWN)
 }
 
 /// Only a process on this machine (lmgrd, or lmdown run here) may stop the

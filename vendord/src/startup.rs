@@ -1,7 +1,7 @@
 //! Getting ready to serve: the license file and its pools, the process
 //! settings a daemon needs, and the FLEXlm start-up lines.
 
-use crate::core::{Config, Withdrawn};
+use accounting::{Config, Withdrawn};
 use grammar::check::check;
 use grammar::pool::PoolSet;
 use grammar::publisher::{pool_proof, Publisher};
@@ -43,8 +43,8 @@ impl Licensed {
 pub fn load_license(path: &Path, publisher: &Publisher, today: Date) -> io::Result<Licensed> {
     let vendor = publisher.vendor();
     // lmgrd may pass a `:` list of files with agreeing SERVER lines.
-    let file = crate::license_list::read_merged(path)?;
-    let path = &crate::license_list::first(path);
+    let file = hostenv::license_list::read_merged(path)?;
+    let path = &hostenv::license_list::first(path);
     let (report, mut pools) = check(&file, &publisher.key_ring(), today);
     pools.pools.retain(|p| p.vendor == vendor);
     let servers = file.server_hostids();

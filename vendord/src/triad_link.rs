@@ -12,13 +12,14 @@
 //! "granted" for a seat a new master would not know. Replies of later turns
 //! queue behind them, so each connection sees its replies in order.
 
-use crate::core::{Batch, Change, Effects};
+use accounting::{Batch, Change, Effects};
 use mio::net::UnixStream;
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::os::fd::FromRawFd;
 use wire::codec::Blob;
-use wire::{Message, MessageDecoder, Propose};
+use wire::io::{FrameReader, LinkError, OutBuf};
+use wire::{Message, Propose};
 
 /// Largest frame accepted from lmgrd: a batch of many changes.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -52,8 +53,8 @@ pub enum FromLmgrd {
 
 pub struct TriadLink {
     stream: UnixStream,
-    decoder: MessageDecoder,
-    out: Vec<u8>,
+    reader: FrameReader,
+    out: OutBuf,
     /// Random per process, so our own batches are known when they return
     /// and a restarted daemon never mistakes an old batch for its own.
     origin: u64,
@@ -72,8 +73,8 @@ impl TriadLink {
         std_stream.set_nonblocking(true)?;
         Ok(TriadLink {
             stream: UnixStream::from_std(std_stream),
-            decoder: MessageDecoder::new(MAX_FRAME),
-            out: Vec::new(),
+            reader: FrameReader::new(MAX_FRAME),
+            out: OutBuf::new(),
             origin: origin(),
             next_seq: 1,
             held: VecDeque::new(),
@@ -105,7 +106,7 @@ impl TriadLink {
             seq,
             payload: Blob(payload),
         })
-        .encode(&mut self.out);
+        .encode(self.out.tail());
         held.seq = Some(seq);
         self.held.push_back(held);
     }
@@ -116,45 +117,24 @@ impl TriadLink {
     }
 
     /// Writes what is queued, until the socket would block.
-    pub fn flush(&mut self) -> io::Result<()> {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    pub fn flush(&mut self) -> Result<(), LinkError> {
+        self.out.write_to(&mut self.stream)
     }
 
     /// Reads until the socket would block. `Err` when lmgrd is gone.
     pub fn read(&mut self) -> io::Result<Vec<FromLmgrd>> {
-        let mut buf = [0u8; 64 * 1024];
-        let mut got = Vec::new();
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
-                Ok(n) => self.decoder.feed(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            loop {
-                match self.decoder.next_message() {
-                    Ok(Some(m)) => got.push(self.interpret(m)),
-                    Ok(None) => break,
-                    Err(e) => {
-                        got.push(FromLmgrd::Bad(format!("malformed frame: {e}")));
-                        return Ok(got);
-                    }
-                }
+        let mut buf = vec![0u8; 64 * 1024];
+        let (messages, error) = self.reader.drain(&mut self.stream, &mut buf);
+        let mut got: Vec<FromLmgrd> = messages.into_iter().map(|m| self.interpret(m)).collect();
+        match error {
+            None => Ok(got),
+            Some(LinkError::Closed) => Err(ErrorKind::UnexpectedEof.into()),
+            Some(LinkError::Read(e)) => Err(e),
+            Some(e) => {
+                got.push(FromLmgrd::Bad(e.to_string()));
+                Ok(got)
             }
         }
-        Ok(got)
     }
 
     fn interpret(&mut self, m: Message) -> FromLmgrd {
@@ -223,9 +203,10 @@ fn random_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::ConnId;
+    use accounting::ConnId;
+    use std::io::Write;
     use std::os::fd::IntoRawFd;
-    use wire::Heartbeat;
+    use wire::{Heartbeat, MessageDecoder};
 
     fn pair() -> (TriadLink, std::os::unix::net::UnixStream) {
         let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wire::{
-    Checkin, Checkout, ClientIdentity, Hello, Message, MessageDecoder, StatusQuery, Welcome,
-};
+use wire::io::{Link, LinkError};
+use wire::{Checkin, Checkout, ClientIdentity, Hello, Message, StatusQuery, Welcome};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -179,8 +178,7 @@ fn read_port(read: OwnedFd) -> u16 {
 }
 
 struct Client {
-    stream: TcpStream,
-    decoder: MessageDecoder,
+    link: Link<TcpStream>,
     next_req: u32,
 }
 
@@ -189,8 +187,7 @@ impl Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
         Client {
-            stream,
-            decoder: MessageDecoder::new(wire::frame::DEFAULT_MAX_PAYLOAD),
+            link: Link::new(stream, wire::frame::DEFAULT_MAX_PAYLOAD),
             next_req: 1,
         }
     }
@@ -223,18 +220,14 @@ impl Client {
     }
 
     fn send(&mut self, m: &Message) {
-        self.stream.write_all(&m.to_frame_bytes()).expect("send");
+        self.link.send(m).expect("send");
     }
 
     fn recv(&mut self) -> Message {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(m) = self.decoder.next_message().expect("well-formed reply") {
-                return m;
-            }
-            let n = self.stream.read(&mut buf).expect("read reply");
-            assert!(n > 0, "server closed the connection");
-            self.decoder.feed(&buf[..n]);
+        match self.link.recv() {
+            Ok(m) => m,
+            Err(LinkError::Closed) => panic!("server closed the connection"),
+            Err(e) => panic!("reading a well-formed reply: {e}"),
         }
     }
 
@@ -242,13 +235,11 @@ impl Client {
         let req = self.next_req;
         self.next_req += 1;
         self.send(&Message::Checkout(Checkout {
-            borrow_until: 0,
             req,
             feature: feature.into(),
             version: "1.0".into(),
             count,
-            dup_group: 0,
-            queue: false,
+            ..Checkout::default()
         }));
         let m = self.recv();
         match &m {
@@ -271,7 +262,7 @@ impl Client {
         let mut buf = [0u8; 4096];
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            match self.stream.read(&mut buf) {
+            match self.link.stream_mut().read(&mut buf) {
                 Ok(0) => return true,
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
@@ -329,7 +320,8 @@ fn garbage_closes_only_that_connection() {
     let d = Daemon::demo(&[]);
     let mut good = d.client("joe");
     let mut bad = Client::raw(d.port);
-    bad.stream
+    bad.link
+        .stream_mut()
         .write_all(b"GET / HTTP/1.0\r\n\r\n")
         .expect("send garbage");
     assert!(bad.is_closed(), "the garbage connection stays open");
@@ -442,7 +434,7 @@ fn bad_command_lines_print_usage() {
     // A restart would not help: the status tells lmgrd not to try.
     assert_eq!(
         out.status.code(),
-        Some(i32::from(vendord::state_dir::EXIT_CONFIG))
+        Some(i32::from(hostenv::state_dir::EXIT_CONFIG))
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(demo) Cannot read license file"));
 }
@@ -496,26 +488,19 @@ fn a_license_signed_here_is_served_with_its_overdraft() {
 
 /// Plays lmgrd's part of a triad on the other end of `--triad-fd`.
 struct FakeLmgrd {
-    stream: std::os::unix::net::UnixStream,
-    decoder: MessageDecoder,
+    link: Link<std::os::unix::net::UnixStream>,
 }
 
 impl FakeLmgrd {
     fn send(&mut self, m: &Message) {
-        self.stream
-            .write_all(&m.to_frame_bytes())
-            .expect("to vendord");
+        self.link.send(m).expect("to vendord");
     }
 
     fn recv(&mut self) -> Message {
-        let mut buf = [0u8; 65536];
-        loop {
-            if let Some(m) = self.decoder.next_message().expect("well-formed") {
-                return m;
-            }
-            let n = self.stream.read(&mut buf).expect("from vendord");
-            assert!(n > 0, "vendord closed the triad link");
-            self.decoder.feed(&buf[..n]);
+        match self.link.recv() {
+            Ok(m) => m,
+            Err(LinkError::Closed) => panic!("vendord closed the triad link"),
+            Err(e) => panic!("reading a well-formed message from vendord: {e}"),
         }
     }
 
@@ -554,8 +539,7 @@ fn triad_member() -> (Daemon, FakeLmgrd) {
     (
         d,
         FakeLmgrd {
-            stream: ours,
-            decoder: MessageDecoder::new(16 << 20),
+            link: Link::new(ours, 16 << 20),
         },
     )
 }
@@ -581,15 +565,16 @@ fn in_a_triad_a_grant_is_only_answered_once_the_majority_committed_it() {
         panic!("expected a proposal")
     };
     // Nothing reaches the client before the commit.
-    joe.stream
+    joe.link
+        .stream()
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut buf = [0u8; 64];
     assert!(
-        joe.stream.read(&mut buf).is_err(),
+        joe.link.stream_mut().read(&mut buf).is_err(),
         "answered before the commit"
     );
-    joe.stream.set_read_timeout(Some(WAIT)).unwrap();
+    joe.link.stream().set_read_timeout(Some(WAIT)).unwrap();
     lmgrd.send(&Message::Replicate(wire::Replicate {
         index: 1,
         payload: p.payload,
@@ -599,7 +584,7 @@ fn in_a_triad_a_grant_is_only_answered_once_the_majority_committed_it() {
 
 #[test]
 fn a_triad_standby_applies_the_log_and_once_promoted_gives_jobs_their_seats_back() {
-    use vendord::core::{Batch, Change, Seat, SeatKey};
+    use accounting::{Batch, Change, Seat, SeatKey};
     let (d, mut lmgrd) = triad_member();
     lmgrd.role(false, 2);
     // Three of f1's four seats are held on the master, one by job 7.
@@ -656,7 +641,7 @@ fn a_triad_standby_applies_the_log_and_once_promoted_gives_jobs_their_seats_back
 
 #[test]
 fn a_triad_standby_takes_lmgrds_summary_of_a_compacted_log_in_place_of_what_it_had() {
-    use vendord::core::{Batch, Change, Seat};
+    use accounting::{Batch, Change, Seat};
     let (d, mut lmgrd) = triad_member();
     lmgrd.role(false, 2);
     let seat = |handle| Seat {

@@ -3,12 +3,15 @@
 //! [`frame`] cuts a byte stream into checked, bounded frames; [`message`]
 //! gives each frame a typed meaning. [`MessageDecoder`] does both, so a
 //! daemon's event loop only moves bytes: read into `feed`, call `next_message`
-//! until it returns `Ok(None)`, and close the connection on `Err`.
+//! until it returns `Ok(None)`, and close the connection on `Err`. [`io`]
+//! does that over any `Read + Write` for the event loops and the blocking
+//! clients alike.
 //! The format is documented in `docs/protocol.md`.
 
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod io;
 pub mod lmerr;
 pub mod message;
 pub mod version;

@@ -84,25 +84,10 @@ pub(crate) fn local_to_unix(date: Date, hour: u8, minute: u8) -> Option<u64> {
     u64::try_from(t).ok()
 }
 
-/// Unix time `secs` as a local date, hour and minute (`localtime_r`).
-#[allow(unsafe_code)]
+/// Unix time `secs` as a local date, hour and minute (`logfmt::local_at`,
+/// the one `localtime_r` call).
 pub(crate) fn local_calendar(secs: u64) -> Option<(Date, u8, u8)> {
-    let t = libc::time_t::try_from(secs).ok()?;
-    // SAFETY: an all-zero tm is a valid value for localtime_r to fill.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers refer to live locals for the whole call.
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return None;
-    }
-    let date = Date::new(
-        tm.tm_year + 1900,
-        u8::try_from(tm.tm_mon + 1).ok()?,
-        u8::try_from(tm.tm_mday).ok()?,
-    )?;
-    Some((
-        date,
-        u8::try_from(tm.tm_hour).ok()?,
-        u8::try_from(tm.tm_min).ok()?,
-    ))
+    let z = logfmt::local_at(i64::try_from(secs).ok()?)?;
+    let date = Date::new(z.local.year, z.local.month, z.local.day)?;
+    Some((date, z.local.hour, z.local.minute))
 }

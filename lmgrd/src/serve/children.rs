@@ -1,12 +1,12 @@
 //! Starting vendor daemon processes and reaping them.
 
 use super::config::VendorSpec;
+use accounting::admin::AdminPolicy;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use vendord::admin_auth::AdminPolicy;
 
 /// What every vendor daemon is told, whichever it is.
 #[derive(Debug, Clone, Default)]
@@ -141,7 +141,7 @@ pub fn spawn(
 pub struct Exit {
     pub pid: i32,
     pub how: String,
-    /// It exited with `vendord::state_dir::EXIT_CONFIG`: restarting it
+    /// It exited with `hostenv::state_dir::EXIT_CONFIG`: restarting it
     /// would only fail again.
     pub refused: bool,
 }
@@ -162,7 +162,7 @@ pub fn reap() -> Vec<Exit> {
             format!("status {}", libc::WEXITSTATUS(status))
         };
         let refused = libc::WIFEXITED(status)
-            && libc::WEXITSTATUS(status) == i32::from(vendord::state_dir::EXIT_CONFIG);
+            && libc::WEXITSTATUS(status) == i32::from(hostenv::state_dir::EXIT_CONFIG);
         out.push(Exit { pid, how, refused });
     }
 }

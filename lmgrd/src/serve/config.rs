@@ -2,11 +2,13 @@
 //! port, one vendor daemon per VENDOR/DAEMON line, and with three SERVER
 //! lines, the triad it is a member of.
 
+use super::server_line::is_local_name;
+pub use super::server_line::ConfigError;
 use super::triad::{self, TriadPlan};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::LicenseFile;
+use hostenv::license_list::{self, Combined, Named};
 use std::path::{Path, PathBuf};
-use vendord::license_list::{self, Combined, Named};
 
 /// FLEXlm's default port range, tried in order when the SERVER line has none.
 pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 27000..=27009;
@@ -49,48 +51,6 @@ pub struct ServeConfig {
     pub host_warning: Option<String>,
     /// Three SERVER lines: the triad this lmgrd is a member of.
     pub triad: Option<TriadPlan>,
-}
-
-/// Why lmgrd cannot serve this file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0}: no SERVER line: uncounted licenses need no license server")]
-    NoServer(String),
-    #[error("{file}:{line}: the SERVER line's hostid {hostid} is not this machine's (LM_NOTTHISHOST, -9)")]
-    WrongHostid {
-        file: String,
-        line: u32,
-        hostid: String,
-    },
-    #[error("{0}: no VENDOR line: there is no vendor daemon to start")]
-    NoVendor(String),
-    #[error("{file}: {count} SERVER lines: a license file has one SERVER line, or three for a redundant triad")]
-    ServerCount { file: String, count: usize },
-    #[error("{file}: -server-line {line}: the file has {count} SERVER lines")]
-    NoSuchServerLine {
-        file: String,
-        line: u32,
-        count: usize,
-    },
-    #[error("{file}: none of the three SERVER lines names this machine ({hostname}) with a matching hostid; say which is this lmgrd's with -server-line N")]
-    NoLocalServerLine { file: String, hostname: String },
-    #[error("{file}: SERVER lines {} all name this machine; say which is this lmgrd's with -server-line N", lines.join(", "))]
-    SeveralLocalServerLines { file: String, lines: Vec<String> },
-    #[error("{file}:{line}: a triad's SERVER lines need a port")]
-    TriadNeedsPorts { file: String, line: u32 },
-}
-
-/// Names that always mean "this machine" on a SERVER line.
-pub(crate) fn is_local_name(host: &str, me: &HostIdentity) -> bool {
-    let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
-    host.eq_ignore_ascii_case("this_host")
-        || host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-        || host.eq_ignore_ascii_case(&me.hostname)
-        || short(host) == short(&me.hostname)
-        || me.addresses.iter().any(|a| a.to_string() == host)
 }
 
 /// Builds the serving configuration. `lmgrd_dir` is where the generic
@@ -161,7 +121,7 @@ pub fn from_license(
 }
 
 /// The configuration for license files whose SERVER lines agree (see
-/// `vendord::license_list::combine`): the SERVER line of the first, every
+/// `hostenv::license_list::combine`): the SERVER line of the first, every
 /// file's VENDOR lines, and for each vendor daemon the files that hold
 /// its lines.
 pub fn from_files(

@@ -10,6 +10,7 @@ use super::supervisor::{Action, LookupError, Policy, Supervisor};
 use super::triad::{self, TriadPlan};
 use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
 use crate::args::Args;
+use accounting::admin::{AdminKind, AdminPolicy};
 use grammar::HostIdentity;
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -17,16 +18,15 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use vendord::admin_auth::{AdminKind, AdminPolicy};
+use wire::frame::DEFAULT_MAX_PAYLOAD;
+use wire::io::{FrameReader, LinkError, OutBuf};
 use wire::lmerr;
-use wire::{
-    AdminReply, ErrorReply, Message, MessageDecoder, StatusReply, VendorInfo, VendorState, Welcome,
-};
+use wire::{AdminReply, ErrorReply, Message, StatusReply, VendorInfo, VendorState, Welcome};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -41,8 +41,8 @@ const MAX_PENDING_OUTPUT: usize = 1 << 20;
 struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    decoder: MessageDecoder,
-    out: Vec<u8>,
+    reader: FrameReader,
+    out: OutBuf,
     user: String,
     host: String,
 }
@@ -91,7 +91,7 @@ pub struct Readiness {
     /// The pipe to the shell-facing parent process (no `-z`).
     pub parent: Option<OwnedFd>,
     /// Where lmgrd's debug log is, for the parent's message on failure.
-    pub console: super::start::Console,
+    pub console: super::console::Console,
 }
 
 /// Binds the SERVER port, or the first free one of 27000-27009, on `ip`
@@ -233,7 +233,7 @@ impl Daemon {
                 "vendor daemon(s) {refused} cannot run as configured (see the lines above)"
             );
             readiness.console.fail(&why);
-            self.exit_code = i32::from(vendord::state_dir::EXIT_CONFIG);
+            self.exit_code = i32::from(hostenv::state_dir::EXIT_CONFIG);
             self.stop_with(format!("EXITING: {why}"), false);
             return;
         }
@@ -462,7 +462,7 @@ impl Daemon {
             log::info!("SIGHUP received: no debug log file to reopen (use lmreread to reread)");
             return;
         };
-        match super::start::open_log(&path, true) {
+        match super::console::open_log(&path, true) {
             Ok(()) => log::info!("Debug log reopened: {}", path.display()),
             Err(e) => log::error!("Cannot reopen the debug log {}: {e}", path.display()),
         }
@@ -516,8 +516,8 @@ impl Daemon {
                             Conn {
                                 stream,
                                 peer,
-                                decoder: MessageDecoder::default(),
-                                out: Vec::new(),
+                                reader: FrameReader::new(DEFAULT_MAX_PAYLOAD),
+                                out: OutBuf::new(),
                                 user: String::new(),
                                 host: String::new(),
                             },
@@ -551,57 +551,35 @@ impl Daemon {
         }
     }
 
-    /// Reads until WouldBlock and answers every whole message. Returns a
-    /// reason when the connection must close ("" for a plain hang-up).
+    /// Reads what the peer sent, answering each message as soon as it is
+    /// whole (so no more than one frame is ever buffered). Returns a reason
+    /// when the connection must close ("" for a plain hang-up).
     fn read_conn(&mut self, token: usize) -> Option<String> {
         let mut buf = [0u8; 8192];
-        let mut messages = Vec::new();
-        let mut closed = None;
-        {
+        loop {
             let c = self.conns.get_mut(&token)?;
-            loop {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => {
-                        closed = Some(String::new());
-                        break;
-                    }
-                    Ok(n) => c.decoder.feed(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        closed = Some(format!("read error: {e}"));
-                        break;
-                    }
+            let m = match c.reader.next(&mut c.stream, &mut buf) {
+                Ok(Some(m)) => m,
+                Ok(None) => return None,
+                Err(e) => {
+                    // Send what we owe before closing, when we can.
+                    let _ = self.flush(token);
+                    return Some(close_reason(&e));
                 }
-            }
-            loop {
-                match c.decoder.next_message() {
-                    Ok(Some(m)) => messages.push(m),
-                    Ok(None) => break,
-                    Err(e) => {
-                        closed = Some(format!("malformed frame: {e}"));
-                        break;
-                    }
-                }
-            }
-        }
-        let count = messages.len();
-        for (i, m) in messages.into_iter().enumerate() {
+            };
             if let Message::TriadHello(h) = m {
-                let alone = i + 1 == count && closed.is_none();
+                // The dialing side waits for our answer before it sends
+                // more, so the client-sized reader here never holds a raft
+                // frame: anything after the hello is refused.
+                let alone = matches!(c.reader.next(&mut c.stream, &mut buf), Ok(None));
                 return self.adopt_peer(token, h, alone);
             }
             if let Some(reply) = self.handle(token, m) {
                 if let Some(c) = self.conns.get_mut(&token) {
-                    reply.encode(&mut c.out);
+                    c.out.push(&reply);
                 }
             }
         }
-        if closed.is_some() {
-            // Send what we owe before closing, when we can.
-            let _ = self.flush(token);
-        }
-        closed
     }
 
     /// Another lmgrd of the triad introduced itself on the client port: if
@@ -623,7 +601,7 @@ impl Daemon {
             why
         };
         let member = match checked {
-            Ok(m) if alone && self.conns.get(&token)?.decoder.buffered() == 0 => m,
+            Ok(m) if alone && self.conns.get(&token)?.reader.buffered() == 0 => m,
             Ok(_) => {
                 let why = refuse("it sent more before its hello was answered".into());
                 return Some(why);
@@ -631,12 +609,11 @@ impl Daemon {
             Err(why) => {
                 let why = refuse(why);
                 if let Some(c) = self.conns.get_mut(&token) {
-                    Message::Error(ErrorReply {
+                    c.out.push(&Message::Error(ErrorReply {
                         code: lmerr::LM_BADCOMM,
                         minor: 0,
                         text: why.clone(),
-                    })
-                    .encode(&mut c.out);
+                    }));
                 }
                 let _ = self.flush(token);
                 return Some(why);
@@ -664,18 +641,10 @@ impl Daemon {
 
     fn flush(&mut self, token: usize) -> Option<String> {
         let c = self.conns.get_mut(&token)?;
-        while !c.out.is_empty() {
-            match c.stream.write(&c.out) {
-                Ok(0) => return Some("peer stopped reading".into()),
-                Ok(n) => {
-                    c.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Some(format!("write error: {e}")),
-            }
+        if let Err(e) = c.out.write_to(&mut c.stream) {
+            return Some(close_reason(&e));
         }
-        (c.out.len() > MAX_PENDING_OUTPUT).then(|| "too much unread output".to_string())
+        (c.out.pending() > MAX_PENDING_OUTPUT).then(|| "too much unread output".to_string())
     }
 
     fn handle(&mut self, token: usize, m: Message) -> Option<Message> {
@@ -767,18 +736,12 @@ impl Daemon {
                 }
             }
         };
-        let kind = match req.op {
-            wire::admin_op::SHUTDOWN => AdminKind::Down,
-            wire::admin_op::REREAD => AdminKind::Reread,
-            wire::admin_op::REMOVE_USER | wire::admin_op::REMOVE_HANDLE => AdminKind::Remove,
-            _ => AdminKind::SwitchLog,
-        };
-        let local = match self.listener.local_addr() {
-            Ok(a) if a.ip().is_unspecified() => SocketAddr::new(peer.ip(), a.port()),
-            Ok(a) => a,
-            Err(_) => peer,
-        };
-        if let Err(refusal) = self.policy.check(kind, local, peer) {
+        let kind = AdminKind::of(req.op);
+        let local = self
+            .listener
+            .local_addr()
+            .map_or(peer, |a| accounting::admin::local_end(a, peer));
+        if let Err(refusal) = hostenv::peer::check(&self.policy, kind, local, peer) {
             log::info!(
                 "{kind:?} request from {user} at node {host} refused: {}",
                 refusal.text
@@ -838,7 +801,7 @@ impl Daemon {
 
     fn reread(&mut self, user: &str, host: &str, vendor: &str) -> AdminReply {
         log::info!("{}", logfmt::banner::reread_requested(user, host));
-        let vendord::license_list::Combined {
+        let hostenv::license_list::Combined {
             served: files,
             skipped,
         } = match config::read_list(&self.list) {
@@ -851,7 +814,7 @@ impl Daemon {
                 };
             }
         };
-        super::start::log_license_problems(&files, &skipped);
+        super::console::log_license_problems(&files, &skipped);
         let fresh =
             match config::from_files(&files, &self.me, &self.lmgrd_dir, self.args.server_line) {
                 Ok(c) => c,
@@ -913,4 +876,14 @@ const DEFAULT_TRIAD_WAIT_S: u32 = 10;
 /// sharing a directory (one test machine) each have their own.
 fn default_store(state_dir: &std::path::Path, plan: &TriadPlan) -> PathBuf {
     state_dir.join(format!("lmgrd-line{}.triad", plan.me))
+}
+
+/// What the debug log says when a client connection ends: nothing for a
+/// plain hang-up.
+fn close_reason(e: &LinkError) -> String {
+    if e.is_hang_up() {
+        String::new()
+    } else {
+        e.to_string()
+    }
 }

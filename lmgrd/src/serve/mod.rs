@@ -2,7 +2,9 @@
 
 pub mod children;
 pub mod config;
+pub mod console;
 pub mod daemon;
+pub mod server_line;
 pub mod start;
 pub mod supervisor;
 pub mod triad;

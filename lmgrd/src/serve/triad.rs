@@ -15,12 +15,12 @@
 //! raft log to that state, so the log on disk and lmgrd's memory follow the
 //! seats in use, not the history.
 
-use super::config::{is_local_name, ConfigError};
+use super::server_line::{is_local_name, ConfigError};
+use accounting::{Batch, Change, Seat};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::model::Server;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use vendord::core::{Batch, Change, Seat};
 use wire::codec::{Blob, Reader, Wire, Writer};
 use wire::wire_struct;
 

@@ -35,13 +35,14 @@ use super::triad::{
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use triad::{Event, Member, MemberConfig, Store};
 use wire::codec::Blob;
-use wire::{lmerr, ErrorReply, Message, MessageDecoder, TriadHello, TriadMember};
+use wire::io::{FrameReader, LinkError, OutBuf};
+use wire::{lmerr, ErrorReply, Message, TriadHello, TriadMember};
 
 /// Outbound links use tokens `PEER_OUT_BASE + member`.
 pub const PEER_OUT_BASE: usize = 4;
@@ -53,6 +54,8 @@ pub const VENDOR_LINK_BASE: usize = 1 << 29;
 /// Largest frame read from a peer or a vendor daemon: raft sends at least
 /// one whole entry per message, and one vendor batch can be large.
 const MAX_FRAME: usize = 16 << 20;
+/// How much is read from a link at once (decoded before the next read).
+const READ_CHUNK: usize = 64 * 1024;
 /// Output for one peer beyond this is dropped (raft sends again).
 const MAX_PEER_OUTPUT: usize = 8 << 20;
 const DIAL_FIRST_MS: u64 = 200;
@@ -81,84 +84,53 @@ pub fn target(token: Token) -> Option<Target> {
     }
 }
 
-/// Bytes waiting to be written, with a read position so a large replay is
-/// not shifted on every partial write.
-#[derive(Debug, Default)]
-struct OutBuf {
-    buf: Vec<u8>,
-    pos: usize,
+/// Why a link to a peer member or a vendor daemon ended.
+#[derive(Debug, thiserror::Error)]
+enum LinkEnd {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("unexpected message 0x{0:02x}")]
+    Unexpected(u8),
+    #[error("bad raft message: {0}")]
+    BadRaft(String),
+    #[error("refused: {text} ({code})")]
+    Refused { text: String, code: i32 },
+    #[error("{addr} answered as member {member} of triad {cluster}, not member {want} of {want_cluster}")]
+    WrongMember {
+        addr: SocketAddr,
+        member: u32,
+        cluster: String,
+        want: u64,
+        want_cluster: String,
+    },
 }
 
-impl OutBuf {
-    fn pending(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn push(&mut self, m: &Message) {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-        m.encode(&mut self.buf);
-    }
-
-    /// Writes until done or the socket would block.
-    fn write_to<W: Write>(&mut self, w: &mut W) -> Result<(), String> {
-        while self.pos < self.buf.len() {
-            match w.write(&self.buf[self.pos..]) {
-                Ok(0) => return Err("peer stopped reading".into()),
-                Ok(n) => self.pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("write error: {e}")),
-            }
-        }
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        } else if self.pos > (1 << 20) && self.pos * 2 > self.buf.len() {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        Ok(())
+impl LinkEnd {
+    fn is_hang_up(&self) -> bool {
+        matches!(self, LinkEnd::Link(e) if e.is_hang_up())
     }
 }
 
-/// Reads until WouldBlock and decodes what came. The reason is set when the
-/// link must close ("closed by peer", an error, a bad frame).
-fn read_messages<R: Read>(
-    src: &mut R,
-    decoder: &mut MessageDecoder,
-) -> (Vec<Message>, Option<String>) {
-    let mut buf = [0u8; 64 * 1024];
-    let mut closed = None;
-    loop {
-        match src.read(&mut buf) {
-            Ok(0) => {
-                closed = Some("closed by peer".to_string());
-                break;
-            }
-            Ok(n) => decoder.feed(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                closed = Some(format!("read error: {e}"));
-                break;
-            }
+/// A raft message or keepalive from member `from` on a ready link.
+fn on_raft(
+    raft: &mut Member,
+    last_heard: &mut Option<u64>,
+    from: u64,
+    now: u64,
+    m: Message,
+) -> Result<(), LinkEnd> {
+    match m {
+        Message::TriadRaft(r) => {
+            *last_heard = Some(now);
+            raft.step(now, from, &r.payload.0)
+                .map_err(|e| LinkEnd::BadRaft(e.to_string()))
         }
-    }
-    let mut messages = Vec::new();
-    loop {
-        match decoder.next_message() {
-            Ok(Some(m)) => messages.push(m),
-            Ok(None) => break,
-            Err(e) => {
-                closed = Some(format!("malformed frame: {e}"));
-                break;
-            }
+        Message::Heartbeat(_) => {
+            *last_heard = Some(now);
+            Ok(())
         }
+        other => Err(LinkEnd::Unexpected(other.kind())),
     }
-    (messages, closed)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +147,7 @@ struct Outbound {
     stream: TcpStream,
     addr: SocketAddr,
     state: OutState,
-    decoder: MessageDecoder,
+    reader: FrameReader,
     out: OutBuf,
     /// When the connect started (handshake deadline).
     since: u64,
@@ -185,7 +157,7 @@ struct Outbound {
 struct Inbound {
     stream: TcpStream,
     addr: SocketAddr,
-    decoder: MessageDecoder,
+    reader: FrameReader,
     out: OutBuf,
 }
 
@@ -212,7 +184,7 @@ struct Peer {
 struct VendorLink {
     name: String,
     stream: UnixStream,
-    decoder: MessageDecoder,
+    reader: FrameReader,
     out: OutBuf,
     pid: Option<i32>,
     /// What the daemon was last told about serving.
@@ -405,7 +377,7 @@ impl TriadNode {
         let mut conn = Inbound {
             stream,
             addr,
-            decoder: MessageDecoder::new(MAX_FRAME),
+            reader: FrameReader::new(MAX_FRAME),
             out: OutBuf::default(),
         };
         conn.out.push(&hello);
@@ -478,7 +450,7 @@ impl TriadNode {
                 stream,
                 addr,
                 state: OutState::Connecting,
-                decoder: MessageDecoder::new(MAX_FRAME),
+                reader: FrameReader::new(MAX_FRAME),
                 out,
                 since: now,
                 next_keepalive: now,
@@ -578,19 +550,23 @@ impl TriadNode {
                 Some(Ok(())) => out.state = OutState::Hello,
             }
         }
-        let mut close = None;
+        let mut close: Option<LinkEnd> = None;
         if readable {
-            let (messages, closed) = read_messages(&mut out.stream, &mut out.decoder);
-            close = closed;
-            for m in messages {
-                match (out.state, m) {
+            let mut buf = [0u8; READ_CHUNK];
+            let cluster = &self.plan.cluster;
+            let raft = &mut self.member;
+            let read = out
+                .reader
+                .each(&mut out.stream, &mut buf, |m| match (out.state, m) {
                     (OutState::Hello, Message::TriadHello(h)) => {
-                        if u64::from(h.member) != member || h.cluster != self.plan.cluster {
-                            close = Some(format!(
-                                "{} answered as member {} of triad {}, not member {member} of {}",
-                                out.addr, h.member, h.cluster, self.plan.cluster
-                            ));
-                            break;
+                        if u64::from(h.member) != member || &h.cluster != cluster {
+                            return Err(LinkEnd::WrongMember {
+                                addr: out.addr,
+                                member: h.member,
+                                cluster: h.cluster,
+                                want: member,
+                                want_cluster: cluster.clone(),
+                            });
                         }
                         out.state = OutState::Ready;
                         out.next_keepalive = now;
@@ -598,38 +574,27 @@ impl TriadNode {
                         p.backoff = DIAL_FIRST_MS;
                         p.last_error = None;
                         log::info!("Connected to {} at {}", p.label, out.addr);
+                        Ok(())
                     }
-                    (OutState::Ready, Message::TriadRaft(r)) => {
-                        p.last_heard = Some(now);
-                        if let Err(e) = self.member.step(now, member, &r.payload.0) {
-                            close = Some(format!("bad raft message: {e}"));
-                            break;
-                        }
+                    (OutState::Ready, m @ (Message::TriadRaft(_) | Message::Heartbeat(_))) => {
+                        on_raft(raft, &mut p.last_heard, member, now, m)
                     }
-                    (OutState::Ready, Message::Heartbeat(_)) => p.last_heard = Some(now),
-                    (_, Message::Error(e)) => {
-                        close = Some(format!("refused: {} ({})", e.text, e.code));
-                        break;
-                    }
-                    (_, other) => {
-                        close = Some(format!("unexpected message 0x{:02x}", other.kind()));
-                        break;
-                    }
-                }
-            }
+                    (_, Message::Error(e)) => Err(LinkEnd::Refused {
+                        text: e.text,
+                        code: e.code,
+                    }),
+                    (_, other) => Err(LinkEnd::Unexpected(other.kind())),
+                });
+            close = read.err();
         }
-        let Some(p) = self.peer_mut(member) else {
-            return;
-        };
         if close.is_none() && (writable || readable) {
-            if let Some(out) = p.out.as_mut() {
-                if let Err(why) = out.out.write_to(&mut out.stream) {
-                    close = Some(why);
-                }
-            }
+            close = self
+                .peer_mut(member)
+                .and_then(|p| p.out.as_mut())
+                .and_then(|out| out.out.write_to(&mut out.stream).err().map(LinkEnd::from));
         }
         if let Some(why) = close {
-            self.close_out(registry, member, &why, now);
+            self.close_out(registry, member, &why.to_string(), now);
         }
     }
 
@@ -647,39 +612,23 @@ impl TriadNode {
         let Some(conn) = p.inbound.as_mut() else {
             return;
         };
-        let mut close = None;
+        let mut close: Option<LinkEnd> = None;
         if readable {
-            let (messages, closed) = read_messages(&mut conn.stream, &mut conn.decoder);
-            close = closed;
-            for m in messages {
-                match m {
-                    Message::TriadRaft(r) => {
-                        p.last_heard = Some(now);
-                        if let Err(e) = self.member.step(now, member, &r.payload.0) {
-                            close = Some(format!("bad raft message: {e}"));
-                            break;
-                        }
-                    }
-                    Message::Heartbeat(_) => p.last_heard = Some(now),
-                    other => {
-                        close = Some(format!("unexpected message 0x{:02x}", other.kind()));
-                        break;
-                    }
-                }
-            }
+            let mut buf = [0u8; READ_CHUNK];
+            let raft = &mut self.member;
+            let read = conn.reader.each(&mut conn.stream, &mut buf, |m| {
+                on_raft(raft, &mut p.last_heard, member, now, m)
+            });
+            close = read.err();
         }
-        let Some(p) = self.peer_mut(member) else {
-            return;
-        };
         if close.is_none() && (writable || readable) {
-            if let Some(conn) = p.inbound.as_mut() {
-                if let Err(why) = conn.out.write_to(&mut conn.stream) {
-                    close = Some(why);
-                }
-            }
+            close = self
+                .peer_mut(member)
+                .and_then(|p| p.inbound.as_mut())
+                .and_then(|c| c.out.write_to(&mut c.stream).err().map(LinkEnd::from));
         }
         if let Some(why) = close {
-            self.close_in(registry, member, &why);
+            self.close_in(registry, member, &why.to_string());
         }
     }
 
@@ -715,7 +664,7 @@ impl TriadNode {
                 if out.state != OutState::Connecting {
                     if let Err(why) = out.out.write_to(&mut out.stream) {
                         failed.push(p.member);
-                        p.last_error = Some(why);
+                        p.last_error = Some(why.to_string());
                     }
                 }
             }
@@ -751,7 +700,7 @@ impl TriadNode {
         let mut link = VendorLink {
             name: name.to_string(),
             stream,
-            decoder: MessageDecoder::new(MAX_FRAME),
+            reader: FrameReader::new(MAX_FRAME),
             out: OutBuf::default(),
             pid: None,
             told: None,
@@ -820,31 +769,32 @@ impl TriadNode {
         let Some(link) = self.vendors.get_mut(&idx) else {
             return;
         };
-        let mut close = None;
+        let mut close: Option<LinkEnd> = None;
         if readable {
-            let (messages, closed) = read_messages(&mut link.stream, &mut link.decoder);
-            close = closed;
-            for m in messages {
-                match m {
-                    Message::Propose(p) => self.proposals.push((idx, p.payload)),
-                    other => {
-                        close = Some(format!("unexpected message 0x{:02x}", other.kind()));
-                        break;
-                    }
+            let mut buf = [0u8; READ_CHUNK];
+            let proposals = &mut self.proposals;
+            let read = link.reader.each(&mut link.stream, &mut buf, |m| match m {
+                Message::Propose(p) => {
+                    proposals.push((idx, p.payload));
+                    Ok(())
                 }
-            }
+                other => Err(LinkEnd::Unexpected(other.kind())),
+            });
+            close = read.err();
         }
         let Some(link) = self.vendors.get_mut(&idx) else {
             return;
         };
         if close.is_none() && (readable || writable) {
             if let Err(why) = link.out.write_to(&mut link.stream) {
-                close = Some(why);
+                close = Some(LinkEnd::Link(why));
             }
         }
         if let Some(why) = close {
             if let Some(mut l) = self.vendors.remove(&idx) {
-                if why != "closed by peer" || !l.spent {
+                // A spent daemon (told it no longer serves) is expected to
+                // exit: its hang-up is not news.
+                if !(why.is_hang_up() && l.spent) {
                     log::info!("Link to vendor daemon {} closed: {why}", l.name);
                 }
                 if l.spent {
@@ -1224,6 +1174,8 @@ fn compact_every() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{self, Write};
+    use wire::MessageDecoder;
 
     #[test]
     fn tokens_map_to_their_links() {
@@ -1277,7 +1229,7 @@ mod tests {
         let mut l = VendorLink {
             name: "demo".into(),
             stream: UnixStream::from_std(a),
-            decoder: MessageDecoder::default(),
+            reader: FrameReader::new(wire::frame::DEFAULT_MAX_PAYLOAD),
             out: OutBuf::default(),
             pid: Some(1),
             told: None,
@@ -1306,7 +1258,7 @@ mod tests {
             "a spent daemon is told nothing more"
         );
         let mut dec = MessageDecoder::default();
-        dec.feed(&l.out.buf[l.out.pos..]);
+        dec.feed(l.out.queued());
         let mut roles = Vec::new();
         while let Ok(Some(Message::TriadRole(r))) = dec.next_message() {
             roles.push((r.serving, r.master, r.term));

@@ -7,25 +7,8 @@
 //! whose remote address is ours. Connections from other machines have no
 //! such row: they cannot be authenticated and are treated as not local.
 
+use accounting::admin::{AdminKind, AdminPolicy, Refusal};
 use std::net::{IpAddr, SocketAddr};
-
-/// What lmgrd was told to allow (`-x lmdown`, `-x lmremove`, `-local`, `-2 -p`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AdminPolicy {
-    pub no_lmdown: bool,
-    pub no_lmremove: bool,
-    /// Admin requests only from this machine.
-    pub local_only: bool,
-    /// Admin requests only from root or members of group `lmadmin`.
-    pub admins_only: bool,
-}
-
-/// Why an admin request is refused, with FLEXlm's error number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: i32,
-    pub text: String,
-}
 
 /// The uid owning the client end of the connection `peer` → `local`, if
 /// the client runs on this machine.
@@ -38,8 +21,7 @@ pub fn peer_uid(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
         })
 }
 
-/// Looks up the row owned by the client in a `/proc/net/tcp`-style table
-/// (public for the fuzz targets).
+/// Looks up the row owned by the client in a `/proc/net/tcp`-style table.
 pub fn find_uid(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
     for row in table.lines().skip(1) {
         let cols: Vec<&str> = row.split_whitespace().collect();
@@ -56,7 +38,7 @@ pub fn find_uid(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<u32>
 /// `0100007F:1F90` (IPv4, each 32-bit word in host order) or the 32-hex-digit IPv6 form.
 fn parse_addr(text: &str) -> Option<SocketAddr> {
     let (ip, port) = text.split_once(':')?;
-    // Hex digits only: slicing below is by byte.
+    // Hex digits only: the words below are cut by byte.
     if !ip.is_ascii() {
         return None;
     }
@@ -78,15 +60,6 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
         _ => return None,
     };
     Some(SocketAddr::new(ip, port))
-}
-
-fn normalize(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(addr, |v4| SocketAddr::new(IpAddr::V4(v4), addr.port())),
-        IpAddr::V4(_) => addr,
-    }
 }
 
 /// Root, or a member of group `lmadmin` (by membership or primary group).
@@ -151,79 +124,18 @@ fn group(name: &str) -> Option<(u32, Vec<String>)> {
     }
 }
 
-/// What kind of admin request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminKind {
-    Down,
-    Reread,
-    Remove,
-    SwitchLog,
-}
-
-impl AdminPolicy {
-    /// Decides whether the request from `peer` (to our `local` address) may
-    /// go ahead. `uid` is looked up only when the policy needs it.
-    pub fn check(
-        &self,
-        kind: AdminKind,
-        local: SocketAddr,
-        peer: SocketAddr,
-    ) -> Result<(), Refusal> {
-        self.check_with(kind, local, peer, peer_uid)
-    }
-
-    fn check_with(
-        &self,
-        kind: AdminKind,
-        local: SocketAddr,
-        peer: SocketAddr,
-        uid_of: impl Fn(SocketAddr, SocketAddr) -> Option<u32>,
-    ) -> Result<(), Refusal> {
-        use wire::lmerr;
-        if kind == AdminKind::Down && self.no_lmdown {
-            return Err(Refusal {
-                code: lmerr::LM_NOTLICADMIN,
-                text: "lmdown is disabled on this license server (-x lmdown)".into(),
-            });
-        }
-        if kind == AdminKind::Remove && self.no_lmremove {
-            return Err(Refusal {
-                code: lmerr::LM_NOTLICADMIN,
-                text: "lmremove is disabled on this license server (-x lmremove)".into(),
-            });
-        }
-        let is_local =
-            normalize(peer).ip().is_loopback() || normalize(peer).ip() == normalize(local).ip();
-        if self.local_only && !is_local && matches!(kind, AdminKind::Down | AdminKind::Reread) {
-            return Err(Refusal {
-                code: lmerr::LM_MUST_BE_LOCAL,
-                text: lmerr::text(lmerr::LM_MUST_BE_LOCAL).into(),
-            });
-        }
-        if self.admins_only {
-            let uid = if is_local {
-                uid_of(normalize(local), normalize(peer))
-            } else {
-                None
-            };
-            match uid {
-                Some(uid) if is_license_admin(uid) => {}
-                Some(uid) => {
-                    return Err(Refusal {
-                        code: lmerr::LM_NOTLICADMIN,
-                        text: format!("{} (uid {uid} is neither root nor in group lmadmin)", lmerr::text(lmerr::LM_NOTLICADMIN)),
-                    })
-                }
-                None => {
-                    return Err(Refusal {
-                        code: lmerr::LM_NOTLICADMIN,
-                        text: format!("{} (the request does not come from this machine, so its user cannot be verified)", lmerr::text(lmerr::LM_NOTLICADMIN)),
-                    })
-                }
-            }
-        }
-        Ok(())
-    }
+/// Decides whether the admin request of `kind` from `peer` (to our `local`
+/// address) may go ahead under `policy`, asking the kernel who the peer
+/// is only when the policy needs it.
+pub fn check(
+    policy: &AdminPolicy,
+    kind: AdminKind,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Result<(), Refusal> {
+    policy.check_with(kind, local, peer, |local, peer| {
+        peer_uid(local, peer).map(|uid| (uid, is_license_admin(uid)))
+    })
 }
 
 #[cfg(test)]
@@ -238,6 +150,22 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_table_that_is_not_hex_is_no_match() {
+        // A multi-byte character across an 8-byte word boundary once
+        // panicked.
+        assert_eq!(parse_addr("0100007\u{e9}0:6978"), None);
+        let row = "   1: 0100007\u{e9}0:D431 0100007F:6978 01 0:0 0:0 0  1000 0 2\n";
+        assert_eq!(
+            find_uid(
+                &format!("header\n{row}"),
+                addr("127.0.0.1:27000"),
+                addr("127.0.0.1:54321")
+            ),
+            None
+        );
     }
 
     #[test]
@@ -256,85 +184,6 @@ mod tests {
             parse_addr("0000000000000000FFFF00000100007F:6978"),
             Some(addr("127.0.0.1:27000")),
             "v4-mapped IPv6 rows"
-        );
-    }
-
-    #[test]
-    fn a_table_that_is_not_hex_is_no_match() {
-        // A multi-byte character across an 8-byte word boundary once
-        // panicked (found by fuzz/kernel_table).
-        assert_eq!(parse_addr("0100007\u{e9}0:6978"), None);
-        let row = "   1: 0100007\u{e9}0:D431 0100007F:6978 01 0:0 0:0 0  1000 0 2\n";
-        assert_eq!(
-            find_uid(
-                &format!("header\n{row}"),
-                addr("127.0.0.1:27000"),
-                addr("127.0.0.1:54321")
-            ),
-            None
-        );
-    }
-
-    #[test]
-    fn policy_decisions() {
-        let local = addr("127.0.0.1:27000");
-        let me = addr("127.0.0.1:40000");
-        let remote = addr("10.1.2.3:40000");
-        let open = AdminPolicy::default();
-        assert!(open
-            .check_with(AdminKind::Down, local, remote, |_, _| None)
-            .is_ok());
-        let no_down = AdminPolicy {
-            no_lmdown: true,
-            ..open
-        };
-        assert_eq!(
-            no_down
-                .check_with(AdminKind::Down, local, me, |_, _| Some(0))
-                .unwrap_err()
-                .code,
-            -63
-        );
-        assert!(no_down
-            .check_with(AdminKind::Reread, local, me, |_, _| Some(0))
-            .is_ok());
-        let local_only = AdminPolicy {
-            local_only: true,
-            ..open
-        };
-        assert_eq!(
-            local_only
-                .check_with(AdminKind::Reread, local, remote, |_, _| None)
-                .unwrap_err()
-                .code,
-            -119
-        );
-        assert!(local_only
-            .check_with(AdminKind::Reread, local, me, |_, _| None)
-            .is_ok());
-        let admins = AdminPolicy {
-            admins_only: true,
-            ..open
-        };
-        assert!(
-            admins
-                .check_with(AdminKind::Down, local, me, |_, _| Some(0))
-                .is_ok(),
-            "root"
-        );
-        assert_eq!(
-            admins
-                .check_with(AdminKind::Down, local, me, |_, _| Some(65_533))
-                .unwrap_err()
-                .code,
-            -63
-        );
-        assert_eq!(
-            admins
-                .check_with(AdminKind::Down, local, remote, |_, _| Some(0))
-                .unwrap_err()
-                .code,
-            -63
         );
     }
 

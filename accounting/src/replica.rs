@@ -17,9 +17,13 @@ use wire::DecodeError;
 wire::wire_struct!(
     /// How a seat shares under DUP_GROUP: `mask` 0 shares with no one.
     SeatKey {
+        /// The DUP_GROUP mask (user, host, display, vendor, site).
         mask: u8,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
+        /// The client's display.
         display: String,
     }
 );
@@ -27,46 +31,68 @@ wire::wire_struct!(
 wire::wire_struct!(
     /// A granted checkout, as replicated.
     Seat {
+        /// The checkout's handle.
         handle: u64,
+        /// The feature.
         feature: String,
         /// The pool's version: with the feature it finds the pool.
         version: String,
+        /// How many seats.
         count: u32,
+        /// How the seat shares under DUP_GROUP.
         key: SeatKey,
         /// For a SUITE component: the suite's feature and version, and
         /// its seat's key.
         suite: Vec<SuiteSeat>,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
+        /// The client's display.
         display: String,
+        /// The client process.
         pid: u32,
+        /// The client job, for reattaching after a reconnect.
         job: u64,
+        /// The version the client asked for.
         requested: String,
+        /// When the checkout was granted (milliseconds since the Unix epoch).
         started_ms: u64,
         /// 0: not borrowed.
         borrow_until_ms: u64,
     }
 );
 
-wire::wire_struct!(SuiteSeat {
-    feature: String,
-    version: String,
-    key: SeatKey,
-});
+wire::wire_struct!(
+    /// A SUITE component's seat in its suite: the suite's feature and
+    /// version, and the suite seat's key.
+    SuiteSeat {
+        /// The suite's feature.
+        feature: String,
+        /// The suite's version, as the license line writes it.
+        version: String,
+        /// How the suite's seat shares under DUP_GROUP.
+        key: SeatKey,
+    }
+);
 
 /// A change as the master's core reports it: the seat by its handle. The
 /// event loop encodes a turn's deltas into one batch with
 /// [`Core::encode_batch`], straight from the core's holdings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delta {
+    /// The seat with this handle was granted.
     Grant(u64),
+    /// The seat with this handle was given back.
     Release(u64),
 }
 
 /// One accounting change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// A seat was granted.
     Grant(Box<Seat>),
+    /// The seat with this handle was given back.
     Release(u64),
 }
 
@@ -370,8 +396,11 @@ impl Core {
 /// proposer knows its own batch when it comes back committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
+    /// The proposing daemon's random id, so it knows its own batches when they return.
     pub origin: u64,
+    /// The batch's number from that daemon.
     pub seq: u64,
+    /// The changes, in order.
     pub changes: Vec<Change>,
 }
 
@@ -394,10 +423,12 @@ impl Batch {
         }
     }
 
+    /// Whether this batch is a summary of every seat (after compaction) rather than one turn's changes.
     pub fn is_summary(&self) -> bool {
         self.origin == SUMMARY_ORIGIN
     }
 
+    /// The batch as the replicated log stores it.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         1u8.put(&mut w);
@@ -425,6 +456,7 @@ impl Batch {
         Ok((u64::get(r)?, u64::get(r)?))
     }
 
+    /// Reads a batch from the replicated log; any damage is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
         let mut r = Reader::new(bytes);
         let (origin, seq) = Batch::read_header(&mut r)?;
@@ -446,7 +478,7 @@ impl Batch {
 mod tests {
     use super::super::tests::{co, core_for, ident};
     use super::*;
-    use crate::core::ConnId;
+    use crate::ConnId;
     use proptest::prelude::*;
     use wire::{Checkin, Checkout, Message};
 

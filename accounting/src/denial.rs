@@ -48,6 +48,7 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// FLEXlm's error number for this denial.
     pub fn code(self) -> i32 {
         match self {
             Denial::NoFeature => lmerr::LM_NOFEATURE,
@@ -83,6 +84,7 @@ impl Denial {
         }
     }
 
+    /// The text FLEXlm gives with that number.
     pub fn text(self) -> &'static str {
         lmerr::text(self.code())
     }

@@ -9,11 +9,15 @@ use grammar::{Date, Expiry};
 /// One license line of a served pool that expires soon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expiring {
+    /// The feature.
     pub feature: String,
+    /// The version, as the license line writes it.
     pub version: String,
     /// First physical line of the license line.
     pub line: u32,
+    /// How many seats.
     pub count: u32,
+    /// Whether the pool is counted (uncounted lines have no seat limit).
     pub counted: bool,
     /// The last day it can be used.
     pub last_day: Date,

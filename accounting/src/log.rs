@@ -34,26 +34,40 @@ impl InReason {
 pub enum LogEvent {
     /// `OUT: "f1" joe@ws1  ` (`(N licenses)` appended when N > 1).
     Out {
+        /// The feature.
         feature: String,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
+        /// How many seats.
         count: u32,
     },
     /// `IN: "f1" joe@ws1  `, with a reason such as `(SHUTDOWN)` when the
     /// seats did not come back by a checkin.
     In {
+        /// The feature.
         feature: String,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
+        /// How many seats.
         count: u32,
+        /// Why the seats came back, when it was not a checkin.
         reason: Option<InReason>,
     },
     /// `DENIED: "f1" joe@ws1  (text (code,minor))`.
     Denied {
+        /// The feature.
         feature: String,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
+        /// FLEXlm's error number (`wire::lmerr`).
         code: i32,
+        /// FLEXlm's minor error number.
         minor: i32,
     },
     /// `UNSUPPORTED: "f9" (PORT_AT_HOST_PLUS ) joe@ws1  (No such feature exists. (-5,346))`:
@@ -61,24 +75,38 @@ pub enum LogEvent {
     /// `PORT_AT_HOST_PLUS ` for a client that found the server through
     /// `port@host`, as ours always do.
     Unsupported {
+        /// The feature.
         feature: String,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
+        /// FLEXlm's error number (`wire::lmerr`).
         code: i32,
+        /// FLEXlm's minor error number.
         minor: i32,
     },
     /// `EXPIRED: f1`: the last line of a pool expired at midnight.
-    Expired { feature: String },
+    Expired {
+        /// The feature.
+        feature: String,
+    },
     /// `QUEUED: "f1" joe@ws1  `: a checkout waits for a seat.
     Queued {
+        /// The feature.
         feature: String,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
     },
     /// `DEQUEUED: "f1" joe@ws1  `: a waiter got its seat.
     Dequeued {
+        /// The feature.
         feature: String,
+        /// The user, as the client names it.
         user: String,
+        /// The client's host name.
         host: String,
     },
     /// Any other informational line, as is.

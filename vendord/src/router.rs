@@ -1,0 +1,186 @@
+//! Where a client's request goes, decided without any I/O: refused or
+//! answered by the shell (and why), or handed to the accounting core.
+//!
+//! The shell asks the kernel who an admin request comes from (the admin
+//! policy, `hostenv::peer::check`) before calling [`route`]; everything
+//! else the decision needs is in [`Context`].
+
+use accounting::admin::Refusal;
+use wire::{admin_op, Message};
+
+/// What the shell knows when a request arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// The peer connected from this machine's loopback address.
+    pub peer_is_local: bool,
+    /// License requests are answered here: always, but in a triad only on
+    /// the master.
+    pub serving: bool,
+    /// The options file's REPORTLOG is open.
+    pub report_log_open: bool,
+}
+
+/// Who answers a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The admin policy refuses it (`-x lmdown`, `-x lmremove`, `-local`,
+    /// `-2 -p`).
+    Refused(Refusal),
+    /// lmdown sent to the vendor daemon directly from another machine:
+    /// only lmgrd, or lmdown run here, may stop it.
+    RemoteShutdown,
+    /// A standby member of a triad answers only status, naming the master.
+    NotMaster,
+    /// lmswitchr or lmnewlog, with a report log open: the shell moves it.
+    ReportLog,
+    /// lmswitchr or lmnewlog without a report log, or lmswitch (the debug
+    /// log): the shell answers.
+    LogSwitch,
+    /// Everything else: the accounting core.
+    Core,
+}
+
+/// Decides who answers `msg`. `refusal` is the admin policy's verdict on
+/// it (`None` for a request the policy allows, and for every request that
+/// is not an admin request).
+pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
+    if let Some(r) = refusal {
+        return Route::Refused(r);
+    }
+    let admin_op = match msg {
+        Message::Admin(a) => Some(a.op),
+        _ => None,
+    };
+    if admin_op == Some(admin_op::SHUTDOWN) && !ctx.peer_is_local {
+        return Route::RemoteShutdown;
+    }
+    if !ctx.serving && !matches!(msg, Message::StatusQuery(_)) {
+        return Route::NotMaster;
+    }
+    match admin_op {
+        Some(admin_op::SWITCH_REPORT_LOG | admin_op::NEW_REPORT_LOG) if ctx.report_log_open => {
+            Route::ReportLog
+        }
+        Some(admin_op::SWITCH_REPORT_LOG | admin_op::NEW_REPORT_LOG | admin_op::SWITCH_LOG) => {
+            Route::LogSwitch
+        }
+        _ => Route::Core,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::{AdminRequest, Checkout, StatusQuery};
+
+    const HERE: Context = Context {
+        peer_is_local: true,
+        serving: true,
+        report_log_open: false,
+    };
+
+    fn admin(op: u8) -> Message {
+        Message::Admin(AdminRequest {
+            op,
+            ..AdminRequest::default()
+        })
+    }
+
+    fn checkout() -> Message {
+        Message::Checkout(Checkout::default())
+    }
+
+    #[test]
+    fn license_requests_go_to_the_core() {
+        assert_eq!(route(&checkout(), HERE, None), Route::Core);
+        assert_eq!(
+            route(&Message::StatusQuery(StatusQuery::default()), HERE, None),
+            Route::Core
+        );
+        assert_eq!(
+            route(&admin(admin_op::REMOVE_USER), HERE, None),
+            Route::Core
+        );
+        assert_eq!(route(&admin(admin_op::SHUTDOWN), HERE, None), Route::Core);
+    }
+
+    #[test]
+    fn the_admin_policy_comes_first() {
+        let no = Refusal {
+            code: wire::lmerr::LM_NOTLICADMIN,
+            text: "no".into(),
+        };
+        let remote_standby = Context {
+            peer_is_local: false,
+            serving: false,
+            ..HERE
+        };
+        assert_eq!(
+            route(&admin(admin_op::SHUTDOWN), remote_standby, Some(no.clone())),
+            Route::Refused(no)
+        );
+    }
+
+    #[test]
+    fn only_a_local_peer_may_stop_the_daemon_directly() {
+        let remote = Context {
+            peer_is_local: false,
+            ..HERE
+        };
+        assert_eq!(
+            route(&admin(admin_op::SHUTDOWN), remote, None),
+            Route::RemoteShutdown
+        );
+        assert_eq!(route(&admin(admin_op::REREAD), remote, None), Route::Core);
+        assert_eq!(route(&checkout(), remote, None), Route::Core);
+    }
+
+    #[test]
+    fn a_standby_answers_only_status() {
+        let standby = Context {
+            serving: false,
+            ..HERE
+        };
+        assert_eq!(route(&checkout(), standby, None), Route::NotMaster);
+        assert_eq!(
+            route(&admin(admin_op::SWITCH_LOG), standby, None),
+            Route::NotMaster
+        );
+        assert_eq!(
+            route(&Message::StatusQuery(StatusQuery::default()), standby, None),
+            Route::Core
+        );
+    }
+
+    #[test]
+    fn log_switches_are_the_shell_s() {
+        assert_eq!(
+            route(&admin(admin_op::SWITCH_LOG), HERE, None),
+            Route::LogSwitch
+        );
+        assert_eq!(
+            route(&admin(admin_op::SWITCH_REPORT_LOG), HERE, None),
+            Route::LogSwitch
+        );
+        assert_eq!(
+            route(&admin(admin_op::NEW_REPORT_LOG), HERE, None),
+            Route::LogSwitch
+        );
+        let open = Context {
+            report_log_open: true,
+            ..HERE
+        };
+        assert_eq!(
+            route(&admin(admin_op::SWITCH_REPORT_LOG), open, None),
+            Route::ReportLog
+        );
+        assert_eq!(
+            route(&admin(admin_op::NEW_REPORT_LOG), open, None),
+            Route::ReportLog
+        );
+        assert_eq!(
+            route(&admin(admin_op::SWITCH_LOG), open, None),
+            Route::LogSwitch
+        );
+    }
+}
