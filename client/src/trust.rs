@@ -50,7 +50,14 @@ impl Trust {
         let Trust::Publisher(publisher) = self else {
             return Ok(());
         };
-        let wanted = Version::parse(version).unwrap_or_else(|| Version::parse("0").unwrap());
+        let wanted = Version::parse(version).ok_or_else(|| {
+            LmError::new(
+                lmerr::LM_BADPARAM,
+                minor::BAD_PARAM,
+                Step::CheckoutDenied,
+                format!("`{version}` is not a version number"),
+            )
+        })?;
         let problem = match proof_from_wire(&granted.proof) {
             Some(proof) => publisher
                 .check_grant(&proof, &granted.feature, &wanted, today)

@@ -59,6 +59,17 @@ impl Setup {
         Job::with_config(&Publisher::demo(), self.config())
     }
 
+    /// A job of the demo publisher with `LM_BORROW` set to `setting`.
+    fn borrowing_job(&self, setting: String) -> Job {
+        Job::with_config(
+            &Publisher::demo(),
+            JobConfig {
+                lm_borrow: Some(setting),
+                ..self.config()
+            },
+        )
+    }
+
     /// The connection and request number of the checkout of `feature`
     /// that asked to queue, once it arrived.
     fn queued_checkout(&self, feature: &str) -> (usize, u32) {
@@ -254,13 +265,7 @@ fn tomorrow_setting(vendor: &str) -> (String, u64) {
 fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
     let s = Setup::new(60_000);
     let (setting, end) = tomorrow_setting("demo");
-    let job = Job::with_config(
-        &Publisher::demo(),
-        JobConfig {
-            lm_borrow: Some(setting),
-            ..s.config()
-        },
-    );
+    let job = s.borrowing_job(setting);
     let lic = job.checkout("f1", "1.0", 1).expect("borrow");
     assert_eq!(lic.borrowed_until(), Some(end));
     assert!(!lic.is_local());
@@ -319,13 +324,7 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
 fn an_edited_borrow_record_is_not_honoured() {
     let s = Setup::new(60_000);
     let (setting, end) = tomorrow_setting("demo");
-    let job = Job::with_config(
-        &Publisher::demo(),
-        JobConfig {
-            lm_borrow: Some(setting),
-            ..s.config()
-        },
-    );
+    let job = s.borrowing_job(setting);
     let lic = job.checkout("f1", "1.0", 1).expect("borrow");
     job.checkin(&lic).expect("detach");
     drop(job);
