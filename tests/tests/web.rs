@@ -129,6 +129,10 @@ fn status_and_metrics_agree_with_lmstat() {
     let s = Server::start(&lic, port, &["-http", &listen]);
     let _ann = hold(&s, "ann", 2);
     let _bob = hold(&s, "bob", 1);
+    // One refusal, for the vendor daemon's counters.
+    let mut carl = Peer::hello(s.vendord_addr(), "carl", 0);
+    let refused = carl.checkout_handle(1, "f1", 2);
+    assert!(refused.is_err(), "{refused:?}");
     let lic = s.license.display().to_string();
     // Wait past the endpoint's cache so the document is of this moment.
     wait_until(Duration::from_secs(10), "three seats in the status", || {
@@ -205,6 +209,37 @@ fn status_and_metrics_agree_with_lmstat() {
         Some(1.0)
     );
     assert_eq!(f1["reserved"], 2);
+
+    // The vendor daemon's own counters: two checkouts granted, one
+    // refused, three answered in the latency histogram.
+    let demo = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .filter(|x| x.metric == name && x.labels.get("vendor") == Some("demo"))
+            .collect::<Vec<_>>()
+    };
+    let counter = |name: &str| -> f64 {
+        demo(name)
+            .iter()
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .sum()
+    };
+    assert_eq!(counter("lm_checkouts_total"), 2.0, "{metrics}");
+    assert_eq!(counter("lm_checkout_denials_total"), 1.0, "{metrics}");
+    assert_eq!(counter("lm_heartbeat_misses_total"), 0.0, "{metrics}");
+    let latency = demo("lm_checkout_duration_seconds");
+    let prometheus_parse::Value::Histogram(buckets) = &latency[0].value else {
+        panic!("a histogram: {metrics}");
+    };
+    let all = buckets
+        .iter()
+        .find(|b| b.less_than.is_infinite())
+        .expect("a +Inf bucket");
+    assert_eq!(all.count, 3.0, "every answered checkout: {metrics}");
 }
 
 #[test]

@@ -36,6 +36,9 @@ pub enum Route {
     /// lmswitchr or lmnewlog without a report log, or lmswitch (the debug
     /// log): the shell answers.
     LogSwitch,
+    /// The daemon's counters (lmgrd's metrics): the shell answers, as it
+    /// knows what the core cannot (connections, answer times).
+    Stats,
     /// Everything else: the accounting core.
     Core,
 }
@@ -53,6 +56,9 @@ pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
     };
     if admin_op == Some(admin_op::SHUTDOWN) && !ctx.peer_is_local {
         return Route::RemoteShutdown;
+    }
+    if matches!(msg, Message::StatsQuery(_)) {
+        return Route::Stats;
     }
     if !ctx.serving && !matches!(msg, Message::StatusQuery(_)) {
         return Route::NotMaster;
@@ -88,6 +94,18 @@ mod tests {
 
     fn checkout() -> Message {
         Message::Checkout(Checkout::default())
+    }
+
+    #[test]
+    fn counters_are_the_shells_to_give_even_on_a_standby() {
+        let standby = Context {
+            serving: false,
+            ..HERE
+        };
+        assert_eq!(
+            route(&Message::StatsQuery(wire::StatsQuery {}), standby, None),
+            Route::Stats
+        );
     }
 
     #[test]

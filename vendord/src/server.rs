@@ -215,6 +215,8 @@ pub struct Server {
     expiry_days: u32,
     /// The day the expiry warnings were last logged.
     expiry_warned: Option<grammar::Date>,
+    /// How long checkouts took to answer (the metrics).
+    latency: crate::stats::Latency,
 }
 
 impl Server {
@@ -258,6 +260,7 @@ impl Server {
             borrow_store_path: None,
             expiry_days: crate::args::DEFAULT_EXPIRY_WARNING_DAYS,
             expiry_warned: None,
+            latency: crate::stats::Latency::default(),
             core,
         })
     }
@@ -299,7 +302,7 @@ impl Server {
             match m {
                 crate::triad_link::FromLmgrd::Committed(held) => {
                     for h in held {
-                        self.carry_out(h.fx);
+                        self.carry_out(h.fx, h.arrived);
                     }
                 }
                 crate::triad_link::FromLmgrd::Reset(changes) => {
@@ -804,6 +807,7 @@ impl Server {
                 // (lmswitch): what is gathered goes first.
                 self.log.flush();
             }
+            let arrived = matches!(msg, Message::Checkout(_)).then(Instant::now);
             let now = self.now();
             let conn = ConnId(token as u64);
             let refusal = self.admin_refusal(&msg, peer);
@@ -820,9 +824,17 @@ impl Server {
                     .report_admin(&msg, conn)
                     .or_else(|| switch_log(&msg, conn))
                     .unwrap_or_default(),
+                Route::Stats => {
+                    let reply =
+                        crate::stats::reply(self.core.counters(), &self.latency, self.conns.len());
+                    Effects {
+                        replies: vec![(conn, Message::Stats(reply))],
+                        ..Effects::default()
+                    }
+                }
                 Route::Core => self.core.handle_message(now, conn, msg),
             };
-            self.apply(fx);
+            self.apply_timed(fx, arrived);
         }
     }
 
@@ -875,7 +887,13 @@ impl Server {
 
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
-    fn apply(&mut self, mut fx: Effects) {
+    fn apply(&mut self, fx: Effects) {
+        self.apply_timed(fx, None);
+    }
+
+    /// [`Server::apply`] for the answer to a checkout that `arrived` then:
+    /// its answer time is counted once it goes out.
+    fn apply_timed(&mut self, mut fx: Effects, arrived: Option<Instant>) {
         if self.abort.is_some() {
             return;
         }
@@ -885,7 +903,11 @@ impl Server {
                 // records) before the majority holds its changes: a log
                 // that says OUT is a seat every member knows.
                 let deltas = std::mem::take(&mut fx.changes);
-                let held = crate::triad_link::Held { seq: None, fx };
+                let held = crate::triad_link::Held {
+                    seq: None,
+                    fx,
+                    arrived,
+                };
                 if deltas.is_empty() {
                     link.wait_behind(held);
                 } else {
@@ -900,12 +922,12 @@ impl Server {
                 return;
             }
         }
-        self.carry_out(fx);
+        self.carry_out(fx, arrived);
     }
 
     /// Writes a turn's log lines, report records and borrow changes, and
     /// sends its replies (in a triad, once committed).
-    fn carry_out(&mut self, fx: Effects) {
+    fn carry_out(&mut self, fx: Effects, arrived: Option<Instant>) {
         let options = std::sync::Arc::clone(&self.core.config().options);
         for line in &fx.log {
             if line.class().is_some_and(|class| options.nolog(class)) {
@@ -923,6 +945,9 @@ impl Server {
             }
         }
         self.deliver(fx.replies, fx.close, fx.shutdown);
+        if let Some(arrived) = arrived {
+            self.latency.observe(arrived.elapsed());
+        }
     }
 
     /// Sends replies and closes connections, as decided (and, in a triad,

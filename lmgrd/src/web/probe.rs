@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub took: Duration,
     /// Whether this gathering was new (not from the cache).
     pub fresh: bool,
+    /// Each vendor daemon's counters (by vendor name) where it gave them.
+    pub stats: Vec<(String, wire::StatsReply)>,
 }
 
 /// The peak use of one feature in one minute.
@@ -135,8 +137,19 @@ impl Probe {
             port: Some(self.lmgrd.port()),
         };
         let started = Instant::now();
-        let doc = statusdoc::gather(&spec, TIMEOUTS)
-            .map(|r| statusdoc::build(&r, statusdoc::unix_now()))
+        let gathered = statusdoc::gather_with_stats(&spec, TIMEOUTS);
+        let stats = match &gathered {
+            Ok((replies, counters)) => replies
+                .lmgrd
+                .vendors
+                .iter()
+                .zip(counters)
+                .filter_map(|(v, c)| Some((v.name.clone(), c.clone()?)))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let doc = gathered
+            .map(|(r, _)| statusdoc::build(&r, statusdoc::unix_now()))
             .map_err(|e| ErrorInfo::from(&e));
         let took = started.elapsed();
         if let Ok(d) = &doc {
@@ -147,6 +160,7 @@ impl Probe {
             doc,
             took,
             fresh: true,
+            stats,
         });
         self.cached = Some((now, snap.clone()));
         snap

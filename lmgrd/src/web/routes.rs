@@ -62,6 +62,7 @@ impl Shared {
                 }),
                 took: std::time::Duration::ZERO,
                 fresh: false,
+                stats: Vec::new(),
             })
         });
         if snap.fresh {
