@@ -194,18 +194,14 @@ fn health(snap: &Snapshot) -> Answer {
             )
         }
     };
-    let down: Vec<&str> = doc
-        .vendors
-        .iter()
-        .filter(|v| !v.up)
-        .map(|v| v.name.as_str())
-        .collect();
-    let up: Vec<&str> = doc
-        .vendors
-        .iter()
-        .filter(|v| v.up)
-        .map(|v| v.name.as_str())
-        .collect();
+    // A standby's vendor daemons do not serve (the master's do), so lmgrd
+    // lists them as not up; one is down only when it has no port, that is
+    // when it is not running.
+    let standby = doc.role == "standby";
+    let running = |v: &&lmutil::statusdoc::VendorInfo| if standby { v.port != 0 } else { v.up };
+    let (up, down): (Vec<_>, Vec<_>) = doc.vendors.iter().partition(running);
+    let up: Vec<&str> = up.iter().map(|v| v.name.as_str()).collect();
+    let down: Vec<&str> = down.iter().map(|v| v.name.as_str()).collect();
     let reason = if doc.master.is_none() {
         Some("no quorum: the triad has no master".to_string())
     } else if !down.is_empty() {
@@ -217,6 +213,7 @@ fn health(snap: &Snapshot) -> Answer {
         "status": if reason.is_none() { "ok" } else { "down" },
         "role": doc.role,
         "master": doc.master,
+        "serving": !standby && reason.is_none(),
         "vendors": {"up": up, "down": down},
     });
     match reason {
