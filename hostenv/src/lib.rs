@@ -7,7 +7,9 @@
 //!   their SERVER lines agree.
 //! - [`peer`]: who is on the other end of a local connection, as the kernel
 //!   sees it, for the admin policy (`accounting::admin`).
+//! - [`local_calendar`]: this machine's time zone for report-log summaries.
 
 pub mod license_list;
+pub mod local_calendar;
 pub mod peer;
 pub mod state_dir;

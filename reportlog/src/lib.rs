@@ -43,4 +43,6 @@ pub use codec::DecodeError;
 pub use record::{Kind, Record};
 #[cfg(feature = "store")]
 pub use store::{aside_name, Error, Reader, Records, ReportLog};
-pub use summary::{summarize, DaySummary, FeatureSummary, Filter, Peak, Summarizer, Summary};
+pub use summary::{
+    summarize, DailyUse, DaySummary, DayUse, FeatureSummary, Filter, Peak, Summarizer, Summary,
+};

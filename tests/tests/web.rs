@@ -146,6 +146,12 @@ fn status_and_metrics_agree_with_lmstat() {
     );
     assert_eq!(f1["reserved"], 2);
 
+    let usage = json(&get(http, "/api/1.0/usage").1);
+    assert_eq!(
+        usage["vendors"][0]["logged"], false,
+        "no REPORTLOG: {usage}"
+    );
+
     // The vendor daemon's own counters: two checkouts granted, one
     // refused, three answered in the latency histogram.
     let demo = |name: &str| {
@@ -176,6 +182,51 @@ fn status_and_metrics_agree_with_lmstat() {
         .find(|b| b.less_than.is_infinite())
         .expect("a +Inf bucket");
     assert_eq!(all.count, 3.0, "every answered checkout: {metrics}");
+}
+
+#[test]
+fn daily_use_comes_from_the_report_log() {
+    let dir = tempdir("web-usage");
+    let port = free_port();
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let lic = e2e::license_with_options("demo.lic", &dir, port, "REPORTLOG +usage.rl\n");
+    let listen = http.to_string();
+    let s = Server::start(&lic, port, &["-http", &listen]);
+    s.wait_log(Duration::from_secs(20), "Report log:");
+    let _ann = hold(&s, "ann", 3);
+    let _bob = hold(&s, "bob", 1);
+    let mut carl = Peer::hello(s.vendord_addr(), "carl", 0);
+    assert!(carl.checkout_handle(1, "f1", 1).is_err());
+    let (code, body) = get(http, "/api/1.0/usage");
+    assert_eq!(code, 200);
+    let doc = json(&body);
+    let demo = &doc["vendors"][0];
+    assert_eq!(
+        (demo["name"].as_str(), demo["logged"].as_bool()),
+        (Some("demo"), Some(true)),
+        "{doc}"
+    );
+    let f1 = demo["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == "f1")
+        .unwrap_or_else(|| panic!("f1 in {doc}"));
+    let today = f1["days"]
+        .as_array()
+        .unwrap()
+        .last()
+        .expect("today")
+        .clone();
+    assert_eq!(
+        (
+            today["peak"].as_u64(),
+            today["checkouts"].as_u64(),
+            today["denied"].as_u64()
+        ),
+        (Some(4), Some(2), Some(1)),
+        "{doc}"
+    );
 }
 
 #[test]
@@ -429,7 +480,12 @@ fn the_dashboard_in_a_browser_follows_checkouts() {
         eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };
-    let (s, http) = start("web-browser", &[]);
+    let dir = tempdir("web-browser");
+    let port = free_port();
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let lic = e2e::license_with_options("demo.lic", &dir, port, "REPORTLOG +dash.rl\n");
+    let listen = http.to_string();
+    let s = Server::start(&lic, port, &["-http", &listen]);
     let profile = tempdir("web-browser-profile");
     let debug_port = free_port();
     let mut browser = Command::new(chrome)
@@ -491,6 +547,15 @@ fn the_dashboard_in_a_browser_follows_checkouts() {
         || {
             let t = page.text();
             t.contains("carol_dash") && t.contains("3 of 4 in use")
+        },
+    );
+    // The daily use from the report log follows (asked for every 10 s).
+    wait_until(
+        Duration::from_secs(30),
+        "the day's peak from the report log on the dashboard",
+        || {
+            page.text().contains("Daily use from the report log")
+                && page.text().contains(": peak 3")
         },
     );
     let shot = page.call(

@@ -6,7 +6,7 @@
 //! crate's. A report log that cannot be written is reported in the debug
 //! log and closed; serving goes on without it.
 
-use reportlog::{Kind, Record, ReportLog};
+use reportlog::{Filter, Kind, Record, ReportLog, Summarizer};
 use std::path::{Path, PathBuf};
 use wire::lmerr;
 
@@ -25,22 +25,49 @@ pub fn requested_path(options_file: Option<&Path>, path: &str) -> PathBuf {
     }
 }
 
-/// The open report log.
+/// How far back the daily use shown by the dashboard reaches when the
+/// daemon starts on an existing log (it grows from there while it runs).
+pub const USAGE_DAYS: u64 = 31;
+
+/// Days are counted in this machine's time zone, over every feature.
+static CALENDAR: hostenv::local_calendar::LocalCalendar = hostenv::local_calendar::LocalCalendar;
+static EVERY_DAY: Filter = Filter {
+    feature: None,
+    from: None,
+    to: None,
+};
+
+/// The open report log, and the daily use it shows (kept up to date as
+/// records are written, so that asking costs no reading).
 pub struct Report {
     log: ReportLog,
+    usage: Summarizer<'static>,
 }
 
 impl Report {
     /// Opens (`append`: continues) the log at `path` and records the start.
+    /// The last [`USAGE_DAYS`] of what it already holds are read for the
+    /// daily use.
     pub fn open(path: &Path, append: bool, now_secs: u64) -> Result<Report, String> {
         let mut log = ReportLog::open(path, append).map_err(|e| e.to_string())?;
         if let Some(old) = log.moved_aside() {
             log::info!("Previous report log kept as {}", old.display());
         }
-        log.append(&[Record::marker(now_secs, Kind::Start)])
+        let mut usage = Summarizer::new(&CALENDAR, &EVERY_DAY);
+        if let Err(e) = read_recent(&log, now_secs, &mut usage) {
+            log::warn!("Daily use from {}: {e}", path.display());
+        }
+        let start = Record::marker(now_secs, Kind::Start);
+        log.append(std::slice::from_ref(&start))
             .map_err(|e| e.to_string())?;
+        usage.push(&start);
         log::info!("Report log: {}", path.display());
-        Ok(Report { log })
+        Ok(Report { log, usage })
+    }
+
+    /// Per feature and day: peak use, checkouts and denials.
+    pub fn daily_use(&self) -> Vec<reportlog::DailyUse> {
+        self.usage.daily()
     }
 
     pub fn path(&self) -> &Path {
@@ -57,10 +84,11 @@ impl Report {
 
     /// Writes records with the times they carry, in one transaction.
     pub fn append(&mut self, records: &[Record]) -> Result<(), String> {
-        self.log
-            .append(records)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.log.append(records).map_err(|e| e.to_string())?;
+        for r in records {
+            self.usage.push(r);
+        }
+        Ok(())
     }
 
     /// lmswitchr: go on in `path`, starting it with the seats in use.
@@ -97,6 +125,19 @@ impl Report {
             Err(e) => (lmerr::LM_BADPARAM, e.to_string()),
         }
     }
+}
+
+/// Feeds the records of the last [`USAGE_DAYS`] before `now_secs` to `usage`.
+fn read_recent(
+    log: &ReportLog,
+    now_secs: u64,
+    usage: &mut Summarizer,
+) -> Result<(), reportlog::Error> {
+    let from = now_secs.saturating_sub(USAGE_DAYS * 86_400);
+    for r in log.reader()?.between(from, u64::MAX)? {
+        usage.push(&r?.1);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -153,5 +194,33 @@ mod tests {
             vec![(100, Kind::Start), (200, Kind::Checkout)]
         );
         assert_eq!(kinds(&second), vec![(300, Kind::Held)]);
+    }
+
+    #[test]
+    fn daily_use_survives_a_restart_and_follows_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.rl");
+        let day = 20_000 * 86_400;
+        let checkout = |t: u64, handle: u64| Record {
+            user: "joe".into(),
+            count: 1,
+            handle,
+            issued: 4,
+            ..Record::new(t, Kind::Checkout, "f1")
+        };
+        let mut report = Report::open(&path, false, day).unwrap();
+        report
+            .append(&[checkout(day + 10, 1), checkout(day + 20, 2)])
+            .unwrap();
+        let peak = |r: &Report| r.daily_use()[0].days.iter().map(|d| d.peak).max();
+        assert_eq!(peak(&report), Some(2));
+        drop(report);
+        // Restarted: the old seats were freed by the restart, but the day's
+        // peak and checkouts are read back from the log.
+        let report = Report::open(&path, true, day + 3_600).unwrap();
+        let f1 = &report.daily_use()[0];
+        assert_eq!((f1.feature.as_str(), f1.issued), ("f1", 4));
+        assert_eq!(f1.days.iter().map(|d| d.checkouts).sum::<u64>(), 2);
+        assert_eq!(peak(&report), Some(2));
     }
 }

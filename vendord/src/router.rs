@@ -39,6 +39,9 @@ pub enum Route {
     /// The daemon's counters (lmgrd's metrics): the shell answers, as it
     /// knows what the core cannot (connections, answer times).
     Stats,
+    /// The daily use the report log shows (the dashboard): the shell
+    /// answers, as it holds the log.
+    Usage,
     /// Everything else: the accounting core.
     Core,
 }
@@ -57,8 +60,10 @@ pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
     if admin_op == Some(admin_op::SHUTDOWN) && !ctx.peer_is_local {
         return Route::RemoteShutdown;
     }
-    if matches!(msg, Message::StatsQuery(_)) {
-        return Route::Stats;
+    match msg {
+        Message::StatsQuery(_) => return Route::Stats,
+        Message::UsageQuery(_) => return Route::Usage,
+        _ => {}
     }
     if !ctx.serving && !matches!(msg, Message::StatusQuery(_)) {
         return Route::NotMaster;
@@ -105,6 +110,14 @@ mod tests {
         assert_eq!(
             route(&Message::StatsQuery(wire::StatsQuery {}), standby, None),
             Route::Stats
+        );
+        assert_eq!(
+            route(
+                &Message::UsageQuery(wire::UsageQuery { days: 7 }),
+                standby,
+                None
+            ),
+            Route::Usage
         );
     }
 

@@ -832,6 +832,20 @@ impl Server {
                         ..Effects::default()
                     }
                 }
+                Route::Usage => {
+                    let days = match &msg {
+                        Message::UsageQuery(q) => q.days,
+                        _ => 0,
+                    };
+                    let daily = self.report.as_ref().map(crate::report::Report::daily_use);
+                    Effects {
+                        replies: vec![(
+                            conn,
+                            Message::Usage(crate::stats::usage_reply(daily, days)),
+                        )],
+                        ..Effects::default()
+                    }
+                }
                 Route::Core => self.core.handle_message(now, conn, msg),
             };
             self.apply_timed(fx, arrived);

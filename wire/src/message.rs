@@ -186,6 +186,47 @@ wire_struct!(
     }
 );
 
+wire_struct!(
+    /// Asks a vendor daemon for the daily use its report log shows (the
+    /// dashboard's long view): at most `days` days back, the last first to go.
+    UsageQuery { days: u32 }
+);
+
+wire_struct!(
+    /// One feature on one day, in the daemon's time zone.
+    UsageDay {
+        /// `YYYY-MM-DD`.
+        date: String,
+        /// Most seats in use at once.
+        peak: u64,
+        checkouts: u64,
+        /// Checkouts refused, whatever the reason.
+        denied: u64,
+    }
+);
+
+wire_struct!(
+    /// One feature's daily use.
+    FeatureUsage {
+        feature: String,
+        /// Licenses issued, as last recorded (0: not known).
+        issued: u32,
+        days: Vec<UsageDay>,
+    }
+);
+
+wire_struct!(
+    /// The answer to a [`UsageQuery`].
+    UsageReply {
+        /// False when no report log is open (options REPORTLOG): nothing
+        /// is known beyond what the daemon holds now.
+        logged: bool,
+        features: Vec<FeatureUsage>,
+        /// True when older days were left out to fit one frame.
+        truncated: bool,
+    }
+);
+
 wire_struct!(Holder {
     user: String,
     host: String,
@@ -399,6 +440,8 @@ messages! {
     Status(StatusReply) = 0x31,
     StatsQuery(StatsQuery) = 0x32,
     Stats(StatsReply) = 0x33,
+    UsageQuery(UsageQuery) = 0x34,
+    Usage(UsageReply) = 0x35,
     Admin(AdminRequest) = 0x40,
     AdminReply(AdminReply) = 0x41,
 }

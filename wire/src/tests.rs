@@ -176,6 +176,21 @@ fn samples() -> Vec<Message> {
             latency_buckets: vec![0, 7, 4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             latency_sum_us: 2_345,
         }),
+        Message::UsageQuery(UsageQuery { days: 31 }),
+        Message::Usage(UsageReply {
+            logged: true,
+            features: vec![FeatureUsage {
+                feature: "f1".into(),
+                issued: 4,
+                days: vec![UsageDay {
+                    date: "2026-12-01".into(),
+                    peak: 3,
+                    checkouts: 40,
+                    denied: 2,
+                }],
+            }],
+            truncated: false,
+        }),
         Message::Admin(AdminRequest {
             op: admin_op::SHUTDOWN,
             force: true,

@@ -103,6 +103,56 @@ impl MasterWatch {
     }
 }
 
+/// How long the daily use is served before asking the vendor daemons
+/// again: it changes slowly, and the report log is theirs to read.
+pub const USAGE_MAX_AGE: Duration = Duration::from_secs(10);
+/// How many days back the dashboard shows.
+const USAGE_DAYS: u32 = 31;
+
+/// Each vendor daemon's daily use from its report log, as JSON:
+/// `{"vendors": [{"name", "logged", "truncated", "features": [{"feature",
+/// "issued", "days": [{"date", "peak", "checkouts", "denied"}]}]}]}`; a
+/// vendor daemon that cannot be asked has an `"error"` instead.
+pub fn usage(lmgrd: SocketAddr) -> serde_json::Value {
+    let spec = client::ServerSpec {
+        host: lmgrd.ip().to_string(),
+        port: Some(lmgrd.port()),
+    };
+    let lm = match lmutil::net::lmgrd(&spec, TIMEOUTS) {
+        Ok(lm) => lm,
+        Err(e) => return serde_json::json!({"error": ErrorInfo::from(&e)}),
+    };
+    let vendors: Vec<serde_json::Value> = lm
+        .status
+        .vendors
+        .iter()
+        .map(|v| {
+            match lm
+                .vendor(&v.name, TIMEOUTS)
+                .and_then(|mut c| c.usage(USAGE_DAYS))
+            {
+                Ok(u) => serde_json::json!({
+                    "name": v.name,
+                    "logged": u.logged,
+                    "truncated": u.truncated,
+                    "features": u.features.iter().map(|f| serde_json::json!({
+                        "feature": f.feature,
+                        "issued": f.issued,
+                        "days": f.days.iter().map(|d| serde_json::json!({
+                            "date": d.date,
+                            "peak": d.peak,
+                            "checkouts": d.checkouts,
+                            "denied": d.denied,
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => serde_json::json!({"name": v.name, "error": ErrorInfo::from(&e)}),
+            }
+        })
+        .collect();
+    serde_json::json!({ "vendors": vendors })
+}
+
 /// The cache, the history and the master watch.
 pub struct Probe {
     lmgrd: SocketAddr,
