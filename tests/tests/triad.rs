@@ -70,6 +70,15 @@ impl Triad {
 
     /// [`Triad::start`] with environment variables for every lmgrd.
     fn start_with(tag: &str, first: &str, env: Vec<(&'static str, &'static str)>) -> Triad {
+        Triad::launch(tag, first, env, false)
+    }
+
+    /// [`Triad::start`] with an HTTP endpoint on each member's address.
+    fn start_with_http(tag: &str, first: &str) -> Triad {
+        Triad::launch(tag, first, Vec::new(), true)
+    }
+
+    fn launch(tag: &str, first: &str, env: Vec<(&'static str, &'static str)>, http: bool) -> Triad {
         let dir = tempdir(tag);
         let port = free_port();
         let license = triad_license(&dir, port, first);
@@ -83,27 +92,9 @@ impl Triad {
             past_logs: String::new(),
         };
         for m in 1..=3 {
-            t.start_member(m);
-        }
-        t
-    }
-
-    /// [`Triad::start`] with an HTTP endpoint on each member's address.
-    fn start_with_http(tag: &str, first: &str) -> Triad {
-        let dir = tempdir(tag);
-        let port = free_port();
-        let license = triad_license(&dir, port, first);
-        let mut t = Triad {
-            license,
-            port,
-            members: [None, None, None, None],
-            stopped: [false; 4],
-            env: Vec::new(),
-            http: [None; 4],
-            past_logs: String::new(),
-        };
-        for m in 1..=3 {
-            t.http[m] = Some(addr(m, free_port()));
+            if http {
+                t.http[m] = Some(addr(m, free_port()));
+            }
             t.start_member(m);
         }
         t

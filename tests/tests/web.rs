@@ -15,10 +15,18 @@ use std::time::Duration;
 
 /// lmgrd on demo.lic with `-http` on a free loopback port.
 fn start(tag: &str, extra: &[&str]) -> (Server, SocketAddr) {
+    start_with_options(tag, None, extra)
+}
+
+/// [`start`], with an options file for the demo vendor when `options` is given.
+fn start_with_options(tag: &str, options: Option<&str>, extra: &[&str]) -> (Server, SocketAddr) {
     let dir = tempdir(tag);
     let port = free_port();
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let lic = license_with_port("demo.lic", &dir, port);
+    let lic = match options {
+        Some(o) => e2e::license_with_options("demo.lic", &dir, port, o),
+        None => license_with_port("demo.lic", &dir, port),
+    };
     let listen = http.to_string();
     let mut args = vec!["-http", listen.as_str()];
     args.extend_from_slice(extra);
@@ -186,12 +194,7 @@ fn status_and_metrics_agree_with_lmstat() {
 
 #[test]
 fn daily_use_comes_from_the_report_log() {
-    let dir = tempdir("web-usage");
-    let port = free_port();
-    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let lic = e2e::license_with_options("demo.lic", &dir, port, "REPORTLOG +usage.rl\n");
-    let listen = http.to_string();
-    let s = Server::start(&lic, port, &["-http", &listen]);
+    let (s, http) = start_with_options("web-usage", Some("REPORTLOG +usage.rl\n"), &[]);
     s.wait_log(Duration::from_secs(20), "Report log:");
     let _ann = hold(&s, "ann", 3);
     let _bob = hold(&s, "bob", 1);
@@ -480,12 +483,7 @@ fn the_dashboard_in_a_browser_follows_checkouts() {
         eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };
-    let dir = tempdir("web-browser");
-    let port = free_port();
-    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let lic = e2e::license_with_options("demo.lic", &dir, port, "REPORTLOG +dash.rl\n");
-    let listen = http.to_string();
-    let s = Server::start(&lic, port, &["-http", &listen]);
+    let (s, http) = start_with_options("web-browser", Some("REPORTLOG +dash.rl\n"), &[]);
     let profile = tempdir("web-browser-profile");
     let debug_port = free_port();
     let mut browser = Command::new(chrome)
