@@ -35,6 +35,8 @@ pub mod codec;
 pub mod record;
 pub mod render;
 #[cfg(feature = "store")]
+pub mod spool;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod summary;
 

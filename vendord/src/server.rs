@@ -203,8 +203,9 @@ pub struct Server {
     borrows: Option<crate::borrow_store::BorrowStore>,
     /// The report log, when the options file asks for one.
     report: Option<crate::report::Report>,
-    /// Report records of this turn of the loop, written together at its
-    /// end: one transaction (one fsync) per turn, not per request.
+    /// Report records of this turn of the loop, handed over together at
+    /// its end: one spool write per turn; the writer thread commits as
+    /// many turns at once as have come while it waited for the disk.
     report_batch: Vec<reportlog::Record>,
     /// The link to lmgrd when it is a member of a triad.
     triad: Option<crate::triad_link::TriadLink>,
@@ -724,6 +725,8 @@ impl Server {
         records.push(reportlog::Record::marker(0, reportlog::Kind::Stop));
         self.write_report(records);
         self.flush_report();
+        // Closing the report log waits for its writer to commit the rest.
+        self.report = None;
         for (_, mut c) in self.conns.drain() {
             let _ = c.out.write_to(&mut c.stream);
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -880,7 +883,8 @@ impl Server {
         }));
     }
 
-    /// Writes the turn's report records in one transaction.
+    /// Hands the turn's report records to the log (spooled now, committed
+    /// in one transaction by its writer thread).
     fn flush_report(&mut self) {
         if self.report_batch.is_empty() {
             return;
@@ -951,6 +955,9 @@ impl Server {
         }
         if !fx.report.is_empty() {
             self.write_report(fx.report);
+            // Spooled (in the kernel's hands) before any client hears of
+            // what they record: a crash of this daemon loses none of them.
+            self.flush_report();
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {
