@@ -21,6 +21,7 @@
 
 use crate::router::{self, Route};
 use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
+use hostenv::conn_guard::Next;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -31,7 +32,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use hostenv::conn_guard::Next;
 use wire::io::{FrameReader, LinkError, OutBuf};
 use wire::{admin_op, lmerr, AdminReply, Message};
 
