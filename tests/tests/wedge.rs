@@ -19,6 +19,14 @@ use wire::io::Link;
 use wire::{lmerr, Message};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// One attack at a time: each opens hundreds of connections (whose local
+/// ports another test's daemon could otherwise pick) and times clients.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 /// The open-file limit the exhaustion test runs the daemons under.
 const FD_LIMIT: u64 = 256;
 /// Idle connections opened against each daemon in that test: more than
@@ -169,6 +177,7 @@ fn time_to_serve(what: impl Fn() -> bool) -> Duration {
 
 #[test]
 fn exhausted_descriptors_never_wedge_either_daemon() {
+    let _serial = one_at_a_time();
     let server = start("wedge-fds", "", &[], Some(FD_LIMIT));
     let lmgrd_pid = server.child.id();
     let vendord_pid = server.vendord_pid() as u32;
@@ -248,6 +257,7 @@ fn exhausted_descriptors_never_wedge_either_daemon() {
 
 #[test]
 fn max_connections_and_the_per_address_limit_refuse_with_237() {
+    let _serial = one_at_a_time();
     let server = start(
         "wedge-max",
         "MAX_CONNECTIONS 4\n",
@@ -339,6 +349,7 @@ fn blast(mut s: TcpStream, frame: Vec<u8>, stop: Arc<AtomicBool>) {
 
 #[test]
 fn a_status_query_blast_leaves_lmgrd_small_and_clients_served() {
+    let _serial = one_at_a_time();
     let server = start("wedge-blast", "", &[], None);
     let pid = server.child.id();
     let baseline = good_client_checkouts(&server);
@@ -388,6 +399,7 @@ fn a_status_query_blast_leaves_lmgrd_small_and_clients_served() {
 
 #[test]
 fn a_heartbeat_storm_does_not_hold_up_checkouts() {
+    let _serial = one_at_a_time();
     let server = start("wedge-storm", "", &[], None);
     let vendord = server.vendord_addr();
     let baseline = good_client_checkouts(&server);
@@ -467,6 +479,7 @@ fn wait_closed(mut s: TcpStream, within: Duration) -> Duration {
 
 #[test]
 fn silent_slow_and_deaf_peers_are_closed_after_their_deadline() {
+    let _serial = one_at_a_time();
     let server = start("wedge-slow", "", &[("LM_PEER_TIMEOUT_MS", "500")], None);
     let lmgrd = server.lmgrd_addr();
     let vendord = server.vendord_addr();
