@@ -110,32 +110,41 @@ pub struct ConnGuard {
     peers: HashMap<usize, PeerState>,
     partial_total: usize,
     timeouts: Timeouts,
-    /// MAX_CONNECTIONS or the daemon's cap, before the descriptor limit.
-    configured: Option<usize>,
+    /// The daemon's own cap when MAX_CONNECTIONS does not say.
+    default_max: Option<usize>,
     per_address: Option<usize>,
     fd_limit: u64,
+    /// Whether the administrator set a limit (the limits are then logged).
+    set_by_admin: bool,
 }
 
 impl ConnGuard {
-    /// A guard for a daemon that accepts at most `max_connections`
-    /// (`None`: as many as the open-file limit leaves room for), refusing
-    /// others with error `refusal_code`. Raises the open-file limit, and
-    /// reads [`TIMEOUT_ENV`] and [`PER_ADDRESS_ENV`]; what it has to say
-    /// about them is in [`take_notes`](Self::take_notes).
-    pub fn new(max_connections: Option<usize>, refusal_code: i32) -> ConnGuard {
+    /// A guard for a daemon that accepts at most `max_connections` as the
+    /// administrator set it, else `default_max` (`None`: as many as the
+    /// open-file limit leaves room for), refusing others with error
+    /// `refusal_code`. Raises the open-file limit, and reads
+    /// [`TIMEOUT_ENV`] and [`PER_ADDRESS_ENV`]; what it has to say about
+    /// them is in [`take_notes`](Self::take_notes).
+    pub fn new(
+        max_connections: Option<usize>,
+        default_max: Option<usize>,
+        refusal_code: i32,
+    ) -> ConnGuard {
         let fd_limit = crate::fd_limit::raise_open_files_limit();
         let mut notes = Vec::new();
-        let timeout = env_number(TIMEOUT_ENV, &mut notes).unwrap_or(DEFAULT_TIMEOUT_MS);
+        let timeout = env_number(TIMEOUT_ENV, &mut notes);
         let per_address =
             env_number(PER_ADDRESS_ENV, &mut notes).and_then(|n| usize::try_from(n).ok());
         let mut guard = ConnGuard::with(
-            Limits::new(max_connections, fd_limit, per_address),
-            Timeouts::all(timeout),
+            Limits::new(max_connections.or(default_max), fd_limit, per_address),
+            Timeouts::all(timeout.unwrap_or(DEFAULT_TIMEOUT_MS)),
             refusal_code,
         );
-        guard.configured = max_connections;
+        guard.default_max = default_max;
         guard.per_address = per_address;
         guard.fd_limit = fd_limit;
+        guard.set_by_admin =
+            max_connections.is_some() || timeout.is_some() || per_address.is_some();
         for n in notes {
             guard.acceptor.admission_mut().note(n);
         }
@@ -152,9 +161,10 @@ impl ConnGuard {
             peers: HashMap::new(),
             partial_total: 0,
             timeouts,
-            configured: Some(limits.max_connections),
+            default_max: Some(limits.max_connections),
             per_address: Some(limits.per_address),
             fd_limit: u64::MAX,
+            set_by_admin: false,
         }
     }
 
@@ -168,8 +178,12 @@ impl ConnGuard {
 
     /// A new connection limit (MAX_CONNECTIONS after a reread).
     pub fn set_max_connections(&mut self, max_connections: Option<usize>) {
-        self.configured = max_connections;
-        let limits = Limits::new(max_connections, self.fd_limit, self.per_address);
+        self.set_by_admin |= max_connections.is_some();
+        let limits = Limits::new(
+            max_connections.or(self.default_max),
+            self.fd_limit,
+            self.per_address,
+        );
         self.acceptor.admission_mut().set_limits(limits);
     }
 
@@ -335,14 +349,18 @@ impl ConnGuard {
         self.acceptor.take_notes()
     }
 
-    /// A line saying what the limits are, for the start-up log.
-    pub fn describe(&self) -> String {
+    /// A line saying what the limits are, for the start-up log, when the
+    /// administrator set one (the defaults are documented, and FLEXlm's
+    /// start-up lines have no such line).
+    pub fn describe(&self) -> Option<String> {
         let l = self.limits();
-        format!(
-            "Connection limits: {} in all, {} per address; {} ms to send a first message \
-             or finish a frame",
-            l.max_connections, l.per_address, self.timeouts.greeting_ms
-        )
+        self.set_by_admin.then(|| {
+            format!(
+                "Connection limits: {} in all, {} per address; {} ms to send a first message \
+                 or finish a frame",
+                l.max_connections, l.per_address, self.timeouts.greeting_ms
+            )
+        })
     }
 }
 

@@ -233,6 +233,7 @@ impl Server {
         core.set_port(listener.local_addr()?.port());
         let guard = hostenv::conn_guard::ConnGuard::new(
             max_connections(&core.config().options),
+            None,
             lmerr::LM_VD_MAX_CLIENTS_REACHED,
         );
         let started_unix_ms = SystemTime::now()
@@ -613,8 +614,10 @@ impl Server {
     pub fn run(&mut self) -> io::Result<Stopped> {
         let mut events = Events::with_capacity(1024);
         self.warn_expiry();
-        self.log.flush();
-        log::info!("{}", self.guard.describe());
+        if let Some(limits) = self.guard.describe() {
+            self.log.flush();
+            log::info!("{limits}");
+        }
         self.log_guard_notes();
         loop {
             let now = self.now();

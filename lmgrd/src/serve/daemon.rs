@@ -201,6 +201,7 @@ impl Daemon {
             ready: None,
             exit_code: 0,
             guard: hostenv::conn_guard::ConnGuard::new(
+                None,
                 Some(MAX_CONNECTIONS),
                 lmerr::LM_SERVER_MAXED_OUT,
             ),
@@ -269,7 +270,9 @@ impl Daemon {
     /// Runs until shut down and every vendor daemon has exited.
     pub fn run(mut self) -> io::Result<i32> {
         log::info!("lmgrd tcp-port {}", self.port);
-        log::info!("{}", self.guard.describe());
+        if let Some(limits) = self.guard.describe() {
+            log::info!("{limits}");
+        }
         self.log_guard_notes();
         log::info!("Starting vendor daemons ... ");
         let mut events = Events::with_capacity(256);
