@@ -259,6 +259,9 @@ impl ConnGuard {
                 p.paused = true;
                 self.deadlines
                     .set(token, Deadline::Drain, now + self.timeouts.drain_ms);
+                // Its frame waits on us now, not on the peer: its clock
+                // starts again when it is read again.
+                self.deadlines.clear(token, Deadline::Frame);
             }
             return Next::Wait;
         }
