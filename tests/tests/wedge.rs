@@ -38,6 +38,9 @@ const P99_BOUND: Duration = Duration::from_millis(250);
 /// The slowest new client (lookup, Hello, checkout) during a storm.
 const NEW_CLIENT_BOUND: Duration = Duration::from_secs(1);
 const BLAST_RSS_BOUND_KIB: u64 = 16 * 1024;
+/// lmgrd's peak RSS growth while 800 connections hold incomplete frames
+/// of 64 KB (52 MB of them): the 32 MiB bound and the allocator's due.
+const PARTIAL_RSS_BOUND_KIB: u64 = 40 * 1024;
 /// How long each storm runs.
 const STORM: Duration = Duration::from_secs(4);
 
@@ -524,4 +527,48 @@ fn silent_slow_and_deaf_peers_are_closed_after_their_deadline() {
 
     // Good clients were served throughout.
     assert!(Peer::vendor_port(lmgrd, "demo").is_ok());
+}
+
+#[test]
+fn incomplete_frames_are_bounded_in_memory_in_total() {
+    let _serial = one_at_a_time();
+    let server = start("wedge-partial", "", &[], None);
+    let pid = server.child.id();
+    let lmgrd = server.lmgrd_addr();
+    let before = status_kib(pid, "VmHWM");
+    // Each connection: a frame announcing 65,000 bytes, 1,000 short.
+    let mut partial = Vec::new();
+    Message::Error(wire::ErrorReply {
+        code: 0,
+        minor: 0,
+        text: "x".repeat(64_990),
+    })
+    .encode(&mut partial);
+    partial.truncate(partial.len() - 1_000);
+    let n = 800;
+    let held: Vec<TcpStream> = (0..n)
+        .map(|i| {
+            let mut s = connect_from(loopback(2 + (i % 4) as u8), lmgrd);
+            s.write_all(&partial).unwrap();
+            s
+        })
+        .collect();
+    // 32 MiB hold 512 such frames (64 KiB buffers); each connection after
+    // that is closed when it would go over.
+    server.wait_log_count(
+        WAIT,
+        "incomplete frames of all connections exceed",
+        n - 512 - 8,
+    );
+    let peak = status_kib(pid, "VmHWM");
+    eprintln!(
+        "lmgrd with {n} incomplete frames of {} bytes: peak RSS {before} -> {peak} KiB",
+        partial.len()
+    );
+    assert!(
+        peak <= before + PARTIAL_RSS_BOUND_KIB,
+        "lmgrd's peak RSS grew from {before} KiB to {peak} KiB"
+    );
+    assert!(Peer::vendor_port(lmgrd, "demo").is_ok());
+    drop(held);
 }

@@ -99,6 +99,12 @@ impl FrameReader {
         self.decoder.buffered()
     }
 
+    /// The memory its buffer holds: what a daemon counts against its bound
+    /// on incomplete frames. None while nothing is buffered.
+    pub fn allocated(&self) -> usize {
+        self.decoder.capacity()
+    }
+
     /// Adds bytes that came another way (a handshake read elsewhere).
     pub fn feed(&mut self, bytes: &[u8]) {
         self.decoder.feed(bytes);
