@@ -282,6 +282,16 @@ fn max_connections_and_the_per_address_limit_refuse_with_237() {
     let (_, reply) = hello_on(connect_from(loopback(3), vendord));
     let text = expect_refusal(reply, lmerr::LM_VD_MAX_CLIENTS_REACHED, 1);
     assert!(text.contains("limit of 4 client connections"), "{text}");
+    // An application is told the same, in FLEXlm's words.
+    let out = Command::new(bin("lmflex"))
+        .args(["f1", "--hold", "0"])
+        .env("LM_LICENSE_FILE", server.at())
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("-237,"), "{said}");
     // Those let in are served; when one goes, its slot is free again.
     assert!(held[0].checkout_handle(1, "f1", 1).is_ok());
     held.pop();
