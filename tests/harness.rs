@@ -5,6 +5,7 @@
 //! The binaries are found next to the test executable's directory
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 
+pub mod http;
 #[path = "unit.rs"]
 pub mod unit;
 

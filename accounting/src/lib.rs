@@ -27,6 +27,7 @@ mod admin_ops;
 mod borrow;
 mod checkout;
 mod connections;
+mod counters;
 mod denial;
 pub mod expiry;
 mod invariants;
@@ -41,6 +42,7 @@ mod status;
 mod tests;
 mod timers;
 
+pub use counters::Counters;
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
 pub use replica::{Batch, Change, Delta, Seat, SeatKey, SuiteSeat};
@@ -627,6 +629,8 @@ pub struct Core {
     /// `(until, handle)` of seats a new master took over from the old one
     /// and whose application has not reconnected yet.
     orphans: BTreeSet<(u64, u64)>,
+    /// What this daemon has done, for the metrics.
+    counters: Counters,
 }
 
 impl Core {
@@ -649,6 +653,7 @@ impl Core {
             borrowed: BTreeSet::new(),
             standby: false,
             orphans: BTreeSet::new(),
+            counters: Counters::default(),
             today,
             config,
         };
@@ -664,6 +669,11 @@ impl Core {
         }
         core.apply_pool_options();
         core
+    }
+
+    /// What this daemon has done since it started (the metrics' counters).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The configuration the core runs with.

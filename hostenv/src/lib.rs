@@ -11,6 +11,7 @@
 //!   [`fairness`] (a share of each turn), [`deadlines`]; [`fd_limit`].
 //! - [`peer`]: who is on the other end of a local connection, as the kernel
 //!   sees it, for the admin policy (`accounting::admin`).
+//! - [`local_calendar`]: this machine's time zone for report-log summaries.
 
 pub mod accept;
 pub mod admission;
@@ -19,5 +20,6 @@ pub mod deadlines;
 pub mod fairness;
 pub mod fd_limit;
 pub mod license_list;
+pub mod local_calendar;
 pub mod peer;
 pub mod state_dir;

@@ -208,6 +208,63 @@ fn the_report_log_records_usage_that_lmreport_summarises() {
     assert!(!dir.join("usage.rl").exists());
 }
 
+/// kill -9 of the vendor daemon right after it answered: every checkout a
+/// client heard of is in the report log once the restarted daemon has it.
+#[test]
+fn report_records_survive_a_kill_of_the_vendor_daemon() {
+    let dir = tempdir("reportlog-kill");
+    let port = free_port();
+    let license = license_with_options("demo.lic", &dir, port, "REPORTLOG +kill.rl\n");
+    let server = Server::start(&license, port, &[]);
+    server.wait_log(WAIT, "Report log: ");
+    let mut p = Peer::hello(vendord(&server, "demo"), "kim", 1);
+    const ROUNDS: u32 = 25;
+    for req in 0..ROUNDS {
+        let Message::Granted(g) = p.checkout(req * 2, "f1", 1) else {
+            panic!("granted")
+        };
+        let reply = p.request(&Message::Checkin(wire::Checkin {
+            req: req * 2 + 1,
+            handle: g.handle,
+        }));
+        assert!(matches!(reply, Message::CheckedIn(_)), "{reply:?}");
+    }
+    let pid = server.vendord_pid();
+    // SAFETY: a plain kill(2) of the test's own child's child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    server.wait_log_count(WAIT, "Report log: ", 2);
+    wait_until(WAIT, "the restarted vendor daemon", || {
+        Peer::vendor_port(server.lmgrd_addr(), "demo").is_ok_and(|p| p != 0)
+    });
+    let at = format!("{port}@localhost");
+    let out = std::process::Command::new(bin("lmutil"))
+        .args(["lmnewlog", "-c", &at, "demo", "killed.rl"])
+        .env_remove("LM_LICENSE_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(bin("lmutil"))
+        .args(["lmreport", "-json", "-f"])
+        .arg(server.state_dir.join("killed.rl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f1 = summary["features"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["feature"] == "f1"))
+        .unwrap_or_else(|| panic!("no f1 in {summary}"));
+    assert_eq!(f1["checkouts"], ROUNDS, "{summary}");
+}
+
 /// Reads an application's stdout lines into a shared list.
 fn watch(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     use std::io::BufRead;

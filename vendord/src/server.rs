@@ -206,8 +206,9 @@ pub struct Server {
     borrows: Option<crate::borrow_store::BorrowStore>,
     /// The report log, when the options file asks for one.
     report: Option<crate::report::Report>,
-    /// Report records of this turn of the loop, written together at its
-    /// end: one transaction (one fsync) per turn, not per request.
+    /// Report records of this turn of the loop, handed over together at
+    /// its end: one spool write per turn; the writer thread commits as
+    /// many turns at once as have come while it waited for the disk.
     report_batch: Vec<reportlog::Record>,
     /// The link to lmgrd when it is a member of a triad.
     triad: Option<crate::triad_link::TriadLink>,
@@ -218,6 +219,8 @@ pub struct Server {
     expiry_days: u32,
     /// The day the expiry warnings were last logged.
     expiry_warned: Option<grammar::Date>,
+    /// How long checkouts took to answer (the metrics).
+    latency: crate::stats::Latency,
 }
 
 impl Server {
@@ -267,6 +270,7 @@ impl Server {
             borrow_store_path: None,
             expiry_days: crate::args::DEFAULT_EXPIRY_WARNING_DAYS,
             expiry_warned: None,
+            latency: crate::stats::Latency::default(),
             core,
         })
     }
@@ -308,7 +312,7 @@ impl Server {
             match m {
                 crate::triad_link::FromLmgrd::Committed(held) => {
                     for h in held {
-                        self.carry_out(h.fx);
+                        self.carry_out(h.fx, h.arrived);
                     }
                 }
                 crate::triad_link::FromLmgrd::Reset(changes) => {
@@ -771,6 +775,8 @@ impl Server {
         records.push(reportlog::Record::marker(0, reportlog::Kind::Stop));
         self.write_report(records);
         self.flush_report();
+        // Closing the report log waits for its writer to commit the rest.
+        self.report = None;
         for (_, mut c) in self.conns.drain() {
             let _ = c.out.write_to(&mut c.stream);
             let _ = self.poll.registry().deregister(&mut c.stream);
@@ -857,6 +863,7 @@ impl Server {
                 // (lmswitch): what is gathered goes first.
                 self.log.flush();
             }
+            let arrived = matches!(msg, Message::Checkout(_)).then(Instant::now);
             let now = self.now();
             let conn = ConnId(token as u64);
             let refusal = self.admin_refusal(&msg, peer);
@@ -873,9 +880,31 @@ impl Server {
                     .report_admin(&msg, conn)
                     .or_else(|| switch_log(&msg, conn))
                     .unwrap_or_default(),
+                Route::Stats => {
+                    let reply =
+                        crate::stats::reply(self.core.counters(), &self.latency, self.conns.len());
+                    Effects {
+                        replies: vec![(conn, Message::Stats(reply))],
+                        ..Effects::default()
+                    }
+                }
+                Route::Usage => {
+                    let days = match &msg {
+                        Message::UsageQuery(q) => q.days,
+                        _ => 0,
+                    };
+                    let daily = self.report.as_ref().map(crate::report::Report::daily_use);
+                    Effects {
+                        replies: vec![(
+                            conn,
+                            Message::Usage(crate::stats::usage_reply(daily, days)),
+                        )],
+                        ..Effects::default()
+                    }
+                }
                 Route::Core => self.core.handle_message(now, conn, msg),
             };
-            self.apply(fx);
+            self.apply_timed(fx, arrived);
         }
     }
 
@@ -908,7 +937,8 @@ impl Server {
         }));
     }
 
-    /// Writes the turn's report records in one transaction.
+    /// Hands the turn's report records to the log (spooled now, committed
+    /// in one transaction by its writer thread).
     fn flush_report(&mut self) {
         if self.report_batch.is_empty() {
             return;
@@ -929,7 +959,13 @@ impl Server {
 
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
-    fn apply(&mut self, mut fx: Effects) {
+    fn apply(&mut self, fx: Effects) {
+        self.apply_timed(fx, None);
+    }
+
+    /// [`Server::apply`] for the answer to a checkout that `arrived` then:
+    /// its answer time is counted once it goes out.
+    fn apply_timed(&mut self, mut fx: Effects, arrived: Option<Instant>) {
         if self.abort.is_some() {
             return;
         }
@@ -939,7 +975,11 @@ impl Server {
                 // records) before the majority holds its changes: a log
                 // that says OUT is a seat every member knows.
                 let deltas = std::mem::take(&mut fx.changes);
-                let held = crate::triad_link::Held { seq: None, fx };
+                let held = crate::triad_link::Held {
+                    seq: None,
+                    fx,
+                    arrived,
+                };
                 if deltas.is_empty() {
                     link.wait_behind(held);
                 } else {
@@ -954,12 +994,12 @@ impl Server {
                 return;
             }
         }
-        self.carry_out(fx);
+        self.carry_out(fx, arrived);
     }
 
     /// Writes a turn's log lines, report records and borrow changes, and
     /// sends its replies (in a triad, once committed).
-    fn carry_out(&mut self, fx: Effects) {
+    fn carry_out(&mut self, fx: Effects, arrived: Option<Instant>) {
         let options = std::sync::Arc::clone(&self.core.config().options);
         for line in &fx.log {
             if line.class().is_some_and(|class| options.nolog(class)) {
@@ -969,6 +1009,9 @@ impl Server {
         }
         if !fx.report.is_empty() {
             self.write_report(fx.report);
+            // Spooled (in the kernel's hands) before any client hears of
+            // what they record: a crash of this daemon loses none of them.
+            self.flush_report();
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {
@@ -977,6 +1020,9 @@ impl Server {
             }
         }
         self.deliver(fx.replies, fx.close, fx.shutdown);
+        if let Some(arrived) = arrived {
+            self.latency.observe(arrived.elapsed());
+        }
     }
 
     /// Sends replies and closes connections, as decided (and, in a triad,
