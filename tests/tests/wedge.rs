@@ -414,7 +414,9 @@ fn a_heartbeat_storm_does_not_hold_up_checkouts() {
     let _serial = one_at_a_time();
     let server = start("wedge-storm", "", &[], None);
     let vendord = server.vendord_addr();
+    let vendord_pid = server.vendord_pid() as u32;
     let baseline = good_client_checkouts(&server);
+    let before = status_kib(vendord_pid, "VmHWM");
     let stop = Arc::new(AtomicBool::new(false));
     let mut frame = Vec::new();
     Message::Heartbeat(wire::Heartbeat {
@@ -451,19 +453,24 @@ fn a_heartbeat_storm_does_not_hold_up_checkouts() {
         threads.push(std::thread::spawn(move || blast(s, frame, stop)));
     }
     let during = good_client_checkouts(&server);
+    let peak = status_kib(vendord_pid, "VmHWM");
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         t.join().unwrap();
     }
     eprintln!(
         "vendord heartbeat storm: {} checkouts, p99 {:?}, slowest new client {:?} \
-         (before: {} checkouts, p99 {:?}, {:?})",
+         (before: {} checkouts, p99 {:?}, {:?}); peak RSS {before} -> {peak} KiB",
         during.0.len(),
         p99(&during.0),
         during.1,
         baseline.0.len(),
         p99(&baseline.0),
         baseline.1
+    );
+    assert!(
+        peak <= before + BLAST_RSS_BOUND_KIB,
+        "vendord's peak RSS grew from {before} KiB to {peak} KiB"
     );
     assert!(
         p99(&during.0) < P99_BOUND && during.1 < NEW_CLIENT_BOUND,
