@@ -174,17 +174,21 @@ impl Report {
         }
     }
 
+    /// Sends the writer a command that answers, and waits for the answer
+    /// (it comes once everything queued before it is committed).
+    fn ask<T>(
+        &self,
+        command: impl FnOnce(mpsc::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, String> {
+        let (tx, rx) = mpsc::channel();
+        self.send(command(tx))?;
+        rx.recv()
+            .map_err(|_| "the report log's writer has stopped".to_string())?
+    }
+
     /// lmswitchr: go on in `path`, starting it with the seats in use.
     pub fn switch(&mut self, path: &Path, held: Vec<Record>, now_secs: u64) -> (i32, String) {
-        let (tx, rx) = mpsc::channel();
-        let answer = self
-            .send(Command::Switch(path.to_path_buf(), tx))
-            .and_then(|()| {
-                rx.recv()
-                    .map_err(|_| "the report log's writer has stopped".to_string())
-            })
-            .and_then(|r| r);
-        match answer {
+        match self.ask(|reply| Command::Switch(path.to_path_buf(), reply)) {
             Ok(now) => {
                 self.path = now;
                 let _ = self.write(now_secs, held);
@@ -202,15 +206,7 @@ impl Report {
         held: Vec<Record>,
         now_secs: u64,
     ) -> (i32, String) {
-        let (tx, rx) = mpsc::channel();
-        let answer = self
-            .send(Command::NewLog(renamed.map(Path::to_path_buf), tx))
-            .and_then(|()| {
-                rx.recv()
-                    .map_err(|_| "the report log's writer has stopped".to_string())
-            })
-            .and_then(|r| r);
-        match answer {
+        match self.ask(|reply| Command::NewLog(renamed.map(Path::to_path_buf), reply)) {
             Ok((now, old)) => {
                 self.path = now;
                 let _ = self.write(now_secs, held);
@@ -391,6 +387,19 @@ fn read_recent(
 mod tests {
     use super::*;
 
+    /// The time and kind of every record in the log at `p`, in order.
+    fn kinds(p: &Path) -> Vec<(u64, Kind)> {
+        reportlog::Reader::open(p)
+            .unwrap()
+            .records()
+            .unwrap()
+            .map(|r| {
+                let (_, r) = r.unwrap();
+                (r.time, r.kind)
+            })
+            .collect()
+    }
+
     #[test]
     fn relative_paths_are_beside_the_options_file() {
         let opt = Path::new("/opt/lic/demo.opt");
@@ -425,17 +434,6 @@ mod tests {
         assert_eq!(report.switch(&second, held, 300).0, 0);
         assert_eq!(report.path(), second);
         drop(report);
-        let kinds = |p: &Path| -> Vec<(u64, Kind)> {
-            reportlog::Reader::open(p)
-                .unwrap()
-                .records()
-                .unwrap()
-                .map(|r| {
-                    let (_, r) = r.unwrap();
-                    (r.time, r.kind)
-                })
-                .collect()
-        };
         assert_eq!(
             kinds(&first),
             vec![(100, Kind::Start), (200, Kind::Checkout)]
@@ -468,17 +466,8 @@ mod tests {
         drop(spool);
         let report = Report::open(&path, true, 200).unwrap();
         drop(report);
-        let times: Vec<(u64, Kind)> = reportlog::Reader::open(&path)
-            .unwrap()
-            .records()
-            .unwrap()
-            .map(|r| {
-                let (_, r) = r.unwrap();
-                (r.time, r.kind)
-            })
-            .collect();
         assert_eq!(
-            times,
+            kinds(&path),
             vec![
                 (100, Kind::Start),
                 (110, Kind::Checkout),
