@@ -21,6 +21,7 @@
 
 use crate::router::{self, Route};
 use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
+use hostenv::conn_guard::Next;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -184,6 +185,8 @@ pub struct Server {
     stop: Option<Stopped>,
     /// Set when the loop must end at once, without a shutdown in order.
     abort: Option<Stopped>,
+    /// Connection limits, each connection's share of a turn, deadlines.
+    guard: hostenv::conn_guard::ConnGuard,
     /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
     reread: Option<(
         std::path::PathBuf,
@@ -231,6 +234,11 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         core.set_port(listener.local_addr()?.port());
+        let guard = hostenv::conn_guard::ConnGuard::new(
+            max_connections(&core.config().options),
+            None,
+            lmerr::LM_VD_MAX_CLIENTS_REACHED,
+        );
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -247,6 +255,7 @@ impl Server {
             next_timestamp: started_unix_ms + TIMESTAMP_MS,
             stop: None,
             abort: None,
+            guard,
             reread: None,
             reread_pending: false,
             admin: accounting::admin::AdminPolicy::default(),
@@ -572,6 +581,8 @@ impl Server {
                     log::info!("{problem}");
                 }
                 self.core.reload(licensed.pools, today, licensed.withdrawn);
+                self.guard
+                    .set_max_connections(max_connections(&licensed.options));
                 self.core.set_options(std::sync::Arc::new(licensed.options));
                 for problem in self.core.option_problems() {
                     log::warn!("{problem}");
@@ -607,24 +618,36 @@ impl Server {
     pub fn run(&mut self) -> io::Result<Stopped> {
         let mut events = Events::with_capacity(1024);
         self.warn_expiry();
+        if let Some(limits) = self.guard.describe() {
+            self.log.flush();
+            log::info!("{limits}");
+        }
+        self.log_guard_notes();
         loop {
             let now = self.now();
             let wake = [
                 self.core.next_deadline(),
                 Some(self.next_date_check),
                 Some(self.next_timestamp),
+                self.guard.next_due(),
             ]
             .into_iter()
             .flatten()
             .min()
             .unwrap_or(now);
-            // Round up so we do not wake a millisecond early and spin.
-            let timeout = Duration::from_millis(wake.saturating_sub(now) + 1);
+            // Round up so we do not wake a millisecond early and spin; no
+            // sleep at all while a connection is owed a read.
+            let timeout = if self.guard.busy() {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(wake.saturating_sub(now) + 1)
+            };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            let owed = self.guard.take_turn();
             for event in events.iter() {
                 if let Some(why) = self.abort {
                     return Ok(why);
@@ -661,6 +684,10 @@ impl Server {
                     }
                 }
             }
+            for t in owed {
+                self.read(t);
+            }
+            self.guard_housekeeping();
             if let Some(why) = self.abort {
                 return Ok(why);
             }
@@ -674,6 +701,29 @@ impl Server {
                 self.shut_down(stopped);
                 return Ok(stopped);
             }
+        }
+    }
+
+    /// Connections past a deadline are closed; a listener that stopped
+    /// short of its queue is accepted from again.
+    fn guard_housekeeping(&mut self) {
+        let now = self.now();
+        for (token, why) in self.guard.expired(now) {
+            self.close(token, Some(why));
+        }
+        if self.guard.accept_due(now) {
+            self.accept();
+        }
+        self.log_guard_notes();
+    }
+
+    fn log_guard_notes(&mut self) {
+        let notes = self.guard.take_notes();
+        if !notes.is_empty() {
+            self.log.flush();
+        }
+        for note in notes {
+            log::warn!("{note}");
         }
     }
 
@@ -733,54 +783,42 @@ impl Server {
         }
     }
 
+    /// Accepts what the listener has waiting, as the guard admits it
+    /// (those over a limit are refused with -237 and closed there).
     fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, peer)) => {
-                    let token = self.next_token;
-                    self.next_token += 1;
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        Token(token),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        self.log.flush();
-                        log::warn!("Cannot watch the connection from {peer}: {e}");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    keep_alive(&stream);
-                    self.conns.insert(
-                        token,
-                        Connection {
-                            stream,
-                            peer,
-                            reader: FrameReader::new(MAX_FRAME),
-                            out: OutBuf::new(),
-                        },
-                    );
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    self.log.flush();
-                    log::warn!(
-                        "This license server system can handle no more concurrent clients \
-                         since it is out of file descriptors"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    self.log.flush();
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
+        let now = self.now();
+        for (mut stream, peer) in self.guard.accept(&self.listener, now) {
+            let token = self.next_token;
+            self.next_token += 1;
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Token(token),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                self.guard.not_opened(peer);
+                self.log.flush();
+                log::warn!("Cannot watch the connection from {peer}: {e}");
+                continue;
             }
+            let _ = stream.set_nodelay(true);
+            keep_alive(&stream);
+            self.guard.opened(token, peer, now);
+            self.conns.insert(
+                token,
+                Connection {
+                    stream,
+                    peer,
+                    reader: FrameReader::new(MAX_FRAME),
+                    out: OutBuf::new(),
+                },
+            );
         }
+        self.log_guard_notes();
     }
 
-    /// Reads what `token`'s peer sent, until `WouldBlock`, and serves each
-    /// message as soon as it is whole.
+    /// Reads what `token`'s peer sent, serving each message as soon as it
+    /// is whole, until it would block or its share of this turn is spent
+    /// (the guard then owes it a read next turn).
     fn read(&mut self, token: usize) {
         let mut buf = std::mem::take(&mut self.read_buf);
         self.read_into(token, &mut buf);
@@ -788,19 +826,34 @@ impl Server {
     }
 
     fn read_into(&mut self, token: usize, buf: &mut [u8]) {
+        let mut budget = hostenv::fairness::Budget::per_turn();
         while self.abort.is_none() {
+            let now = self.now();
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
-            let msg = match c.reader.next(&mut c.stream, buf) {
-                Ok(Some(msg)) => msg,
-                Ok(None) => return,
-                Err(LinkError::Closed) => {
+            let pending = c.out.pending();
+            let msg = match self.guard.step(
+                token,
+                &mut budget,
+                &mut c.reader,
+                &mut c.stream,
+                buf,
+                pending,
+                now,
+            ) {
+                Next::Message(msg) => msg,
+                Next::Wait => return,
+                Next::Failed(LinkError::Closed) => {
                     self.close(token, None);
                     return;
                 }
-                Err(e) => {
+                Next::Failed(e) => {
                     self.close(token, Some(e.to_string()));
+                    return;
+                }
+                Next::Drop(why) => {
+                    self.close(token, Some(why));
                     return;
                 }
             };
@@ -863,6 +916,7 @@ impl Server {
             self.close(token, Some(e.to_string()));
             return;
         }
+        self.guard.wrote(token, c.out.pending());
         if c.out.is_empty() && c.out.capacity() > 0 {
             let out = c.out.take_allocation();
             if self.spare_out.capacity() == 0 {
@@ -1022,6 +1076,7 @@ impl Server {
         };
         let _ = c.out.write_to(&mut c.stream);
         let _ = self.poll.registry().deregister(&mut c.stream);
+        self.guard.closed(token);
         if let Some(reason) = reason {
             self.log.flush();
             log::warn!("Closing connection from {}: {reason}", c.peer);
@@ -1168,6 +1223,14 @@ fn refuse_remote_shutdown(conn: ConnId) -> Effects {
         )],
         ..Effects::default()
     }
+}
+
+/// The options file's MAX_CONNECTIONS (none: as many as the open-file
+/// limit leaves room for).
+fn max_connections(options: &grammar::options::Options) -> Option<usize> {
+    options
+        .max_connections()
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 /// Turns on TCP keepalive, so a client machine that vanished without
