@@ -5,9 +5,12 @@
 //!   exit status 78 for failures a restart would not cure.
 //! - [`license_list`]: license file lists and directories, combined when
 //!   their SERVER lines agree.
-//! - [`peer`]: who is on the other end of a local connection, as the kernel
-//!   sees it, for the admin policy (`accounting::admin`).
+//! - [`admin_socket`]: the local admin socket, where the kernel tells who
+//!   asks for an admin request (`SO_PEERCRED`), for the admin policy
+//!   (`accounting::admin`).
+//! - [`admin_tokens`]: admin tokens, proved over TCP without sending them.
 
+pub mod admin_socket;
+pub mod admin_tokens;
 pub mod license_list;
-pub mod peer;
 pub mod state_dir;

@@ -99,6 +99,7 @@ pub fn spawn(
             .arg(borrows);
     }
     for (on, flag) in [
+        (policy.no_lmdown, "--no-lmdown"),
         (policy.no_lmremove, "--no-lmremove"),
         (policy.local_only, "--admin-local"),
         (policy.admins_only, "--admins-only"),
