@@ -162,9 +162,7 @@ impl AdminPolicy {
                 text: "lmremove is disabled on this license server (-x lmremove)".into(),
             });
         }
-        if self.local_only
-            && !who.is_local()
-            && matches!(kind, AdminKind::Down | AdminKind::Reread)
+        if self.local_only && !who.is_local() && matches!(kind, AdminKind::Down | AdminKind::Reread)
         {
             return Err(Refusal {
                 code: lmerr::LM_MUST_BE_LOCAL,
@@ -210,7 +208,10 @@ mod tests {
     fn requesters() -> Vec<Requester> {
         let server = addr("192.0.2.1:27000");
         vec![
-            Requester::Kernel { uid: 0, admin: true },
+            Requester::Kernel {
+                uid: 0,
+                admin: true,
+            },
             Requester::Kernel {
                 uid: 1000,
                 admin: true,
@@ -244,12 +245,10 @@ mod tests {
             who,
             Requester::Kernel { admin: true, .. } | Requester::Token { .. }
         );
-        if kind == AdminKind::Down && p.no_lmdown || kind == AdminKind::Remove && p.no_lmremove
-        {
+        if kind == AdminKind::Down && p.no_lmdown || kind == AdminKind::Remove && p.no_lmremove {
             return Some(-63);
         }
-        if p.local_only && !who.is_local() && matches!(kind, AdminKind::Down | AdminKind::Reread)
-        {
+        if p.local_only && !who.is_local() && matches!(kind, AdminKind::Down | AdminKind::Reread) {
             return Some(-119);
         }
         if p.admins_only && !authenticated {
@@ -316,7 +315,12 @@ mod tests {
         for kind in KINDS {
             let r = admins.check(kind, &loopback).unwrap_err();
             assert_eq!(r.code, lmerr::LM_NOTLICADMIN);
-            assert!(r.text.contains("run the tool on the license server machine"), "{}", r.text);
+            assert!(
+                r.text
+                    .contains("run the tool on the license server machine"),
+                "{}",
+                r.text
+            );
             assert!(r.text.contains("admin token"), "{}", r.text);
         }
         let nobody = Requester::Kernel {
@@ -324,7 +328,9 @@ mod tests {
             admin: false,
         };
         let r = admins.check(AdminKind::Reread, &nobody).unwrap_err();
-        assert!(r.text.contains("uid 65534 is neither root nor in group lmadmin"));
+        assert!(r
+            .text
+            .contains("uid 65534 is neither root nor in group lmadmin"));
     }
 
     #[test]
@@ -343,7 +349,10 @@ mod tests {
             no_lmdown: true,
             ..AdminPolicy::default()
         };
-        let root = Requester::Kernel { uid: 0, admin: true };
+        let root = Requester::Kernel {
+            uid: 0,
+            admin: true,
+        };
         let r = p.check(AdminKind::Down, &root).unwrap_err();
         assert!(r.text.contains("-x lmdown"));
         assert!(p.check(AdminKind::Reread, &root).is_ok());

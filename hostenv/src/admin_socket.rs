@@ -425,13 +425,7 @@ pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         // SAFETY: getrandom writes at most the length given into our buffer.
-        let n = unsafe {
-            libc::getrandom(
-                buf[done..].as_mut_ptr().cast(),
-                buf.len() - done,
-                0,
-            )
-        };
+        let n = unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -567,7 +561,13 @@ mod tests {
             })
         };
         match unix.sort(for_port(27000), &gate) {
-            Sorted::Request(r, Requester::Kernel { uid: 0, admin: true }) => {
+            Sorted::Request(
+                r,
+                Requester::Kernel {
+                    uid: 0,
+                    admin: true,
+                },
+            ) => {
                 assert_eq!(r.op, admin_op::REREAD)
             }
             other => panic!("{other:?}"),
@@ -586,7 +586,10 @@ mod tests {
     }
 
     fn challenge(auth: &mut ConnAuth, gate: &Gate) -> Vec<u8> {
-        match auth.sort(Message::AdminAccessQuery(AdminAccessQuery { port: 0 }), gate) {
+        match auth.sort(
+            Message::AdminAccessQuery(AdminAccessQuery { port: 0 }),
+            gate,
+        ) {
             Sorted::Answer(Message::AdminAccess(a)) => a.nonce.0,
             other => panic!("{other:?}"),
         }

@@ -97,7 +97,10 @@ mod tests {
     fn tokens_and_the_store() {
         let key = [0xabu8; KEY_LEN];
         let token = format_token("ops-1", &key);
-        assert_eq!(parse_token(&format!("{token}\n")), Some(("ops-1".into(), key.to_vec())));
+        assert_eq!(
+            parse_token(&format!("{token}\n")),
+            Some(("ops-1".into(), key.to_vec()))
+        );
         assert_eq!(parse_token("lmt.ops.abcd"), None);
         assert_eq!(parse_token("lma.ops.abcd"), None, "short key");
         assert_eq!(parse_token(&format_token("a b", &key)), None);
@@ -105,7 +108,10 @@ mod tests {
         assert_eq!(key_of(dir.path(), "ops-1"), None);
         std::fs::write(
             dir.path().join(FILE),
-            format!(r#"{{"password":null,"tokens":{{}},"admin_keys":{{"ops-1":"{}"}}}}"#, to_hex(&key)),
+            format!(
+                r#"{{"password":null,"tokens":{{}},"admin_keys":{{"ops-1":"{}"}}}}"#,
+                to_hex(&key)
+            ),
         )
         .unwrap();
         assert_eq!(key_of(dir.path(), "ops-1"), Some(key.to_vec()));

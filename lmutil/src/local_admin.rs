@@ -120,8 +120,11 @@ mod tests {
     fn token_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t");
-        std::fs::write(&p, format!("{}\n", hostenv::admin_tokens::format_token("ops", &[1; 32])))
-            .unwrap();
+        std::fs::write(
+            &p,
+            format!("{}\n", hostenv::admin_tokens::format_token("ops", &[1; 32])),
+        )
+        .unwrap();
         assert_eq!(read_token(&p), Ok(("ops".into(), vec![1; 32])));
         std::fs::write(&p, "lmt.ops.secret").unwrap();
         assert!(read_token(&p).unwrap_err().contains("holds no admin token"));
@@ -140,7 +143,10 @@ mod tests {
         let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&sock, &link).unwrap();
-        assert!(connect(link.to_str().unwrap(), t).is_none(), "a link is not followed");
+        assert!(
+            connect(link.to_str().unwrap(), t).is_none(),
+            "a link is not followed"
+        );
         assert!(connect(sock.to_str().unwrap(), t).is_some());
     }
 }

@@ -4,17 +4,17 @@
 
 pub use crate::common::Timeouts;
 use crate::common::{io_text, LmFailure};
+use crate::local_admin::{self, ToolStream};
 use client::error::minor;
 use client::identity::LocalIdentity;
 use client::ServerSpec;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
-use wire::frame::DEFAULT_MAX_PAYLOAD;
-use wire::io::{Link, LinkError};
-use crate::local_admin::{self, ToolStream};
 use wire::admin_access::{mac_input, AdminAccessQuery, AdminFor};
 use wire::codec::Blob;
+use wire::frame::DEFAULT_MAX_PAYLOAD;
+use wire::io::{Link, LinkError};
 use wire::{lmerr, AdminReply, AdminRequest, Hello, Message, StatusQuery, StatusReply};
 
 /// One connection to lmgrd or a vendor daemon.
@@ -79,9 +79,9 @@ impl Conn {
     }
 
     /// Sends an admin request and returns the reply, proving who asks
-    /// when it can (`local_admin`): through the server's admin socket when
-    /// the server is on this machine, else with the admin token when one
-    /// is given; else as a plain request over TCP.
+    /// when it can (`local_admin`): with the admin token when one is
+    /// given, else through the server's admin socket when the server is on
+    /// this machine; else as a plain request over TCP.
     pub fn admin(&mut self, req: AdminRequest) -> Result<AdminReply, LmFailure> {
         let port = self.peer.port();
         let access = match self.request(&Message::AdminAccessQuery(AdminAccessQuery { port }))? {
@@ -90,6 +90,19 @@ impl Conn {
             _ => None,
         };
         if let Some(access) = access {
+            // An admin token, when one is given, is what the user chose.
+            if let Some(token) = local_admin::token() {
+                let (name, key) =
+                    token.map_err(|e| LmFailure::from_server(lmerr::LM_NOTLICADMIN, 0, &e))?;
+                let mac =
+                    hostenv::admin_tokens::sign(&key, &mac_input(&access.nonce.0, port, &req));
+                return self.admin_reply(Message::AdminFor(AdminFor {
+                    port,
+                    token: name,
+                    mac: Blob(mac),
+                    request: req,
+                }));
+            }
             if !access.socket.is_empty() && self.link.stream().reaches_this_machine() {
                 if let Some(stream) = local_admin::connect(&access.socket, self.t.io) {
                     let mut local = Conn::over(ToolStream::Unix(stream), self.peer, self.t)?;
@@ -100,17 +113,6 @@ impl Conn {
                         request: req,
                     }));
                 }
-            }
-            if let Some(token) = local_admin::token() {
-                let (name, key) =
-                    token.map_err(|e| LmFailure::from_server(lmerr::LM_NOTLICADMIN, 0, &e))?;
-                let mac = hostenv::admin_tokens::sign(&key, &mac_input(&access.nonce.0, port, &req));
-                return self.admin_reply(Message::AdminFor(AdminFor {
-                    port,
-                    token: name,
-                    mac: Blob(mac),
-                    request: req,
-                }));
             }
         }
         self.admin_reply(Message::Admin(req))

@@ -462,7 +462,10 @@ impl Server {
         let (code, text) = match (req.op, confined) {
             (_, Err(why)) => {
                 log::warn!("Report log switch refused: {why}; the report log stays");
-                (lmerr::LM_BADPARAM, format!("cannot switch the report log to {}: {why}", req.path))
+                (
+                    lmerr::LM_BADPARAM,
+                    format!("cannot switch the report log to {}: {why}", req.path),
+                )
             }
             (admin_op::SWITCH_REPORT_LOG, Ok(path)) => {
                 let path = path.unwrap_or_default();
@@ -614,7 +617,11 @@ impl Server {
                     if self
                         .poll
                         .registry()
-                        .register(&mut stream, Token(token), Interest::READABLE | Interest::WRITABLE)
+                        .register(
+                            &mut stream,
+                            Token(token),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
                         .is_err()
                     {
                         continue;
@@ -672,7 +679,11 @@ impl Server {
     }
 
     /// Why the admin request `msg` from `who` must be refused, if it must.
-    fn admin_refusal(&mut self, msg: &Message, who: &Requester) -> Option<accounting::admin::Refusal> {
+    fn admin_refusal(
+        &mut self,
+        msg: &Message,
+        who: &Requester,
+    ) -> Option<accounting::admin::Refusal> {
         let Message::Admin(req) = msg else {
             return None;
         };

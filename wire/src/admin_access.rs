@@ -15,8 +15,8 @@
 //! that is not the one the administrator meant cannot pass its request on.
 
 use crate::codec::{Blob, Wire, Writer};
-pub use crate::message::{AdminAccess, AdminAccessQuery, AdminFor};
 use crate::message::AdminRequest;
+pub use crate::message::{AdminAccess, AdminAccessQuery, AdminFor};
 
 /// Length of the nonce a daemon hands out.
 pub const NONCE_LEN: usize = 32;
