@@ -109,6 +109,8 @@ struct Connection {
     auth: ConnAuth,
     reader: FrameReader,
     out: OutBuf,
+    /// Its replies wait for the end of the turn (see [`Server::deliver`]).
+    held: bool,
 }
 
 /// Debug-log lines waiting to be written, as one multi-line message.
@@ -210,6 +212,9 @@ pub struct Server {
     spare_out: Vec<u8>,
     /// Connections an event's replies went to (kept for its capacity).
     touched: Vec<usize>,
+    /// Connections whose replies wait for the end of the turn, when a
+    /// report log is open: the turn's records are spooled first.
+    held_output: Vec<usize>,
     /// The core's log lines not yet written.
     log: LogBatch,
     /// Where borrowed seats are made durable.
@@ -274,6 +279,7 @@ impl Server {
             read_buf: vec![0; READ_BUF],
             spare_out: Vec::new(),
             touched: Vec::new(),
+            held_output: Vec::new(),
             log: LogBatch::new(&core.config().vendor),
             borrows: None,
             report: None,
@@ -650,6 +656,7 @@ impl Server {
                             auth: ConnAuth::Kernel(cred),
                             reader: FrameReader::new(MAX_FRAME),
                             out: OutBuf::new(),
+                            held: false,
                         },
                     );
                 }
@@ -784,7 +791,7 @@ impl Server {
             .unwrap_or(now);
             // Round up so we do not wake a millisecond early and spin; no
             // sleep at all while a connection is owed a read.
-            let timeout = if self.guard.busy() {
+            let timeout = if self.guard.busy() || !self.held_output.is_empty() {
                 Duration::ZERO
             } else {
                 Duration::from_millis(wake.saturating_sub(now) + 1)
@@ -840,10 +847,11 @@ impl Server {
                 return Ok(why);
             }
             self.housekeeping();
-            self.flush_report();
+            self.send_held_output();
             self.log.flush();
             if std::mem::take(&mut self.reread_pending) {
                 self.reread_license();
+                self.send_held_output();
             }
             if let Some(stopped) = self.stop {
                 self.shut_down(stopped);
@@ -959,6 +967,7 @@ impl Server {
                     peer,
                     reader: FrameReader::new(MAX_FRAME),
                     out: OutBuf::new(),
+                    held: false,
                 },
             );
         }
@@ -1171,9 +1180,6 @@ impl Server {
         }
         if !fx.report.is_empty() {
             self.write_report(fx.report);
-            // Spooled (in the kernel's hands) before any client hears of
-            // what they record: a crash of this daemon loses none of them.
-            self.flush_report();
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {
@@ -1206,20 +1212,19 @@ impl Server {
             }
         }
         for &token in &touched {
-            self.flush(token);
-            if self
-                .conns
-                .get(&token)
-                .is_some_and(|c| c.out.pending() > MAX_PENDING_OUTPUT)
-            {
-                self.close(
-                    token,
-                    Some(format!(
-                        "client does not read its replies ({} bytes pending)",
-                        MAX_PENDING_OUTPUT
-                    )),
-                );
+            if self.report.is_some() {
+                // With a report log, no client hears of a turn's work before
+                // its records are spooled (in the kernel's hands: a crash of
+                // this daemon loses none of them): one spool write at the end
+                // of the turn, then the replies (`send_held_output`).
+                if let Some(c) = self.conns.get_mut(&token) {
+                    if !std::mem::replace(&mut c.held, true) {
+                        self.held_output.push(token);
+                    }
+                }
+                continue;
             }
+            self.send(token);
         }
         self.touched = touched;
         for Close { conn, reason } in close {
@@ -1228,6 +1233,40 @@ impl Server {
         if shutdown {
             self.stop.get_or_insert(Stopped::AdminShutdown);
         }
+    }
+
+    /// Writes what `token` has queued; a client that lets its replies pile
+    /// up is closed.
+    fn send(&mut self, token: usize) {
+        self.flush(token);
+        if self
+            .conns
+            .get(&token)
+            .is_some_and(|c| c.out.pending() > MAX_PENDING_OUTPUT)
+        {
+            self.close(
+                token,
+                Some(format!(
+                    "client does not read its replies ({} bytes pending)",
+                    MAX_PENDING_OUTPUT
+                )),
+            );
+        }
+    }
+
+    /// The end of a turn with a report log open: its records are spooled,
+    /// then the replies held for them go out.
+    fn send_held_output(&mut self) {
+        self.flush_report();
+        let held = std::mem::take(&mut self.held_output);
+        for &token in &held {
+            if let Some(c) = self.conns.get_mut(&token) {
+                c.held = false;
+                self.send(token);
+            }
+        }
+        self.held_output = held;
+        self.held_output.clear();
     }
 
     /// Closes a connection (after a last try at sending what is queued) and
