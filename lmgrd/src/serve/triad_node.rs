@@ -196,6 +196,28 @@ struct Proving {
     since: u64,
 }
 
+/// When each (address, reason) of a refused connection was last seen: a
+/// burst of refusals (a member retrying with the wrong key, a stranger
+/// knocking) is news once, and again after `REFUSAL_QUIET_MS` of quiet.
+#[derive(Default)]
+struct Refusals {
+    seen: HashMap<(IpAddr, String), u64>,
+}
+
+impl Refusals {
+    fn is_news(&mut self, ip: IpAddr, why: &str, now: u64) -> bool {
+        if self.seen.len() >= MAX_REFUSALS {
+            self.seen
+                .retain(|_, at| now.saturating_sub(*at) < REFUSAL_QUIET_MS);
+            if self.seen.len() >= MAX_REFUSALS {
+                self.seen.clear();
+            }
+        }
+        let last = self.seen.insert((ip, why.to_string()), now);
+        last.is_none_or(|at| now.saturating_sub(at) >= REFUSAL_QUIET_MS)
+    }
+}
+
 /// Everything about one of the two other members.
 struct Peer {
     member: u64,
@@ -276,8 +298,8 @@ pub struct TriadNode {
     election_ms: u64,
     /// The triad key; `None`: links are not authenticated.
     key: Option<TriadKey>,
-    /// When each (address, reason) of a refused connection was last seen.
-    refusals: HashMap<(IpAddr, String), u64>,
+    /// Refused connections, for logging each burst once.
+    refusals: Refusals,
 }
 
 impl TriadNode {
@@ -360,7 +382,7 @@ impl TriadNode {
             heartbeat_ms,
             election_ms,
             key: key.map(TriadKey::new),
-            refusals: HashMap::new(),
+            refusals: Refusals::default(),
         })
     }
 
@@ -414,15 +436,7 @@ impl TriadNode {
     /// so a member retrying with the wrong key (or a stranger knocking)
     /// does not fill the log.
     pub fn refusal_is_news(&mut self, addr: SocketAddr, why: &str, now: u64) -> bool {
-        if self.refusals.len() >= MAX_REFUSALS {
-            self.refusals
-                .retain(|_, at| now.saturating_sub(*at) < REFUSAL_QUIET_MS);
-            if self.refusals.len() >= MAX_REFUSALS {
-                self.refusals.clear();
-            }
-        }
-        let last = self.refusals.insert((addr.ip(), why.to_string()), now);
-        last.is_none_or(|at| now.saturating_sub(at) >= REFUSAL_QUIET_MS)
+        self.refusals.is_news(addr.ip(), why, now)
     }
 
     /// Logs a refused triad connection when it is news.
@@ -1469,10 +1483,34 @@ mod tests {
     use wire::MessageDecoder;
 
     #[test]
+    fn a_burst_of_refusals_is_news_once_per_address_and_reason() {
+        let mut r = Refusals::default();
+        let a = IpAddr::from([127, 0, 0, 2]);
+        let b = IpAddr::from([127, 0, 0, 3]);
+        assert!(r.is_news(a, "bad proof", 0));
+        assert!(!r.is_news(a, "bad proof", 1_000));
+        assert!(!r.is_news(a, "bad proof", 1_000 + REFUSAL_QUIET_MS - 1));
+        assert!(r.is_news(a, "no key", 2_000), "another reason");
+        assert!(r.is_news(b, "bad proof", 2_000), "another address");
+        // Still retrying: the burst goes on, quiet is counted from the last.
+        assert!(!r.is_news(a, "bad proof", 2 * REFUSAL_QUIET_MS - 2));
+        assert!(r.is_news(a, "bad proof", 4 * REFUSAL_QUIET_MS));
+        // Many addresses do not grow it without bound.
+        for i in 0..(3 * MAX_REFUSALS as u32) {
+            r.is_news(IpAddr::from(i.to_be_bytes()), "x", 10 * REFUSAL_QUIET_MS);
+        }
+        assert!(r.seen.len() <= MAX_REFUSALS);
+    }
+
+    #[test]
     fn tokens_map_to_their_links() {
         assert_eq!(target(Token(PEER_OUT_BASE + 2)), Some(Target::PeerOut(2)));
         assert_eq!(target(Token(PEER_IN_BASE + 3)), Some(Target::PeerIn(3)));
         assert_eq!(target(Token(VENDOR_LINK_BASE + 5)), Some(Target::Vendor(5)));
+        assert_eq!(
+            target(Token(PEER_PROVING_BASE + 1)),
+            Some(Target::PeerProving(1))
+        );
         assert_eq!(target(Token(PEER_OUT_BASE)), None);
         assert_eq!(target(Token(16)), None);
     }
