@@ -573,17 +573,37 @@ mod content_props {
     /// two spellings of one content.
     #[test]
     fn a_length_with_a_leading_zero_is_refused() {
-        assert_eq!(content_fields(b"lmsign1
+        assert_eq!(
+            content_fields(
+                b"lmsign1
 2:f1
-"), Some(vec!["f1"]));
-        assert_eq!(content_fields(b"lmsign1
+"
+            ),
+            Some(vec!["f1"])
+        );
+        assert_eq!(
+            content_fields(
+                b"lmsign1
 02:f1
-"), None);
-        assert_eq!(content_fields(b"lmsign1
+"
+            ),
+            None
+        );
+        assert_eq!(
+            content_fields(
+                b"lmsign1
 0:
-"), Some(vec![""]));
-        assert_eq!(content_fields(b"lmsign1
+"
+            ),
+            Some(vec![""])
+        );
+        assert_eq!(
+            content_fields(
+                b"lmsign1
 00:
-"), None);
+"
+            ),
+            None
+        );
     }
 }
