@@ -126,9 +126,10 @@ impl Core {
                     .unwrap_or_default(),
                 vendor_string: p.pool.vendor_string.clone().unwrap_or_default(),
                 reservations: self.reservations_of(&p.pool, &mut listed),
+                omitted: 0,
             })
             .collect();
-        StatusReply {
+        let mut reply = StatusReply {
             server: self.config.vendor.clone(),
             version: self.config.version.clone(),
             host: self.config.host.clone(),
@@ -137,7 +138,9 @@ impl Core {
             features,
             license_files: Vec::new(),
             triad: Vec::new(),
-        }
+        };
+        fit_holders(&mut reply, wire::frame::DEFAULT_MAX_PAYLOAD);
+        reply
     }
 
     /// The RESERVE lines of `pool`'s feature, the first time the feature
@@ -160,5 +163,59 @@ impl Core {
                 name: r.who().name.clone(),
             })
             .collect()
+    }
+}
+
+/// Bytes `v` takes on the wire.
+fn encoded_len(v: &impl wire::codec::Wire) -> usize {
+    let mut w = wire::codec::Writer::default();
+    v.put(&mut w);
+    w.buf.len()
+}
+
+/// Leaves holders out of `reply`, last ones first, until its payload fits
+/// in `max_payload` bytes, so that a client with the usual frame limit
+/// can always read it whatever the holders' names and however many there
+/// are. Each feature's `omitted` counts the holders left out of it;
+/// counts (`in_use`) stay whole. The holders kept are those listed first,
+/// feature by feature.
+pub fn fit_holders(reply: &mut StatusReply, max_payload: usize) {
+    let sizes: Vec<Vec<usize>> = reply
+        .features
+        .iter()
+        .map(|f| f.holders.iter().map(encoded_len).collect())
+        .collect();
+    let all: usize = sizes.iter().flatten().sum();
+    let taken: Vec<Vec<Holder>> = reply
+        .features
+        .iter_mut()
+        .map(|f| std::mem::take(&mut f.holders))
+        .collect();
+    let base = encoded_len(reply);
+    let mut room = max_payload.saturating_sub(base);
+    let fits = all <= room;
+    for ((f, holders), sizes) in reply.features.iter_mut().zip(taken).zip(sizes) {
+        if fits {
+            f.holders = holders;
+            continue;
+        }
+        let keep = sizes
+            .iter()
+            .take_while(|&&n| {
+                let ok = n <= room;
+                if ok {
+                    room -= n;
+                }
+                ok
+            })
+            .count();
+        f.omitted = (holders.len() - keep) as u32;
+        f.holders = holders;
+        f.holders.truncate(keep);
+        if f.omitted > 0 {
+            // Nothing after a cut feature is listed either: the holders
+            // shown are a prefix of the whole list.
+            room = 0;
+        }
     }
 }

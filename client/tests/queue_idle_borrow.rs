@@ -286,7 +286,14 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
             server: s.entry(),
             handle: 100,
             seal: records[0].seal.clone(),
+            secret: records[0].secret.clone(),
         }]
+    );
+    // The record keeps the secret; the checkout carried only its hash.
+    assert_eq!(records[0].secret.len(), 32);
+    assert_eq!(
+        c.return_hash.0,
+        wire::borrow_key::return_hash(&records[0].secret)
     );
     job.checkin(&lic).expect("detach");
     drop(job);
@@ -485,6 +492,7 @@ fn expired_borrow_records_are_ignored_and_purged() {
             server: s.entry(),
             handle: 9,
             seal: Vec::new(),
+            secret: Vec::new(),
         })
         .expect("put");
     let job = s.job();
@@ -540,6 +548,7 @@ fn return_borrow_asks_the_lending_server_and_forgets_the_record() {
             server: s.entry(),
             handle: 9,
             seal: Vec::new(),
+            secret: vec![6; 32],
         })
         .expect("put");
     // The record names the server: the job's own path is not needed.
@@ -553,9 +562,9 @@ fn return_borrow_asks_the_lending_server_and_forgets_the_record() {
     job.return_borrow("f1").expect("returned");
     assert!(store.list().expect("list").is_empty());
     let log = s.vendor.messages();
-    assert!(log
-        .iter()
-        .any(|(_, m)| matches!(m, Message::ReturnBorrow(r) if r.feature == "f1")));
+    assert!(log.iter().any(
+        |(_, m)| matches!(m, Message::ReturnBorrow(r) if r.feature == "f1" && r.secret.0 == [6; 32])
+    ));
     assert!(log
         .iter()
         .any(|(_, m)| matches!(m, Message::Hello(h) if h.identity.display == "ws9:0")));

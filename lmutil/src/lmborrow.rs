@@ -491,6 +491,7 @@ mod tests {
             server: "27000@srv".into(),
             handle: 1,
             seal: Vec::new(),
+            secret: Vec::new(),
         };
         let fmt = |t: u64| format!("T{t}");
         assert_eq!(

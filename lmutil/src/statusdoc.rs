@@ -340,6 +340,7 @@ mod tests {
                 kind: "USER".into(),
                 name: "carl".into(),
             }],
+            omitted: 0,
         }
     }
 

@@ -1036,6 +1036,7 @@ fn pool(
         hostids: String::new(),
         vendor_string: String::new(),
         reservations: Vec::new(),
+        omitted: 0,
     }
 }
 

@@ -23,6 +23,10 @@ pub struct Context {
 /// Who answers a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// A string of the request breaks the rule of `wire::text` (too long,
+    /// a control character, a line separator, a bidi override): refused
+    /// before anything else looks at it.
+    BadField(wire::text::FieldError),
     /// The admin policy refuses it (`-x lmdown`, `-x lmremove`, `-local`,
     /// `-2 -p`).
     Refused(Refusal),
@@ -44,6 +48,9 @@ pub enum Route {
 /// it (`None` for a request the policy allows, and for every request that
 /// is not an admin request).
 pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
+    if let Err(e) = wire::text::check_request(msg) {
+        return Route::BadField(e);
+    }
     if let Some(r) = refusal {
         return Route::Refused(r);
     }
@@ -102,6 +109,22 @@ mod tests {
             Route::Core
         );
         assert_eq!(route(&admin(admin_op::SHUTDOWN), HERE, None), Route::Core);
+    }
+
+    #[test]
+    fn a_bad_string_is_refused_first() {
+        let mut co = Checkout::default();
+        co.feature = "f1\n".into();
+        let bad = Message::Checkout(co);
+        assert!(
+            matches!(route(&bad, HERE, None), Route::BadField(e) if e.field == "Checkout feature")
+        );
+        let path = Message::Admin(AdminRequest {
+            op: admin_op::SWITCH_LOG,
+            path: "x\u{2028}".into(),
+            ..AdminRequest::default()
+        });
+        assert!(matches!(route(&path, HERE, None), Route::BadField(_)));
     }
 
     #[test]

@@ -8,12 +8,14 @@
 //! clients alike.
 //! The format is documented in `docs/protocol.md`.
 
+pub mod borrow_key;
 pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod io;
 pub mod lmerr;
 pub mod message;
+pub mod text;
 pub mod version;
 
 pub use error::{DecodeError, FrameError};
