@@ -131,9 +131,12 @@ impl Core {
                     count: rec.count,
                     suite: None,
                     started_ms: rec.started_ms,
-                    user: rec.user,
-                    host: rec.host,
-                    display: rec.display,
+                    // Written before clients' strings were checked, a
+                    // record may hold anything: held escaped, so that no
+                    // log line, report or status shows it raw.
+                    user: wire::text::escape(&rec.user).into_owned(),
+                    host: wire::text::escape(&rec.host).into_owned(),
+                    display: wire::text::escape(&rec.display).into_owned(),
                     pid: rec.pid,
                     job: 0,
                     requested: rec.requested,

@@ -491,9 +491,12 @@ impl Job {
 
     /// Returns the borrowed license of `feature` early: asks the server
     /// that lent it (the one in the local record, else the servers of the
-    /// license path) to take it back, then deletes the local record. When
-    /// the server has no such borrow (LM_UNBORROWED_ALREADY), the local
-    /// record is stale and deleted too, and the error is returned.
+    /// license path) to take it back, showing the return secret kept in
+    /// the local record, then deletes the record. When the server has no
+    /// such borrow (LM_UNBORROWED_ALREADY), the local record is stale and
+    /// deleted too, and the error is returned. Without the record's secret
+    /// (no record, or one made before borrows had secrets) the server
+    /// refuses (LM_NOTLICADMIN) and the license stays borrowed.
     pub fn return_borrow(&self, feature: &str) -> Result<(), LmError> {
         let vendor = self.inner.ctx.vendor.clone();
         let store = self.borrow_store();

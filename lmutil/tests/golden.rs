@@ -201,6 +201,7 @@ fn block(feature: &str, version: &str, vendor: &str, users: Vec<UserLine>) -> Li
         lock: Lock::Floating,
         reservations: Vec::new(),
         users,
+        omitted: 0,
     }
 }
 

@@ -20,7 +20,7 @@
 //! line and paragraph separators, and the bidirectional embeddings,
 //! overrides, isolates and marks.
 
-use crate::message::{AdminRequest, ClientIdentity, Message};
+use crate::message::{AdminRequest, ClientIdentity, Message, StatusReply};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -222,6 +222,68 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Escapes `s` in place (see [`escape`]); nothing is allocated when it
+/// is clean.
+pub fn escape_in_place(s: &mut String) {
+    if let Cow::Owned(clean) = escape(s) {
+        *s = clean;
+    }
+}
+
+/// Escapes every string of a status reply in place: what a tool prints
+/// from a server's answer (`lmstat`, its JSON, the dashboard) cannot
+/// start a new line, whatever the server sent.
+pub fn escape_status(reply: &mut StatusReply) {
+    let StatusReply {
+        server,
+        version,
+        host,
+        vendors,
+        features,
+        license_files,
+        triad,
+        port: _,
+    } = reply;
+    for s in [server, version, host] {
+        escape_in_place(s);
+    }
+    for v in vendors {
+        escape_in_place(&mut v.name);
+        escape_in_place(&mut v.version);
+    }
+    for f in features {
+        for s in [
+            &mut f.name,
+            &mut f.version,
+            &mut f.expiry,
+            &mut f.hostids,
+            &mut f.vendor_string,
+        ] {
+            escape_in_place(s);
+        }
+        for h in &mut f.holders {
+            for s in [
+                &mut h.user,
+                &mut h.host,
+                &mut h.display,
+                &mut h.version,
+                &mut h.requested_version,
+            ] {
+                escape_in_place(s);
+            }
+        }
+        for r in &mut f.reservations {
+            escape_in_place(&mut r.kind);
+            escape_in_place(&mut r.name);
+        }
+    }
+    license_files.iter_mut().for_each(escape_in_place);
+    for m in triad {
+        escape_in_place(&mut m.host);
+        escape_in_place(&mut m.reason);
+    }
+}
+
 /// [`escape`] for `format!` arguments: `Esc(&user)` prints escaped.
 #[derive(Debug, Clone, Copy)]
 pub struct Esc<'a>(pub &'a str);
@@ -323,6 +385,32 @@ mod tests {
         assert_eq!(escape("a\nb\r\tc"), "a\\nb\\r\\tc");
         assert_eq!(escape("x\u{202e}y\u{2028}"), "x\\u{202e}y\\u{2028}");
         assert_eq!(format!("<{}>", Esc("a\u{0}b")), "<a\\u{0}b>");
+    }
+
+    #[test]
+    fn a_status_reply_is_escaped_everywhere() {
+        use crate::message::{FeatureStatus, Holder};
+        let mut reply = StatusReply {
+            host: "srv\n".into(),
+            features: vec![FeatureStatus {
+                name: "f1".into(),
+                holders: vec![Holder {
+                    user: "joe\n 9:00:00 (demo) IN: \"f1\" x@y".into(),
+                    display: "\u{202e}".into(),
+                    ..Holder::default()
+                }],
+                ..FeatureStatus::default()
+            }],
+            license_files: vec!["a\rb".into()],
+            ..StatusReply::default()
+        };
+        escape_status(&mut reply);
+        let h = &reply.features[0].holders[0];
+        assert_eq!(h.user, "joe\\n 9:00:00 (demo) IN: \"f1\" x@y");
+        assert_eq!(h.display, "\\u{202e}");
+        assert_eq!(reply.host, "srv\\n");
+        assert_eq!(reply.license_files, ["a\\rb"]);
+        assert_eq!(reply.features[0].name, "f1");
     }
 
     proptest! {

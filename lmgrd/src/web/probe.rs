@@ -192,6 +192,7 @@ mod tests {
                     reservations: vec![],
                     holders: vec![],
                     queue: vec![],
+                    omitted: 0,
                 }],
             }],
         }
