@@ -113,9 +113,10 @@ mod tests {
 
     #[test]
     fn a_bad_string_is_refused_first() {
-        let mut co = Checkout::default();
-        co.feature = "f1\n".into();
-        let bad = Message::Checkout(co);
+        let bad = Message::Checkout(Checkout {
+            feature: "f1\n".into(),
+            ..Checkout::default()
+        });
         assert!(
             matches!(route(&bad, HERE, None), Route::BadField(e) if e.field == "Checkout feature")
         );
