@@ -1517,6 +1517,7 @@ fn a_borrowed_seat_outlives_checkin_and_disconnect_until_returned_or_expired() {
         },
     );
     assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_REMOVE_LINGER);
+    assert_eq!(in_use(&core, "bf"), 1);
     // lmdown needs -force while seats are borrowed.
     let fx = core.admin(now, ConnId(9), &admin(admin_op::SHUTDOWN));
     assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_BORROW_DOWN);
@@ -2128,4 +2129,46 @@ fn a_refused_string_gets_badparam_naming_the_field_and_closes() {
     let fx = refuse_field(ConnId(3), &checkout, &e);
     assert_eq!(denied(&fx).0, lmerr::LM_BADPARAM);
     assert!(denied_detail(&fx).contains("Checkout feature"));
+}
+
+#[test]
+fn lmremove_force_ends_a_borrow_even_one_without_a_return_hash() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    let old = BorrowRecord {
+        handle: 5,
+        feature: "bf".into(),
+        version: "1.0".into(),
+        count: 1,
+        user: "joe".into(),
+        host: "lap".into(),
+        display: "d".into(),
+        pid: 1,
+        requested: "1.0".into(),
+        started_ms: now - 1000,
+        until_ms: now + 3_600_000,
+        return_hash: Vec::new(),
+    };
+    let _ = core.restore_borrows(now, vec![old]);
+    let remove = AdminRequest {
+        feature: "bf".into(),
+        user: "joe".into(),
+        host: "lap".into(),
+        ..admin(admin_op::REMOVE_USER)
+    };
+    let fx = core.admin(now, ConnId(9), &remove);
+    assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_REMOVE_LINGER);
+    let fx = core.admin(
+        now,
+        ConnId(9),
+        &AdminRequest {
+            force: true,
+            ..remove
+        },
+    );
+    assert_eq!(admin_reply(&fx, ConnId(9)).0, 0);
+    assert_eq!(fx.borrows, vec![BorrowChange::Remove(5)]);
+    assert_eq!(lines(&fx), vec!["IN: \"bf\" joe@lap  (REMOVED)"]);
+    assert_eq!(in_use(&core, "bf"), 0);
+    core.check_invariants();
 }

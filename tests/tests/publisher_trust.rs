@@ -342,6 +342,40 @@ fn only_the_borrowing_client_returns_a_borrow_early() {
         .list()
         .unwrap()
         .is_empty());
+
+    // A laptop lost with its borrow: the administrator ends it with
+    // lmremove -force (plain lmremove refuses a borrowed seat, -100).
+    let out = lmflex(
+        &["solver", "1.5", "--borrow-until", &in_two_days()],
+        &lic,
+        &laptop,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let handle = client::BorrowStore::at(laptop.join("borrows"))
+        .list()
+        .unwrap()
+        .remove(0)
+        .handle
+        .to_string();
+    let port = port.to_string();
+    let lmremove = |force: bool| {
+        let mut cmd = Command::new(bin("lmutil"));
+        cmd.arg("lmremove");
+        if force {
+            cmd.arg("-force");
+        }
+        cmd.args(["-h", "solver", "localhost", &port, &handle])
+            .env_remove("LM_LICENSE_FILE")
+            .output()
+            .expect("lmutil lmremove")
+    };
+    let out = lmremove(false);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("-100"), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 1);
+    let out = lmremove(true);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 0);
 }
 
 #[test]
