@@ -5,6 +5,7 @@
 //! The binaries are found next to the test executable's directory
 //! (`target/<profile>/`); `cargo test --workspace` builds them.
 
+pub mod http;
 #[path = "unit.rs"]
 pub mod unit;
 
@@ -42,6 +43,23 @@ pub fn bin(name: &str) -> PathBuf {
 
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses")
+}
+
+/// Runs `lmutil` with `args` (without the caller's LM_LICENSE_FILE),
+/// checks that it succeeded and returns its standard output.
+pub fn lmutil_ok(args: &[&str]) -> String {
+    let out = Command::new(bin("lmutil"))
+        .args(args)
+        .env_remove("LM_LICENSE_FILE")
+        .output()
+        .expect("lmutil runs");
+    assert!(
+        out.status.success(),
+        "lmutil {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A port that was free a moment ago.

@@ -121,6 +121,7 @@ impl Core {
                     };
                     self.report_holding(&mut fx, kind, handle, added);
                 }
+                self.counters.granted += 1;
                 fx.reply(conn, Message::Granted(granted));
             }
             Err(d)
@@ -136,6 +137,7 @@ impl Core {
                     .entry(co.feature.clone())
                     .or_default()
                     .push_back((conn, co.clone()));
+                self.counters.queued += 1;
                 if self.config.report {
                     self.report_request(&mut fx, reportlog::Kind::Queued, conn, co, 0);
                 }
@@ -165,6 +167,7 @@ impl Core {
                     d
                 };
                 let (code, minor) = (d.code(), d.minor());
+                self.counters.deny(code);
                 if self.config.report {
                     self.report_request(&mut fx, reportlog::Kind::Denied, conn, co, code);
                 }

@@ -27,6 +27,7 @@ mod admin_ops;
 mod borrow;
 mod checkout;
 mod connections;
+mod counters;
 mod denial;
 pub mod expiry;
 mod invariants;
@@ -42,6 +43,7 @@ mod tests;
 mod timers;
 
 pub use connections::refuse_field;
+pub use counters::Counters;
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
 pub use replica::{Batch, Change, Delta, Seat, SeatKey, SuiteSeat};
@@ -635,6 +637,8 @@ pub struct Core {
     /// `(until, handle)` of seats a new master took over from the old one
     /// and whose application has not reconnected yet.
     orphans: BTreeSet<(u64, u64)>,
+    /// What this daemon has done, for the metrics.
+    counters: Counters,
 }
 
 impl Core {
@@ -657,6 +661,7 @@ impl Core {
             borrowed: BTreeSet::new(),
             standby: false,
             orphans: BTreeSet::new(),
+            counters: Counters::default(),
             today,
             config,
         };
@@ -672,6 +677,11 @@ impl Core {
         }
         core.apply_pool_options();
         core
+    }
+
+    /// What this daemon has done since it started (the metrics' counters).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The configuration the core runs with.

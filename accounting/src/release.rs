@@ -52,6 +52,12 @@ impl Core {
             self.borrowed.remove(&(until, handle));
             fx.borrows.push(BorrowChange::Remove(handle));
         }
+        self.counters.released += 1;
+        match reason {
+            Some(InReason::Inactive) => self.counters.reclaimed += 1,
+            Some(InReason::Removed) => self.counters.removed += 1,
+            _ => {}
+        }
         let (freed, heir) = self.pools[h.pool].leave(&h.key, handle);
         self.give_back_quota(&h.quota, freed, heir);
         self.orphans.remove(&(h.orphan_until.unwrap_or(0), handle));

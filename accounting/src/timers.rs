@@ -42,6 +42,7 @@ impl Core {
                 continue;
             };
             self.jobs.remove(&(c.identity.job, conn));
+            self.counters.heartbeat_misses += 1;
             if let Some(t) = c.timeout_ms {
                 self.timeouts.remove(&(c.active_at.saturating_add(t), conn));
             }

@@ -10,6 +10,8 @@
 //! - [`pool`] builds the license pools a vendor daemon serves.
 //! - [`check`] puts it all together for `lmgrd --check`.
 
+extern crate alloc;
+
 pub mod check;
 pub mod checksum;
 pub mod date;

@@ -343,9 +343,11 @@ fn private_key_in(text: &str) -> Result<SigningKey, PemProblem> {
     SigningKey::from_pkcs8_pem(block).map_err(|e| PemProblem::Bad(e.to_string()))
 }
 
-/// A new key pair as (private PEM, public PEM).
-pub fn generate_key_pair() -> Result<(SigningKey, String, String), String> {
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+/// The key pair of the 32-byte secret `seed` as (key, private PEM, public
+/// PEM). The seed must come from the operating system's random source: the
+/// caller reads it (this crate reads no randomness and calls no C library).
+pub fn key_pair_from_seed(seed: &[u8; 32]) -> Result<(SigningKey, String, String), String> {
+    let key = SigningKey::from_bytes(seed);
     let private = key
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map_err(|e| e.to_string())?

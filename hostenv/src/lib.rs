@@ -5,9 +5,21 @@
 //!   exit status 78 for failures a restart would not cure.
 //! - [`license_list`]: license file lists and directories, combined when
 //!   their SERVER lines agree.
+//! - [`conn_guard`]: what keeps one client from taking a daemon's loop,
+//!   memory or descriptors from the others: [`accept`] (never wedged by
+//!   running out of descriptors), [`admission`] (connection limits),
+//!   [`fairness`] (a share of each turn), [`deadlines`]; [`fd_limit`].
 //! - [`peer`]: who is on the other end of a local connection, as the kernel
 //!   sees it, for the admin policy (`accounting::admin`).
+//! - [`local_calendar`]: this machine's time zone for report-log summaries.
 
+pub mod accept;
+pub mod admission;
+pub mod conn_guard;
+pub mod deadlines;
+pub mod fairness;
+pub mod fd_limit;
 pub mod license_list;
+pub mod local_calendar;
 pub mod peer;
 pub mod state_dir;

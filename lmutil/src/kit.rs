@@ -10,7 +10,8 @@
 //! (`VENDOR-seal.key`, made on first use and kept beside `VENDOR.key`, so
 //! every daemon and application built later agrees on it).
 
-use grammar::signature::{generate_key_pair, read_pem_public_keys};
+use crate::keygen::new_key_pair;
+use grammar::signature::read_pem_public_keys;
 use std::path::{Path, PathBuf};
 
 /// What `-kit` was asked for.
@@ -139,7 +140,7 @@ fn seal_key_pair(key_dir: &Path, vendor: &str) -> Result<(String, String), Strin
             |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
         return Ok((read(&private)?, read(&public)?));
     }
-    let (_, private_pem, public_pem) = generate_key_pair()?;
+    let (_, private_pem, public_pem) = new_key_pair()?;
     write_file(&private, &private_pem, true)?;
     write_file(&public, &public_pem, false)?;
     println!(
@@ -293,7 +294,7 @@ mod tests {
     #[test]
     fn the_kit_has_the_public_keys_but_never_the_license_private_key() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, private, public) = generate_key_pair().unwrap();
+        let (_, private, public) = new_key_pair().unwrap();
         std::fs::write(dir.path().join("acme.key"), &private).unwrap();
         std::fs::write(dir.path().join("acme.pub"), &public).unwrap();
         let req = KitRequest {

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod common;
+pub mod keygen;
 pub mod kit;
 pub mod lmborrow;
 pub mod lmbundle;

@@ -10,9 +10,7 @@
 
 use crate::rewrite::signed_text;
 use grammar::checksum::checksum;
-use grammar::signature::{
-    content_with_servers, generate_key_pair, read_private_key, sign_content, SigningKey,
-};
+use grammar::signature::{content_with_servers, read_private_key, sign_content, SigningKey};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str = "\
@@ -156,7 +154,7 @@ fn make_keys(vendor: &str, dir: &Path, force: bool) -> Result<(), String> {
             public.display()
         ));
     }
-    let (_, private_pem, public_pem) = generate_key_pair()?;
+    let (_, private_pem, public_pem) = crate::keygen::new_key_pair()?;
     write_private(&private, &private_pem).map_err(|e| format!("{}: {e}", private.display()))?;
     std::fs::write(&public, public_pem).map_err(|e| format!("{}: {e}", public.display()))?;
     println!(

@@ -8,8 +8,9 @@
 //! they are tested; here are the arguments, the local time zone and the
 //! file.
 
-use crate::common::{self, Stamp};
-use reportlog::{render, Calendar, Civil, Date, Filter, Reader, Summarizer};
+use crate::common;
+use hostenv::local_calendar::LocalCalendar as Local;
+use reportlog::{render, Calendar, Date, Filter, Reader, Summarizer};
 
 const USAGE: &str = "\
 usage: lmreport -f report_log [-feature name] [-from dd-mon-yyyy] [-to dd-mon-yyyy] [-json | -csv]
@@ -98,27 +99,6 @@ fn one_format(current: Format, new: Format) -> Result<Format, String> {
         return Err("give -json or -csv, not both".to_string());
     }
     Ok(new)
-}
-
-/// This machine's time zone, through the C library.
-struct Local;
-
-impl Calendar for Local {
-    fn civil(&self, unix: u64) -> Civil {
-        let unix = unix.min(reportlog::calendar::MAX_TIME);
-        let s = Stamp::local(unix);
-        match Date::new(s.year, s.month, s.day) {
-            Some(date) => Civil {
-                date,
-                hour: s.hour,
-                minute: s.minute,
-                // Every time zone in use is a whole number of minutes away
-                // from UTC.
-                second: (unix % 60) as u8,
-            },
-            None => reportlog::Utc.civil(unix),
-        }
-    }
 }
 
 pub fn run(inv: &crate::Invocation) -> i32 {
@@ -264,7 +244,7 @@ mod tests {
     #[test]
     fn local_time_agrees_with_the_tools_stamps() {
         let c = Local.civil(1_767_606_300);
-        let s = Stamp::local(1_767_606_300);
+        let s = crate::common::Stamp::local(1_767_606_300);
         assert_eq!(
             (c.date.year, c.date.month, c.date.day, c.hour, c.minute),
             (s.year, s.month, s.day, s.hour, s.minute)

@@ -12,7 +12,10 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
 use wire::frame::DEFAULT_MAX_PAYLOAD;
 use wire::io::{Link, LinkError};
-use wire::{lmerr, AdminReply, AdminRequest, Hello, Message, StatusQuery, StatusReply};
+use wire::{
+    lmerr, AdminReply, AdminRequest, Hello, Message, StatsQuery, StatsReply, StatusQuery,
+    StatusReply, UsageQuery, UsageReply,
+};
 
 /// One connection to lmgrd or a vendor daemon.
 #[derive(Debug)]
@@ -68,6 +71,24 @@ impl Conn {
                 wire::text::escape_status(&mut s);
                 Ok(s)
             }
+            Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
+            _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
+        }
+    }
+
+    /// Asks a vendor daemon for its counters.
+    pub fn stats(&mut self) -> Result<StatsReply, LmFailure> {
+        match self.request(&Message::StatsQuery(StatsQuery {}))? {
+            Message::Stats(s) => Ok(s),
+            Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
+            _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
+        }
+    }
+
+    /// Asks a vendor daemon for the daily use of the last `days` days.
+    pub fn usage(&mut self, days: u32) -> Result<UsageReply, LmFailure> {
+        match self.request(&Message::UsageQuery(UsageQuery { days }))? {
+            Message::Usage(u) => Ok(u),
             Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
             _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
         }

@@ -156,17 +156,44 @@ pub struct Replies {
 
 /// Asks lmgrd at `spec` and each of its running vendor daemons for status.
 pub fn gather(spec: &ServerSpec, t: Timeouts) -> Result<Replies, LmFailure> {
+    gather_with(spec, t, false).map(|(replies, _)| replies)
+}
+
+/// [`gather`], and each vendor daemon's counters asked on the same
+/// connection (`None` where they could not be had).
+pub fn gather_with_stats(
+    spec: &ServerSpec,
+    t: Timeouts,
+) -> Result<(Replies, Vec<Option<wire::StatsReply>>), LmFailure> {
+    gather_with(spec, t, true)
+}
+
+fn gather_with(
+    spec: &ServerSpec,
+    t: Timeouts,
+    stats: bool,
+) -> Result<(Replies, Vec<Option<wire::StatsReply>>), LmFailure> {
     let lmgrd = net::lmgrd(spec, t)?;
-    let vendors = lmgrd
+    let (vendors, counters) = lmgrd
         .status
         .vendors
         .iter()
-        .map(|v| lmgrd.vendor(&v.name, t).and_then(|mut c| c.status("")))
-        .collect();
-    Ok(Replies {
-        lmgrd: lmgrd.status,
-        vendors,
-    })
+        .map(|v| match lmgrd.vendor(&v.name, t) {
+            Ok(mut c) => {
+                let status = c.status("");
+                let counters = if stats { c.stats().ok() } else { None };
+                (status, counters)
+            }
+            Err(e) => (Err(e), None),
+        })
+        .unzip();
+    Ok((
+        Replies {
+            lmgrd: lmgrd.status,
+            vendors,
+        },
+        counters,
+    ))
 }
 
 /// The document for `replies`, gathered at Unix time `now`.

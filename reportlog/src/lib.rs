@@ -35,6 +35,8 @@ pub mod codec;
 pub mod record;
 pub mod render;
 #[cfg(feature = "store")]
+pub mod spool;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod summary;
 
@@ -43,4 +45,6 @@ pub use codec::DecodeError;
 pub use record::{Kind, Record};
 #[cfg(feature = "store")]
 pub use store::{aside_name, Error, Reader, Records, ReportLog};
-pub use summary::{summarize, DaySummary, FeatureSummary, Filter, Peak, Summarizer, Summary};
+pub use summary::{
+    summarize, DailyUse, DaySummary, DayUse, FeatureSummary, Filter, Peak, Summarizer, Summary,
+};

@@ -5,6 +5,7 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `"format"` | `1`, the layout of this file |
+//! | `meta` | `"spooled_through"` | the number of the last spool record committed ([`crate::spool`]) |
 //! | `records` | sequence number (u64, from 0, no gaps) | the record (`codec`) |
 //! | `by_time` | (time, sequence) | nothing: an index for reading a time range |
 //!
@@ -31,6 +32,8 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
 const BY_TIME: TableDefinition<'_, (u64, u64), ()> = TableDefinition::new("by_time");
 const FORMAT_KEY: &str = "format";
+/// The number of the last spooled record committed (`crate::spool`).
+const SPOOLED_KEY: &str = "spooled_through";
 /// The layout of the database (the tables above). The record encoding has
 /// its own version byte in each record.
 const LAYOUT: u64 = 1;
@@ -152,8 +155,19 @@ impl ReportLog {
     /// it got. When this returns `Ok` the records are on disk; on `Err`
     /// none of them is stored and the log is unchanged.
     pub fn append(&mut self, batch: &[Record]) -> Result<Range<u64>, Error> {
+        self.append_through(batch, None)
+    }
+
+    /// [`append`](Self::append), noting in the same transaction that every
+    /// record of the spool ([`crate::spool`]) up to number `spooled` is
+    /// now in the log.
+    pub fn append_through(
+        &mut self,
+        batch: &[Record],
+        spooled: Option<u64>,
+    ) -> Result<Range<u64>, Error> {
         let first = self.next_seq;
-        if batch.is_empty() {
+        if batch.is_empty() && spooled.is_none() {
             return Ok(first..first);
         }
         let err: &Path = &self.path;
@@ -173,6 +187,12 @@ impl ReportLog {
                 by_time.insert((r.time, seq), ()).at(err)?;
                 // 2^64 records is out of reach; saturating keeps it panic-free.
                 seq = seq.saturating_add(1);
+            }
+            if let Some(sid) = spooled {
+                txn.open_table(META)
+                    .at(err)?
+                    .insert(SPOOLED_KEY, sid)
+                    .at(err)?;
             }
         }
         txn.commit().at(err)?;
@@ -238,6 +258,16 @@ impl ReportLog {
                 Err(e)
             }
         }
+    }
+
+    /// The number of the last spooled record this log holds (see
+    /// [`crate::spool`]), if it ever held one.
+    pub fn spooled_through(&self) -> Result<Option<u64>, Error> {
+        let err: &Path = &self.path;
+        let txn = self.db.begin_read().at(err)?;
+        let meta = txn.open_table(META).at(err)?;
+        let sid = meta.get(SPOOLED_KEY).at(err)?.map(|v| v.value());
+        Ok(sid)
     }
 
     /// A snapshot of the log for reading, through this open handle.
@@ -611,6 +641,21 @@ mod tests {
         drop(log);
         let reader = Reader::open(&path).unwrap();
         assert_eq!(reader.len().unwrap(), 4);
+    }
+
+    #[test]
+    fn the_spool_number_is_committed_with_its_records() {
+        let d = dir();
+        let path = d.path().join("demo.rl");
+        let mut log = ReportLog::open(&path, true).unwrap();
+        assert_eq!(log.spooled_through().unwrap(), None);
+        assert_eq!(log.append_through(&[expected(0)], Some(41)).unwrap(), 0..1);
+        // No records, only the number: a new file learning it.
+        assert_eq!(log.append_through(&[], Some(42)).unwrap(), 1..1);
+        assert_eq!(log.append(&[expected(1)]).unwrap(), 1..2);
+        drop(log);
+        let log = ReportLog::open(&path, true).unwrap();
+        assert_eq!(log.spooled_through().unwrap(), Some(42));
     }
 
     #[test]

@@ -157,6 +157,28 @@ impl DenialCause {
     }
 }
 
+/// One feature's use per day, as [`Summarizer::daily`] reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DailyUse {
+    pub feature: String,
+    /// Licenses issued, as last recorded (0: not known).
+    pub issued: u32,
+    /// The days with any activity or seat in use, in order.
+    pub days: Vec<DayUse>,
+}
+
+/// One feature on one day: the short form of [`DaySummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DayUse {
+    pub date: Date,
+    /// Most seats in use at once.
+    pub peak: u64,
+    /// Checkouts and borrows made.
+    pub checkouts: u64,
+    /// Checkouts refused, whatever the reason.
+    pub denied: u64,
+}
+
 /// The summary of a report log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -328,6 +350,46 @@ impl<'a> Summarizer<'a> {
         account(feat, since, t, self.calendar, self.filter);
         feat.level = feat.level.saturating_add_signed(delta);
         feat.since = t;
+    }
+
+    /// Per feature and day so far: the most seats in use at once, the
+    /// checkouts and the denials, read without ending the summary (seats
+    /// held now count toward the peak of the last record's day). Cheap
+    /// enough to answer often: no user names are copied.
+    pub fn daily(&self) -> Vec<DailyUse> {
+        let today = self.clock.map(|t| self.calendar.civil(t).date);
+        self.features
+            .iter()
+            .map(|(name, feat)| {
+                let mut days: Vec<DayUse> = feat
+                    .days
+                    .iter()
+                    .map(|(date, d)| DayUse {
+                        date: *date,
+                        peak: d.peak,
+                        checkouts: d.checkouts,
+                        denied: d.denials.values().sum(),
+                    })
+                    .collect();
+                if let Some(today) = today.filter(|d| feat.level > 0 && self.filter.keeps_day(*d)) {
+                    match days.last_mut() {
+                        Some(last) if last.date == today => last.peak = last.peak.max(feat.level),
+                        _ => days.push(DayUse {
+                            date: today,
+                            peak: feat.level,
+                            checkouts: 0,
+                            denied: 0,
+                        }),
+                    }
+                }
+                DailyUse {
+                    feature: name.clone(),
+                    issued: feat.issued,
+                    days,
+                }
+            })
+            .filter(|f| !f.days.is_empty())
+            .collect()
     }
 
     /// The summary, seats still held counted up to the last record.
@@ -538,6 +600,45 @@ mod tests {
         assert_eq!(f2.peak.at, Some(MON + 35 * H));
         assert_eq!(f2.full_seconds, 0);
         assert!(!f2.is_at_capacity());
+    }
+
+    #[test]
+    fn daily_use_is_read_as_records_come_without_ending_the_summary() {
+        let records = two_days();
+        let filter = Filter::default();
+        let mut s = Summarizer::new(&Utc, &filter);
+        let day = |y, m, d| Date::new(y, m, d).unwrap();
+        let short = |date, peak, checkouts, denied| DayUse {
+            date,
+            peak,
+            checkouts,
+            denied,
+        };
+        for r in &records[..3] {
+            s.push(r);
+        }
+        // joe and ann hold both seats: the peak is there before any time
+        // has passed with it.
+        let now = s.daily();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].days, vec![short(day(2026, 1, 5), 2, 2, 0)]);
+        for r in &records[3..] {
+            s.push(r);
+        }
+        let all = s.daily();
+        assert_eq!((all[0].feature.as_str(), all[0].issued), ("f1", 2));
+        assert_eq!(
+            all[0].days,
+            vec![
+                short(day(2026, 1, 5), 2, 3, 2),
+                short(day(2026, 1, 6), 1, 0, 0)
+            ]
+        );
+        assert_eq!(all[1].days, vec![short(day(2026, 1, 6), 1, 1, 0)]);
+        // The full summary agrees.
+        let full = s.finish();
+        assert_eq!(full.features[0].days[0].peak, 2);
+        assert_eq!(full.features[0].days[0].denied(), 2);
     }
 
     #[test]

@@ -172,11 +172,7 @@ fn a_borrowed_seat_survives_kill_9_of_vendord_and_lmgrd() {
 
 #[test]
 fn the_report_log_records_usage_that_lmreport_summarises() {
-    let dir = tempdir("reportlog");
-    let port = free_port();
-    let license = license_with_options("demo.lic", &dir, port, "REPORTLOG +usage.rl\n");
-    let server = Server::start(&license, port, &[]);
-    server.wait_log(WAIT, "Report log: ");
+    let (dir, server) = with_report_log("reportlog", "usage.rl");
     let addr = vendord(&server, "demo");
     let mut a = Peer::hello(addr, "alice", 1);
     let mut b = Peer::hello(addr, "bob", 2);
@@ -193,37 +189,7 @@ fn the_report_log_records_usage_that_lmreport_summarises() {
     ));
     // lmnewlog moves the log aside so that it can be read while the
     // daemon goes on in a fresh one.
-    let lmutil = |args: &[&str]| {
-        std::process::Command::new(bin("lmutil"))
-            .args(args)
-            .env_remove("LM_LICENSE_FILE")
-            .output()
-            .unwrap()
-    };
-    let at = format!("{port}@localhost");
-    let out = lmutil(&["lmnewlog", "-c", &at, "demo", "day1.rl"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = lmutil(&[
-        "lmreport",
-        "-f",
-        server.state_dir.join("day1.rl").to_str().unwrap(),
-        "-json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let text = summary.to_string();
-    let f1 = summary["features"]
-        .as_array()
-        .and_then(|fs| fs.iter().find(|f| f["feature"] == "f1"))
-        .unwrap_or_else(|| panic!("no f1 in {text}"));
+    let (f1, text) = rotated_f1(&server, "day1.rl");
     assert_eq!(f1["peak"]["seats"], 3, "{text}");
     let days = f1["days"].as_array().unwrap();
     assert_eq!(days.len(), 1, "{text}");
@@ -237,6 +203,63 @@ fn the_report_log_records_usage_that_lmreport_summarises() {
     // nothing goes beside the license.
     assert!(server.state_dir.join("usage.rl").exists());
     assert!(!dir.join("usage.rl").exists());
+}
+
+/// lmgrd on demo.lic whose vendor daemon keeps the report log `+file`
+/// (in the state directory), once it has opened it.
+fn with_report_log(tag: &str, file: &str) -> (std::path::PathBuf, Server) {
+    let dir = tempdir(tag);
+    let port = free_port();
+    let options = format!("REPORTLOG +{file}\n");
+    let license = license_with_options("demo.lic", &dir, port, &options);
+    let server = Server::start(&license, port, &[]);
+    server.wait_log(WAIT, "Report log: ");
+    (dir, server)
+}
+
+/// Moves the demo daemon's report log aside as `name` (lmnewlog), so that
+/// it can be read while the daemon goes on in a fresh one, and returns
+/// feature f1 of its lmreport summary, with the whole summary as text.
+fn rotated_f1(server: &Server, name: &str) -> (serde_json::Value, String) {
+    lmutil_ok(&["lmnewlog", "-c", &server.at(), "demo", name]);
+    let rotated = server.state_dir.join(name);
+    let out = lmutil_ok(&["lmreport", "-f", rotated.to_str().unwrap(), "-json"]);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = summary.to_string();
+    let f1 = summary["features"]
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["feature"] == "f1"))
+        .unwrap_or_else(|| panic!("no f1 in {text}"))
+        .clone();
+    (f1, text)
+}
+
+/// kill -9 of the vendor daemon right after it answered: every checkout a
+/// client heard of is in the report log once the restarted daemon has it.
+#[test]
+fn report_records_survive_a_kill_of_the_vendor_daemon() {
+    let (_dir, server) = with_report_log("reportlog-kill", "kill.rl");
+    let mut p = Peer::hello(vendord(&server, "demo"), "kim", 1);
+    const ROUNDS: u32 = 25;
+    for req in 0..ROUNDS {
+        let Message::Granted(g) = p.checkout(req * 2, "f1", 1) else {
+            panic!("granted")
+        };
+        let reply = p.request(&Message::Checkin(wire::Checkin {
+            req: req * 2 + 1,
+            handle: g.handle,
+        }));
+        assert!(matches!(reply, Message::CheckedIn(_)), "{reply:?}");
+    }
+    let pid = server.vendord_pid();
+    // SAFETY: a plain kill(2) of the test's own child's child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    server.wait_log_count(WAIT, "Report log: ", 2);
+    wait_until(WAIT, "the restarted vendor daemon", || {
+        Peer::vendor_port(server.lmgrd_addr(), "demo").is_ok_and(|p| p != 0)
+    });
+    let (f1, summary) = rotated_f1(&server, "killed.rl");
+    assert_eq!(f1["checkouts"], ROUNDS, "{summary}");
 }
 
 /// Reads an application's stdout lines into a shared list.

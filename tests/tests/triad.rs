@@ -57,6 +57,8 @@ struct Triad {
     stopped: [bool; 4],
     /// Environment for every member's lmgrd.
     env: Vec<(&'static str, &'static str)>,
+    /// Each member's HTTP endpoint (`-http`), when it has one.
+    http: [Option<SocketAddr>; 4],
     /// The logs of members killed so far.
     past_logs: String,
 }
@@ -68,6 +70,15 @@ impl Triad {
 
     /// [`Triad::start`] with environment variables for every lmgrd.
     fn start_with(tag: &str, first: &str, env: Vec<(&'static str, &'static str)>) -> Triad {
+        Triad::launch(tag, first, env, false)
+    }
+
+    /// [`Triad::start`] with an HTTP endpoint on each member's address.
+    fn start_with_http(tag: &str, first: &str) -> Triad {
+        Triad::launch(tag, first, Vec::new(), true)
+    }
+
+    fn launch(tag: &str, first: &str, env: Vec<(&'static str, &'static str)>, http: bool) -> Triad {
         let dir = tempdir(tag);
         let port = free_port();
         let license = triad_license(&dir, port, first);
@@ -77,21 +88,38 @@ impl Triad {
             members: [None, None, None, None],
             stopped: [false; 4],
             env,
+            http: [None; 4],
             past_logs: String::new(),
         };
         for m in 1..=3 {
+            if http {
+                t.http[m] = Some(addr(m, free_port()));
+            }
             t.start_member(m);
         }
         t
     }
 
     fn start_member(&mut self, m: usize) {
+        let line = m.to_string();
+        let http = self.http[m].map(|a| a.to_string());
+        let mut args = vec!["-server-line", line.as_str()];
+        if let Some(listen) = &http {
+            args.extend(["-http", listen.as_str()]);
+        }
         self.members[m] = Some(Server::start_with_env(
             &self.license,
             self.port,
-            &["-server-line", &m.to_string()],
+            &args,
             &self.env,
         ));
+    }
+
+    /// Member `m`'s `/api/1.0/health`: the status code and the document.
+    fn health(&self, m: usize) -> (u16, serde_json::Value) {
+        let (code, body) =
+            e2e::http::get(self.http[m].expect("an HTTP endpoint"), "/api/1.0/health");
+        (code, e2e::http::json(&body))
     }
 
     fn member(&self, m: usize) -> &Server {
@@ -565,4 +593,73 @@ fn members_restarted_in_every_order_keep_every_seat_and_one_master() {
         logs.contains("Triad state taken from a snapshot"),
         "a member came back from a compacted store"
     );
+}
+
+/// The HTTP endpoint of each member says who is master and whether it
+/// serves; after the master's kill -9 the new master's says so (and its
+/// metrics date the failover); a member left alone answers 503.
+#[test]
+fn every_members_http_endpoint_follows_the_triad() {
+    let _serial = one_at_a_time();
+    let mut triad = Triad::start_with_http("triad-http", "PRIMARY_IS_MASTER");
+    triad.wait_master(1, WAIT);
+    let roles = |triad: &Triad| -> Vec<(u16, String, String)> {
+        (1..=3)
+            .map(|m| {
+                let (code, h) = triad.health(m);
+                (
+                    code,
+                    h["role"].as_str().unwrap_or("").to_string(),
+                    h["master"].to_string(),
+                )
+            })
+            .collect()
+    };
+    wait_until(
+        WAIT,
+        "every member's endpoint to agree on the master",
+        || {
+            let r = roles(&triad);
+            r.iter()
+                .all(|(code, _, master)| *code == 200 && *master == r[0].2)
+                && r.iter()
+                    .map(|(_, role, _)| role.as_str())
+                    .collect::<Vec<_>>()
+                    == ["master", "standby", "standby"]
+        },
+    );
+    assert_eq!(triad.health(1).1["serving"], true);
+    assert_eq!(
+        triad.health(2).1["serving"],
+        false,
+        "a standby hands out nothing"
+    );
+    let metrics = e2e::http::get(triad.http[1].unwrap(), "/metrics").1;
+    assert!(
+        metrics.contains("lm_triad_role{role=\"master\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("lm_triad_members_up 3"), "{metrics}");
+
+    triad.kill(1);
+    let (new, _) = triad.wait_one_master();
+    wait_until(WAIT, "the new master's endpoint to say so", || {
+        let (code, h) = triad.health(new);
+        code == 200 && h["role"] == "master"
+    });
+    let metrics = e2e::http::get(triad.http[new].unwrap(), "/metrics").1;
+    assert!(
+        metrics.contains("lm_triad_last_failover_timestamp_seconds"),
+        "the new master saw the master change: {metrics}"
+    );
+
+    let other = if new == 2 { 3 } else { 2 };
+    triad.kill(other);
+    wait_until(WAIT, "the member left alone to answer 503", || {
+        let (code, h) = triad.health(new);
+        code == 503
+            && h["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no quorum"))
+    });
 }

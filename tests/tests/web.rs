@@ -5,84 +5,28 @@
 //! with its actor), HTTPS with a self-signed certificate, and the
 //! dashboard in headless Chromium.
 
+use e2e::http::{exchange, get, json, request};
 use e2e::{bin, free_port, license_with_port, tempdir, wait_until, Peer, Server};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// A small HTTP/1.1 client: one request per connection, from `from`.
-fn request(
-    addr: SocketAddr,
-    from: Option<IpAddr>,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let stream = match from {
-        None => TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect"),
-        Some(ip) => {
-            let s = socket_from(ip);
-            s.connect(&addr.into()).expect("connect");
-            s.into()
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    exchange(stream, addr, method, path, auth, body)
-}
-
-fn socket_from(ip: IpAddr) -> socket2::Socket {
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    s.bind(&SocketAddr::new(ip, 0).into()).expect("bind source");
-    s
-}
-
-fn exchange<S: Read + Write>(
-    mut stream: S,
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let auth = auth.map_or_else(String::new, |a| format!("Authorization: {a}\r\n"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    (status, body.to_string())
-}
-
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    request(addr, None, "GET", path, None, "")
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
 /// lmgrd on demo.lic with `-http` on a free loopback port.
 fn start(tag: &str, extra: &[&str]) -> (Server, SocketAddr) {
+    start_with_options(tag, None, extra)
+}
+
+/// [`start`], with an options file for the demo vendor when `options` is given.
+fn start_with_options(tag: &str, options: Option<&str>, extra: &[&str]) -> (Server, SocketAddr) {
     let dir = tempdir(tag);
     let port = free_port();
     let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let lic = license_with_port("demo.lic", &dir, port);
+    let lic = match options {
+        Some(o) => e2e::license_with_options("demo.lic", &dir, port, o),
+        None => license_with_port("demo.lic", &dir, port),
+    };
     let listen = http.to_string();
     let mut args = vec!["-http", listen.as_str()];
     args.extend_from_slice(extra);
@@ -129,6 +73,10 @@ fn status_and_metrics_agree_with_lmstat() {
     let s = Server::start(&lic, port, &["-http", &listen]);
     let _ann = hold(&s, "ann", 2);
     let _bob = hold(&s, "bob", 1);
+    // One refusal, for the vendor daemon's counters.
+    let mut carl = Peer::hello(s.vendord_addr(), "carl", 0);
+    let refused = carl.checkout_handle(1, "f1", 2);
+    assert!(refused.is_err(), "{refused:?}");
     let lic = s.license.display().to_string();
     // Wait past the endpoint's cache so the document is of this moment.
     wait_until(Duration::from_secs(10), "three seats in the status", || {
@@ -205,6 +153,83 @@ fn status_and_metrics_agree_with_lmstat() {
         Some(1.0)
     );
     assert_eq!(f1["reserved"], 2);
+
+    let usage = json(&get(http, "/api/1.0/usage").1);
+    assert_eq!(
+        usage["vendors"][0]["logged"], false,
+        "no REPORTLOG: {usage}"
+    );
+
+    // The vendor daemon's own counters: two checkouts granted, one
+    // refused, three answered in the latency histogram.
+    let demo = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .filter(|x| x.metric == name && x.labels.get("vendor") == Some("demo"))
+            .collect::<Vec<_>>()
+    };
+    let counter = |name: &str| -> f64 {
+        demo(name)
+            .iter()
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .sum()
+    };
+    assert_eq!(counter("lm_checkouts_total"), 2.0, "{metrics}");
+    assert_eq!(counter("lm_checkout_denials_total"), 1.0, "{metrics}");
+    assert_eq!(counter("lm_heartbeat_misses_total"), 0.0, "{metrics}");
+    let latency = demo("lm_checkout_duration_seconds");
+    let prometheus_parse::Value::Histogram(buckets) = &latency[0].value else {
+        panic!("a histogram: {metrics}");
+    };
+    let all = buckets
+        .iter()
+        .find(|b| b.less_than.is_infinite())
+        .expect("a +Inf bucket");
+    assert_eq!(all.count, 3.0, "every answered checkout: {metrics}");
+}
+
+#[test]
+fn daily_use_comes_from_the_report_log() {
+    let (s, http) = start_with_options("web-usage", Some("REPORTLOG +usage.rl\n"), &[]);
+    s.wait_log(Duration::from_secs(20), "Report log:");
+    let _ann = hold(&s, "ann", 3);
+    let _bob = hold(&s, "bob", 1);
+    let mut carl = Peer::hello(s.vendord_addr(), "carl", 0);
+    assert!(carl.checkout_handle(1, "f1", 1).is_err());
+    let (code, body) = get(http, "/api/1.0/usage");
+    assert_eq!(code, 200);
+    let doc = json(&body);
+    let demo = &doc["vendors"][0];
+    assert_eq!(
+        (demo["name"].as_str(), demo["logged"].as_bool()),
+        (Some("demo"), Some(true)),
+        "{doc}"
+    );
+    let f1 = demo["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == "f1")
+        .unwrap_or_else(|| panic!("f1 in {doc}"));
+    let today = f1["days"]
+        .as_array()
+        .unwrap()
+        .last()
+        .expect("today")
+        .clone();
+    assert_eq!(
+        (
+            today["peak"].as_u64(),
+            today["checkouts"].as_u64(),
+            today["denied"].as_u64()
+        ),
+        (Some(4), Some(2), Some(1)),
+        "{doc}"
+    );
 }
 
 #[test]
@@ -458,7 +483,7 @@ fn the_dashboard_in_a_browser_follows_checkouts() {
         eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };
-    let (s, http) = start("web-browser", &[]);
+    let (s, http) = start_with_options("web-browser", Some("REPORTLOG +dash.rl\n"), &[]);
     let profile = tempdir("web-browser-profile");
     let debug_port = free_port();
     let mut browser = Command::new(chrome)
@@ -520,6 +545,15 @@ fn the_dashboard_in_a_browser_follows_checkouts() {
         || {
             let t = page.text();
             t.contains("carol_dash") && t.contains("3 of 4 in use")
+        },
+    );
+    // The daily use from the report log follows (asked for every 10 s).
+    wait_until(
+        Duration::from_secs(30),
+        "the day's peak from the report log on the dashboard",
+        || {
+            page.text().contains("Daily use from the report log")
+                && page.text().contains(": peak 3")
         },
     );
     let shot = page.call(

@@ -116,7 +116,7 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), Failure> {
     if args.restarts > 0 {
         log::info!("Restarted by lmgrd ({} restarts)", args.restarts);
     }
-    let open_files = startup::raise_open_files_limit();
+    let open_files = hostenv::fd_limit::raise_open_files_limit();
     if open_files < FEW_OPEN_FILES {
         log::warn!(
             "Warning: only {open_files} file descriptors available: \

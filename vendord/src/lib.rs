@@ -26,6 +26,7 @@ pub mod report;
 pub mod router;
 pub mod server;
 pub mod startup;
+pub mod stats;
 pub mod triad_link;
 
 /// The key material a publisher builds into its vendor daemon.

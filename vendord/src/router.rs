@@ -40,6 +40,12 @@ pub enum Route {
     /// lmswitchr or lmnewlog without a report log, or lmswitch (the debug
     /// log): the shell answers.
     LogSwitch,
+    /// The daemon's counters (lmgrd's metrics): the shell answers, as it
+    /// knows what the core cannot (connections, answer times).
+    Stats,
+    /// The daily use the report log shows (the dashboard): the shell
+    /// answers, as it holds the log.
+    Usage,
     /// Everything else: the accounting core.
     Core,
 }
@@ -60,6 +66,11 @@ pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
     };
     if admin_op == Some(admin_op::SHUTDOWN) && !ctx.peer_is_local {
         return Route::RemoteShutdown;
+    }
+    match msg {
+        Message::StatsQuery(_) => return Route::Stats,
+        Message::UsageQuery(_) => return Route::Usage,
+        _ => {}
     }
     if !ctx.serving && !matches!(msg, Message::StatusQuery(_)) {
         return Route::NotMaster;
@@ -95,6 +106,26 @@ mod tests {
 
     fn checkout() -> Message {
         Message::Checkout(Checkout::default())
+    }
+
+    #[test]
+    fn counters_are_the_shells_to_give_even_on_a_standby() {
+        let standby = Context {
+            serving: false,
+            ..HERE
+        };
+        assert_eq!(
+            route(&Message::StatsQuery(wire::StatsQuery {}), standby, None),
+            Route::Stats
+        );
+        assert_eq!(
+            route(
+                &Message::UsageQuery(wire::UsageQuery { days: 7 }),
+                standby,
+                None
+            ),
+            Route::Usage
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 use crate::router::{self, Route};
 use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
+use hostenv::conn_guard::Next;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -184,6 +185,8 @@ pub struct Server {
     stop: Option<Stopped>,
     /// Set when the loop must end at once, without a shutdown in order.
     abort: Option<Stopped>,
+    /// Connection limits, each connection's share of a turn, deadlines.
+    guard: hostenv::conn_guard::ConnGuard,
     /// Where to reread the license from on SIGHUP (lmreread via lmgrd).
     reread: Option<(
         std::path::PathBuf,
@@ -203,8 +206,9 @@ pub struct Server {
     borrows: Option<crate::borrow_store::BorrowStore>,
     /// The report log, when the options file asks for one.
     report: Option<crate::report::Report>,
-    /// Report records of this turn of the loop, written together at its
-    /// end: one transaction (one fsync) per turn, not per request.
+    /// Report records of this turn of the loop, handed over together at
+    /// its end: one spool write per turn; the writer thread commits as
+    /// many turns at once as have come while it waited for the disk.
     report_batch: Vec<reportlog::Record>,
     /// The link to lmgrd when it is a member of a triad.
     triad: Option<crate::triad_link::TriadLink>,
@@ -215,6 +219,8 @@ pub struct Server {
     expiry_days: u32,
     /// The day the expiry warnings were last logged.
     expiry_warned: Option<grammar::Date>,
+    /// How long checkouts took to answer (the metrics).
+    latency: crate::stats::Latency,
 }
 
 impl Server {
@@ -228,6 +234,11 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         core.set_port(listener.local_addr()?.port());
+        let guard = hostenv::conn_guard::ConnGuard::new(
+            max_connections(&core.config().options),
+            None,
+            lmerr::LM_VD_MAX_CLIENTS_REACHED,
+        );
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -244,6 +255,7 @@ impl Server {
             next_timestamp: started_unix_ms + TIMESTAMP_MS,
             stop: None,
             abort: None,
+            guard,
             reread: None,
             reread_pending: false,
             admin: accounting::admin::AdminPolicy::default(),
@@ -258,6 +270,7 @@ impl Server {
             borrow_store_path: None,
             expiry_days: crate::args::DEFAULT_EXPIRY_WARNING_DAYS,
             expiry_warned: None,
+            latency: crate::stats::Latency::default(),
             core,
         })
     }
@@ -299,7 +312,7 @@ impl Server {
             match m {
                 crate::triad_link::FromLmgrd::Committed(held) => {
                     for h in held {
-                        self.carry_out(h.fx);
+                        self.carry_out(h.fx, h.arrived);
                     }
                 }
                 crate::triad_link::FromLmgrd::Reset(changes) => {
@@ -568,6 +581,8 @@ impl Server {
                     log::info!("{problem}");
                 }
                 self.core.reload(licensed.pools, today, licensed.withdrawn);
+                self.guard
+                    .set_max_connections(max_connections(&licensed.options));
                 self.core.set_options(std::sync::Arc::new(licensed.options));
                 for problem in self.core.option_problems() {
                     log::warn!("{problem}");
@@ -603,24 +618,36 @@ impl Server {
     pub fn run(&mut self) -> io::Result<Stopped> {
         let mut events = Events::with_capacity(1024);
         self.warn_expiry();
+        if let Some(limits) = self.guard.describe() {
+            self.log.flush();
+            log::info!("{limits}");
+        }
+        self.log_guard_notes();
         loop {
             let now = self.now();
             let wake = [
                 self.core.next_deadline(),
                 Some(self.next_date_check),
                 Some(self.next_timestamp),
+                self.guard.next_due(),
             ]
             .into_iter()
             .flatten()
             .min()
             .unwrap_or(now);
-            // Round up so we do not wake a millisecond early and spin.
-            let timeout = Duration::from_millis(wake.saturating_sub(now) + 1);
+            // Round up so we do not wake a millisecond early and spin; no
+            // sleep at all while a connection is owed a read.
+            let timeout = if self.guard.busy() {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(wake.saturating_sub(now) + 1)
+            };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            let owed = self.guard.take_turn();
             for event in events.iter() {
                 if let Some(why) = self.abort {
                     return Ok(why);
@@ -657,6 +684,10 @@ impl Server {
                     }
                 }
             }
+            for t in owed {
+                self.read(t);
+            }
+            self.guard_housekeeping();
             if let Some(why) = self.abort {
                 return Ok(why);
             }
@@ -670,6 +701,29 @@ impl Server {
                 self.shut_down(stopped);
                 return Ok(stopped);
             }
+        }
+    }
+
+    /// Connections past a deadline are closed; a listener that stopped
+    /// short of its queue is accepted from again.
+    fn guard_housekeeping(&mut self) {
+        let now = self.now();
+        for (token, why) in self.guard.expired(now) {
+            self.close(token, Some(why));
+        }
+        if self.guard.accept_due(now) {
+            self.accept();
+        }
+        self.log_guard_notes();
+    }
+
+    fn log_guard_notes(&mut self) {
+        let notes = self.guard.take_notes();
+        if !notes.is_empty() {
+            self.log.flush();
+        }
+        for note in notes {
+            log::warn!("{note}");
         }
     }
 
@@ -721,60 +775,50 @@ impl Server {
         records.push(reportlog::Record::marker(0, reportlog::Kind::Stop));
         self.write_report(records);
         self.flush_report();
+        // Closing the report log waits for its writer to commit the rest.
+        self.report = None;
         for (_, mut c) in self.conns.drain() {
             let _ = c.out.write_to(&mut c.stream);
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
     }
 
+    /// Accepts what the listener has waiting, as the guard admits it
+    /// (those over a limit are refused with -237 and closed there).
     fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, peer)) => {
-                    let token = self.next_token;
-                    self.next_token += 1;
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        Token(token),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        self.log.flush();
-                        log::warn!("Cannot watch the connection from {peer}: {e}");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    keep_alive(&stream);
-                    self.conns.insert(
-                        token,
-                        Connection {
-                            stream,
-                            peer,
-                            reader: FrameReader::new(MAX_FRAME),
-                            out: OutBuf::new(),
-                        },
-                    );
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    self.log.flush();
-                    log::warn!(
-                        "This license server system can handle no more concurrent clients \
-                         since it is out of file descriptors"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    self.log.flush();
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
+        let now = self.now();
+        for (mut stream, peer) in self.guard.accept(&self.listener, now) {
+            let token = self.next_token;
+            self.next_token += 1;
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Token(token),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                self.guard.not_opened(peer);
+                self.log.flush();
+                log::warn!("Cannot watch the connection from {peer}: {e}");
+                continue;
             }
+            let _ = stream.set_nodelay(true);
+            keep_alive(&stream);
+            self.guard.opened(token, peer, now);
+            self.conns.insert(
+                token,
+                Connection {
+                    stream,
+                    peer,
+                    reader: FrameReader::new(MAX_FRAME),
+                    out: OutBuf::new(),
+                },
+            );
         }
+        self.log_guard_notes();
     }
 
-    /// Reads what `token`'s peer sent, until `WouldBlock`, and serves each
-    /// message as soon as it is whole.
+    /// Reads what `token`'s peer sent, serving each message as soon as it
+    /// is whole, until it would block or its share of this turn is spent
+    /// (the guard then owes it a read next turn).
     fn read(&mut self, token: usize) {
         let mut buf = std::mem::take(&mut self.read_buf);
         self.read_into(token, &mut buf);
@@ -782,19 +826,34 @@ impl Server {
     }
 
     fn read_into(&mut self, token: usize, buf: &mut [u8]) {
+        let mut budget = hostenv::fairness::Budget::per_turn();
         while self.abort.is_none() {
+            let now = self.now();
             let Some(c) = self.conns.get_mut(&token) else {
                 return;
             };
-            let msg = match c.reader.next(&mut c.stream, buf) {
-                Ok(Some(msg)) => msg,
-                Ok(None) => return,
-                Err(LinkError::Closed) => {
+            let pending = c.out.pending();
+            let msg = match self.guard.step(
+                token,
+                &mut budget,
+                &mut c.reader,
+                &mut c.stream,
+                buf,
+                pending,
+                now,
+            ) {
+                Next::Message(msg) => msg,
+                Next::Wait => return,
+                Next::Failed(LinkError::Closed) => {
                     self.close(token, None);
                     return;
                 }
-                Err(e) => {
+                Next::Failed(e) => {
                     self.close(token, Some(e.to_string()));
+                    return;
+                }
+                Next::Drop(why) => {
+                    self.close(token, Some(why));
                     return;
                 }
             };
@@ -804,6 +863,7 @@ impl Server {
                 // (lmswitch): what is gathered goes first.
                 self.log.flush();
             }
+            let arrived = matches!(msg, Message::Checkout(_)).then(Instant::now);
             let now = self.now();
             let conn = ConnId(token as u64);
             let refusal = self.admin_refusal(&msg, peer);
@@ -821,9 +881,31 @@ impl Server {
                     .report_admin(&msg, conn)
                     .or_else(|| switch_log(&msg, conn))
                     .unwrap_or_default(),
+                Route::Stats => {
+                    let reply =
+                        crate::stats::reply(self.core.counters(), &self.latency, self.conns.len());
+                    Effects {
+                        replies: vec![(conn, Message::Stats(reply))],
+                        ..Effects::default()
+                    }
+                }
+                Route::Usage => {
+                    let days = match &msg {
+                        Message::UsageQuery(q) => q.days,
+                        _ => 0,
+                    };
+                    let daily = self.report.as_ref().map(crate::report::Report::daily_use);
+                    Effects {
+                        replies: vec![(
+                            conn,
+                            Message::Usage(crate::stats::usage_reply(daily, days)),
+                        )],
+                        ..Effects::default()
+                    }
+                }
                 Route::Core => self.core.handle_message(now, conn, msg),
             };
-            self.apply(fx);
+            self.apply_timed(fx, arrived);
         }
     }
 
@@ -835,6 +917,7 @@ impl Server {
             self.close(token, Some(e.to_string()));
             return;
         }
+        self.guard.wrote(token, c.out.pending());
         if c.out.is_empty() && c.out.capacity() > 0 {
             let out = c.out.take_allocation();
             if self.spare_out.capacity() == 0 {
@@ -855,7 +938,8 @@ impl Server {
         }));
     }
 
-    /// Writes the turn's report records in one transaction.
+    /// Hands the turn's report records to the log (spooled now, committed
+    /// in one transaction by its writer thread).
     fn flush_report(&mut self) {
         if self.report_batch.is_empty() {
             return;
@@ -876,7 +960,13 @@ impl Server {
 
     /// Carries out what the core decided. Borrowed seats are made durable
     /// before any reply goes out.
-    fn apply(&mut self, mut fx: Effects) {
+    fn apply(&mut self, fx: Effects) {
+        self.apply_timed(fx, None);
+    }
+
+    /// [`Server::apply`] for the answer to a checkout that `arrived` then:
+    /// its answer time is counted once it goes out.
+    fn apply_timed(&mut self, mut fx: Effects, arrived: Option<Instant>) {
         if self.abort.is_some() {
             return;
         }
@@ -886,7 +976,11 @@ impl Server {
                 // records) before the majority holds its changes: a log
                 // that says OUT is a seat every member knows.
                 let deltas = std::mem::take(&mut fx.changes);
-                let held = crate::triad_link::Held { seq: None, fx };
+                let held = crate::triad_link::Held {
+                    seq: None,
+                    fx,
+                    arrived,
+                };
                 if deltas.is_empty() {
                     link.wait_behind(held);
                 } else {
@@ -901,12 +995,12 @@ impl Server {
                 return;
             }
         }
-        self.carry_out(fx);
+        self.carry_out(fx, arrived);
     }
 
     /// Writes a turn's log lines, report records and borrow changes, and
     /// sends its replies (in a triad, once committed).
-    fn carry_out(&mut self, fx: Effects) {
+    fn carry_out(&mut self, fx: Effects, arrived: Option<Instant>) {
         let options = std::sync::Arc::clone(&self.core.config().options);
         for line in &fx.log {
             if line.class().is_some_and(|class| options.nolog(class)) {
@@ -916,6 +1010,9 @@ impl Server {
         }
         if !fx.report.is_empty() {
             self.write_report(fx.report);
+            // Spooled (in the kernel's hands) before any client hears of
+            // what they record: a crash of this daemon loses none of them.
+            self.flush_report();
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {
@@ -924,6 +1021,9 @@ impl Server {
             }
         }
         self.deliver(fx.replies, fx.close, fx.shutdown);
+        if let Some(arrived) = arrived {
+            self.latency.observe(arrived.elapsed());
+        }
     }
 
     /// Sends replies and closes connections, as decided (and, in a triad,
@@ -977,6 +1077,7 @@ impl Server {
         };
         let _ = c.out.write_to(&mut c.stream);
         let _ = self.poll.registry().deregister(&mut c.stream);
+        self.guard.closed(token);
         if let Some(reason) = reason {
             self.log.flush();
             log::warn!("Closing connection from {}: {reason}", c.peer);
@@ -1123,6 +1224,14 @@ fn refuse_remote_shutdown(conn: ConnId) -> Effects {
         )],
         ..Effects::default()
     }
+}
+
+/// The options file's MAX_CONNECTIONS (none: as many as the open-file
+/// limit leaves room for).
+fn max_connections(options: &grammar::options::Options) -> Option<usize> {
+    options
+        .max_connections()
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 /// Turns on TCP keepalive, so a client machine that vanished without

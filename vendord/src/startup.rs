@@ -225,34 +225,6 @@ pub fn die_with_parent() {
     }
 }
 
-/// Raises the soft limit on open files to the hard limit; returns the
-/// soft limit in force afterwards.
-pub fn raise_open_files_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit read and write the struct we own.
-    unsafe {
-        let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
-            return 0;
-        }
-        if rl.rlim_cur < rl.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: rl.rlim_max,
-                rlim_max: rl.rlim_max,
-            };
-            // An unlimited hard limit is refused above the kernel's nr_open.
-            let fallback = libc::rlimit {
-                rlim_cur: rl.rlim_max.min(1 << 20),
-                rlim_max: rl.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
-                libc::setrlimit(libc::RLIMIT_NOFILE, &fallback);
-            }
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
-        }
-        rl.rlim_cur
-    }
-}
-
 /// Writes `port` and a newline to the descriptor lmgrd gave us, then
 /// closes it.
 pub fn notify_port(fd: i32, port: u16) -> io::Result<()> {

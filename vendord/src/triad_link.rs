@@ -31,6 +31,8 @@ pub struct Held {
     /// The batch they wait for; `None`: they only wait for earlier ones.
     pub seq: Option<u64>,
     pub fx: Effects,
+    /// When the checkout they answer arrived (for the latency metric).
+    pub arrived: Option<std::time::Instant>,
 }
 
 /// What lmgrd said.
@@ -216,6 +218,7 @@ mod tests {
     fn ack(conn: u64) -> Held {
         Held {
             seq: None,
+            arrived: None,
             fx: Effects {
                 replies: vec![(
                     ConnId(conn),

@@ -141,6 +141,8 @@ macro_rules! wire_struct {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
+        // A message without fields (a bare query) uses neither argument.
+        #[allow(unused_variables)]
         impl $crate::codec::Wire for $name {
             fn put(&self, w: &mut $crate::codec::Writer) {
                 $(self.$field.put(w);)*

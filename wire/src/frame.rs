@@ -83,6 +83,11 @@ impl Decoder {
         self.buf.len() - self.start
     }
 
+    /// The memory the buffer holds (at least [`buffered`](Self::buffered)).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The next complete frame, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
         let avail = &self.buf[self.start..];

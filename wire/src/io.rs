@@ -66,6 +66,17 @@ impl LinkError {
     }
 }
 
+/// What one step of a [`FrameReader`] came to.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// A whole message.
+    Message(Message),
+    /// One read of this many bytes, which completed no message.
+    Read(usize),
+    /// The stream would block, with no whole message buffered.
+    Blocked,
+}
+
 /// The read half of a framed link: a message decoder that never holds
 /// more than one frame of at most `max_payload` bytes plus one read.
 #[derive(Debug)]
@@ -86,6 +97,12 @@ impl FrameReader {
     /// Bytes received and not yet returned as messages.
     pub fn buffered(&self) -> usize {
         self.decoder.buffered()
+    }
+
+    /// The memory its buffer holds: what a daemon counts against its bound
+    /// on incomplete frames. None while nothing is buffered.
+    pub fn allocated(&self) -> usize {
+        self.decoder.capacity()
     }
 
     /// Adds bytes that came another way (a handshake read elsewhere).
@@ -124,6 +141,31 @@ impl FrameReader {
                 Ok(0) => return Err(LinkError::Closed),
                 Ok(n) => self.decoder.feed(&scratch[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(LinkError::Read(e)),
+            }
+        }
+    }
+
+    /// One step: a message already buffered, else one read (decoded at
+    /// once). An event loop that gives each peer a budget per turn counts
+    /// the steps, so a peer sending faster than it is served cannot keep
+    /// the loop reading from it alone.
+    pub fn step<R: Read>(&mut self, src: &mut R, scratch: &mut [u8]) -> Result<Step, LinkError> {
+        loop {
+            if let Some(m) = self.buffered_message()? {
+                return Ok(Step::Message(m));
+            }
+            match src.read(scratch) {
+                Ok(0) => return Err(LinkError::Closed),
+                Ok(n) => {
+                    self.decoder.feed(&scratch[..n]);
+                    return match self.decoder.next_message()? {
+                        Some(m) => Ok(Step::Message(m)),
+                        None => Ok(Step::Read(n)),
+                    };
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Step::Blocked),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(LinkError::Read(e)),
             }
@@ -403,6 +445,27 @@ mod tests {
             assert_eq!(r.next(&mut src, &mut scratch).unwrap(), Some(hb(want)));
         }
         assert_eq!(r.next(&mut src, &mut scratch).unwrap(), None);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    #[test]
+    fn a_step_reads_at_most_once() {
+        let all = bytes(&[hb(1), hb(2)]);
+        let (a, b) = all.split_at(5);
+        let mut src = Chunks::new(vec![a.to_vec(), b.to_vec()], false);
+        let mut r = FrameReader::new(1024);
+        let mut scratch = [0u8; 4096];
+        assert_eq!(r.step(&mut src, &mut scratch).unwrap(), Step::Read(5));
+        assert_eq!(r.buffered(), 5);
+        assert_eq!(
+            r.step(&mut src, &mut scratch).unwrap(),
+            Step::Message(hb(1))
+        );
+        assert_eq!(
+            r.step(&mut src, &mut scratch).unwrap(),
+            Step::Message(hb(2))
+        );
+        assert_eq!(r.step(&mut src, &mut scratch).unwrap(), Step::Blocked);
         assert_eq!(r.buffered(), 0);
     }
 

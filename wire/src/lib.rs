@@ -53,6 +53,11 @@ impl MessageDecoder {
         self.frames.buffered()
     }
 
+    /// The memory its buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.frames.capacity()
+    }
+
     /// The next whole message, or `Ok(None)` when more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         match self.frames.next_frame()? {

@@ -92,6 +92,7 @@ errors! {
     LM_BORROW_EXPIRED = -118, "Borrow period has expired.";
     LM_MUST_BE_LOCAL = -119, "lmdown and lmreread must be run on license server machine.";
     LM_BORROW_DOWN = -120, "Cannot lmdown the server when licenses are borrowed.";
+    LM_VD_MAX_CLIENTS_REACHED = -237, "The vendor daemon has reached its limit of client connections.";
 }
 
 /// The error with this number, if we know it.

@@ -151,6 +151,91 @@ wire_struct!(
 
 wire_struct!(StatusQuery { feature: String });
 
+wire_struct!(
+    /// Asks a vendor daemon for its counters (lmgrd's `/metrics`).
+    StatsQuery {}
+);
+
+wire_struct!(
+    /// How many times something happened, by FLEXlm error number.
+    CodeCount { code: i32, count: u64 }
+);
+
+/// The upper bounds, in microseconds, of [`StatsReply::latency_buckets`]:
+/// the last bucket counts everything slower than the last bound.
+pub const CHECKOUT_LATENCY_BOUNDS_US: [u64; 12] = [
+    50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000,
+];
+
+wire_struct!(
+    /// What a vendor daemon has done since it started. Counters only grow.
+    StatsReply {
+        /// Checkouts granted (queued ones when their seat came).
+        granted: u64,
+        /// Checkouts that joined the queue.
+        queued: u64,
+        /// Checkouts refused, by error number.
+        denied: Vec<CodeCount>,
+        /// Seats given back, whatever the reason.
+        released: u64,
+        /// Seats taken back from silent or idle holders.
+        reclaimed: u64,
+        /// Seats taken back by lmremove.
+        removed: u64,
+        /// Connections holding seats closed for want of a heartbeat.
+        heartbeat_misses: u64,
+        /// Client connections open now.
+        connections: u32,
+        /// Checkouts answered, per bucket of time from the request's
+        /// arrival to its answer (bounds: [`CHECKOUT_LATENCY_BOUNDS_US`],
+        /// then one more bucket for slower ones). Not cumulative.
+        latency_buckets: Vec<u64>,
+        /// The sum of those times, in microseconds.
+        latency_sum_us: u64,
+    }
+);
+
+wire_struct!(
+    /// Asks a vendor daemon for the daily use its report log shows (the
+    /// dashboard's long view): at most `days` days back, the last first to go.
+    UsageQuery { days: u32 }
+);
+
+wire_struct!(
+    /// One feature on one day, in the daemon's time zone.
+    UsageDay {
+        /// `YYYY-MM-DD`.
+        date: String,
+        /// Most seats in use at once.
+        peak: u64,
+        checkouts: u64,
+        /// Checkouts refused, whatever the reason.
+        denied: u64,
+    }
+);
+
+wire_struct!(
+    /// One feature's daily use.
+    FeatureUsage {
+        feature: String,
+        /// Licenses issued, as last recorded (0: not known).
+        issued: u32,
+        days: Vec<UsageDay>,
+    }
+);
+
+wire_struct!(
+    /// The answer to a [`UsageQuery`].
+    UsageReply {
+        /// False when no report log is open (options REPORTLOG): nothing
+        /// is known beyond what the daemon holds now.
+        logged: bool,
+        features: Vec<FeatureUsage>,
+        /// True when older days were left out to fit one frame.
+        truncated: bool,
+    }
+);
+
 wire_struct!(Holder {
     user: String,
     host: String,
@@ -365,6 +450,10 @@ messages! {
     TriadRole(TriadRole) = 0x54,
     StatusQuery(StatusQuery) = 0x30,
     Status(StatusReply) = 0x31,
+    StatsQuery(StatsQuery) = 0x32,
+    Stats(StatsReply) = 0x33,
+    UsageQuery(UsageQuery) = 0x34,
+    Usage(UsageReply) = 0x35,
     Admin(AdminRequest) = 0x40,
     AdminReply(AdminReply) = 0x41,
 }

@@ -12,6 +12,7 @@ use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
 use crate::args::Args;
 use accounting::admin::{AdminKind, AdminPolicy};
 use grammar::HostIdentity;
+use hostenv::conn_guard::Next;
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -37,6 +38,10 @@ const NOTIFY_BASE: usize = 1 << 30;
 const CONN_BASE: usize = 16;
 /// A peer that lets this much output pile up is dropped.
 const MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// Client connections lmgrd holds at once (fewer if the open-file limit
+/// leaves less room): clients only ask it where a vendor daemon is, and
+/// the tools its status, and then go.
+pub const MAX_CONNECTIONS: usize = 4096;
 
 struct Conn {
     stream: TcpStream,
@@ -84,6 +89,8 @@ pub struct Daemon {
     ready: Option<Readiness>,
     /// Our exit status once stopped.
     exit_code: i32,
+    /// Connection limits, each connection's share of a turn, deadlines.
+    guard: hostenv::conn_guard::ConnGuard,
 }
 
 /// Who waits to hear that lmgrd serves.
@@ -193,6 +200,11 @@ impl Daemon {
             triad,
             ready: None,
             exit_code: 0,
+            guard: hostenv::conn_guard::ConnGuard::new(
+                None,
+                Some(MAX_CONNECTIONS),
+                lmerr::LM_SERVER_MAXED_OUT,
+            ),
         })
     }
 
@@ -258,6 +270,10 @@ impl Daemon {
     /// Runs until shut down and every vendor daemon has exited.
     pub fn run(mut self) -> io::Result<i32> {
         log::info!("lmgrd tcp-port {}", self.port);
+        if let Some(limits) = self.guard.describe() {
+            log::info!("{limits}");
+        }
+        self.log_guard_notes();
         log::info!("Starting vendor daemons ... ");
         let mut events = Events::with_capacity(256);
         loop {
@@ -285,13 +301,20 @@ impl Daemon {
                     self.triad
                         .as_ref()
                         .map_or(u64::MAX, TriadNode::next_deadline),
-                );
-            let timeout = Duration::from_millis(deadline.saturating_sub(self.now()).min(60_000));
+                )
+                .min(self.guard.next_due().unwrap_or(u64::MAX));
+            let timeout = if self.guard.busy() {
+                // A connection is owed a read: no sleeping.
+                Duration::ZERO
+            } else {
+                Duration::from_millis(deadline.saturating_sub(self.now()).min(60_000))
+            };
             match self.poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            let owed = self.guard.take_turn();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -314,6 +337,10 @@ impl Daemon {
                     Token(t) => self.on_conn(t, event.is_readable(), event.is_writable()),
                 }
             }
+            for t in owed {
+                self.on_conn(t, true, false);
+            }
+            self.guard_housekeeping();
         }
         let reason = self.stopping.clone().unwrap_or_default();
         log::info!("{reason}");
@@ -494,43 +521,70 @@ impl Daemon {
         }
     }
 
+    /// Accepts what the listener has waiting, as the guard admits it
+    /// (those over a limit are refused with -106 and closed there).
     fn accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, peer)) => {
-                    let token = self.next_conn;
-                    self.next_conn += 1;
-                    if self.next_conn >= VENDOR_LINK_BASE {
-                        self.next_conn = CONN_BASE;
-                    }
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(token), interest)
-                        .is_ok()
-                    {
-                        let _ = stream.set_nodelay(true);
-                        self.conns.insert(
-                            token,
-                            Conn {
-                                stream,
-                                peer,
-                                reader: FrameReader::new(DEFAULT_MAX_PAYLOAD),
-                                out: OutBuf::new(),
-                                user: String::new(),
-                                host: String::new(),
-                            },
-                        );
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
+        let now = self.now();
+        for (mut stream, peer) in self.guard.accept(&self.listener, now) {
+            let token = self.next_conn;
+            self.next_conn += 1;
+            if self.next_conn >= VENDOR_LINK_BASE {
+                self.next_conn = CONN_BASE;
             }
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, Token(token), interest)
+            {
+                self.guard.not_opened(peer);
+                log::warn!("Cannot watch the connection from {peer}: {e}");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            self.guard.opened(token, peer, now);
+            self.conns.insert(
+                token,
+                Conn {
+                    stream,
+                    peer,
+                    reader: FrameReader::new(DEFAULT_MAX_PAYLOAD),
+                    out: OutBuf::new(),
+                    user: String::new(),
+                    host: String::new(),
+                },
+            );
         }
+        self.log_guard_notes();
+    }
+
+    /// Connections past a deadline are closed; a listener that stopped
+    /// short of its queue is accepted from again.
+    fn guard_housekeeping(&mut self) {
+        let now = self.now();
+        for (token, why) in self.guard.expired(now) {
+            self.close_conn(token, &why);
+        }
+        if self.guard.accept_due(now) {
+            self.accept();
+        }
+        self.log_guard_notes();
+    }
+
+    fn log_guard_notes(&mut self) {
+        for note in self.guard.take_notes() {
+            log::warn!("{note}");
+        }
+    }
+
+    fn close_conn(&mut self, token: usize, reason: &str) {
+        if let Some(mut c) = self.conns.remove(&token) {
+            if !reason.is_empty() {
+                log::info!("closing connection from {}: {reason}", c.peer);
+            }
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.guard.closed(token);
     }
 
     fn on_conn(&mut self, token: usize, readable: bool, writable: bool) {
@@ -542,30 +596,41 @@ impl Daemon {
             close = self.flush(token);
         }
         if let Some(reason) = close {
-            if let Some(mut c) = self.conns.remove(&token) {
-                if !reason.is_empty() {
-                    log::info!("closing connection from {}: {reason}", c.peer);
-                }
-                let _ = self.poll.registry().deregister(&mut c.stream);
-            }
+            self.close_conn(token, &reason);
         }
     }
 
     /// Reads what the peer sent, answering each message as soon as it is
-    /// whole (so no more than one frame is ever buffered). Returns a reason
-    /// when the connection must close ("" for a plain hang-up).
+    /// whole (so no more than one frame is ever buffered), until it would
+    /// block, its share of this turn is spent, or its unread replies reach
+    /// the guard's cap (checked before each request, so no reply is queued
+    /// over it). Returns a reason when the connection must close ("" for a
+    /// plain hang-up).
     fn read_conn(&mut self, token: usize) -> Option<String> {
         let mut buf = [0u8; 8192];
+        let mut budget = hostenv::fairness::Budget::per_turn();
         loop {
+            let now = self.now();
             let c = self.conns.get_mut(&token)?;
-            let m = match c.reader.next(&mut c.stream, &mut buf) {
-                Ok(Some(m)) => m,
-                Ok(None) => return None,
-                Err(e) => {
+            let pending = c.out.pending();
+            let step = self.guard.step(
+                token,
+                &mut budget,
+                &mut c.reader,
+                &mut c.stream,
+                &mut buf,
+                pending,
+                now,
+            );
+            let m = match step {
+                Next::Message(m) => m,
+                Next::Wait => return None,
+                Next::Failed(e) => {
                     // Send what we owe before closing, when we can.
                     let _ = self.flush(token);
                     return Some(close_reason(&e));
                 }
+                Next::Drop(why) => return Some(why),
             };
             if let Message::TriadHello(h) = m {
                 // The dialing side waits for our answer before it sends
@@ -633,6 +698,7 @@ impl Daemon {
             }
         };
         let c = self.conns.remove(&token)?;
+        self.guard.closed(token);
         let now = self.now();
         if let Some(node) = self.triad.as_mut() {
             node.adopt(self.poll.registry(), c.stream, c.peer, member, now);
@@ -657,6 +723,7 @@ impl Daemon {
         if let Err(e) = c.out.write_to(&mut c.stream) {
             return Some(close_reason(&e));
         }
+        self.guard.wrote(token, c.out.pending());
         (c.out.pending() > MAX_PENDING_OUTPUT).then(|| "too much unread output".to_string())
     }
 

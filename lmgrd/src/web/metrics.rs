@@ -113,6 +113,7 @@ pub fn render(snap: &Snapshot, extra: &Extra, counters: &Counters) -> String {
         exporter_families(&mut r, doc);
         our_families(&mut r, doc, extra);
     }
+    vendor_activity(&mut r, &snap.stats);
     let mut out = String::new();
     if encode(&mut out, &r).is_err() {
         out.clear();
@@ -284,5 +285,111 @@ fn our_families(r: &mut Registry, doc: &StatusDoc, extra: &Extra) {
             "Unix time this server last saw the master change",
         );
         g.get_or_create(&vec![]).set(t as i64);
+    }
+}
+
+/// The vendor daemons' own counters (`StatsQuery`): what was granted,
+/// refused (by error number), reclaimed, and how long checkouts took.
+fn vendor_activity(r: &mut Registry, stats: &[(String, wire::StatsReply)]) {
+    let counter = |r: &mut Registry, name: &str, help: &str| {
+        let f = Family::<Labels, Counter>::default();
+        r.register(name, help, f.clone());
+        f
+    };
+    let granted = counter(r, "lm_checkouts", "Checkouts granted");
+    let queued = counter(r, "lm_checkouts_queued", "Checkouts that joined the queue");
+    let denied = counter(
+        r,
+        "lm_checkout_denials",
+        "Checkouts refused, by FLEXlm error number",
+    );
+    let released = counter(r, "lm_seats_released", "Seats given back, for any reason");
+    let reclaimed = counter(
+        r,
+        "lm_seats_reclaimed",
+        "Seats taken back from silent or idle holders",
+    );
+    let removed = counter(r, "lm_seats_removed", "Seats taken back by lmremove");
+    let misses = counter(
+        r,
+        "lm_heartbeat_misses",
+        "Connections holding seats closed because no heartbeat came in time",
+    );
+    let connections = gauge_family::<Gauge>(
+        r,
+        "lm_vendor_connections",
+        "Client connections open to the vendor daemon",
+    );
+    let mut latency = ReportedHistograms::default();
+    for (vendor, s) in stats {
+        let l = labels(&[("vendor", vendor)]);
+        granted.get_or_create(&l).inc_by(s.granted);
+        queued.get_or_create(&l).inc_by(s.queued);
+        released.get_or_create(&l).inc_by(s.released);
+        reclaimed.get_or_create(&l).inc_by(s.reclaimed);
+        removed.get_or_create(&l).inc_by(s.removed);
+        misses.get_or_create(&l).inc_by(s.heartbeat_misses);
+        connections.get_or_create(&l).set(i64::from(s.connections));
+        for c in &s.denied {
+            let code = c.code.to_string();
+            denied
+                .get_or_create(&labels(&[("vendor", vendor), ("code", &code)]))
+                .inc_by(c.count);
+        }
+        latency.0.push((l, ReportedHistogram::from_stats(s)));
+    }
+    r.register(
+        "lm_checkout_duration_seconds",
+        "Time from a checkout's arrival at the vendor daemon to its answer (in a triad, once the majority holds it)",
+        latency,
+    );
+}
+
+/// A histogram counted elsewhere (by a vendor daemon) and only shown here.
+#[derive(Debug, Clone, Default)]
+struct ReportedHistogram {
+    sum: f64,
+    count: u64,
+    /// Upper bound and count of each bucket, not cumulative; the last
+    /// bound is +Inf.
+    buckets: Vec<(f64, u64)>,
+}
+
+impl ReportedHistogram {
+    fn from_stats(s: &wire::StatsReply) -> ReportedHistogram {
+        let bounds = wire::CHECKOUT_LATENCY_BOUNDS_US
+            .iter()
+            .map(|&us| us as f64 / 1e6)
+            .chain(std::iter::once(f64::INFINITY));
+        let buckets: Vec<(f64, u64)> = bounds.zip(s.latency_buckets.iter().copied()).collect();
+        ReportedHistogram {
+            sum: s.latency_sum_us as f64 / 1e6,
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+        }
+    }
+}
+
+/// One [`ReportedHistogram`] per label set, encoded as one family.
+#[derive(Debug, Default)]
+struct ReportedHistograms(Vec<(Labels, ReportedHistogram)>);
+
+impl prometheus_client::encoding::EncodeMetric for ReportedHistograms {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        for (labels, h) in &self.0 {
+            encoder
+                .encode_family(labels)?
+                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    h.sum, h.count, &h.buckets, None,
+                )?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
     }
 }

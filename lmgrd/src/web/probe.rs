@@ -31,6 +31,8 @@ pub struct Snapshot {
     pub took: Duration,
     /// Whether this gathering was new (not from the cache).
     pub fresh: bool,
+    /// Each vendor daemon's counters (by vendor name) where it gave them.
+    pub stats: Vec<(String, wire::StatsReply)>,
 }
 
 /// The peak use of one feature in one minute.
@@ -101,6 +103,56 @@ impl MasterWatch {
     }
 }
 
+/// How long the daily use is served before asking the vendor daemons
+/// again: it changes slowly, and the report log is theirs to read.
+pub const USAGE_MAX_AGE: Duration = Duration::from_secs(10);
+/// How many days back the dashboard shows.
+const USAGE_DAYS: u32 = 31;
+
+/// Each vendor daemon's daily use from its report log, as JSON:
+/// `{"vendors": [{"name", "logged", "truncated", "features": [{"feature",
+/// "issued", "days": [{"date", "peak", "checkouts", "denied"}]}]}]}`; a
+/// vendor daemon that cannot be asked has an `"error"` instead.
+pub fn usage(lmgrd: SocketAddr) -> serde_json::Value {
+    let spec = client::ServerSpec {
+        host: lmgrd.ip().to_string(),
+        port: Some(lmgrd.port()),
+    };
+    let lm = match lmutil::net::lmgrd(&spec, TIMEOUTS) {
+        Ok(lm) => lm,
+        Err(e) => return serde_json::json!({"error": ErrorInfo::from(&e)}),
+    };
+    let vendors: Vec<serde_json::Value> = lm
+        .status
+        .vendors
+        .iter()
+        .map(|v| {
+            match lm
+                .vendor(&v.name, TIMEOUTS)
+                .and_then(|mut c| c.usage(USAGE_DAYS))
+            {
+                Ok(u) => serde_json::json!({
+                    "name": v.name,
+                    "logged": u.logged,
+                    "truncated": u.truncated,
+                    "features": u.features.iter().map(|f| serde_json::json!({
+                        "feature": f.feature,
+                        "issued": f.issued,
+                        "days": f.days.iter().map(|d| serde_json::json!({
+                            "date": d.date,
+                            "peak": d.peak,
+                            "checkouts": d.checkouts,
+                            "denied": d.denied,
+                        })).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(e) => serde_json::json!({"name": v.name, "error": ErrorInfo::from(&e)}),
+            }
+        })
+        .collect();
+    serde_json::json!({ "vendors": vendors })
+}
+
 /// The cache, the history and the master watch.
 pub struct Probe {
     lmgrd: SocketAddr,
@@ -135,8 +187,19 @@ impl Probe {
             port: Some(self.lmgrd.port()),
         };
         let started = Instant::now();
-        let doc = statusdoc::gather(&spec, TIMEOUTS)
-            .map(|r| statusdoc::build(&r, statusdoc::unix_now()))
+        let gathered = statusdoc::gather_with_stats(&spec, TIMEOUTS);
+        let stats = match &gathered {
+            Ok((replies, counters)) => replies
+                .lmgrd
+                .vendors
+                .iter()
+                .zip(counters)
+                .filter_map(|(v, c)| Some((v.name.clone(), c.clone()?)))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let doc = gathered
+            .map(|(r, _)| statusdoc::build(&r, statusdoc::unix_now()))
             .map_err(|e| ErrorInfo::from(&e));
         let took = started.elapsed();
         if let Ok(d) = &doc {
@@ -147,6 +210,7 @@ impl Probe {
             doc,
             took,
             fresh: true,
+            stats,
         });
         self.cached = Some((now, snap.clone()));
         snap

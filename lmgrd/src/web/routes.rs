@@ -6,6 +6,7 @@
 //! | `GET /api/1.0/health` | 200 or 503 with `status`, `role`, `master`, vendor daemons up/down, `reason` |
 //! | `GET /api/1.0/status` | the status document (`lmutil::statusdoc`) |
 //! | `GET /api/1.0/history` | per-minute peak use per feature |
+//! | `GET /api/1.0/usage` | daily peak, checkouts and denials per feature, from the vendor daemons' report logs |
 //! | `GET /metrics` | Prometheus/OpenMetrics text ([`super::metrics`]) |
 //! | `POST /api/1.0/admin/{remove,reread,switch,shutdown}` | admin actions ([`super::admin`]) |
 
@@ -32,6 +33,8 @@ pub struct Shared {
     probe: Mutex<Probe>,
     lockout: Mutex<Lockout>,
     counters: Counters,
+    /// The daily use and when it was asked for ([`super::probe::USAGE_MAX_AGE`]).
+    usage: Mutex<Option<(Instant, Arc<serde_json::Value>)>>,
 }
 
 /// Locks `m`, going on after a panic elsewhere (the data stays usable).
@@ -46,7 +49,25 @@ impl Shared {
             context,
             lockout: Mutex::new(Lockout::default()),
             counters: Counters::default(),
+            usage: Mutex::new(None),
         }
+    }
+
+    /// The daily use, asked of the vendor daemons off the runtime's thread
+    /// at most once per [`super::probe::USAGE_MAX_AGE`].
+    async fn usage(self: &Arc<Self>) -> Arc<serde_json::Value> {
+        if let Some((at, u)) = &*lock(&self.usage) {
+            if at.elapsed() < super::probe::USAGE_MAX_AGE {
+                return u.clone();
+            }
+        }
+        let lmgrd = self.context.lmgrd;
+        let fresh = tokio::task::spawn_blocking(move || super::probe::usage(lmgrd))
+            .await
+            .unwrap_or_else(|_| json!({"error": "gathering the daily use failed"}));
+        let fresh = Arc::new(fresh);
+        *lock(&self.usage) = Some((Instant::now(), fresh.clone()));
+        fresh
     }
 
     /// The current snapshot, gathered off the runtime's thread.
@@ -62,6 +83,7 @@ impl Shared {
                 }),
                 took: std::time::Duration::ZERO,
                 fresh: false,
+                stats: Vec::new(),
             })
         });
         if snap.fresh {
@@ -127,6 +149,7 @@ fn route_name(path: &str) -> &'static str {
         "/api/1.0/health" => "/api/1.0/health",
         "/api/1.0/status" => "/api/1.0/status",
         "/api/1.0/history" => "/api/1.0/history",
+        "/api/1.0/usage" => "/api/1.0/usage",
         "/metrics" => "/metrics",
         p if p.starts_with("/api/1.0/admin/") => "/api/1.0/admin",
         _ => "other",
@@ -166,6 +189,7 @@ async fn route_request(
             let history = lock(&shared.probe).history.features.clone();
             json_answer(200, &json!({"minutes": history}))
         }
+        "/api/1.0/usage" => json_answer(200, &*shared.usage().await),
         "/metrics" => {
             let snap = shared.snapshot().await;
             let extra = Extra {
@@ -193,18 +217,14 @@ fn health(snap: &Snapshot) -> Answer {
             )
         }
     };
-    let down: Vec<&str> = doc
-        .vendors
-        .iter()
-        .filter(|v| !v.up)
-        .map(|v| v.name.as_str())
-        .collect();
-    let up: Vec<&str> = doc
-        .vendors
-        .iter()
-        .filter(|v| v.up)
-        .map(|v| v.name.as_str())
-        .collect();
+    // A standby's vendor daemons do not serve (the master's do), so lmgrd
+    // lists them as not up; one is down only when it has no port, that is
+    // when it is not running.
+    let standby = doc.role == "standby";
+    let running = |v: &&lmutil::statusdoc::VendorInfo| if standby { v.port != 0 } else { v.up };
+    let (up, down): (Vec<_>, Vec<_>) = doc.vendors.iter().partition(running);
+    let up: Vec<&str> = up.iter().map(|v| v.name.as_str()).collect();
+    let down: Vec<&str> = down.iter().map(|v| v.name.as_str()).collect();
     let reason = if doc.master.is_none() {
         Some("no quorum: the triad has no master".to_string())
     } else if !down.is_empty() {
@@ -216,6 +236,7 @@ fn health(snap: &Snapshot) -> Answer {
         "status": if reason.is_none() { "ok" } else { "down" },
         "role": doc.role,
         "master": doc.master,
+        "serving": !standby && reason.is_none(),
         "vendors": {"up": up, "down": down},
     });
     match reason {
