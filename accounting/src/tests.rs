@@ -2029,11 +2029,10 @@ fn a_borrow_needs_a_return_hash() {
     assert_eq!(in_use(&core, "bf"), 0);
 }
 
-#[test]
-fn a_borrow_from_before_return_secrets_is_returned_by_no_client() {
-    let now = 1_700_000_000_000;
-    let mut core = core_for(BORROWABLE);
-    let old = BorrowRecord {
+/// joe's borrow of one `bf` (handle 5) as a store from before return
+/// secrets holds it: no return hash.
+fn borrowed_before_secrets(now: u64) -> BorrowRecord {
+    BorrowRecord {
         handle: 5,
         feature: "bf".into(),
         version: "1.0".into(),
@@ -2046,8 +2045,14 @@ fn a_borrow_from_before_return_secrets_is_returned_by_no_client() {
         started_ms: now - 1000,
         until_ms: now + 3_600_000,
         return_hash: Vec::new(),
-    };
-    let _ = core.restore_borrows(now, vec![old]);
+    }
+}
+
+#[test]
+fn a_borrow_from_before_return_secrets_is_returned_by_no_client() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    let _ = core.restore_borrows(now, vec![borrowed_before_secrets(now)]);
     let _ = core.connect(now, ConnId(1), ident("joe", "lap"));
     let fx = core.return_borrow(now, ConnId(1), &give_back(1, "bf", &SECRET));
     assert_eq!(denied(&fx).0, lmerr::LM_NOTLICADMIN);
@@ -2135,21 +2140,7 @@ fn a_refused_string_gets_badparam_naming_the_field_and_closes() {
 fn lmremove_force_ends_a_borrow_even_one_without_a_return_hash() {
     let now = 1_700_000_000_000;
     let mut core = core_for(BORROWABLE);
-    let old = BorrowRecord {
-        handle: 5,
-        feature: "bf".into(),
-        version: "1.0".into(),
-        count: 1,
-        user: "joe".into(),
-        host: "lap".into(),
-        display: "d".into(),
-        pid: 1,
-        requested: "1.0".into(),
-        started_ms: now - 1000,
-        until_ms: now + 3_600_000,
-        return_hash: Vec::new(),
-    };
-    let _ = core.restore_borrows(now, vec![old]);
+    let _ = core.restore_borrows(now, vec![borrowed_before_secrets(now)]);
     let remove = AdminRequest {
         feature: "bf".into(),
         user: "joe".into(),
