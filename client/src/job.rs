@@ -378,6 +378,13 @@ impl Job {
                 "a checkout needs a feature name and a count of at least 1".into(),
             ));
         }
+        // Refused here rather than by the server, which would close the
+        // connection (and with it this job's other seats on it).
+        if let Err(e) = wire::text::check_field("feature", feature, wire::text::MAX_FEATURE)
+            .and_then(|()| wire::text::check_field("version", version, wire::text::MAX_VERSION))
+        {
+            return Err(bad(e.to_string()));
+        }
         let now = borrow::now_unix();
         let borrow_until = match options.borrow {
             Borrow::No => 0,

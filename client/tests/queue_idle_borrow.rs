@@ -463,6 +463,16 @@ fn a_bad_lm_borrow_fails_the_checkout_naming_the_setting() {
 }
 
 #[test]
+fn a_feature_name_the_server_would_refuse_is_refused_here() {
+    let s = Setup::new(60_000);
+    let job = s.job();
+    let e = job.checkout("f1\n", "1.0", 1).expect_err("a line break");
+    assert_eq!(e.code, lmerr::LM_BADPARAM);
+    assert!(e.detail.contains("U+000A"), "{}", e.detail);
+    assert!(checkouts(&s.vendor.messages()).is_empty());
+}
+
+#[test]
 fn an_explicit_borrow_end_in_the_past_is_refused() {
     let s = Setup::new(60_000);
     let job = s.job();
