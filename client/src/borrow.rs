@@ -452,6 +452,12 @@ impl BorrowStore {
         if !create && !self.path.exists() {
             return Ok(None);
         }
+        if create {
+            // Owner-only before redb writes anything in it: the records
+            // hold the secrets that return borrows early.
+            crate::platform::create_private_file(&self.path)
+                .map_err(|e| self.err(action)(e.into()))?;
+        }
         let deadline = std::time::Instant::now() + BUSY_WAIT;
         let db = loop {
             let opened = if create {
@@ -750,6 +756,14 @@ mod tests {
         assert!(!store.path().exists());
 
         store.put(&record("f1", 5000)).expect("put");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path())
+                .expect("store")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the secrets are the owner's alone");
+        }
         store.put(&record("f2", 2000)).expect("put");
         let mut other = record("f1", 9000);
         other.vendor = "acme".into();
