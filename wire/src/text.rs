@@ -34,9 +34,11 @@ pub const MAX_DISPLAY: usize = 255;
 pub const MAX_PROJECT: usize = 128;
 /// Longest platform name and client version.
 pub const MAX_TAG: usize = 64;
-/// Longest hostid as lmhostid prints it, and how many a client may list.
+/// Longest hostid as lmhostid prints it, and how many a client may list
+/// (a container host has an Ethernet address per virtual interface: the
+/// client sends at most this many).
 pub const MAX_HOSTID: usize = 128;
-pub const MAX_HOSTIDS: usize = 64;
+pub const MAX_HOSTIDS: usize = 1024;
 /// Longest feature name (FLEXlm's are at most 30 characters; ours allow
 /// more, but not without bound).
 pub const MAX_FEATURE: usize = 128;
