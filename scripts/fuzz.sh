@@ -13,7 +13,6 @@
 #   reportlog       report-log records
 #   borrow          borrow records (vendord's store, the client's store)
 #   signed_content  grant proofs: signed content, SIGN= values, the check
-#   kernel_table    the kernel's TCP table (admin identity)
 #
 # Each target's growing corpus lives in <crate>/corpus/<target> (git-ignored)
 # and starts from <crate>/seeds/<target>; crashes land in
@@ -23,7 +22,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-all=(parse_license wire options triad reportlog borrow signed_content kernel_table)
+all=(parse_license wire options triad reportlog borrow signed_content)
 
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${all[@]}"
@@ -55,7 +54,7 @@ for target in "${targets[@]}"; do
       seeds="$dir/seeds"
       extra=(-dict="$dir/license.dict")
       ;;
-    wire | options | triad | reportlog | borrow | signed_content | kernel_table)
+    wire | options | triad | reportlog | borrow | signed_content)
       dir="$root/fuzz"
       seeds="$dir/seeds/$target"
       extra=()

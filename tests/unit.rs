@@ -64,11 +64,23 @@ pub fn give_to_service(path: &Path) {
 }
 
 /// A fresh scratch root readable by every user (the checkout and the
-/// temporary directory may not be).
+/// temporary directory may not be): a new directory made by `mkdtemp(3)`
+/// under `/tmp` (never one that was there before, whatever its name),
+/// then opened to every user (mode 0755).
 pub fn scratch_root(tag: &str) -> PathBuf {
-    let dir = Path::new("/tmp").join(format!("lm-unit-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch root");
+    let template = format!("/tmp/lm-unit-{tag}-XXXXXX");
+    let mut bytes = std::ffi::CString::new(template)
+        .expect("no NUL in the tag")
+        .into_bytes_with_nul();
+    // SAFETY: mkdtemp rewrites the X's of the NUL-terminated template we own.
+    let made = unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) };
+    assert!(
+        !made.is_null(),
+        "mkdtemp: {}",
+        std::io::Error::last_os_error()
+    );
+    bytes.pop();
+    let dir = PathBuf::from(String::from_utf8(bytes).expect("an ASCII path"));
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     dir
 }

@@ -2,11 +2,14 @@
 //! switches): lmgrd's `-x lmdown`, `-x lmremove`, `-local` and `-2 -p`,
 //! decided the same way by lmgrd and by the vendor daemons.
 //!
-//! Pure: the daemons pass in how to learn who a local peer is (the
-//! kernel's socket table and the user database, in `hostenv::peer`).
+//! Pure: the daemons say who asks, as a [`Requester`] they could verify,
+//! and never from what a TCP connection looks like. A user is known only
+//! from the kernel (`SO_PEERCRED` on the daemon's Unix-domain admin
+//! socket, `hostenv::admin_socket`) or from a proved admin token; a TCP
+//! peer is only an address.
 
 use std::net::{IpAddr, SocketAddr};
-use wire::admin_op;
+use wire::{admin_op, lmerr};
 
 /// What lmgrd was told to allow (`-x lmdown`, `-x lmremove`, `-local`, `-2 -p`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,7 +20,8 @@ pub struct AdminPolicy {
     pub no_lmremove: bool,
     /// Admin requests only from this machine.
     pub local_only: bool,
-    /// Admin requests only from root or members of group `lmadmin`.
+    /// Admin requests only from root or members of group `lmadmin`, or
+    /// with an admin token.
     pub admins_only: bool,
 }
 
@@ -30,23 +34,74 @@ pub struct Refusal {
     pub text: String,
 }
 
+/// Who asks for an admin request, as far as the daemon can verify it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    /// Over the daemon's Unix-domain admin socket: the kernel says which
+    /// user connected (`SO_PEERCRED`), and whether that user is a license
+    /// administrator (root, or group `lmadmin`).
+    Kernel {
+        /// The connecting process's user.
+        uid: u32,
+        /// Root, or a member of group `lmadmin`.
+        admin: bool,
+    },
+    /// Over TCP, with a proved admin token (challenge-response): the
+    /// token's name. `local`: the connection comes from this machine.
+    Token {
+        /// The token's name.
+        name: String,
+        /// The connection comes from this machine.
+        local: bool,
+    },
+    /// An unauthenticated TCP peer: an address, never a user.
+    Network {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// The address it reached.
+        local: SocketAddr,
+    },
+}
+
+impl Requester {
+    /// A TCP peer `peer` that reached our `local` address.
+    pub fn network(local: SocketAddr, peer: SocketAddr) -> Requester {
+        Requester::Network {
+            peer: normalize(peer),
+            local: normalize(local),
+        }
+    }
+
+    /// Whether the request comes from this machine: always over the Unix
+    /// socket; over TCP when the peer is on loopback or on the very
+    /// address it reached (a connection to one of our own addresses).
+    pub fn is_local(&self) -> bool {
+        match self {
+            Requester::Kernel { .. } => true,
+            Requester::Token { local, .. } => *local,
+            Requester::Network { peer, local } => {
+                let (peer, local) = (normalize(*peer), normalize(*local));
+                peer.ip().is_loopback() || peer.ip() == local.ip()
+            }
+        }
+    }
+
+    /// For the log: who asked.
+    pub fn describe(&self) -> String {
+        match self {
+            Requester::Kernel { uid, .. } => format!("uid {uid} (local admin socket)"),
+            Requester::Token { name, .. } => format!("admin token \"{name}\""),
+            Requester::Network { peer, .. } => format!("{peer} (TCP, unauthenticated)"),
+        }
+    }
+}
+
 fn normalize(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
             .map_or(addr, |v4| SocketAddr::new(IpAddr::V4(v4), addr.port())),
         IpAddr::V4(_) => addr,
-    }
-}
-
-/// Our end of a connection from `peer` to a listener bound to
-/// `listening`: a listener on the unspecified address answers on the
-/// address the peer reached, which is the peer's own for a local client.
-pub fn local_end(listening: SocketAddr, peer: SocketAddr) -> SocketAddr {
-    if listening.ip().is_unspecified() {
-        SocketAddr::new(peer.ip(), listening.port())
-    } else {
-        listening
     }
 }
 
@@ -73,21 +128,28 @@ impl AdminKind {
             _ => AdminKind::SwitchLog,
         }
     }
+
+    /// The tool's name, for messages.
+    pub fn tool(self) -> &'static str {
+        match self {
+            AdminKind::Down => "lmdown",
+            AdminKind::Reread => "lmreread",
+            AdminKind::Remove => "lmremove",
+            AdminKind::SwitchLog => "lmswitch",
+        }
+    }
 }
 
+/// What an unauthenticated TCP requester is told under `-2 -p`.
+pub const HOW_TO_AUTHENTICATE: &str = "this license server takes admin requests only from \
+root or group lmadmin (lmgrd -2 -p), and a request over TCP carries no verified user: run \
+the tool on the license server machine as an administrator (it then uses the server's local \
+admin socket), or give it an admin token (lmutil lmpasswd -admin-token, then \
+LM_ADMIN_TOKEN_FILE or -token-file)";
+
 impl AdminPolicy {
-    /// Decides whether the request of `kind` from `peer` (to our `local`
-    /// address) may go ahead. `who` tells the uid owning a local peer's
-    /// end and whether that user is a license administrator; it is asked
-    /// only when the policy needs it, and only for peers on this machine.
-    pub fn check_with(
-        &self,
-        kind: AdminKind,
-        local: SocketAddr,
-        peer: SocketAddr,
-        who: impl Fn(SocketAddr, SocketAddr) -> Option<(u32, bool)>,
-    ) -> Result<(), Refusal> {
-        use wire::lmerr;
+    /// Decides whether the request of `kind` from `who` may go ahead.
+    pub fn check(&self, kind: AdminKind, who: &Requester) -> Result<(), Refusal> {
         if kind == AdminKind::Down && self.no_lmdown {
             return Err(Refusal {
                 code: lmerr::LM_NOTLICADMIN,
@@ -100,33 +162,27 @@ impl AdminPolicy {
                 text: "lmremove is disabled on this license server (-x lmremove)".into(),
             });
         }
-        let is_local =
-            normalize(peer).ip().is_loopback() || normalize(peer).ip() == normalize(local).ip();
-        if self.local_only && !is_local && matches!(kind, AdminKind::Down | AdminKind::Reread) {
+        if self.local_only && !who.is_local() && matches!(kind, AdminKind::Down | AdminKind::Reread)
+        {
             return Err(Refusal {
                 code: lmerr::LM_MUST_BE_LOCAL,
                 text: lmerr::text(lmerr::LM_MUST_BE_LOCAL).into(),
             });
         }
         if self.admins_only {
-            let uid = if is_local {
-                who(normalize(local), normalize(peer))
-            } else {
-                None
+            let not_admin = |why: String| Refusal {
+                code: lmerr::LM_NOTLICADMIN,
+                text: format!("{} ({why})", lmerr::text(lmerr::LM_NOTLICADMIN)),
             };
-            match uid {
-                Some((_, true)) => {}
-                Some((uid, false)) => {
-                    return Err(Refusal {
-                        code: lmerr::LM_NOTLICADMIN,
-                        text: format!("{} (uid {uid} is neither root nor in group lmadmin)", lmerr::text(lmerr::LM_NOTLICADMIN)),
-                    })
+            match who {
+                Requester::Kernel { admin: true, .. } | Requester::Token { .. } => {}
+                Requester::Kernel { uid, admin: false } => {
+                    return Err(not_admin(format!(
+                        "uid {uid} is neither root nor in group lmadmin"
+                    )))
                 }
-                None => {
-                    return Err(Refusal {
-                        code: lmerr::LM_NOTLICADMIN,
-                        text: format!("{} (the request does not come from this machine, so its user cannot be verified)", lmerr::text(lmerr::LM_NOTLICADMIN)),
-                    })
+                Requester::Network { .. } => {
+                    return Err(not_admin(HOW_TO_AUTHENTICATE.to_string()))
                 }
             }
         }
@@ -142,75 +198,163 @@ mod tests {
         s.parse().unwrap()
     }
 
+    const KINDS: [AdminKind; 4] = [
+        AdminKind::Down,
+        AdminKind::Reread,
+        AdminKind::Remove,
+        AdminKind::SwitchLog,
+    ];
+
+    fn requesters() -> Vec<Requester> {
+        let server = addr("192.0.2.1:27000");
+        vec![
+            Requester::Kernel {
+                uid: 0,
+                admin: true,
+            },
+            Requester::Kernel {
+                uid: 1000,
+                admin: true,
+            },
+            Requester::Kernel {
+                uid: 65_534,
+                admin: false,
+            },
+            Requester::Token {
+                name: "ops".into(),
+                local: true,
+            },
+            Requester::Token {
+                name: "ops".into(),
+                local: false,
+            },
+            Requester::network(addr("127.0.0.1:27000"), addr("127.0.0.1:40000")),
+            Requester::network(server, addr("192.0.2.1:40000")),
+            Requester::network(server, addr("198.51.100.7:40000")),
+            Requester::network(addr("[::1]:27000"), addr("[::1]:40000")),
+            Requester::network(
+                addr("[::ffff:192.0.2.1]:27000"),
+                addr("[::ffff:198.51.100.7]:40000"),
+            ),
+        ]
+    }
+
+    /// The policy as a table, written out independently of `check`.
+    fn expected(p: AdminPolicy, kind: AdminKind, who: &Requester) -> Option<i32> {
+        let authenticated = matches!(
+            who,
+            Requester::Kernel { admin: true, .. } | Requester::Token { .. }
+        );
+        if kind == AdminKind::Down && p.no_lmdown || kind == AdminKind::Remove && p.no_lmremove {
+            return Some(-63);
+        }
+        if p.local_only && !who.is_local() && matches!(kind, AdminKind::Down | AdminKind::Reread) {
+            return Some(-119);
+        }
+        if p.admins_only && !authenticated {
+            return Some(-63);
+        }
+        None
+    }
+
     #[test]
     fn request_kinds() {
         assert_eq!(AdminKind::of(admin_op::SHUTDOWN), AdminKind::Down);
         assert_eq!(AdminKind::of(admin_op::REREAD), AdminKind::Reread);
         assert_eq!(AdminKind::of(admin_op::REMOVE_USER), AdminKind::Remove);
         assert_eq!(AdminKind::of(admin_op::REMOVE_HANDLE), AdminKind::Remove);
-        assert_eq!(AdminKind::of(admin_op::SWITCH_LOG), AdminKind::SwitchLog);
+        for op in [
+            admin_op::SWITCH_LOG,
+            admin_op::SWITCH_REPORT_LOG,
+            admin_op::NEW_REPORT_LOG,
+        ] {
+            assert_eq!(AdminKind::of(op), AdminKind::SwitchLog);
+        }
     }
 
     #[test]
-    fn policy_decisions() {
-        let local = addr("127.0.0.1:27000");
-        let me = addr("127.0.0.1:40000");
-        let remote = addr("10.1.2.3:40000");
-        let open = AdminPolicy::default();
-        assert!(open
-            .check_with(AdminKind::Down, local, remote, |_, _| None)
-            .is_ok());
-        let no_down = AdminPolicy {
-            no_lmdown: true,
-            ..open
-        };
+    fn locality() {
+        let r = requesters();
+        let local: Vec<bool> = r.iter().map(Requester::is_local).collect();
         assert_eq!(
-            no_down
-                .check_with(AdminKind::Down, local, me, |_, _| Some((0, true)))
-                .unwrap_err()
-                .code,
-            -63
+            local,
+            [true, true, true, true, false, true, true, false, true, false]
         );
-        assert!(no_down
-            .check_with(AdminKind::Reread, local, me, |_, _| Some((0, true)))
-            .is_ok());
-        let local_only = AdminPolicy {
-            local_only: true,
-            ..open
-        };
-        assert_eq!(
-            local_only
-                .check_with(AdminKind::Reread, local, remote, |_, _| None)
-                .unwrap_err()
-                .code,
-            -119
-        );
-        assert!(local_only
-            .check_with(AdminKind::Reread, local, me, |_, _| None)
-            .is_ok());
+    }
+
+    #[test]
+    fn every_policy_every_kind_every_requester() {
+        let mut checked = 0;
+        for bits in 0..16u8 {
+            let p = AdminPolicy {
+                no_lmdown: bits & 1 != 0,
+                no_lmremove: bits & 2 != 0,
+                local_only: bits & 4 != 0,
+                admins_only: bits & 8 != 0,
+            };
+            for kind in KINDS {
+                for who in requesters() {
+                    let got = p.check(kind, &who).err().map(|r| r.code);
+                    assert_eq!(got, expected(p, kind, &who), "{p:?} {kind:?} {who:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 16 * 4 * 10);
+    }
+
+    #[test]
+    fn a_tcp_peer_is_never_an_administrator_under_two_p() {
         let admins = AdminPolicy {
             admins_only: true,
-            ..open
+            ..AdminPolicy::default()
         };
-        assert!(
-            admins
-                .check_with(AdminKind::Down, local, me, |_, _| Some((0, true)))
-                .is_ok(),
-            "root"
-        );
-        assert_eq!(
-            admins
-                .check_with(AdminKind::Down, local, me, |_, _| Some((65_533, false)))
-                .unwrap_err()
-                .code,
-            -63
-        );
-        assert_eq!(
-            admins
-                .check_with(AdminKind::Down, local, remote, |_, _| Some((0, true)))
-                .unwrap_err()
-                .code,
-            -63
-        );
+        // Even from loopback, even from root's own process: TCP carries
+        // no verified user.
+        let loopback = Requester::network(addr("127.0.0.1:27000"), addr("127.0.0.1:40000"));
+        for kind in KINDS {
+            let r = admins.check(kind, &loopback).unwrap_err();
+            assert_eq!(r.code, lmerr::LM_NOTLICADMIN);
+            assert!(
+                r.text
+                    .contains("run the tool on the license server machine"),
+                "{}",
+                r.text
+            );
+            assert!(r.text.contains("admin token"), "{}", r.text);
+        }
+        let nobody = Requester::Kernel {
+            uid: 65_534,
+            admin: false,
+        };
+        let r = admins.check(AdminKind::Reread, &nobody).unwrap_err();
+        assert!(r
+            .text
+            .contains("uid 65534 is neither root nor in group lmadmin"));
+    }
+
+    #[test]
+    fn the_flexlm_defaults_let_anyone() {
+        let open = AdminPolicy::default();
+        for kind in KINDS {
+            for who in requesters() {
+                assert!(open.check(kind, &who).is_ok(), "{kind:?} {who:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn x_lmdown_binds_administrators_too() {
+        let p = AdminPolicy {
+            no_lmdown: true,
+            ..AdminPolicy::default()
+        };
+        let root = Requester::Kernel {
+            uid: 0,
+            admin: true,
+        };
+        let r = p.check(AdminKind::Down, &root).unwrap_err();
+        assert!(r.text.contains("-x lmdown"));
+        assert!(p.check(AdminKind::Reread, &root).is_ok());
     }
 }

@@ -9,11 +9,15 @@
 //!   memory or descriptors from the others: [`accept`] (never wedged by
 //!   running out of descriptors), [`admission`] (connection limits),
 //!   [`fairness`] (a share of each turn), [`deadlines`]; [`fd_limit`].
-//! - [`peer`]: who is on the other end of a local connection, as the kernel
-//!   sees it, for the admin policy (`accounting::admin`).
+//! - [`admin_socket`]: the local admin socket, where the kernel tells who
+//!   asks for an admin request (`SO_PEERCRED`), for the admin policy
+//!   (`accounting::admin`).
+//! - [`admin_tokens`]: admin tokens, proved over TCP without sending them.
 //! - [`local_calendar`]: this machine's time zone for report-log summaries.
 
 pub mod accept;
+pub mod admin_socket;
+pub mod admin_tokens;
 pub mod admission;
 pub mod conn_guard;
 pub mod deadlines;
@@ -21,5 +25,4 @@ pub mod fairness;
 pub mod fd_limit;
 pub mod license_list;
 pub mod local_calendar;
-pub mod peer;
 pub mod state_dir;

@@ -44,6 +44,9 @@ pub struct Args {
     pub triad_store: Option<PathBuf>,
     /// `-state-dir DIR` (ours): where lmgrd and its vendor daemons write.
     pub state_dir: Option<PathBuf>,
+    /// `-log-dir DIR` (ours): where lmswitch may put a vendor daemon's
+    /// debug log.
+    pub log_dir: Option<PathBuf>,
     /// `-bind ADDR` (ours): the one address lmgrd and its vendor daemons
     /// listen on.
     pub bind: Option<std::net::IpAddr>,
@@ -86,7 +89,7 @@ pub const USAGE: &str = "\
 usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
              [-s timestamp_minutes] [-x lmdown] [-x lmremove] [-local] [-2 -p]
              [-reuseaddr] [-server-line N] [-triad-store path] [-state-dir dir]
-             [-bind address] [-expiry-warning-days N]
+             [-bind address] [-expiry-warning-days N] [-log-dir dir]
              [-http [addr:]port] [-https [addr:]port -cert file -key file]
              [-v] [-help]
        lmgrd -c license_file_list --check [--json] [--date dd-mmm-yyyy]
@@ -104,7 +107,10 @@ usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
   -s minutes    interval between TIMESTAMP lines in the debug log (default 360)
   -x lmdown     refuse lmdown requests; -x lmremove refuses lmremove
   -local        accept lmdown/lmreread/lmremove only from this host
-  -2 -p         accept them only from root or members of group lmadmin
+  -2 -p         accept lmdown, lmreread, lmremove and log switches only
+                from root or members of group lmadmin, on this machine (the
+                tools use the server's local admin socket, where the kernel
+                tells who asks), or with an admin token (lmpasswd -admin-token)
   -reuseaddr    set SO_REUSEADDR on the listening port
   -server-line N
                 in a triad, this lmgrd is the member of the Nth SERVER line
@@ -118,6 +124,8 @@ usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
                 $STATE_DIRECTORY as systemd sets it, else /var/lib/lm)
   -bind address listen on this address only, IPv4 or IPv6, lmgrd and its
                 vendor daemons alike (default: every IPv4 address)
+  -log-dir dir  lmswitch puts vendor daemons' debug logs in dir only
+                (default: the debug log's directory, else the state directory)
   -expiry-warning-days N
                 warn in the debug log, daily, of served licenses that expire
                 within N days (default 14; 0: never)
@@ -196,6 +204,11 @@ impl Args {
                 "-triad-store" | "--triad-store" => {
                     out.triad_store = Some(PathBuf::from(
                         it.next().ok_or(ArgsError::MissingValue("-triad-store"))?,
+                    ))
+                }
+                "-log-dir" | "--log-dir" => {
+                    out.log_dir = Some(PathBuf::from(
+                        it.next().ok_or(ArgsError::MissingValue("-log-dir"))?,
                     ))
                 }
                 "-state-dir" | "--state-dir" => {
@@ -286,8 +299,11 @@ mod tests {
 
     #[test]
     fn service_flags() {
-        let a = parse("-state-dir /var/lib/lm -bind ::1 -expiry-warning-days 30").unwrap();
+        let a =
+            parse("-state-dir /var/lib/lm -bind ::1 -expiry-warning-days 30 -log-dir /var/log/lm")
+                .unwrap();
         assert_eq!(a.state_dir, Some(PathBuf::from("/var/lib/lm")));
+        assert_eq!(a.log_dir, Some(PathBuf::from("/var/log/lm")));
         assert_eq!(a.bind, Some("::1".parse().unwrap()));
         assert_eq!(a.expiry_warning_days, Some(30));
         assert_eq!(

@@ -290,6 +290,10 @@ impl<'a> Cursor<'a> {
                 opts.timeout = Some(Duration::from_secs(secs));
             }
             "-verbose" => opts.verbose = true,
+            "-token-file" => {
+                let path = std::path::PathBuf::from(self.value("-token-file")?);
+                crate::local_admin::set_token_file(path);
+            }
             "-help" | "-h" | "--help" => return Ok(Common::Help),
             "-v" | "-version" | "--version" => return Ok(Common::Version),
             _ => return Ok(Common::Other),

@@ -28,6 +28,7 @@ pub mod lmreread;
 pub mod lmstat;
 pub mod lmswitch;
 pub mod lmver;
+pub mod local_admin;
 pub mod net;
 pub mod path;
 mod rewrite;

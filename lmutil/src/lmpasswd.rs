@@ -1,6 +1,9 @@
 //! `lmpasswd` (ours): sets the password that guards lmgrd's HTTP admin
 //! actions, and creates or revokes tokens for scripts. Only hashes are
 //! kept, in the state directory lmgrd uses (see [`crate::secrets`]).
+//! It also makes admin tokens for the admin protocol (`-admin-token`):
+//! those let lmdown, lmreread, lmremove and the log switches run from
+//! another machine under `-2 -p` (the daemons keep their keys).
 //!
 //! On a terminal the password is asked for twice without echo; otherwise
 //! it is the first line of standard input.
@@ -15,6 +18,11 @@ pub const USAGE: &str = "\
 usage: lmpasswd [-state-dir dir]                 set the admin password
        lmpasswd [-state-dir dir] -token name     create a token, print it once
        lmpasswd [-state-dir dir] -revoke name    revoke a token
+       lmpasswd [-state-dir dir] -admin-token name
+                                                 create an admin token for lmdown,
+                                                 lmreread, lmremove, lmswitch... from
+                                                 another machine (LM_ADMIN_TOKEN_FILE)
+       lmpasswd [-state-dir dir] -revoke-admin-token name
        lmpasswd [-state-dir dir] -list           list the tokens' names
        lmpasswd [-state-dir dir] -off            forget password and tokens
   (state directory: -state-dir, else $LM_STATE_DIR, else /var/lib/lm)
@@ -25,6 +33,8 @@ enum Action {
     SetPassword,
     Token(String),
     Revoke(String),
+    AdminToken(String),
+    RevokeAdminToken(String),
     List,
     Off,
 }
@@ -43,12 +53,20 @@ fn parse(args: &[String]) -> Result<(Option<PathBuf>, Action), String> {
             "-state-dir" => dir = Some(PathBuf::from(value("-state-dir")?)),
             "-token" => action = Action::Token(value("-token")?),
             "-revoke" => action = Action::Revoke(value("-revoke")?),
+            "-admin-token" => action = Action::AdminToken(value("-admin-token")?),
+            "-revoke-admin-token" => {
+                action = Action::RevokeAdminToken(value("-revoke-admin-token")?)
+            }
             "-list" => action = Action::List,
             "-off" => action = Action::Off,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
-    if let Action::Token(name) | Action::Revoke(name) = &action {
+    if let Action::Token(name)
+    | Action::Revoke(name)
+    | Action::AdminToken(name)
+    | Action::RevokeAdminToken(name) = &action
+    {
         if !secrets::is_token_name(name) {
             return Err(format!(
                 "`{name}` is not a token name (1 to 32 letters, digits, - or _)"
@@ -105,8 +123,21 @@ fn act(dir: &std::path::Path, action: Action) -> Result<String, String> {
             }
             format!("Token {name} revoked.\n")
         }
+        Action::AdminToken(name) => {
+            let (token, key) = secrets::new_admin_key(&name);
+            s.admin_keys.insert(name, key);
+            format!("{token}\n")
+        }
+        Action::RevokeAdminToken(name) => {
+            if s.admin_keys.remove(&name).is_none() {
+                return Err(format!("no admin token named `{name}`"));
+            }
+            format!("Admin token {name} revoked.\n")
+        }
         Action::List => {
-            return Ok(s.tokens.keys().map(|k| format!("{k}\n")).collect());
+            let http = s.tokens.keys().map(|k| format!("{k}\n"));
+            let admin = s.admin_keys.keys().map(|k| format!("{k} (admin token)\n"));
+            return Ok(http.chain(admin).collect());
         }
         Action::Off => {
             s = Secrets::default();

@@ -4,12 +4,15 @@
 
 pub use crate::common::Timeouts;
 use crate::common::{io_text, LmFailure};
+use crate::local_admin::{self, ToolStream};
 use client::error::minor;
 use client::identity::LocalIdentity;
 use client::ServerSpec;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
+use wire::admin_access::{mac_input, AdminAccessQuery, AdminFor};
+use wire::codec::Blob;
 use wire::frame::DEFAULT_MAX_PAYLOAD;
 use wire::io::{Link, LinkError};
 use wire::{
@@ -20,8 +23,9 @@ use wire::{
 /// One connection to lmgrd or a vendor daemon.
 #[derive(Debug)]
 pub struct Conn {
-    link: Link<TcpStream>,
+    link: Link<ToolStream>,
     pub peer: SocketAddr,
+    t: Timeouts,
 }
 
 impl Conn {
@@ -32,9 +36,15 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(t.io));
         let _ = stream.set_write_timeout(Some(t.io));
+        Conn::over(ToolStream::Tcp(stream), addr, t)
+    }
+
+    /// Says `Hello` on `stream`, which reaches the server at `addr`.
+    fn over(stream: ToolStream, addr: SocketAddr, t: Timeouts) -> Result<Conn, LmFailure> {
         let mut conn = Conn {
             link: Link::new(stream, DEFAULT_MAX_PAYLOAD),
             peer: addr,
+            t,
         };
         let hello = Message::Hello(Hello {
             identity: identity().client_identity(0),
@@ -94,9 +104,48 @@ impl Conn {
         }
     }
 
-    /// Sends an admin request and returns the reply.
+    /// Sends an admin request and returns the reply, proving who asks
+    /// when it can (`local_admin`): with the admin token when one is
+    /// given, else through the server's admin socket when the server is on
+    /// this machine; else as a plain request over TCP.
     pub fn admin(&mut self, req: AdminRequest) -> Result<AdminReply, LmFailure> {
-        match self.request(&Message::Admin(req))? {
+        let port = self.peer.port();
+        let access = match self.request(&Message::AdminAccessQuery(AdminAccessQuery { port }))? {
+            Message::AdminAccess(a) => Some(a),
+            // A server that predates the question: a plain request.
+            _ => None,
+        };
+        if let Some(access) = access {
+            // An admin token, when one is given, is what the user chose.
+            if let Some(token) = local_admin::token() {
+                let (name, key) =
+                    token.map_err(|e| LmFailure::from_server(lmerr::LM_NOTLICADMIN, 0, &e))?;
+                let mac =
+                    hostenv::admin_tokens::sign(&key, &mac_input(&access.nonce.0, port, &req));
+                return self.admin_reply(Message::AdminFor(AdminFor {
+                    port,
+                    token: name,
+                    mac: Blob(mac),
+                    request: req,
+                }));
+            }
+            if !access.socket.is_empty() && self.link.stream().reaches_this_machine() {
+                if let Some(stream) = local_admin::connect(&access.socket, self.t.io) {
+                    let mut local = Conn::over(ToolStream::Unix(stream), self.peer, self.t)?;
+                    return local.admin_reply(Message::AdminFor(AdminFor {
+                        port,
+                        token: String::new(),
+                        mac: Blob::default(),
+                        request: req,
+                    }));
+                }
+            }
+        }
+        self.admin_reply(Message::Admin(req))
+    }
+
+    fn admin_reply(&mut self, m: Message) -> Result<AdminReply, LmFailure> {
+        match self.request(&m)? {
             Message::AdminReply(r) => Ok(r),
             Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
             _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),

@@ -33,6 +33,12 @@ pub struct Secrets {
     pub password: Option<String>,
     /// Token name → the token secret's Argon2 hash.
     pub tokens: BTreeMap<String, String>,
+    /// Admin-protocol token name → its HMAC key in hex
+    /// (`hostenv::admin_tokens`): lmutil's lmdown, lmreread, lmremove and
+    /// log switches prove it from another machine. A challenge-response
+    /// needs the key itself, not a hash: this file stays mode 0600.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub admin_keys: BTreeMap<String, String>,
 }
 
 /// Reading, writing or hashing failed.
@@ -134,6 +140,17 @@ pub fn new_token(name: &str) -> Result<(String, String), SecretsError> {
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let hashed = hash(&secret)?;
     Ok((format!("{TOKEN_PREFIX}.{name}.{secret}"), hashed))
+}
+
+/// A new admin-protocol token for `name` (to print once) and its key in
+/// hex (to keep).
+pub fn new_admin_key(name: &str) -> (String, String) {
+    let mut key = [0u8; hostenv::admin_tokens::KEY_LEN];
+    OsRng.fill_bytes(&mut key);
+    (
+        hostenv::admin_tokens::format_token(name, &key),
+        hostenv::admin_tokens::to_hex(&key),
+    )
 }
 
 impl Secrets {

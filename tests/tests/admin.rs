@@ -162,7 +162,9 @@ fn lmswitch_moves_the_vendor_daemon_log_to_a_new_file() {
         [127, 0, 0, 1],
         Peer::vendor_port(server.lmgrd_addr(), "demo").unwrap(),
     ));
-    let new_log = dir.join("demo-new.log");
+    // lmswitch writes only in the log directory: with the log on a pipe,
+    // the state directory.
+    let new_log = server.state_dir.join("demo-new.log");
     let mut admin_peer = Peer::hello(vendord, "root", 0);
     let req = AdminRequest {
         op: admin_op::SWITCH_LOG,

@@ -7,7 +7,8 @@ pub const USAGE: &str = "\
 usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
                [--heartbeat-interval SECS] [--timeout SECS] [--vdrestart N]
                [--min-timeout SECS] [--borrow-store PATH] [--triad-fd FD]
-               [--no-lmremove] [--admin-local] [--admins-only]
+               [--no-lmdown] [--no-lmremove] [--admin-local] [--admins-only]
+               [--log-dir DIR] [--no-admin-socket]
                [--state-dir DIR] [--bind ADDR] [--debug-log PATH]
                [--expiry-warning-days N]
 
@@ -29,9 +30,14 @@ usage: vendord -c <license file> --vendor <name> [--port N] [--notify-fd FD]
   --expiry-warning-days N  warn in the debug log when a served feature expires
                            within N days, then daily (default 14; 0: never)
   --triad-fd FD            lmgrd is a member of a triad: changes go through it
+  --no-lmdown              refuse lmdown (lmgrd -x lmdown)
   --no-lmremove            refuse lmremove (lmgrd -x lmremove)
   --admin-local            admin requests only from this machine (lmgrd -local)
-  --admins-only            admin requests only from root or group lmadmin (lmgrd -2 -p)
+  --admins-only            admin requests only from root or group lmadmin, over the
+                           local admin socket, or with an admin token (lmgrd -2 -p)
+  --log-dir DIR            lmswitch writes debug logs in DIR only (default: the
+                           directory of the current debug log, else the state directory)
+  --no-admin-socket        make no local admin socket (<state>/<vendor>-<port>.sock)
 ";
 
 /// FLEXlm gives no warning; two weeks is time enough to renew.
@@ -53,8 +59,12 @@ pub struct Args {
     pub borrow_store: Option<PathBuf>,
     /// The socket to lmgrd when it is a member of a triad.
     pub triad_fd: Option<i32>,
-    /// lmgrd's `-x lmremove`, `-local` and `-2 -p`, passed on.
+    /// lmgrd's `-x lmdown`, `-x lmremove`, `-local` and `-2 -p`, passed on.
     pub admin: accounting::admin::AdminPolicy,
+    /// Where lmswitch may put a debug log (`--log-dir`).
+    pub log_dir: Option<PathBuf>,
+    /// `--no-admin-socket`.
+    pub no_admin_socket: bool,
     /// Where state goes (`--state-dir`); `None`: from the environment.
     pub state_dir: Option<PathBuf>,
     /// The one address to listen on (`--bind`).
@@ -104,6 +114,8 @@ impl Args {
         let mut triad_fd = None;
         let mut admin = accounting::admin::AdminPolicy::default();
         let mut state_dir = None;
+        let mut log_dir = None;
+        let mut no_admin_socket = false;
         let mut bind = None;
         let mut debug_log = None;
         let mut expiry_warning_days = DEFAULT_EXPIRY_WARNING_DAYS;
@@ -124,7 +136,10 @@ impl Args {
                 "--min-timeout" => min_timeout_secs = number(&flag, value()?)?,
                 "--borrow-store" => borrow_store = Some(PathBuf::from(value()?)),
                 "--triad-fd" => triad_fd = Some(number(&flag, value()?)?),
+                "--no-lmdown" => admin.no_lmdown = true,
                 "--no-lmremove" => admin.no_lmremove = true,
+                "--log-dir" => log_dir = Some(PathBuf::from(value()?)),
+                "--no-admin-socket" => no_admin_socket = true,
                 "--admin-local" => admin.local_only = true,
                 "--admins-only" => admin.admins_only = true,
                 "--state-dir" => state_dir = Some(PathBuf::from(value()?)),
@@ -158,6 +173,8 @@ impl Args {
             borrow_store,
             triad_fd: triad_fd.filter(|fd: &i32| *fd >= 0),
             admin,
+            log_dir,
+            no_admin_socket,
             state_dir,
             bind,
             debug_log,
@@ -201,6 +218,10 @@ mod tests {
         assert_eq!(a.bind, Some("::1".parse().unwrap()));
         assert_eq!(a.expiry_warning_days, 3);
         assert_eq!(a.debug_log, Some(PathBuf::from("/l/x.log")));
+        let a = parse("-c l --vendor v --no-lmdown --admins-only --log-dir /var/log/lm").unwrap();
+        assert!(a.admin.no_lmdown && a.admin.admins_only && !a.admin.no_lmremove);
+        assert_eq!(a.log_dir, Some(PathBuf::from("/var/log/lm")));
+        assert!(!a.no_admin_socket);
         assert!(matches!(
             parse("-c l --vendor v --bind localhost"),
             Err(ArgsError::BadValue { .. })

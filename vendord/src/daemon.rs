@@ -187,6 +187,12 @@ fn run(args: &Args, keys: Arc<DaemonKeys>) -> Result<(), Failure> {
     }
     server.configure_report();
     server.set_admin_policy(args.admin);
+    server.log_dir(args.log_dir.clone());
+    if !args.no_admin_socket {
+        if let Some(dir) = state_dir::get() {
+            server.open_admin_socket(dir);
+        }
+    }
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     if let Some(fd) = args.notify_fd {
         startup::notify_port(fd, port)

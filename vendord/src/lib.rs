@@ -11,17 +11,20 @@
 //!   the start-up log lines.
 //! - [`borrow_store`]: borrowed seats on disk (redb), so they outlive restarts.
 //! - [`report`]: the report log (options REPORTLOG), lmswitchr, lmnewlog.
+//! - [`log_switch`]: where lmswitch, lmswitchr and lmnewlog may write (the
+//!   log directory only, never through a link).
 //! - [`triad_link`]: the link to lmgrd in a triad (changes committed by the
 //!   majority before clients hear of them; standby and master roles).
 //! - [`args`]: the command line lmgrd starts it with (`docs/protocol.md`).
 //!
 //! What lmgrd shares with it lives in crates of its own: the admin policy
 //! and expiry warnings in `accounting`, the state directory, license lists
-//! and the kernel's view of a local peer in `hostenv`.
+//! and the local admin socket (who asks, as the kernel says) in `hostenv`.
 
 pub mod args;
 pub mod borrow_store;
 pub mod daemon;
+pub mod log_switch;
 pub mod report;
 pub mod router;
 pub mod server;

@@ -1,9 +1,10 @@
 //! Where a client's request goes, decided without any I/O: refused or
 //! answered by the shell (and why), or handed to the accounting core.
 //!
-//! The shell asks the kernel who an admin request comes from (the admin
-//! policy, `hostenv::peer::check`) before calling [`route`]; everything
-//! else the decision needs is in [`Context`].
+//! The shell decides who an admin request comes from (the admin socket's
+//! kernel credentials, a proved token, or an unauthenticated TCP peer:
+//! `hostenv::admin_socket`) and applies the admin policy before calling
+//! [`route`]; everything else the decision needs is in [`Context`].
 
 use accounting::admin::Refusal;
 use wire::{admin_op, Message};
@@ -11,7 +12,8 @@ use wire::{admin_op, Message};
 /// What the shell knows when a request arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
-    /// The peer connected from this machine's loopback address.
+    /// The request comes from this machine (the admin socket, or a TCP
+    /// peer on loopback or on our own address).
     pub peer_is_local: bool,
     /// License requests are answered here: always, but in a triad only on
     /// the master.

@@ -20,7 +20,9 @@
 //! order of lines is kept.
 
 use crate::router::{self, Route};
+use accounting::admin::{AdminKind, Requester};
 use accounting::{Close, ConnId, Core, Effects, IdMap, LogEvent};
+use hostenv::admin_socket::{self, AdminSocket, ConnAuth, Sorted, Stream};
 use hostenv::conn_guard::Next;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -40,6 +42,8 @@ const SIGNALS: Token = Token(1);
 /// The socket to lmgrd in a triad (never a connection's token: those count
 /// up from `FIRST_CONN`).
 const TRIAD: Token = Token(usize::MAX - 1);
+/// The local admin socket (`hostenv::admin_socket`).
+const ADMIN_SOCKET: Token = Token(usize::MAX - 2);
 const FIRST_CONN: usize = 2;
 
 /// Largest frame payload accepted from a client.
@@ -99,10 +103,14 @@ impl Stopped {
 }
 
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
+    /// How it came (TCP or the admin socket), for admin requests.
+    auth: ConnAuth,
     reader: FrameReader,
     out: OutBuf,
+    /// Its replies wait for the end of the turn (see [`Server::deliver`]).
+    held: bool,
 }
 
 /// Debug-log lines waiting to be written, as one multi-line message.
@@ -194,12 +202,19 @@ pub struct Server {
     )>,
     reread_pending: bool,
     admin: accounting::admin::AdminPolicy,
+    /// Where local administrators connect (none if it could not be made).
+    admin_socket: Option<AdminSocket>,
+    /// lmswitch's directory when the administrator named one (`--log-dir`).
+    log_dir: Option<PathBuf>,
     read_buf: Vec<u8>,
     /// An empty output buffer that keeps its capacity, lent to the
     /// connection being answered and taken back once its output is sent.
     spare_out: Vec<u8>,
     /// Connections an event's replies went to (kept for its capacity).
     touched: Vec<usize>,
+    /// Connections whose replies wait for the end of the turn, when a
+    /// report log is open: the turn's records are spooled first.
+    held_output: Vec<usize>,
     /// The core's log lines not yet written.
     log: LogBatch,
     /// Where borrowed seats are made durable.
@@ -259,9 +274,12 @@ impl Server {
             reread: None,
             reread_pending: false,
             admin: accounting::admin::AdminPolicy::default(),
+            admin_socket: None,
+            log_dir: None,
             read_buf: vec![0; READ_BUF],
             spare_out: Vec::new(),
             touched: Vec::new(),
+            held_output: Vec::new(),
             log: LogBatch::new(&core.config().vendor),
             borrows: None,
             report: None,
@@ -455,13 +473,25 @@ impl Server {
         let report = self.report.as_mut()?;
         let now_secs = (self.started_unix_ms + self.started.elapsed().as_millis() as u64) / 1000;
         let held = self.core.held_records();
-        let (code, text) = match req.op {
-            admin_op::SWITCH_REPORT_LOG => {
-                report.switch(std::path::Path::new(&req.path), held, now_secs)
+        let confined = if req.path.is_empty() {
+            Ok(None)
+        } else {
+            crate::log_switch::report_path(report.path(), &req.path).map(Some)
+        };
+        let (code, text) = match (req.op, confined) {
+            (_, Err(why)) => {
+                log::warn!("Report log switch refused: {why}; the report log stays");
+                (
+                    lmerr::LM_BADPARAM,
+                    format!("cannot switch the report log to {}: {why}", req.path),
+                )
             }
-            admin_op::NEW_REPORT_LOG => {
-                let renamed = (!req.path.is_empty()).then(|| std::path::Path::new(&req.path));
-                report.new_log(renamed, held, now_secs)
+            (admin_op::SWITCH_REPORT_LOG, Ok(path)) => {
+                let path = path.unwrap_or_default();
+                report.switch(&path, held, now_secs)
+            }
+            (admin_op::NEW_REPORT_LOG, Ok(renamed)) => {
+                report.new_log(renamed.as_deref(), held, now_secs)
             }
             _ => return None,
         };
@@ -553,19 +583,143 @@ impl Server {
         self.reread = Some((license, keys));
     }
 
-    /// Restrictions lmgrd passed on (`-x lmremove`, `-local`, `-2 -p`).
+    fn debug_log_dir(&self) -> Option<PathBuf> {
+        current_log_dir(self.log_dir.as_deref())
+    }
+
+    /// Restrictions lmgrd passed on (`-x lmdown`, `-x lmremove`, `-local`, `-2 -p`).
     pub fn set_admin_policy(&mut self, policy: accounting::admin::AdminPolicy) {
         self.admin = policy;
     }
 
-    /// Why an admin message from `peer` must be refused, if it must.
-    fn admin_refusal(&self, msg: &Message, peer: SocketAddr) -> Option<accounting::admin::Refusal> {
-        use accounting::admin::{local_end, AdminKind};
+    /// lmswitch writes only in `dir` (else the current debug log's).
+    pub fn log_dir(&mut self, dir: Option<PathBuf>) {
+        self.log_dir = dir;
+    }
+
+    /// Binds this daemon's admin socket in `state_dir`, named by the
+    /// vendor and the TCP port; without one, admin requests come over
+    /// TCP only (where `-2 -p` refuses them).
+    pub fn open_admin_socket(&mut self, state_dir: &Path) {
+        let Ok(port) = self.local_addr().map(|a| a.port()) else {
+            return;
+        };
+        let path = admin_socket::path(state_dir, &self.core.config().vendor, port);
+        let bound = AdminSocket::bind(path.clone()).and_then(|mut s| {
+            self.poll
+                .registry()
+                .register(&mut s.listener, ADMIN_SOCKET, Interest::READABLE)
+                .map(|()| s)
+        });
+        match bound {
+            Ok(s) => self.admin_socket = Some(s),
+            Err(e) => log::warn!(
+                "No local admin socket at {}: {e}; admin requests come over TCP only",
+                path.display()
+            ),
+        }
+    }
+
+    /// Someone connected to the admin socket: kept like a TCP client,
+    /// with the kernel's word on who it is.
+    fn accept_admin(&mut self) {
+        loop {
+            let accepted = match &self.admin_socket {
+                Some(s) => s.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok(Some((stream, cred))) => {
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    let mut stream = Stream::Unix(stream);
+                    if self
+                        .poll
+                        .registry()
+                        .register(
+                            &mut stream,
+                            Token(token),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let peer = SocketAddr::from(([0, 0, 0, 0], 0));
+                    // The guard's limits and deadlines apply here too.
+                    self.guard.opened(token, peer, self.now());
+                    self.conns.insert(
+                        token,
+                        Connection {
+                            stream,
+                            peer,
+                            auth: ConnAuth::Kernel(cred),
+                            reader: FrameReader::new(MAX_FRAME),
+                            out: OutBuf::new(),
+                            held: false,
+                        },
+                    );
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.log.flush();
+                    log::warn!("admin socket: accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An admin message, with who sends it as the connection proves
+    /// (`hostenv::admin_socket`); `None` when it was answered already.
+    fn sort_admin(&mut self, token: usize, msg: Message) -> Option<(Message, Option<Requester>)> {
+        let state_dir = hostenv::state_dir::get();
+        let token_key =
+            |name: &str| state_dir.and_then(|dir| hostenv::admin_tokens::key(dir, name));
+        let port = self.listener.local_addr().map_or(0, |a| a.port());
+        let gate = admin_socket::Gate {
+            port,
+            socket: self.admin_socket.as_ref().map(|s| s.path.as_path()),
+            token_key: &token_key,
+        };
+        let c = self.conns.get_mut(&token)?;
+        match c.auth.sort(msg, &gate) {
+            Sorted::Other(msg) => Some((msg, None)),
+            Sorted::Request(req, who) => Some((Message::Admin(req), Some(who))),
+            Sorted::Answer(reply) => {
+                if let Message::AdminReply(r) = &reply {
+                    self.log.flush();
+                    log::info!("Admin request refused: {}", r.text);
+                }
+                let conn = ConnId(token as u64);
+                self.apply(Effects {
+                    replies: vec![(conn, reply)],
+                    ..Effects::default()
+                });
+                None
+            }
+        }
+    }
+
+    /// Why the admin request `msg` from `who` must be refused, if it must.
+    fn admin_refusal(
+        &mut self,
+        msg: &Message,
+        who: &Requester,
+    ) -> Option<accounting::admin::Refusal> {
         let Message::Admin(req) = msg else {
             return None;
         };
-        let local = local_end(self.listener.local_addr().ok()?, peer);
-        hostenv::peer::check(&self.admin, AdminKind::of(req.op), local, peer).err()
+        let kind = AdminKind::of(req.op);
+        let refusal = self.admin.check(kind, who).err()?;
+        self.log.flush();
+        log::info!(
+            "{} request from {} refused: {}",
+            kind.tool(),
+            who.describe(),
+            refusal.text
+        );
+        Some(refusal)
     }
 
     fn reread_license(&mut self) {
@@ -637,7 +791,7 @@ impl Server {
             .unwrap_or(now);
             // Round up so we do not wake a millisecond early and spin; no
             // sleep at all while a connection is owed a read.
-            let timeout = if self.guard.busy() {
+            let timeout = if self.guard.busy() || !self.held_output.is_empty() {
                 Duration::ZERO
             } else {
                 Duration::from_millis(wake.saturating_sub(now) + 1)
@@ -654,6 +808,7 @@ impl Server {
                 }
                 match event.token() {
                     LISTENER => self.accept(),
+                    ADMIN_SOCKET => self.accept_admin(),
                     TRIAD => {
                         if event.is_readable() || event.is_read_closed() {
                             self.on_triad();
@@ -692,10 +847,11 @@ impl Server {
                 return Ok(why);
             }
             self.housekeeping();
-            self.flush_report();
+            self.send_held_output();
             self.log.flush();
             if std::mem::take(&mut self.reread_pending) {
                 self.reread_license();
+                self.send_held_output();
             }
             if let Some(stopped) = self.stop {
                 self.shut_down(stopped);
@@ -806,10 +962,12 @@ impl Server {
             self.conns.insert(
                 token,
                 Connection {
-                    stream,
+                    auth: ConnAuth::tcp(local_addr_of(&stream), peer),
+                    stream: Stream::Tcp(stream),
                     peer,
                     reader: FrameReader::new(MAX_FRAME),
                     out: OutBuf::new(),
+                    held: false,
                 },
             );
         }
@@ -858,6 +1016,15 @@ impl Server {
                 }
             };
             let peer = c.peer;
+            let (msg, who) = match msg {
+                m @ (Message::Admin(_) | Message::AdminFor(_) | Message::AdminAccessQuery(_)) => {
+                    match self.sort_admin(token, m) {
+                        Some(sorted) => sorted,
+                        None => continue,
+                    }
+                }
+                m => (m, None),
+            };
             if matches!(msg, Message::Admin(_)) {
                 // Admin requests may log directly, or move the log
                 // (lmswitch): what is gathered goes first.
@@ -866,9 +1033,11 @@ impl Server {
             let arrived = matches!(msg, Message::Checkout(_)).then(Instant::now);
             let now = self.now();
             let conn = ConnId(token as u64);
-            let refusal = self.admin_refusal(&msg, peer);
+            let refusal = who.as_ref().and_then(|w| self.admin_refusal(&msg, w));
             let ctx = router::Context {
-                peer_is_local: peer.ip().is_loopback(),
+                peer_is_local: who
+                    .as_ref()
+                    .map_or(peer.ip().is_loopback(), Requester::is_local),
                 serving: self.serving(),
                 report_log_open: self.report.is_some(),
             };
@@ -877,10 +1046,12 @@ impl Server {
                 Route::Refused(refusal) => refusal_reply(conn, refusal),
                 Route::RemoteShutdown => refuse_remote_shutdown(conn),
                 Route::NotMaster => self.not_master(conn),
-                Route::ReportLog | Route::LogSwitch => self
-                    .report_admin(&msg, conn)
-                    .or_else(|| switch_log(&msg, conn))
-                    .unwrap_or_default(),
+                Route::ReportLog | Route::LogSwitch => {
+                    let dir = self.debug_log_dir();
+                    self.report_admin(&msg, conn)
+                        .or_else(|| switch_log(&msg, conn, dir))
+                        .unwrap_or_default()
+                }
                 Route::Stats => {
                     let reply =
                         crate::stats::reply(self.core.counters(), &self.latency, self.conns.len());
@@ -1010,9 +1181,6 @@ impl Server {
         }
         if !fx.report.is_empty() {
             self.write_report(fx.report);
-            // Spooled (in the kernel's hands) before any client hears of
-            // what they record: a crash of this daemon loses none of them.
-            self.flush_report();
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {
@@ -1045,20 +1213,19 @@ impl Server {
             }
         }
         for &token in &touched {
-            self.flush(token);
-            if self
-                .conns
-                .get(&token)
-                .is_some_and(|c| c.out.pending() > MAX_PENDING_OUTPUT)
-            {
-                self.close(
-                    token,
-                    Some(format!(
-                        "client does not read its replies ({} bytes pending)",
-                        MAX_PENDING_OUTPUT
-                    )),
-                );
+            if self.report.is_some() {
+                // With a report log, no client hears of a turn's work before
+                // its records are spooled (in the kernel's hands: a crash of
+                // this daemon loses none of them): one spool write at the end
+                // of the turn, then the replies (`send_held_output`).
+                if let Some(c) = self.conns.get_mut(&token) {
+                    if !std::mem::replace(&mut c.held, true) {
+                        self.held_output.push(token);
+                    }
+                }
+                continue;
             }
+            self.send(token);
         }
         self.touched = touched;
         for Close { conn, reason } in close {
@@ -1067,6 +1234,40 @@ impl Server {
         if shutdown {
             self.stop.get_or_insert(Stopped::AdminShutdown);
         }
+    }
+
+    /// Writes what `token` has queued; a client that lets its replies pile
+    /// up is closed.
+    fn send(&mut self, token: usize) {
+        self.flush(token);
+        if self
+            .conns
+            .get(&token)
+            .is_some_and(|c| c.out.pending() > MAX_PENDING_OUTPUT)
+        {
+            self.close(
+                token,
+                Some(format!(
+                    "client does not read its replies ({} bytes pending)",
+                    MAX_PENDING_OUTPUT
+                )),
+            );
+        }
+    }
+
+    /// The end of a turn with a report log open: its records are spooled,
+    /// then the replies held for them go out.
+    fn send_held_output(&mut self) {
+        self.flush_report();
+        let held = std::mem::take(&mut self.held_output);
+        for &token in &held {
+            if let Some(c) = self.conns.get_mut(&token) {
+                c.held = false;
+                self.send(token);
+            }
+        }
+        self.held_output = held;
+        self.held_output.clear();
     }
 
     /// Closes a connection (after a last try at sending what is queued) and
@@ -1102,20 +1303,22 @@ fn refusal_reply(conn: ConnId, r: accounting::admin::Refusal) -> Effects {
     }
 }
 
-/// lmswitch: send this daemon's debug log to a new file from now on. The
-/// file must not exist yet (FLEXlm refuses to overwrite a log). Report-log
-/// requests are answered here too while there is no report log.
-fn switch_log(msg: &Message, conn: ConnId) -> Option<Effects> {
+/// lmswitch: send this daemon's debug log to a new file from now on, in
+/// the log directory `dir` only (`crate::log_switch`). The file must not
+/// exist yet (FLEXlm refuses to overwrite a log). Report-log requests are
+/// answered here too while there is no report log.
+fn switch_log(msg: &Message, conn: ConnId, dir: Option<PathBuf>) -> Option<Effects> {
     let Message::Admin(req) = msg else {
         return None;
     };
     let (code, text) = match req.op {
-        admin_op::SWITCH_LOG => match switch_debug_log(&req.path) {
-            Ok(()) => (0, format!("debug log switched to {}", req.path)),
-            Err(e) => (
-                lmerr::LM_BADPARAM,
-                format!("cannot switch the debug log to {}: {e}", req.path),
-            ),
+        admin_op::SWITCH_LOG => match switch_debug_log(&req.path, dir) {
+            Ok(path) => (0, format!("debug log switched to {}", path.display())),
+            Err(e) => {
+                let text = format!("cannot switch the debug log to {}: {e}", req.path);
+                log::warn!("lmswitch refused: {text}; logging on here");
+                (lmerr::LM_BADPARAM, text)
+            }
         },
         admin_op::SWITCH_REPORT_LOG | admin_op::NEW_REPORT_LOG => (
             lmerr::LM_NOSERVSUPP,
@@ -1130,20 +1333,20 @@ fn switch_log(msg: &Message, conn: ConnId) -> Option<Effects> {
     })
 }
 
-fn switch_debug_log(path: &str) -> io::Result<()> {
-    if path.is_empty() {
-        return Err(io::Error::new(ErrorKind::InvalidInput, "no file name"));
-    }
-    let path = hostenv::state_dir::resolve(Path::new(path));
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&path)?;
+fn switch_debug_log(requested: &str, dir: Option<PathBuf>) -> Result<PathBuf, String> {
+    let dir = dir.ok_or("this vendor daemon has no log directory (no debug log file, no state directory, no --log-dir)")?;
+    let (file, path) = crate::log_switch::create_in(&dir, requested).map_err(|r| r.0)?;
     log::info!("Switching debug log to {}", path.display());
-    redirect_log(&file)?;
-    remember_log_file(path);
+    redirect_log(&file).map_err(|e| e.to_string())?;
+    remember_log_file(path.clone());
     log::info!("Debug log switched here by lmswitch");
-    Ok(())
+    Ok(path)
+}
+
+/// The directory lmswitch may write in (`crate::log_switch::debug_log_dir`).
+fn current_log_dir(configured: Option<&Path>) -> Option<PathBuf> {
+    let current = LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    crate::log_switch::debug_log_dir(configured, current.as_deref(), hostenv::state_dir::get())
 }
 
 /// The file this daemon's debug log goes to, reopened on SIGUSR1: the one
@@ -1232,6 +1435,15 @@ fn max_connections(options: &grammar::options::Options) -> Option<usize> {
     options
         .max_connections()
         .and_then(|n| usize::try_from(n).ok())
+}
+
+/// The address a TCP client reached (for a listener on every address,
+/// the kernel's answer for this connection); unspecified if unknown, which
+/// no peer matches.
+fn local_addr_of(stream: &TcpStream) -> SocketAddr {
+    stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 /// Turns on TCP keepalive, so a client machine that vanished without

@@ -8,6 +8,7 @@
 //! clients alike.
 //! The format is documented in `docs/protocol.md`.
 
+pub mod admin_access;
 pub mod borrow_key;
 pub mod codec;
 pub mod error;

@@ -398,6 +398,40 @@ wire_struct!(AdminReply {
     text: String
 });
 
+// Admin requests tied to a verified requester: see `crate::admin_access`.
+
+wire_struct!(
+    /// Where is your local admin socket, and a nonce please.
+    AdminAccessQuery {
+        /// The TCP port the tool dialed (for the daemon's log only).
+        port: u16,
+    }
+);
+
+wire_struct!(
+    /// The daemon's answer to `AdminAccessQuery`.
+    AdminAccess {
+        /// The Unix-domain admin socket's path; empty when there is none.
+        socket: String,
+        /// The TCP port this daemon serves.
+        port: u16,
+        /// Fresh for this connection; good for one `AdminFor` over it.
+        nonce: Blob,
+    }
+);
+
+wire_struct!(
+    /// An admin request meant for the daemon serving TCP port `port`.
+    AdminFor {
+        port: u16,
+        /// The admin token's name; empty over the Unix socket.
+        token: String,
+        /// HMAC-SHA256 over `admin_access::mac_input`; empty over the Unix socket.
+        mac: Blob,
+        request: AdminRequest,
+    }
+);
+
 macro_rules! messages {
     ($($variant:ident($ty:ty) = $code:expr),* $(,)?) => {
         /// Every message of the protocol.
@@ -456,6 +490,9 @@ messages! {
     Usage(UsageReply) = 0x35,
     Admin(AdminRequest) = 0x40,
     AdminReply(AdminReply) = 0x41,
+    AdminAccessQuery(AdminAccessQuery) = 0x42,
+    AdminAccess(AdminAccess) = 0x43,
+    AdminFor(AdminFor) = 0x44,
 }
 
 impl Message {

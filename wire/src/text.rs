@@ -48,6 +48,9 @@ pub const MAX_VERSION: usize = 32;
 pub const MAX_VENDOR: usize = 64;
 /// Longest path in an admin request (lmswitch): the usual `PATH_MAX`.
 pub const MAX_PATH: usize = 4096;
+/// Longest admin token name (`hostenv::admin_tokens` makes them of at
+/// most 64 letters, digits, `-` and `_`).
+pub const MAX_TOKEN_NAME: usize = 64;
 
 /// Why a client's string was refused: which field, and what is wrong
 /// with it. It never contains the string itself, so it may be logged and
@@ -179,7 +182,7 @@ fn check_admin(a: &AdminRequest) -> Result<(), FieldError> {
 }
 
 /// Checks every string of a message a client sends (Hello, VendorLookup,
-/// Checkout, ReturnBorrow, StatusQuery, Admin). Messages only servers send
+/// Checkout, ReturnBorrow, StatusQuery, Admin, AdminFor). Messages only servers send
 /// are not checked here: a daemon refuses them from a client anyway.
 pub fn check_request(m: &Message) -> Result<(), FieldError> {
     match m {
@@ -192,6 +195,10 @@ pub fn check_request(m: &Message) -> Result<(), FieldError> {
         Message::ReturnBorrow(r) => check_field("ReturnBorrow feature", &r.feature, MAX_FEATURE),
         Message::StatusQuery(q) => check_field("StatusQuery feature", &q.feature, MAX_FEATURE),
         Message::Admin(a) => check_admin(a),
+        Message::AdminFor(a) => {
+            check_field("AdminFor token", &a.token, MAX_TOKEN_NAME)?;
+            check_admin(&a.request)
+        }
         _ => Ok(()),
     }
 }
@@ -369,6 +376,11 @@ mod tests {
             ..Checkout::default()
         });
         assert_eq!(check_request(&co).unwrap_err().field, "Checkout feature");
+        let admin = Message::AdminFor(crate::message::AdminFor {
+            token: "ops\n 9:00:00 (demo) SHUTDOWN".into(),
+            ..crate::message::AdminFor::default()
+        });
+        assert_eq!(check_request(&admin).unwrap_err().field, "AdminFor token");
         let many = Message::Hello(Hello {
             identity: ClientIdentity {
                 hostids: vec!["ID=1".into(); MAX_HOSTIDS + 1],

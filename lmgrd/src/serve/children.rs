@@ -19,6 +19,8 @@ pub struct Common {
     pub debug_log: Option<PathBuf>,
     /// `--expiry-warning-days`.
     pub expiry_warning_days: Option<u32>,
+    /// Where lmswitch may write (`--log-dir`).
+    pub log_dir: Option<PathBuf>,
 }
 
 impl Common {
@@ -32,6 +34,9 @@ impl Common {
         }
         if let Some(days) = self.expiry_warning_days {
             cmd.arg("--expiry-warning-days").arg(days.to_string());
+        }
+        if let Some(dir) = &self.log_dir {
+            cmd.arg("--log-dir").arg(dir);
         }
     }
 }
@@ -99,6 +104,7 @@ pub fn spawn(
             .arg(borrows);
     }
     for (on, flag) in [
+        (policy.no_lmdown, "--no-lmdown"),
         (policy.no_lmremove, "--no-lmremove"),
         (policy.local_only, "--admin-local"),
         (policy.admins_only, "--admins-only"),

@@ -10,10 +10,11 @@ use super::supervisor::{Action, LookupError, Policy, Supervisor};
 use super::triad::{self, TriadPlan};
 use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
 use crate::args::Args;
-use accounting::admin::{AdminKind, AdminPolicy};
+use accounting::admin::{AdminKind, AdminPolicy, Requester};
 use grammar::HostIdentity;
+use hostenv::admin_socket::{self, AdminSocket, ConnAuth, Sorted, Stream};
 use hostenv::conn_guard::Next;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -31,6 +32,8 @@ use wire::{AdminReply, ErrorReply, Message, StatusReply, VendorInfo, VendorState
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The local admin socket (`hostenv::admin_socket`).
+const ADMIN_SOCKET: Token = Token(2);
 /// Notify pipes use tokens NOTIFY_BASE + vendor index.
 const NOTIFY_BASE: usize = 1 << 30;
 /// Client connections use tokens from here up to the triad's vendor links
@@ -44,12 +47,28 @@ const MAX_PENDING_OUTPUT: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 4096;
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
+    /// How it came (TCP or the admin socket), for admin requests.
+    auth: ConnAuth,
     reader: FrameReader,
     out: OutBuf,
     user: String,
     host: String,
+}
+
+impl Conn {
+    fn new(stream: Stream, peer: SocketAddr, auth: ConnAuth) -> Conn {
+        Conn {
+            stream,
+            peer,
+            auth,
+            reader: FrameReader::new(DEFAULT_MAX_PAYLOAD),
+            out: OutBuf::new(),
+            user: String::new(),
+            host: String::new(),
+        }
+    }
 }
 
 struct Notify {
@@ -80,6 +99,8 @@ pub struct Daemon {
     stopping: Option<String>,
     next_timestamp: u64,
     policy: AdminPolicy,
+    /// Where local administrators connect (none if it could not be made).
+    admin_socket: Option<AdminSocket>,
     me: HostIdentity,
     lmgrd_dir: PathBuf,
     /// Set when the license file has three SERVER lines.
@@ -159,6 +180,7 @@ impl Daemon {
         let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let admin_socket = bind_admin_socket(&poll, &common.state_dir, port);
         let supervisor = Supervisor::new(
             config.vendors.iter().map(|v| v.name.clone()),
             Policy::default(),
@@ -195,6 +217,7 @@ impl Daemon {
             stopping: None,
             next_timestamp: minutes * 60_000,
             policy,
+            admin_socket,
             me,
             lmgrd_dir,
             triad,
@@ -318,6 +341,7 @@ impl Daemon {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
+                    ADMIN_SOCKET => self.accept_admin(),
                     SIGNALS => self.on_signals(),
                     Token(t) if t >= NOTIFY_BASE => self.on_notify(t - NOTIFY_BASE),
                     token if self.triad.is_some() && triad_node::target(token).is_some() => {
@@ -521,16 +545,58 @@ impl Daemon {
         }
     }
 
+    /// Someone connected to the admin socket: kept like a TCP client (the
+    /// guard's limits and deadlines apply), with the kernel's word on who
+    /// it is.
+    fn accept_admin(&mut self) {
+        let now = self.now();
+        let unix_peer = SocketAddr::from(([0, 0, 0, 0], 0));
+        loop {
+            let accepted = match &self.admin_socket {
+                Some(s) => s.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok(Some((stream, cred))) => {
+                    let token = self.take_token();
+                    let mut stream = Stream::Unix(stream);
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, Token(token), interest)
+                        .is_ok()
+                    {
+                        self.guard.opened(token, unix_peer, now);
+                        self.conns
+                            .insert(token, Conn::new(stream, unix_peer, ConnAuth::Kernel(cred)));
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    log::warn!("admin socket: accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The token for a new client connection.
+    fn take_token(&mut self) -> usize {
+        let token = self.next_conn;
+        self.next_conn += 1;
+        if self.next_conn >= VENDOR_LINK_BASE {
+            self.next_conn = CONN_BASE;
+        }
+        token
+    }
+
     /// Accepts what the listener has waiting, as the guard admits it
     /// (those over a limit are refused with -106 and closed there).
     fn accept(&mut self) {
         let now = self.now();
         for (mut stream, peer) in self.guard.accept(&self.listener, now) {
-            let token = self.next_conn;
-            self.next_conn += 1;
-            if self.next_conn >= VENDOR_LINK_BASE {
-                self.next_conn = CONN_BASE;
-            }
+            let token = self.take_token();
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self
                 .poll
@@ -542,17 +608,15 @@ impl Daemon {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            // The address this client reached, as the kernel says (the
+            // listener may be on every address).
+            let local = stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             self.guard.opened(token, peer, now);
             self.conns.insert(
                 token,
-                Conn {
-                    stream,
-                    peer,
-                    reader: FrameReader::new(DEFAULT_MAX_PAYLOAD),
-                    out: OutBuf::new(),
-                    user: String::new(),
-                    host: String::new(),
-                },
+                Conn::new(Stream::Tcp(stream), peer, ConnAuth::tcp(local, peer)),
             );
         }
         self.log_guard_notes();
@@ -666,6 +730,9 @@ impl Daemon {
     /// the answer before it sends more (so the client-sized decoder here
     /// never holds a raft frame).
     fn adopt_peer(&mut self, token: usize, hello: wire::TriadHello, alone: bool) -> Option<String> {
+        if matches!(self.conns.get(&token)?.stream, Stream::Unix(_)) {
+            return Some("a triad hello on the admin socket".into());
+        }
         let peer = self.conns.get(&token)?.peer;
         let checked = match &self.triad {
             None => Err("this lmgrd is not a member of a triad".to_string()),
@@ -699,9 +766,12 @@ impl Daemon {
         };
         let c = self.conns.remove(&token)?;
         self.guard.closed(token);
+        let Stream::Tcp(stream) = c.stream else {
+            return None;
+        };
         let now = self.now();
         if let Some(node) = self.triad.as_mut() {
-            node.adopt(self.poll.registry(), c.stream, c.peer, member, now);
+            node.adopt(self.poll.registry(), stream, c.peer, member, now);
         }
         None
     }
@@ -754,7 +824,9 @@ impl Daemon {
             }
             Message::Heartbeat(h) => Some(Message::HeartbeatAck(h)),
             Message::StatusQuery(_) => Some(Message::Status(self.status())),
-            Message::Admin(req) => Some(Message::AdminReply(self.admin(token, &req))),
+            m @ (Message::Admin(_) | Message::AdminFor(_) | Message::AdminAccessQuery(_)) => {
+                Some(self.admin_message(token, m))
+            }
             _ => Some(error_reply(lmerr::LM_BADCOMM, 0)),
         }
     }
@@ -806,11 +878,40 @@ impl Daemon {
         }
     }
 
+    /// An admin request, or a question about how to make one: who asks
+    /// is what the connection proves (`hostenv::admin_socket`).
+    fn admin_message(&mut self, token: usize, m: Message) -> Message {
+        let state_dir = &self.common.state_dir;
+        let token_key = |name: &str| hostenv::admin_tokens::key(state_dir, name);
+        let gate = admin_socket::Gate {
+            port: self.port,
+            socket: self.admin_socket.as_ref().map(|s| s.path.as_path()),
+            token_key: &token_key,
+        };
+        let Some(c) = self.conns.get_mut(&token) else {
+            return error_reply(lmerr::LM_BADCOMM, 0);
+        };
+        match c.auth.sort(m, &gate) {
+            Sorted::Answer(Message::AdminReply(r)) => {
+                log::info!(
+                    "Admin request from {} at node {} refused: {}",
+                    c.user,
+                    c.host,
+                    r.text
+                );
+                Message::AdminReply(r)
+            }
+            Sorted::Answer(reply) => reply,
+            Sorted::Request(req, who) => Message::AdminReply(self.admin(token, &req, &who)),
+            Sorted::Other(_) => error_reply(lmerr::LM_BADCOMM, 0),
+        }
+    }
+
     /// lmdown and lmreread (lmremove and log switching go to the vendor
     /// daemon, which holds the checkouts).
-    fn admin(&mut self, token: usize, req: &wire::AdminRequest) -> AdminReply {
-        let (user, host, peer) = match self.conns.get(&token) {
-            Some(c) => (c.user.clone(), c.host.clone(), c.peer),
+    fn admin(&mut self, token: usize, req: &wire::AdminRequest, who: &Requester) -> AdminReply {
+        let (user, host) = match self.conns.get(&token) {
+            Some(c) => (c.user.clone(), c.host.clone()),
             None => {
                 return AdminReply {
                     code: lmerr::LM_BADCOMM,
@@ -819,13 +920,10 @@ impl Daemon {
             }
         };
         let kind = AdminKind::of(req.op);
-        let local = self
-            .listener
-            .local_addr()
-            .map_or(peer, |a| accounting::admin::local_end(a, peer));
-        if let Err(refusal) = hostenv::peer::check(&self.policy, kind, local, peer) {
+        if let Err(refusal) = self.policy.check(kind, who) {
             log::info!(
-                "{kind:?} request from {user} at node {host} refused: {}",
+                "{kind:?} request from {user} at node {host} ({}) refused: {}",
+                who.describe(),
                 refusal.text
             );
             return AdminReply {
@@ -947,6 +1045,28 @@ fn error_reply(code: i32, minor: i32) -> Message {
         minor,
         text: lmerr::text(code).to_string(),
     })
+}
+
+/// Binds lmgrd's admin socket in the state directory and watches it; a
+/// daemon that cannot still serves, its administrators' requests coming
+/// over TCP (where `-2 -p` refuses them).
+fn bind_admin_socket(poll: &Poll, state_dir: &std::path::Path, port: u16) -> Option<AdminSocket> {
+    let path = admin_socket::path(state_dir, "lmgrd", port);
+    let bound = AdminSocket::bind(path.clone()).and_then(|mut s| {
+        poll.registry()
+            .register(&mut s.listener, ADMIN_SOCKET, Interest::READABLE)
+            .map(|()| s)
+    });
+    match bound {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::warn!(
+                "No local admin socket at {}: {e}; admin requests come over TCP only",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 /// How long a triad member waits quietly for a majority at start-up when

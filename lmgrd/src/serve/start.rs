@@ -71,6 +71,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
         bind: args.bind,
         debug_log: log_path.map(|(p, _)| p),
         expiry_warning_days: args.expiry_warning_days,
+        log_dir: args.log_dir.clone(),
     };
     let served: Vec<PathBuf> = files.into_iter().map(|(p, _)| p).collect();
     let web = match crate::web::bind(&args.web, args.bind) {
