@@ -173,49 +173,60 @@ fn encoded_len(v: &impl wire::codec::Wire) -> usize {
     w.buf.len()
 }
 
-/// Leaves holders out of `reply`, last ones first, until its payload fits
-/// in `max_payload` bytes, so that a client with the usual frame limit
-/// can always read it whatever the holders' names and however many there
-/// are. Each feature's `omitted` counts the holders left out of it;
-/// counts (`in_use`) stay whole. The holders kept are those listed first,
-/// feature by feature.
+/// Leaves holders out of `reply` until its payload fits in `max_payload`
+/// bytes, so that a client with the usual frame limit can always read it
+/// whatever the holders' names and however many there are. Each pool's
+/// `omitted` counts the holders left out of it; counts (`in_use`) stay
+/// whole. When not all fit, borrowed seats go first, over every pool
+/// (lmdown looks for them: it wants -force while any are out), then the
+/// others in order, pool by pool, until one does not fit.
 pub fn fit_holders(reply: &mut StatusReply, max_payload: usize) {
-    let sizes: Vec<Vec<usize>> = reply
+    let all: usize = reply
         .features
         .iter()
-        .map(|f| f.holders.iter().map(encoded_len).collect())
-        .collect();
-    let all: usize = sizes.iter().flatten().sum();
+        .flat_map(|f| &f.holders)
+        .map(encoded_len)
+        .sum();
     let taken: Vec<Vec<Holder>> = reply
         .features
         .iter_mut()
         .map(|f| std::mem::take(&mut f.holders))
         .collect();
-    let base = encoded_len(reply);
-    let mut room = max_payload.saturating_sub(base);
-    let fits = all <= room;
-    for ((f, holders), sizes) in reply.features.iter_mut().zip(taken).zip(sizes) {
-        if fits {
+    let mut room = max_payload.saturating_sub(encoded_len(reply));
+    if all <= room {
+        for (f, holders) in reply.features.iter_mut().zip(taken) {
             f.holders = holders;
-            continue;
         }
-        let keep = sizes
-            .iter()
-            .take_while(|&&n| {
-                let ok = n <= room;
-                if ok {
-                    room -= n;
-                }
-                ok
-            })
-            .count();
-        f.omitted = (holders.len() - keep) as u32;
-        f.holders = holders;
-        f.holders.truncate(keep);
-        if f.omitted > 0 {
-            // Nothing after a cut feature is listed either: the holders
-            // shown are a prefix of the whole list.
-            room = 0;
+        return;
+    }
+    let mut take = |h: &Holder, f: &mut FeatureStatus, more: bool| {
+        let n = encoded_len(h);
+        let fits = more && n <= room;
+        if fits {
+            room -= n;
+        } else {
+            f.omitted += 1;
+        }
+        fits
+    };
+    let mut others = Vec::with_capacity(taken.len());
+    for (f, holders) in reply.features.iter_mut().zip(taken) {
+        let (borrowed, rest): (Vec<Holder>, Vec<Holder>) =
+            holders.into_iter().partition(|h| h.borrow_until > 0);
+        for h in borrowed {
+            if take(&h, f, true) {
+                f.holders.push(h);
+            }
+        }
+        others.push(rest);
+    }
+    let mut more = true;
+    for (f, rest) in reply.features.iter_mut().zip(others) {
+        for h in rest {
+            more = take(&h, f, more);
+            if more {
+                f.holders.push(h);
+            }
         }
     }
 }

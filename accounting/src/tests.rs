@@ -2066,8 +2066,10 @@ fn a_borrow_from_before_return_secrets_is_returned_by_no_client() {
 #[test]
 fn a_status_reply_always_fits_in_a_frame() {
     let now = 1_700_000_000_000;
-    let mut core =
-        core_for("FEATURE big demo 1.0 permanent 500\nFEATURE small demo 1.0 permanent 5\n");
+    let mut core = core_for(
+        "FEATURE big demo 1.0 permanent 500\nFEATURE small demo 1.0 permanent 5\n\
+         FEATURE bf demo 1.0 permanent 3 BORROW=72\n",
+    );
     let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
     for conn in 1..=300u64 {
         let who = ClientIdentity {
@@ -2082,6 +2084,7 @@ fn a_status_reply_always_fits_in_a_frame() {
     }
     let _ = core.connect(now, ConnId(999), ident("ann", "ws"));
     granted(&core.checkout(now, ConnId(999), &co("small", "1.0", 1)));
+    granted(&borrow(&mut core, now, 999, "bf", 2));
     let reply = core.status_reply("");
     let frame = Message::Status(reply.clone()).to_frame_bytes();
     assert!(frame.len() - wire::frame::HEADER_LEN <= wire::frame::DEFAULT_MAX_PAYLOAD);
@@ -2093,11 +2096,18 @@ fn a_status_reply_always_fits_in_a_frame() {
         format!("1{}", long('u', 125)),
         "the first are kept"
     );
-    // A feature after the cut lists none, and says how many.
+    // A feature after the cut lists none, and says how many...
     assert_eq!(
         (reply.features[1].holders.len(), reply.features[1].omitted),
         (0, 1)
     );
+    // ... but borrowed seats are listed first, whatever their pool (lmdown
+    // looks for them).
+    assert_eq!(
+        (reply.features[2].holders.len(), reply.features[2].omitted),
+        (1, 0)
+    );
+    assert!(reply.features[2].holders[0].borrow_until > 0);
     // One feature asked for alone fits whole.
     let small = core.status_reply("small");
     assert_eq!(
