@@ -568,4 +568,22 @@ mod content_props {
             prop_assert_eq!(back, fields.iter().map(String::as_str).collect::<Vec<_>>());
         }
     }
+
+    /// Found by the `signed_content` fuzz target: `02:f1` read as `2:f1`,
+    /// two spellings of one content.
+    #[test]
+    fn a_length_with_a_leading_zero_is_refused() {
+        assert_eq!(content_fields(b"lmsign1
+2:f1
+"), Some(vec!["f1"]));
+        assert_eq!(content_fields(b"lmsign1
+02:f1
+"), None);
+        assert_eq!(content_fields(b"lmsign1
+0:
+"), Some(vec![""]));
+        assert_eq!(content_fields(b"lmsign1
+00:
+"), None);
+    }
 }

@@ -61,7 +61,12 @@ pub fn content_fields(content: &[u8]) -> Option<Vec<&str>> {
     while !rest.is_empty() {
         let colon = rest.iter().position(|&b| b == b':')?;
         let digits = std::str::from_utf8(&rest[..colon]).ok()?;
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // Canonical lengths only (no sign, no leading zero): one content,
+        // one spelling.
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || (digits.len() > 1 && digits.starts_with('0'))
+        {
             return None;
         }
         let len: usize = digits.parse().ok()?;

@@ -26,3 +26,4 @@ pub mod fd_limit;
 pub mod license_list;
 pub mod local_calendar;
 pub mod state_dir;
+pub mod triad_key;

@@ -42,6 +42,9 @@ pub struct Args {
     pub server_line: Option<u32>,
     /// `-triad-store PATH` (ours): where a triad member keeps its raft state.
     pub triad_store: Option<PathBuf>,
+    /// `-triad-key FILE` (ours): the key triad members prove to each other
+    /// (default: `triad.key` in the state directory, when it exists).
+    pub triad_key: Option<PathBuf>,
     /// `-state-dir DIR` (ours): where lmgrd and its vendor daemons write.
     pub state_dir: Option<PathBuf>,
     /// `-log-dir DIR` (ours): where lmswitch may put a vendor daemon's
@@ -88,7 +91,8 @@ impl fmt::Display for ArgsError {
 pub const USAGE: &str = "\
 usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
              [-s timestamp_minutes] [-x lmdown] [-x lmremove] [-local] [-2 -p]
-             [-reuseaddr] [-server-line N] [-triad-store path] [-state-dir dir]
+             [-reuseaddr] [-server-line N] [-triad-store path]
+             [-triad-key file] [-state-dir dir]
              [-bind address] [-expiry-warning-days N] [-log-dir dir]
              [-http [addr:]port] [-https [addr:]port -cert file -key file]
              [-v] [-help]
@@ -118,6 +122,11 @@ usage: lmgrd [-c license_file_list] [-l [+]debug_log_path] [-z] [-t timeout]
   -triad-store path
                 where a triad member keeps its consensus state (default:
                 lmgrd-line<N>.triad in the state directory)
+  -triad-key file
+                the key the three members of a triad prove to each other
+                before they take each other's consensus messages (default:
+                triad.key in the state directory, if there is one; make one
+                with `lmutil lmtriadkey`); mode 0600, the same on all three
   -state-dir dir
                 where lmgrd and its vendor daemons write borrowed seats,
                 report logs and triad state (default: $LM_STATE_DIR, else
@@ -206,6 +215,11 @@ impl Args {
                         it.next().ok_or(ArgsError::MissingValue("-triad-store"))?,
                     ))
                 }
+                "-triad-key" | "--triad-key" => {
+                    out.triad_key = Some(PathBuf::from(
+                        it.next().ok_or(ArgsError::MissingValue("-triad-key"))?,
+                    ))
+                }
                 "-log-dir" | "--log-dir" => {
                     out.log_dir = Some(PathBuf::from(
                         it.next().ok_or(ArgsError::MissingValue("-log-dir"))?,
@@ -280,7 +294,9 @@ mod tests {
 
     #[test]
     fn triad_flags() {
-        let a = parse("-c t.lic -server-line 2 -triad-store /var/lm/b.triad -t 5").unwrap();
+        let a = parse("-c t.lic -server-line 2 -triad-store /var/lm/b.triad -t 5 -triad-key k")
+            .unwrap();
+        assert_eq!(a.triad_key, Some(PathBuf::from("k")));
         assert_eq!(a.server_line, Some(2));
         assert_eq!(a.triad_store, Some(PathBuf::from("/var/lm/b.triad")));
         assert_eq!(a.connect_timeout, Some(5));

@@ -21,6 +21,8 @@ pub struct Setting<'a> {
     pub lmgrd_dir: &'a Path,
     pub server_line: Option<u32>,
     pub state_dir: &'a Path,
+    /// `-triad-key FILE`, when given.
+    pub triad_key: Option<&'a Path>,
 }
 
 fn finding(file: &str, (line, column): (u32, u32), message: String) -> Finding {
@@ -61,7 +63,9 @@ pub fn add(reports: &mut [CheckReport], pools: &[PoolSet], files: &[Named], sett
     if combined.served.is_empty() {
         return;
     }
-    server_lines(reports, &combined.served, setting);
+    if server_lines(reports, &combined.served, setting) {
+        triad_key(reports, setting);
+    }
     for (path, file) in &combined.served {
         let name = path.display().to_string();
         let Some(at) = reports.iter().position(|r| r.file == name) else {
@@ -88,7 +92,8 @@ fn my_ids(me: &HostIdentity) -> String {
 }
 
 /// The SERVER line lmgrd would use: refused when it is not this machine.
-fn server_lines(reports: &mut [CheckReport], served: &[Named], setting: &Setting) {
+/// True when lmgrd would be a member of a triad.
+fn server_lines(reports: &mut [CheckReport], served: &[Named], setting: &Setting) -> bool {
     let first = served[0].0.display().to_string();
     match config::from_files(served, setting.me, setting.lmgrd_dir, setting.server_line) {
         Ok(cfg) => {
@@ -96,6 +101,7 @@ fn server_lines(reports: &mut [CheckReport], served: &[Named], setting: &Setting
                 let line = served[0].1.servers().next().map_or(1, |(e, _)| e.line);
                 r.warnings.push(finding(&first, (line, 1), w));
             }
+            cfg.triad.is_some()
         }
         Err(e) => {
             let line = match &e {
@@ -118,7 +124,35 @@ fn server_lines(reports: &mut [CheckReport], served: &[Named], setting: &Setting
                     format!("lmgrd would refuse to start: {e}{advice}"),
                 ));
             }
+            false
         }
+    }
+}
+
+/// A triad member's key: an unusable file stops lmgrd; no key at all is
+/// a warning (the members' links would not be authenticated).
+fn triad_key(reports: &mut [CheckReport], setting: &Setting) {
+    let default = setting.state_dir.join(hostenv::triad_key::FILE);
+    let path = setting.triad_key.unwrap_or(&default);
+    let Some(r) = reports.first_mut() else {
+        return;
+    };
+    let file = r.file.clone();
+    match hostenv::triad_key::load(path, setting.triad_key.is_none()) {
+        Ok(Some(_)) => {}
+        Ok(None) => r.warnings.push(finding(
+            &file,
+            (0, 0),
+            format!(
+                "triad links would not be authenticated: no triad key at \"{}\" (create one with `lmutil lmtriadkey` and copy it to the three members)",
+                path.display()
+            ),
+        )),
+        Err(e) => r.errors.push(finding(
+            &file,
+            (0, 0),
+            format!("lmgrd would refuse to start: {e}"),
+        )),
     }
 }
 

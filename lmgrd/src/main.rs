@@ -67,6 +67,7 @@ fn main() {
             lmgrd_dir: &lmgrd_dir,
             server_line: args.server_line,
             state_dir: &state_dir,
+            triad_key: args.triad_key.as_deref(),
         };
         std::process::exit(check_cmd::run(&license, args.json, today, &setting));
     }

@@ -549,3 +549,41 @@ fn a_state_directory_that_cannot_be_written_is_an_error() {
     assert!(text.contains("cannot use state directory"), "{text}");
     assert!(text.contains(&state.display().to_string()), "{text}");
 }
+
+#[test]
+fn a_triad_members_key_is_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("triad-key");
+    let text = std::fs::read_to_string(examples().join("triad.lic"))
+        .unwrap()
+        .replace("lm-primary", "127.0.0.1")
+        .replace("lm-secondary", "127.0.0.2")
+        .replace("lm-tertiary", "127.0.0.3");
+    let lic = dir.join("triad.lic");
+    std::fs::write(&lic, text).unwrap();
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["-c", lic.to_str().unwrap(), "--check", "--date", TODAY];
+        args.extend(["-server-line", "1"]);
+        args.extend_from_slice(extra);
+        let out = lmgrd_with(&args, &[("LM_STATE_DIR", &state)]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = check(&[]);
+    assert!(
+        text.contains("triad links would not be authenticated"),
+        "{text}"
+    );
+    let key = dir.join("k");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = check(&["-triad-key", key.to_str().unwrap()]);
+    assert!(
+        text.contains("lmgrd would refuse to start") && text.contains("group or others"),
+        "{text}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = check(&["-triad-key", key.to_str().unwrap()]);
+    assert!(!text.contains("triad key"), "{text}");
+}

@@ -27,6 +27,7 @@ pub mod lmreport;
 pub mod lmreread;
 pub mod lmstat;
 pub mod lmswitch;
+pub mod lmtriadkey;
 pub mod lmver;
 pub mod local_admin;
 pub mod net;
@@ -66,6 +67,7 @@ pub const TOOLS: &[(&str, Tool)] = &[
     ("lmstat", lmstat::run),
     ("lmswitch", lmswitch::run_lmswitch),
     ("lmswitchr", lmswitch::run_lmswitchr),
+    ("lmtriadkey", lmtriadkey::run),
     ("lmver", lmver::run),
 ];
 

@@ -79,7 +79,17 @@ impl Triad {
     }
 
     fn launch(tag: &str, first: &str, env: Vec<(&'static str, &'static str)>, http: bool) -> Triad {
-        let dir = tempdir(tag);
+        Triad::launch_in(tempdir(tag), first, env, http)
+    }
+
+    /// [`Triad::launch`] in `dir`, prepared by the caller (a triad key in
+    /// its `state` directory, which the three members share).
+    fn launch_in(
+        dir: PathBuf,
+        first: &str,
+        env: Vec<(&'static str, &'static str)>,
+        http: bool,
+    ) -> Triad {
         let port = free_port();
         let license = triad_license(&dir, port, first);
         let mut t = Triad {
@@ -439,6 +449,8 @@ fn a_member_alone_serves_nothing_and_refuses_strangers() {
     match p.request(&Message::TriadHello(wire::TriadHello {
         member: 1,
         cluster: "00000000".into(),
+        nonce: Default::default(),
+        proof: Default::default(),
     })) {
         Message::Error(e) => assert!(e.text.contains("another triad"), "{}", e.text),
         other => panic!("{other:?}"),
@@ -662,4 +674,193 @@ fn every_members_http_endpoint_follows_the_triad() {
                 .as_str()
                 .is_some_and(|r| r.contains("no quorum"))
     });
+}
+
+/// Member `m` restarted with extra arguments (another key, another state
+/// directory).
+fn restart_with(triad: &mut Triad, m: usize, extra: &[&str]) {
+    triad.kill(m);
+    let line = m.to_string();
+    let mut args = vec!["-server-line", line.as_str()];
+    args.extend_from_slice(extra);
+    triad.members[m] = Some(Server::start(&triad.license, triad.port, &args));
+}
+
+/// Says `hello` on lmgrd's port as a triad member would; the answer.
+fn pose(lmgrd: SocketAddr, hello: wire::TriadHello) -> (Peer, Message) {
+    let mut p = Peer::connect(lmgrd);
+    let answer = p.request(&Message::TriadHello(hello));
+    (p, answer)
+}
+
+#[test]
+fn members_prove_a_shared_key_and_strangers_and_other_keys_are_refused() {
+    let _serial = one_at_a_time();
+    let dir = tempdir("triad-key");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    new_key(&["-state-dir", state.to_str().unwrap()]);
+    let mut triad = Triad::launch_in(dir.clone(), "PRIMARY_IS_MASTER", Vec::new(), false);
+    for m in 1..=3 {
+        triad
+            .member(m)
+            .wait_log(WAIT, "Triad links are authenticated with the key");
+        assert!(!triad.member(m).log_text().contains("not authenticated"));
+    }
+    let (master, vd) = triad.wait_one_master();
+    assert_eq!(in_use(vd, "f1"), 0);
+    let lmgrd = addr(master, triad.port);
+    let posed = if master == 2 { 3 } else { 2 };
+    triad
+        .member(master)
+        .wait_log(WAIT, &format!("Triad connection from {}", label(posed)));
+
+    // A stranger with the license file learns the cluster from a refusal,
+    // then poses as a member: with no key (no nonce) it is told so...
+    let (_, answer) = pose(lmgrd, hello(posed, "00000000".into(), Vec::new()));
+    let cluster = match answer {
+        Message::Error(e) => e
+            .text
+            .split("SERVER lines ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .unwrap()
+            .to_string(),
+        other => panic!("{other:?}"),
+    };
+    match pose(lmgrd, hello(posed, cluster.clone(), Vec::new())).1 {
+        Message::Error(e) => assert!(
+            e.text.contains(&format!(
+                "member {posed} has no triad key but member {master} has one"
+            )),
+            "{}",
+            e.text
+        ),
+        other => panic!("{other:?}"),
+    }
+    // ...with a nonce it gets the master's challenge and proof, but a
+    // made-up proof of its own closes the link before its raft message is
+    // read...
+    let (mut p, answer) = pose(lmgrd, hello(posed, cluster.clone(), vec![9; 32]));
+    match answer {
+        Message::TriadHello(h) => {
+            assert_eq!(
+                (h.member as usize, h.nonce.0.len(), h.proof.0.len()),
+                (master, 32, 32)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    p.send(&Message::TriadProof(wire::TriadProof {
+        proof: wire::codec::Blob(vec![0; 32]),
+    }));
+    p.send(&Message::TriadRaft(wire::TriadRaft {
+        payload: wire::codec::Blob(vec![1, 2, 3]),
+    }));
+    assert_eq!(p.recv(), None, "the link is closed");
+    triad.member(master).wait_log(
+        WAIT,
+        &format!("(member {posed}): it did not prove the triad key: its key differs"),
+    );
+    // ...and a raft message in place of the proof is refused as such.
+    let (mut p, _) = pose(lmgrd, hello(posed, cluster.clone(), vec![8; 32]));
+    p.send(&Message::TriadRaft(wire::TriadRaft {
+        payload: wire::codec::Blob(vec![1, 2, 3]),
+    }));
+    assert_eq!(p.recv(), None, "the link is closed");
+    triad
+        .member(master)
+        .wait_log(WAIT, "it sent message 0x51 before proving the triad key");
+    let log = triad.member(master).log_text();
+    assert!(
+        !log.contains("bad raft message"),
+        "raft never saw it:\n{log}"
+    );
+    // The real member's link was never replaced: the triad serves on.
+    assert_eq!(triad.wait_one_master().0, master);
+    assert!(triad.status(master).triad.iter().all(|t| t.up));
+    assert!(matches!(newcomer(vd, 1, 1), Message::Granted(_)));
+
+    // A member with another key is refused both ways, and logged so.
+    let other = dir.join("other.key");
+    let other = other.to_str().unwrap().to_string();
+    new_key(&["-o", &other]);
+    restart_with(&mut triad, posed, &["-triad-key", &other]);
+    // Each checks the other's answer as the dialer and finds it wrong.
+    let differs = "did not prove the triad key: its key differs from this member's; retrying";
+    for (who, whom) in [(posed, master), (master, posed)] {
+        let to = format!("Cannot connect to {}", label(whom));
+        wait_until(
+            WAIT,
+            &format!("member {who} to log: {to} ... {differs}"),
+            || {
+                triad
+                    .member(who)
+                    .log_text()
+                    .lines()
+                    .any(|l| l.contains(&to) && l.contains(differs))
+            },
+        );
+    }
+    wait_until(WAIT, "the master to see the member down", || {
+        !triad.status(master).triad[posed - 1].up
+    });
+    assert_eq!(triad.wait_one_master().0, master);
+
+    // A member with no key: both sides say which one lacks it.
+    let bare = dir.join("bare");
+    let bare = bare.to_str().unwrap().to_string();
+    restart_with(&mut triad, posed, &["-state-dir", &bare]);
+    triad
+        .member(posed)
+        .wait_log(WAIT, "triad links are not authenticated");
+    let lacks = format!("member {posed} has no triad key but member {master} has one");
+    triad.member(posed).wait_log(WAIT, &lacks);
+    triad.member(master).wait_log(WAIT, &lacks);
+    let lacks = format!("uses a triad key but member {posed} has none");
+    triad.member(posed).wait_log(WAIT, &lacks);
+    triad.member(master).wait_log(WAIT, &lacks);
+    assert_eq!(triad.wait_one_master().0, master);
+
+    // A key file others may read is refused at start, naming the file.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(bin("lmgrd"))
+        .args(["-z", "-c"])
+        .arg(&triad.license)
+        .args(["-server-line", "1", "-triad-key", &other])
+        .env("LM_STATE_DIR", dir.join("state2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&other) && text.contains("group or others"),
+        "{text}"
+    );
+}
+
+/// `lmutil lmtriadkey` with `args`, which must succeed.
+fn new_key(args: &[&str]) {
+    let made = Command::new(bin("lmutil"))
+        .arg("lmtriadkey")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+}
+
+fn hello(member: usize, cluster: String, nonce: Vec<u8>) -> wire::TriadHello {
+    wire::TriadHello {
+        member: member as u32,
+        cluster,
+        nonce: wire::codec::Blob(nonce),
+        proof: wire::codec::Blob(Vec::new()),
+    }
+}
+
+/// How the members name member `m` in their logs.
+fn label(m: usize) -> String {
+    format!("127.0.0.{m} (member {m})")
 }

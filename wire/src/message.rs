@@ -327,7 +327,20 @@ wire_struct!(
         /// The license file's identity, so members of different triads
         /// that share an address never talk to each other.
         cluster: String,
+        /// A fresh random challenge (32 bytes) when this member has a triad
+        /// key; empty without one.
+        nonce: Blob,
+        /// The accepting member's proof of the key (HMAC-SHA256 over both
+        /// nonces, see `lmgrd`'s `triad_auth`); empty from the dialing
+        /// member, which proves itself in [`TriadProof`].
+        proof: Blob,
     }
+);
+
+wire_struct!(
+    /// The dialing member's proof of the triad key, sent once the accepting
+    /// member's `TriadHello` (and its proof) checked.
+    TriadProof { proof: Blob }
 );
 
 wire_struct!(
@@ -482,6 +495,7 @@ messages! {
     Propose(Propose) = 0x52,
     Replicate(Replicate) = 0x53,
     TriadRole(TriadRole) = 0x54,
+    TriadProof(TriadProof) = 0x55,
     StatusQuery(StatusQuery) = 0x30,
     Status(StatusReply) = 0x31,
     StatsQuery(StatsQuery) = 0x32,

@@ -71,6 +71,11 @@ fn samples() -> Vec<Message> {
         Message::TriadHello(TriadHello {
             member: 2,
             cluster: "c0ffee".into(),
+            nonce: codec::Blob(vec![5; 32]),
+            proof: codec::Blob(vec![6; 32]),
+        }),
+        Message::TriadProof(TriadProof {
+            proof: codec::Blob(vec![6; 32]),
         }),
         Message::TriadRaft(TriadRaft {
             payload: codec::Blob(vec![1, 2, 3]),

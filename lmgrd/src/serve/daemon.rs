@@ -164,6 +164,11 @@ impl Daemon {
                 triad::listen_ip(host, &resolved)
             })
         });
+        // Read before binding the port, so a bad key stops lmgrd at once.
+        let key = match &config.triad {
+            Some(_) => triad_key(args.triad_key.as_deref(), &common.state_dir)?,
+            None => None,
+        };
         let (mut listener, port) = bind(listen_ip, config.port).map_err(|e| {
             let on = listen_ip.map_or_else(String::new, |ip| format!(" of {ip}"));
             io::Error::new(
@@ -194,7 +199,10 @@ impl Daemon {
                     .clone()
                     .unwrap_or_else(|| default_store(&common.state_dir, plan));
                 let wait = args.connect_timeout.unwrap_or(DEFAULT_TRIAD_WAIT_S);
-                Some(TriadNode::new(plan.clone(), &store, wait, 0).map_err(io::Error::other)?)
+                Some(
+                    TriadNode::new(plan.clone(), &store, wait, key.as_ref().map(|k| &k[..]), 0)
+                        .map_err(io::Error::other)?,
+                )
             }
             None => None,
         };
@@ -738,11 +746,20 @@ impl Daemon {
             None => Err("this lmgrd is not a member of a triad".to_string()),
             Some(node) => node.check_hello(&hello),
         };
-        let refuse = |why: String| {
-            log::warn!(
-                "Refused a triad connection from {peer} (member {}): {why}",
-                hello.member
-            );
+        let now = self.now();
+        let triad = &mut self.triad;
+        let mut refuse = |why: String| {
+            // A member retrying (or a stranger knocking) is logged once per
+            // address and reason, not at every try.
+            let news = triad
+                .as_mut()
+                .is_none_or(|node| node.refusal_is_news(peer, &why, now));
+            if news {
+                log::warn!(
+                    "Refused a triad connection from {peer} (member {}): {why}",
+                    hello.member
+                );
+            }
             why
         };
         let member = match checked {
@@ -769,9 +786,9 @@ impl Daemon {
         let Stream::Tcp(stream) = c.stream else {
             return None;
         };
-        let now = self.now();
+        let nonce = hello.nonce.0;
         if let Some(node) = self.triad.as_mut() {
-            node.adopt(self.poll.registry(), stream, c.peer, member, now);
+            node.adopt(self.poll.registry(), stream, c.peer, member, nonce, now);
         }
         None
     }
@@ -1076,6 +1093,30 @@ const DEFAULT_TRIAD_WAIT_S: u32 = 10;
 /// Where a triad member keeps its raft state unless `-triad-store` says:
 /// in the state directory, named by its SERVER line, so three members
 /// sharing a directory (one test machine) each have their own.
+/// The triad key: `-triad-key FILE`, else `triad.key` in the state
+/// directory when there is one. Without one, lmgrd warns that its triad
+/// links are not authenticated.
+fn triad_key(
+    given: Option<&std::path::Path>,
+    state_dir: &std::path::Path,
+) -> io::Result<Option<[u8; hostenv::triad_key::KEY_LEN]>> {
+    let default = state_dir.join(hostenv::triad_key::FILE);
+    let path = given.unwrap_or(&default);
+    let key = hostenv::triad_key::load(path, given.is_none())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    match &key {
+        Some(_) => log::info!(
+            "Triad links are authenticated with the key in \"{}\"",
+            path.display()
+        ),
+        None => log::warn!(
+            "WARNING: triad links are not authenticated: anyone who can reach this port with the license file can pose as a member. Create a key with `lmutil lmtriadkey -o {}` (mode 0600), copy it to all three members, and restart them one at a time (or name it with -triad-key)",
+            path.display()
+        ),
+    }
+    Ok(key)
+}
+
 fn default_store(state_dir: &std::path::Path, plan: &TriadPlan) -> PathBuf {
     state_dir.join(format!("lmgrd-line{}.triad", plan.me))
 }

@@ -8,4 +8,5 @@ pub mod server_line;
 pub mod start;
 pub mod supervisor;
 pub mod triad;
+pub mod triad_auth;
 pub mod triad_node;

@@ -7,10 +7,16 @@
 //!
 //! Every member dials both others on their SERVER line's address (a
 //! non-blocking connect, retried every 200 ms, backing off to 1 s), sends
-//! `TriadHello { member, cluster }` and waits for the same back before it
-//! sends anything else: the answer proves it reached the member it meant,
-//! of the same triad, and the wait keeps the accepting side's client-sized
-//! decoder from ever holding a raft frame. Each member sends its own raft
+//! `TriadHello { member, cluster, nonce }` and waits for the same back
+//! before it sends anything else: the answer shows it reached the member it
+//! meant, of the same triad, and the wait keeps the accepting side's
+//! client-sized decoder from ever holding a raft frame. With a triad key
+//! (`triad_auth`), the answer also carries the acceptor's proof of the key,
+//! which the dialer checks before it sends its own (`TriadProof`) and then
+//! raft messages; the acceptor holds the link apart (a *proving* link, its
+//! own token) and hands nothing from it to raft until that proof checked.
+//! Without a key, links are taken on the hello alone (and lmgrd warns at
+//! start); a key on one side only fails the link, logged on both. Each member sends its own raft
 //! messages (and a keepalive `Heartbeat` every heartbeat interval, so two
 //! followers that raft keeps silent still know each other is up) on the
 //! connection it dialed, and reads its peers' on the connections it
@@ -32,22 +38,26 @@ use super::triad::{
     quorum_line, role_lines, Replay, Role, TriadPlan, VendorEntry, MINOR_NOT_MASTER,
     MINOR_NO_MASTER,
 };
+use super::triad_auth::{self, Side, Transcript, TriadKey, NONCE_LEN};
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use triad::{Event, Member, MemberConfig, Store};
 use wire::codec::Blob;
 use wire::io::{FrameReader, LinkError, OutBuf};
-use wire::{lmerr, ErrorReply, Message, TriadHello, TriadMember};
+use wire::{lmerr, ErrorReply, Message, TriadHello, TriadMember, TriadProof};
 
 /// Outbound links use tokens `PEER_OUT_BASE + member`.
 pub const PEER_OUT_BASE: usize = 4;
 /// Accepted links use tokens `PEER_IN_BASE + member`.
 pub const PEER_IN_BASE: usize = 8;
+/// Accepted links whose dialer has not proved the triad key yet use tokens
+/// `PEER_PROVING_BASE + member`.
+pub const PEER_PROVING_BASE: usize = 12;
 /// Vendor daemon links use tokens `VENDOR_LINK_BASE + vendor index`.
 pub const VENDOR_LINK_BASE: usize = 1 << 29;
 
@@ -60,12 +70,18 @@ const READ_CHUNK: usize = 64 * 1024;
 const MAX_PEER_OUTPUT: usize = 8 << 20;
 const DIAL_FIRST_MS: u64 = 200;
 const DIAL_MAX_MS: u64 = 1_000;
+/// A refused triad connection is logged again only after this long without
+/// another from the same address for the same reason.
+const REFUSAL_QUIET_MS: u64 = 30_000;
+/// Addresses remembered for that, at most.
+const MAX_REFUSALS: usize = 256;
 
 /// What a token belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     PeerOut(u64),
     PeerIn(u64),
+    PeerProving(u64),
     Vendor(usize),
 }
 
@@ -76,6 +92,9 @@ pub fn target(token: Token) -> Option<Target> {
         }
         t if (PEER_IN_BASE + 1..=PEER_IN_BASE + 3).contains(&t) => {
             Some(Target::PeerIn((t - PEER_IN_BASE) as u64))
+        }
+        t if (PEER_PROVING_BASE + 1..=PEER_PROVING_BASE + 3).contains(&t) => {
+            Some(Target::PeerProving((t - PEER_PROVING_BASE) as u64))
         }
         t if (VENDOR_LINK_BASE..VENDOR_LINK_BASE * 2).contains(&t) => {
             Some(Target::Vendor(t - VENDOR_LINK_BASE))
@@ -103,6 +122,12 @@ enum LinkEnd {
         want: u64,
         want_cluster: String,
     },
+    #[error("{0}")]
+    KeyMismatch(String),
+    #[error("{0} did not prove the triad key: its key differs from this member's")]
+    BadProof(String),
+    #[error("it sent message 0x{0:02x} before proving the triad key")]
+    Unproven(u8),
 }
 
 impl LinkEnd {
@@ -152,6 +177,8 @@ struct Outbound {
     /// When the connect started (handshake deadline).
     since: u64,
     next_keepalive: u64,
+    /// Our challenge in the hello (empty without a key).
+    nonce: Vec<u8>,
 }
 
 struct Inbound {
@@ -159,6 +186,36 @@ struct Inbound {
     addr: SocketAddr,
     reader: FrameReader,
     out: OutBuf,
+}
+
+/// An accepted link waiting for its dialer's proof of the key.
+struct Proving {
+    conn: Inbound,
+    dialer_nonce: Vec<u8>,
+    acceptor_nonce: [u8; NONCE_LEN],
+    since: u64,
+}
+
+/// When each (address, reason) of a refused connection was last seen: a
+/// burst of refusals (a member retrying with the wrong key, a stranger
+/// knocking) is news once, and again after `REFUSAL_QUIET_MS` of quiet.
+#[derive(Default)]
+struct Refusals {
+    seen: HashMap<(IpAddr, String), u64>,
+}
+
+impl Refusals {
+    fn is_news(&mut self, ip: IpAddr, why: &str, now: u64) -> bool {
+        if self.seen.len() >= MAX_REFUSALS {
+            self.seen
+                .retain(|_, at| now.saturating_sub(*at) < REFUSAL_QUIET_MS);
+            if self.seen.len() >= MAX_REFUSALS {
+                self.seen.clear();
+            }
+        }
+        let last = self.seen.insert((ip, why.to_string()), now);
+        last.is_none_or(|at| now.saturating_sub(at) >= REFUSAL_QUIET_MS)
+    }
 }
 
 /// Everything about one of the two other members.
@@ -171,6 +228,7 @@ struct Peer {
     next_addr: usize,
     out: Option<Outbound>,
     inbound: Option<Inbound>,
+    proving: Option<Proving>,
     next_dial: u64,
     backoff: u64,
     /// Last time any frame came from this member.
@@ -238,14 +296,20 @@ pub struct TriadNode {
     wait_logged: bool,
     heartbeat_ms: u64,
     election_ms: u64,
+    /// The triad key; `None`: links are not authenticated.
+    key: Option<TriadKey>,
+    /// Refused connections, for logging each burst once.
+    refusals: Refusals,
 }
 
 impl TriadNode {
-    /// Opens the store and starts the member. `wait_s` is `lmgrd -t`.
+    /// Opens the store and starts the member. `wait_s` is `lmgrd -t`;
+    /// `key` the triad key, `None` for unauthenticated links.
     pub fn new(
         plan: TriadPlan,
         store_path: &Path,
         wait_s: u32,
+        key: Option<&[u8]>,
         now: u64,
     ) -> Result<TriadNode, String> {
         let store = Store::open(store_path).map_err(|e| {
@@ -282,6 +346,7 @@ impl TriadNode {
                     next_addr: 0,
                     out: None,
                     inbound: None,
+                    proving: None,
                     next_dial: now,
                     backoff: DIAL_FIRST_MS,
                     last_heard: None,
@@ -316,6 +381,8 @@ impl TriadNode {
             wait_logged: false,
             heartbeat_ms,
             election_ms,
+            key: key.map(TriadKey::new),
+            refusals: Refusals::default(),
         })
     }
 
@@ -353,17 +420,45 @@ impl TriadNode {
                 "it says it is member {m}, which is not one of our two peers"
             ));
         }
+        let (peer, us) = (format!("member {m}"), format!("member {}", self.plan.me));
+        let ours = self.key.is_some();
+        if let Some(why) = triad_auth::key_mismatch(ours, !h.nonce.0.is_empty(), &peer, &us) {
+            return Err(why);
+        }
+        if self.key.is_some() && h.nonce.0.len() != NONCE_LEN {
+            return Err(format!(
+                "its challenge is {} bytes, not {NONCE_LEN}",
+                h.nonce.0.len()
+            ));
+        }
         Ok(m)
+    }
+
+    /// Whether a refused triad connection from `addr` for `why` is news:
+    /// once per address and reason, until it has been quiet for a while,
+    /// so a member retrying with the wrong key (or a stranger knocking)
+    /// does not fill the log.
+    pub fn refusal_is_news(&mut self, addr: SocketAddr, why: &str, now: u64) -> bool {
+        self.refusals.is_news(addr.ip(), why, now)
+    }
+
+    /// Logs a refused triad connection when it is news.
+    fn log_refusal(&mut self, addr: SocketAddr, member: u64, why: &str, now: u64) {
+        if self.refusal_is_news(addr, why, now) {
+            log::warn!("Refused a triad connection from {addr} (member {member}): {why}");
+        }
     }
 
     /// Takes over a connection accepted on lmgrd's port whose hello
     /// [`check_hello`](Self::check_hello) accepted.
+    /// `dialer_nonce` is the hello's nonce (empty without a key).
     pub fn adopt(
         &mut self,
         registry: &Registry,
         mut stream: TcpStream,
         addr: SocketAddr,
         member: u64,
+        dialer_nonce: Vec<u8>,
         now: u64,
     ) {
         let token = Token(PEER_IN_BASE + member as usize);
@@ -373,17 +468,68 @@ impl TriadNode {
             log::warn!("cannot watch the connection from member {member} at {addr}: {e}");
             return;
         }
-        let hello = Message::TriadHello(TriadHello {
+        let mut hello = TriadHello {
             member: self.plan.me as u32,
             cluster: self.plan.cluster.clone(),
-        });
+            nonce: Blob(Vec::new()),
+            proof: Blob(Vec::new()),
+        };
         let mut conn = Inbound {
             stream,
             addr,
             reader: FrameReader::new(MAX_FRAME),
             out: OutBuf::default(),
         };
-        conn.out.push(&hello);
+        if let Some(key) = &self.key {
+            let acceptor_nonce = match triad_auth::nonce() {
+                Ok(n) => n,
+                Err(why) => {
+                    log::warn!("Cannot answer the triad connection from {addr}: {why}");
+                    let _ = registry.deregister(&mut conn.stream);
+                    return;
+                }
+            };
+            let t = Transcript {
+                cluster: &self.plan.cluster,
+                dialer: member,
+                acceptor: self.plan.me,
+                dialer_nonce: &dialer_nonce,
+                acceptor_nonce: &acceptor_nonce,
+            };
+            hello.proof = Blob(key.prove(Side::Acceptor, &t));
+            hello.nonce = Blob(acceptor_nonce.to_vec());
+            conn.out.push(&Message::TriadHello(hello));
+            let token = Token(PEER_PROVING_BASE + member as usize);
+            if let Err(e) = registry.reregister(
+                &mut conn.stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!("cannot watch the connection from member {member} at {addr}: {e}");
+                return;
+            }
+            let Some(peer) = self.peers.iter_mut().find(|p| p.member == member) else {
+                return;
+            };
+            if let Err(why) = conn.out.write_to(&mut conn.stream) {
+                log::info!("Connection from {} at {addr} failed: {why}", peer.label);
+                let _ = registry.deregister(&mut conn.stream);
+                return;
+            }
+            let proving = Proving {
+                conn,
+                dialer_nonce,
+                acceptor_nonce,
+                since: now,
+            };
+            // Only one link of a member proves at a time; one that has not
+            // yet is dropped for the newer (the established link stays).
+            if let Some(mut old) = peer.proving.replace(proving) {
+                let _ = registry.deregister(&mut old.conn.stream);
+            }
+            return;
+        }
+        conn.out.push(&Message::TriadHello(hello));
         let Some(peer) = self.peers.iter_mut().find(|p| p.member == member) else {
             return;
         };
@@ -444,10 +590,24 @@ impl TriadNode {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            let nonce = match &self.key {
+                None => Vec::new(),
+                Some(_) => match triad_auth::nonce() {
+                    Ok(n) => n.to_vec(),
+                    Err(why) => {
+                        let _ = registry.deregister(&mut stream);
+                        log_dial_failure(p, why);
+                        schedule_redial(p, now);
+                        continue;
+                    }
+                },
+            };
             let mut out = OutBuf::default();
             out.push(&Message::TriadHello(TriadHello {
                 member: me as u32,
                 cluster: self.plan.cluster.clone(),
+                nonce: Blob(nonce.clone()),
+                proof: Blob(Vec::new()),
             }));
             p.out = Some(Outbound {
                 stream,
@@ -457,6 +617,7 @@ impl TriadNode {
                 out,
                 since: now,
                 next_keepalive: now,
+                nonce,
             });
         }
     }
@@ -497,6 +658,22 @@ impl TriadNode {
         }
         for (m, why) in to_close {
             self.close_out(registry, m, &why, now);
+        }
+        let mut unproven = Vec::new();
+        for p in &mut self.peers {
+            if p.proving
+                .as_ref()
+                .is_some_and(|v| now >= v.since + handshake)
+            {
+                if let Some(mut v) = p.proving.take() {
+                    let _ = registry.deregister(&mut v.conn.stream);
+                    unproven.push((v.conn.addr, p.member));
+                }
+            }
+        }
+        for (addr, m) in unproven {
+            let why = format!("it did not prove the triad key within {handshake} ms");
+            self.log_refusal(addr, m, &why, now);
         }
     }
 
@@ -557,6 +734,8 @@ impl TriadNode {
         if readable {
             let mut buf = [0u8; READ_CHUNK];
             let cluster = &self.plan.cluster;
+            let me = self.plan.me;
+            let key = self.key.as_ref();
             let raft = &mut self.member;
             let read = out
                 .reader
@@ -570,6 +749,29 @@ impl TriadNode {
                                 want: member,
                                 want_cluster: cluster.clone(),
                             });
+                        }
+                        let peer = format!("member {member} at {}", out.addr);
+                        let us = format!("member {me}");
+                        let theirs = !h.nonce.0.is_empty();
+                        if let Some(why) =
+                            triad_auth::key_mismatch(key.is_some(), theirs, &peer, &us)
+                        {
+                            return Err(LinkEnd::KeyMismatch(why));
+                        }
+                        if let Some(key) = key {
+                            let t = Transcript {
+                                cluster,
+                                dialer: me,
+                                acceptor: member,
+                                dialer_nonce: &out.nonce,
+                                acceptor_nonce: &h.nonce.0,
+                            };
+                            if !key.verify(Side::Acceptor, &t, &h.proof.0) {
+                                return Err(LinkEnd::BadProof(out.addr.to_string()));
+                            }
+                            out.out.push(&Message::TriadProof(TriadProof {
+                                proof: Blob(key.prove(Side::Dialer, &t)),
+                            }));
                         }
                         out.state = OutState::Ready;
                         out.next_keepalive = now;
@@ -629,6 +831,105 @@ impl TriadNode {
                 .peer_mut(member)
                 .and_then(|p| p.inbound.as_mut())
                 .and_then(|c| c.out.write_to(&mut c.stream).err().map(LinkEnd::from));
+        }
+        if let Some(why) = close {
+            self.close_in(registry, member, &why.to_string());
+        }
+    }
+
+    /// An accepted link whose dialer must prove the key: its first message
+    /// is the proof, checked before anything after it reaches raft. Once it
+    /// checked, the link replaces the member's inbound link.
+    fn on_peer_proving(
+        &mut self,
+        registry: &Registry,
+        member: u64,
+        readable: bool,
+        writable: bool,
+        now: u64,
+    ) {
+        let Some(key) = self.key.as_ref() else {
+            return;
+        };
+        let Some(p) = self.peers.iter_mut().find(|p| p.member == member) else {
+            return;
+        };
+        let Some(v) = p.proving.as_mut() else {
+            return;
+        };
+        let mut proven = false;
+        let mut close: Option<LinkEnd> = None;
+        if readable {
+            let mut buf = [0u8; READ_CHUNK];
+            let raft = &mut self.member;
+            let t = Transcript {
+                cluster: &self.plan.cluster,
+                dialer: member,
+                acceptor: self.plan.me,
+                dialer_nonce: &v.dialer_nonce,
+                acceptor_nonce: &v.acceptor_nonce,
+            };
+            let read = v.conn.reader.each(&mut v.conn.stream, &mut buf, |m| {
+                if proven {
+                    return on_raft(raft, &mut p.last_heard, member, now, m);
+                }
+                match m {
+                    Message::TriadProof(pr) if key.verify(Side::Dialer, &t, &pr.proof.0) => {
+                        proven = true;
+                        p.last_heard = Some(now);
+                        Ok(())
+                    }
+                    // Not the address: the refusal's log line has it, and
+                    // the reason is what repeats are told apart by.
+                    Message::TriadProof(_) => Err(LinkEnd::BadProof("it".into())),
+                    other => Err(LinkEnd::Unproven(other.kind())),
+                }
+            });
+            close = read.err();
+        }
+        if !proven {
+            if close.is_none() && writable {
+                close = p
+                    .proving
+                    .as_mut()
+                    .and_then(|v| v.conn.out.write_to(&mut v.conn.stream).err())
+                    .map(LinkEnd::from);
+            }
+            if let Some(why) = close {
+                if let Some(mut v) = p.proving.take() {
+                    let _ = registry.deregister(&mut v.conn.stream);
+                    if !why.is_hang_up() {
+                        self.log_refusal(v.conn.addr, member, &why.to_string(), now);
+                    }
+                }
+            }
+            return;
+        }
+        let Some(mut v) = p.proving.take() else {
+            return;
+        };
+        let token = Token(PEER_IN_BASE + member as usize);
+        if let Err(e) = registry.reregister(
+            &mut v.conn.stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!(
+                "cannot watch the connection from {} at {}: {e}",
+                p.label,
+                v.conn.addr
+            );
+            let _ = registry.deregister(&mut v.conn.stream);
+            return;
+        }
+        log::info!(
+            "Triad connection from {} at {} (triad key checked)",
+            p.label,
+            v.conn.addr
+        );
+        if let Some(mut old) = p.inbound.replace(v.conn) {
+            // Its previous connection is from before a restart or a cut.
+            let _ = registry.deregister(&mut old.stream);
         }
         if let Some(why) = close {
             self.close_in(registry, member, &why.to_string());
@@ -933,6 +1234,7 @@ impl TriadNode {
         match t {
             Target::PeerOut(m) => self.on_peer_out(registry, m, readable, writable, now),
             Target::PeerIn(m) => self.on_peer_in(registry, m, readable, writable, now),
+            Target::PeerProving(m) => self.on_peer_proving(registry, m, readable, writable, now),
             Target::Vendor(idx) => self.on_vendor(registry, idx, readable, writable),
         }
     }
@@ -1047,6 +1349,9 @@ impl TriadNode {
                 Some(o) => o.since + handshake,
             };
             at = at.min(t);
+            if let Some(v) = &p.proving {
+                at = at.min(v.since + handshake);
+            }
         }
         if !self.ever_quorum && !self.wait_logged {
             at = at.min(self.wait_until);
@@ -1181,10 +1486,34 @@ mod tests {
     use wire::MessageDecoder;
 
     #[test]
+    fn a_burst_of_refusals_is_news_once_per_address_and_reason() {
+        let mut r = Refusals::default();
+        let a = IpAddr::from([127, 0, 0, 2]);
+        let b = IpAddr::from([127, 0, 0, 3]);
+        assert!(r.is_news(a, "bad proof", 0));
+        assert!(!r.is_news(a, "bad proof", 1_000));
+        assert!(!r.is_news(a, "bad proof", 1_000 + REFUSAL_QUIET_MS - 1));
+        assert!(r.is_news(a, "no key", 2_000), "another reason");
+        assert!(r.is_news(b, "bad proof", 2_000), "another address");
+        // Still retrying: the burst goes on, quiet is counted from the last.
+        assert!(!r.is_news(a, "bad proof", 2 * REFUSAL_QUIET_MS - 2));
+        assert!(r.is_news(a, "bad proof", 4 * REFUSAL_QUIET_MS));
+        // Many addresses do not grow it without bound.
+        for i in 0..(3 * MAX_REFUSALS as u32) {
+            r.is_news(IpAddr::from(i.to_be_bytes()), "x", 10 * REFUSAL_QUIET_MS);
+        }
+        assert!(r.seen.len() <= MAX_REFUSALS);
+    }
+
+    #[test]
     fn tokens_map_to_their_links() {
         assert_eq!(target(Token(PEER_OUT_BASE + 2)), Some(Target::PeerOut(2)));
         assert_eq!(target(Token(PEER_IN_BASE + 3)), Some(Target::PeerIn(3)));
         assert_eq!(target(Token(VENDOR_LINK_BASE + 5)), Some(Target::Vendor(5)));
+        assert_eq!(
+            target(Token(PEER_PROVING_BASE + 1)),
+            Some(Target::PeerProving(1))
+        );
         assert_eq!(target(Token(PEER_OUT_BASE)), None);
         assert_eq!(target(Token(16)), None);
     }
