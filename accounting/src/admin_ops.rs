@@ -64,12 +64,14 @@ impl Core {
             }
         };
         // A lingering seat is no one's any more: FLEXlm refuses to remove
-        // it. A borrowed one may be in use on a laptop far away: the same.
+        // it. A borrowed one may be in use on a laptop far away: the same,
+        // unless the administrator insists (`lmremove -force`, ours: a lost
+        // laptop, or a borrow from before return secrets).
         let (lingering, victims): (Vec<_>, Vec<_>) =
             victims.into_iter().partition(|(handle, _)| {
-                self.holdings
-                    .get(handle)
-                    .is_some_and(|h| h.linger_until.is_some() || h.borrow_until.is_some())
+                self.holdings.get(handle).is_some_and(|h| {
+                    h.linger_until.is_some() || (h.borrow_until.is_some() && !req.force)
+                })
             });
         if victims.is_empty() {
             let code = if lingering.is_empty() {

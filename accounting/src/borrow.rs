@@ -1,39 +1,86 @@
 //! Borrowing: early returns, and borrowed seats restored from the store at start.
 
 use super::*;
+use wire::text::Esc;
 
 impl Core {
     /// lmborrow -return: the seat of `r.feature` this user borrowed on this
-    /// host comes back before its time.
+    /// host comes back before its time, if `r.secret` is the borrower's
+    /// (its hash is the one the borrowing checkout sent). Claiming the
+    /// borrower's user, host and display is not enough: without the
+    /// secret the return is refused (LM_NOTLICADMIN) and the seat stays
+    /// out. A borrow from before return secrets has no hash and is ended
+    /// early only by an administrator (lmremove).
     pub fn return_borrow(&mut self, now: u64, conn: ConnId, r: &ReturnBorrow) -> Effects {
         let mut fx = Effects::default();
         let Some(c) = self.conns.get(&conn) else {
             fx.close(conn, Some("return before Hello".into()));
             return fx;
         };
-        let (user, host) = (&c.identity.user, &c.identity.host);
-        let found = self.borrowed.iter().map(|(_, h)| *h).find(|h| {
-            self.holdings.get(h).is_some_and(|h| {
-                h.feature == r.feature && h.user == *user && h.host.eq_ignore_ascii_case(host)
+        let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
+        let claimed: Vec<u64> = self
+            .borrowed
+            .iter()
+            .map(|(_, h)| *h)
+            .filter(|h| {
+                self.holdings.get(h).is_some_and(|h| {
+                    h.feature == r.feature && h.user == user && h.host.eq_ignore_ascii_case(&host)
+                })
             })
-        });
+            .collect();
+        // Every candidate is compared, so the time taken does not tell
+        // which one (if any) matched.
+        let mut found = None;
+        for handle in &claimed {
+            let hash = self.holdings[handle].return_hash.as_deref();
+            let matches = hash.is_some_and(|h| wire::borrow_key::secret_matches(&r.secret.0, h));
+            if matches && found.is_none() {
+                found = Some(*handle);
+            }
+        }
         self.activity(conn, now);
+        let deny = |code: i32, detail: String| {
+            Message::Denied(Denied {
+                req: r.req,
+                code,
+                minor: 0,
+                text: lmerr::text(code).to_string(),
+                detail,
+            })
+        };
         match found {
             Some(handle) => {
                 self.release(handle, None, &mut fx);
                 fx.reply(conn, Message::CheckedIn(Checkin { req: r.req, handle }));
                 self.serve_queue(now, &mut fx);
             }
-            None => fx.reply(
-                conn,
-                Message::Denied(Denied {
-                    req: r.req,
-                    code: lmerr::LM_UNBORROWED_ALREADY,
-                    minor: 0,
-                    text: lmerr::text(lmerr::LM_UNBORROWED_ALREADY).to_string(),
-                    detail: String::new(),
-                }),
-            ),
+            None if claimed.is_empty() => {
+                fx.reply(conn, deny(lmerr::LM_UNBORROWED_ALREADY, String::new()));
+            }
+            None => {
+                let legacy = claimed
+                    .iter()
+                    .all(|h| self.holdings[h].return_hash.is_none());
+                fx.log.push(LogEvent::Note(format!(
+                    "Refused the early return of borrowed \"{}\" claimed by {}@{}: {}",
+                    Esc(&r.feature),
+                    Esc(&user),
+                    Esc(&host),
+                    if legacy {
+                        "borrowed before return secrets (only lmremove ends it)"
+                    } else {
+                        "not the borrower's secret"
+                    }
+                )));
+                let detail = if legacy {
+                    "this borrow was made before borrows carried a return secret: \
+                     only an administrator can end it early (lmremove)"
+                } else {
+                    "only the client that borrowed the license can return it early \
+                     (its return secret did not match); the license stays borrowed"
+                };
+                fx.reply(conn, deny(lmerr::LM_NOTLICADMIN, detail.to_string()));
+            }
         }
         fx
     }
@@ -55,7 +102,9 @@ impl Core {
             let (Some(pool), true) = (pool, rec.until_ms > now) else {
                 fx.log.push(LogEvent::Note(format!(
                     "Borrowed license \"{}\" of {}@{} ended while the daemon was down",
-                    rec.feature, rec.user, rec.host
+                    Esc(&rec.feature),
+                    Esc(&rec.user),
+                    Esc(&rec.host)
                 )));
                 fx.borrows.push(BorrowChange::Remove(rec.handle));
                 continue;
@@ -65,9 +114,9 @@ impl Core {
             p.join(key.clone(), rec.handle, p.seats(rec.count));
             fx.log.push(LogEvent::Note(format!(
                 "Borrowed license \"{}\" of {}@{} kept until {}",
-                rec.feature,
-                rec.user,
-                rec.host,
+                Esc(&rec.feature),
+                Esc(&rec.user),
+                Esc(&rec.host),
                 rec.until_ms / 1000
             )));
             self.borrowed.insert((rec.until_ms, rec.handle));
@@ -82,9 +131,12 @@ impl Core {
                     count: rec.count,
                     suite: None,
                     started_ms: rec.started_ms,
-                    user: rec.user,
-                    host: rec.host,
-                    display: rec.display,
+                    // Written before clients' strings were checked, a
+                    // record may hold anything: held escaped, so that no
+                    // log line, report or status shows it raw.
+                    user: wire::text::escape(&rec.user).into_owned(),
+                    host: wire::text::escape(&rec.host).into_owned(),
+                    display: wire::text::escape(&rec.display).into_owned(),
                     pid: rec.pid,
                     job: 0,
                     requested: rec.requested,
@@ -92,6 +144,7 @@ impl Core {
                     linger_until: None,
                     timeout_ms: None,
                     borrow_until: Some(rec.until_ms),
+                    return_hash: return_hash_of(&rec.return_hash),
                     orphan_until: None,
                 }),
             );

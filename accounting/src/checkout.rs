@@ -72,6 +72,7 @@ impl Core {
                         linger_until: None,
                         timeout_ms: None,
                         borrow_until: None,
+                        return_hash: None,
                         orphan_until: None,
                     }),
                 );
@@ -90,6 +91,7 @@ impl Core {
                     if borrowing {
                         let until = co.borrow_until.saturating_mul(1000);
                         h.borrow_until = Some(until);
+                        h.return_hash = return_hash_of(&co.return_hash.0);
                         self.borrowed.insert((until, handle));
                         fx.borrows
                             .push(BorrowChange::Add(borrow_record(handle, h, &self.pools)));
@@ -260,6 +262,11 @@ impl Core {
         };
         let borrowing = co.borrow_until > 0;
         if borrowing && co.borrow_until.saturating_mul(1000) <= now {
+            return Err(Denial::BadParam);
+        }
+        // Every new borrow is returnable only by its borrower: it must
+        // come with the hash of the borrower's secret.
+        if borrowing && co.return_hash.0.len() != wire::borrow_key::LEN {
             return Err(Denial::BadParam);
         }
         let Some(indices) = self.by_feature.get(&co.feature) else {

@@ -1,6 +1,40 @@
 //! Connections: a client's Hello (and a job's reattach), heartbeats, activity for the options file's TIMEOUT, and the socket going away.
 
 use super::*;
+use wire::text::Esc;
+
+/// The answer to a message one of whose strings breaks the rule of
+/// `wire::text` (too long, or a control character, line separator or
+/// bidi override): LM_BADPARAM naming the field and what is wrong with
+/// it (`Denied` for a checkout or return, which carry a request number;
+/// `Error` otherwise), and the connection closed with that reason for the
+/// log. The reason never holds the string itself.
+pub fn refuse_field(conn: ConnId, msg: &Message, e: &wire::text::FieldError) -> Effects {
+    let mut fx = Effects::default();
+    let code = lmerr::LM_BADPARAM;
+    let req = match msg {
+        Message::Checkout(c) => Some(c.req),
+        Message::ReturnBorrow(r) => Some(r.req),
+        _ => None,
+    };
+    let reply = match req {
+        Some(req) => Message::Denied(Denied {
+            req,
+            code,
+            minor: 0,
+            text: lmerr::text(code).to_string(),
+            detail: e.to_string(),
+        }),
+        None => Message::Error(ErrorReply {
+            code,
+            minor: 0,
+            text: format!("{} {e}", lmerr::text(code)),
+        }),
+    };
+    fx.reply(conn, reply);
+    fx.close(conn, Some(format!("refused: {e}")));
+    fx
+}
 
 impl Core {
     /// Whether the core knows `conn` (it said Hello and was not closed).
@@ -57,8 +91,8 @@ impl Core {
                 }
                 fx.log.push(LogEvent::Note(format!(
                     "{}@{} reconnected: {} license checkout(s) kept",
-                    identity.user,
-                    identity.host,
+                    Esc(&identity.user),
+                    Esc(&identity.host),
                     c.handles.len()
                 )));
                 moved.extend(c.handles);
@@ -90,8 +124,8 @@ impl Core {
             if !moved.is_empty() {
                 fx.log.push(LogEvent::Note(format!(
                     "{}@{} reattached: {} license checkout(s) kept from the previous master",
-                    identity.user,
-                    identity.host,
+                    Esc(&identity.user),
+                    Esc(&identity.host),
                     moved.len()
                 )));
             }

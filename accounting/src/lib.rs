@@ -42,6 +42,7 @@ mod status;
 mod tests;
 mod timers;
 
+pub use connections::refuse_field;
 pub use counters::Counters;
 pub use denial::Denial;
 pub use log::{InReason, LogEvent};
@@ -57,9 +58,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use wire::lmerr;
 use wire::{
-    admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, FeatureStatus,
-    Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked, StatusQuery,
-    StatusReply, Welcome,
+    admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, ErrorReply,
+    FeatureStatus, Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked,
+    StatusQuery, StatusReply, Welcome,
 };
 
 /// A client connection, as the event loop numbers them. Never reused
@@ -525,6 +526,10 @@ struct Holding {
     timeout_ms: Option<u64>,
     /// A borrowed seat: taken until then (ms), connected or not.
     borrow_until: Option<u64>,
+    /// For a borrowed seat: the SHA-256 of the secret an early return must
+    /// show (`wire::borrow_key`). `None` for a borrow from before return
+    /// secrets: only an administrator (lmremove) ends it early.
+    return_hash: Option<Box<[u8; wire::borrow_key::LEN]>>,
     /// Taken over from an old master: freed then (ms) unless its job
     /// reconnects.
     orphan_until: Option<u64>,
@@ -560,6 +565,9 @@ pub struct BorrowRecord {
     pub started_ms: u64,
     /// When the borrow ends (milliseconds since the Unix epoch).
     pub until_ms: u64,
+    /// The SHA-256 of the borrower's return secret; empty for a borrow
+    /// from before return secrets (only lmremove ends it early).
+    pub return_hash: Vec<u8>,
 }
 
 /// A change to the durable set of borrowed seats.
@@ -753,7 +761,20 @@ fn borrow_record(handle: u64, h: &Holding, pools: &[PoolState]) -> BorrowRecord 
         requested: h.requested.clone(),
         started_ms: h.started_ms,
         until_ms: h.borrow_until.unwrap_or(0),
+        return_hash: h
+            .return_hash
+            .as_deref()
+            .map(|h| h.to_vec())
+            .unwrap_or_default(),
     }
+}
+
+/// A return hash as a holding keeps it: exactly [`wire::borrow_key::LEN`]
+/// bytes, else none.
+fn return_hash_of(bytes: &[u8]) -> Option<Box<[u8; wire::borrow_key::LEN]>> {
+    <[u8; wire::borrow_key::LEN]>::try_from(bytes)
+        .ok()
+        .map(Box::new)
 }
 
 /// Who the options file sees. The address is the first `INTERNET=` id the

@@ -4,6 +4,7 @@
 
 use grammar::options::LogClass;
 use std::fmt;
+use wire::text::Esc;
 
 /// Why seats came back without a checkin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +145,7 @@ impl fmt::Display for LogEvent {
                 host,
                 count,
             } => {
-                write!(f, "OUT: \"{feature}\" {user}@{host}  ")?;
+                write!(f, "OUT: \"{}\" {}@{}  ", Esc(feature), Esc(user), Esc(host))?;
                 count_suffix(f, *count)
             }
             LogEvent::In {
@@ -154,7 +155,7 @@ impl fmt::Display for LogEvent {
                 count,
                 reason,
             } => {
-                write!(f, "IN: \"{feature}\" {user}@{host}  ")?;
+                write!(f, "IN: \"{}\" {}@{}  ", Esc(feature), Esc(user), Esc(host))?;
                 match reason {
                     Some(r) => write!(f, "({})", r.word()),
                     None => count_suffix(f, *count),
@@ -168,7 +169,10 @@ impl fmt::Display for LogEvent {
                 minor,
             } => write!(
                 f,
-                "DENIED: \"{feature}\" {user}@{host}  ({})",
+                "DENIED: \"{}\" {}@{}  ({})",
+                Esc(feature),
+                Esc(user),
+                Esc(host),
                 wire::lmerr::short_form(*code, *minor)
             ),
             LogEvent::Unsupported {
@@ -179,20 +183,37 @@ impl fmt::Display for LogEvent {
                 minor,
             } => write!(
                 f,
-                "UNSUPPORTED: \"{feature}\" (PORT_AT_HOST_PLUS ) {user}@{host}  ({})",
+                "UNSUPPORTED: \"{}\" (PORT_AT_HOST_PLUS ) {}@{}  ({})",
+                Esc(feature),
+                Esc(user),
+                Esc(host),
                 wire::lmerr::short_form(*code, *minor)
             ),
-            LogEvent::Expired { feature } => write!(f, "EXPIRED: {feature}"),
+            LogEvent::Expired { feature } => write!(f, "EXPIRED: {}", Esc(feature)),
             LogEvent::Queued {
                 feature,
                 user,
                 host,
-            } => write!(f, "QUEUED: \"{feature}\" {user}@{host}  "),
+            } => write!(
+                f,
+                "QUEUED: \"{}\" {}@{}  ",
+                Esc(feature),
+                Esc(user),
+                Esc(host)
+            ),
             LogEvent::Dequeued {
                 feature,
                 user,
                 host,
-            } => write!(f, "DEQUEUED: \"{feature}\" {user}@{host}  "),
+            } => write!(
+                f,
+                "DEQUEUED: \"{}\" {}@{}  ",
+                Esc(feature),
+                Esc(user),
+                Esc(host)
+            ),
+            // Notes are the core's own sentences; peer strings in them
+            // are escaped where they are quoted (`wire::text::Esc`).
             LogEvent::Note(text) => f.write_str(text),
         }
     }
@@ -201,6 +222,19 @@ impl fmt::Display for LogEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_string_never_starts_a_line() {
+        let forged = LogEvent::Out {
+            feature: "f1".into(),
+            user: "joe".into(),
+            host: "ws1\n 9:00:00 (demo) IN: \"f1\" boss@ws2".into(),
+            count: 1,
+        };
+        let text = forged.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("ws1\\n 9:00:00"), "{text}");
+    }
 
     fn out(count: u32) -> LogEvent {
         LogEvent::Out {

@@ -10,8 +10,8 @@
 //! take a seat that is still held, and a reconnecting application gets its
 //! seats back without a new checkout.
 
-use super::{Core, DupKey, Effects, Holding, Quota, DETACHED};
-use wire::codec::{put_str, Reader, Wire, Writer};
+use super::{return_hash_of, Core, DupKey, Effects, Holding, Quota, DETACHED};
+use wire::codec::{put_str, Blob, Reader, Wire, Writer};
 use wire::DecodeError;
 
 wire::wire_struct!(
@@ -60,8 +60,41 @@ wire::wire_struct!(
         started_ms: u64,
         /// 0: not borrowed.
         borrow_until_ms: u64,
+        /// For a borrowed seat: the SHA-256 of its borrower's return
+        /// secret (`wire::borrow_key`), so that a new master still
+        /// refuses a return without it. Empty otherwise, and in batches
+        /// of layout 1 (from before return secrets).
+        return_hash: Blob,
     }
 );
+
+impl Seat {
+    /// A seat of batch layout 1: the same fields, without the return
+    /// hash. Read field by field, in [`Seat`]'s order.
+    fn get_layout1(r: &mut Reader) -> Result<Seat, DecodeError> {
+        Ok(Seat {
+            handle: Wire::get(r)?,
+            feature: Wire::get(r)?,
+            version: Wire::get(r)?,
+            count: Wire::get(r)?,
+            key: Wire::get(r)?,
+            suite: Wire::get(r)?,
+            user: Wire::get(r)?,
+            host: Wire::get(r)?,
+            display: Wire::get(r)?,
+            pid: Wire::get(r)?,
+            job: Wire::get(r)?,
+            requested: Wire::get(r)?,
+            started_ms: Wire::get(r)?,
+            borrow_until_ms: Wire::get(r)?,
+            return_hash: Blob::default(),
+        })
+    }
+}
+
+/// The batch layout written: 2 added [`Seat::return_hash`]. Layout 1 is
+/// still read (a replicated log written before).
+const LAYOUT: u8 = 2;
 
 wire::wire_struct!(
     /// A SUITE component's seat in its suite: the suite's feature and
@@ -111,9 +144,17 @@ impl Wire for Change {
     }
 
     fn get(r: &mut Reader) -> Result<Self, DecodeError> {
-        match u8::get(r)? {
-            1 => Ok(Change::Grant(Box::new(Seat::get(r)?))),
-            2 => Ok(Change::Release(u64::get(r)?)),
+        Change::get_in(r, LAYOUT)
+    }
+}
+
+impl Change {
+    /// A change of a batch of `layout`.
+    fn get_in(r: &mut Reader, layout: u8) -> Result<Self, DecodeError> {
+        match (u8::get(r)?, layout) {
+            (1, 1) => Ok(Change::Grant(Box::new(Seat::get_layout1(r)?))),
+            (1, _) => Ok(Change::Grant(Box::new(Seat::get(r)?))),
+            (2, _) => Ok(Change::Release(u64::get(r)?)),
             _ => Err(DecodeError::BadValue("change")),
         }
     }
@@ -208,6 +249,12 @@ impl Core {
             requested: h.requested.clone(),
             started_ms: h.started_ms,
             borrow_until_ms: h.borrow_until.unwrap_or(0),
+            return_hash: Blob(
+                h.return_hash
+                    .as_deref()
+                    .map(|h| h.to_vec())
+                    .unwrap_or_default(),
+            ),
         })
     }
 
@@ -217,7 +264,7 @@ impl Core {
     /// deltas is left out: only its release goes, which a standby ignores.
     pub fn encode_batch(&self, origin: u64, seq: u64, deltas: &[Delta]) -> Vec<u8> {
         let mut w = Writer::default();
-        1u8.put(&mut w);
+        LAYOUT.put(&mut w);
         origin.put(&mut w);
         seq.put(&mut w);
         let count_at = w.buf.len();
@@ -268,6 +315,9 @@ impl Core {
         put_str(&h.requested, w);
         h.started_ms.put(w);
         h.borrow_until.unwrap_or(0).put(w);
+        let hash: &[u8] = h.return_hash.as_deref().map_or(&[], |h| h.as_slice());
+        (hash.len() as u32).put(w);
+        w.buf.extend_from_slice(hash);
     }
 
     /// A standby keeps the master's seats and runs no timer; a master
@@ -311,7 +361,9 @@ impl Core {
         let Some(pool) = find(&seat.feature, &seat.version) else {
             fx.log.push(super::LogEvent::Note(format!(
                 "Replicated checkout of \"{}\" by {}@{} names a feature this license file lacks; ignored",
-                seat.feature, seat.user, seat.host
+                wire::text::Esc(&seat.feature),
+                wire::text::Esc(&seat.user),
+                wire::text::Esc(&seat.host)
             )));
             return;
         };
@@ -350,6 +402,7 @@ impl Core {
                 linger_until: None,
                 timeout_ms: None,
                 borrow_until,
+                return_hash: return_hash_of(&seat.return_hash.0),
                 orphan_until: None,
             }),
         );
@@ -431,7 +484,7 @@ impl Batch {
     /// The batch as the replicated log stores it.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        1u8.put(&mut w);
+        LAYOUT.put(&mut w);
         self.origin.put(&mut w);
         self.seq.put(&mut w);
         (self.changes.len() as u32).put(&mut w);
@@ -446,24 +499,26 @@ impl Batch {
     /// comes back.
     pub fn header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
         let mut r = Reader::new(bytes);
-        Batch::read_header(&mut r)
+        Batch::read_header(&mut r).map(|(_, origin, seq)| (origin, seq))
     }
 
-    fn read_header(r: &mut Reader) -> Result<(u64, u64), DecodeError> {
-        if u8::get(r)? != 1 {
+    /// The layout, origin and sequence number.
+    fn read_header(r: &mut Reader) -> Result<(u8, u64, u64), DecodeError> {
+        let layout = u8::get(r)?;
+        if !(1..=LAYOUT).contains(&layout) {
             return Err(DecodeError::BadValue("batch layout"));
         }
-        Ok((u64::get(r)?, u64::get(r)?))
+        Ok((layout, u64::get(r)?, u64::get(r)?))
     }
 
     /// Reads a batch from the replicated log; any damage is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Batch, DecodeError> {
         let mut r = Reader::new(bytes);
-        let (origin, seq) = Batch::read_header(&mut r)?;
+        let (layout, origin, seq) = Batch::read_header(&mut r)?;
         let n = u32::get(&mut r)? as usize;
         let mut changes = Vec::with_capacity(n.min(bytes.len()));
         for _ in 0..n {
-            changes.push(Change::get(&mut r)?);
+            changes.push(Change::get_in(&mut r, layout)?);
         }
         r.finish()?;
         Ok(Batch {
@@ -476,7 +531,7 @@ impl Batch {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{co, core_for, ident};
+    use super::super::tests::{co, core_for, ident, SECRET};
     use super::*;
     use crate::ConnId;
     use proptest::prelude::*;
@@ -549,6 +604,7 @@ FEATURE suite demo 1.0 permanent 2 SUITE_DUP_GROUP=UH
                         if live.contains_key(&c) {
                             let req = Checkout {
                                 borrow_until: if borrow { now / 1000 + 600 } else { 0 },
+                                return_hash: Blob(wire::borrow_key::return_hash(&SECRET).to_vec()),
                                 ..co(FEATURES[f], "1", n)
                             };
                             fx.extend(master.handle_message(now, ConnId(c), Message::Checkout(req)));
@@ -624,5 +680,89 @@ FEATURE suite demo 1.0 permanent 2 SUITE_DUP_GROUP=UH
             prop_assert_eq!(left, expect, "unclaimed seats are freed after the grace period");
             standby.check_invariants();
         }
+    }
+
+    /// A borrow's return hash goes with its replicated seat: a standby
+    /// that becomes master refuses a return without the secret and takes
+    /// the genuine one.
+    #[test]
+    fn a_new_master_knows_who_may_return_a_borrow() {
+        let now = 1_700_000_000_000u64;
+        let mut master = core_for(LICENSE);
+        master.config.replicate = true;
+        let mut standby = core_for(LICENSE);
+        standby.set_standby(true);
+        let _ = master.connect(now, ConnId(1), ident("joe", "lap"));
+        let fx = master.checkout(
+            now,
+            ConnId(1),
+            &Checkout {
+                borrow_until: now / 1000 + 600,
+                return_hash: Blob(wire::borrow_key::return_hash(&SECRET).to_vec()),
+                ..co("f3", "1", 1)
+            },
+        );
+        let batch = Batch::decode(&master.encode_batch(1, 1, &fx.changes)).unwrap();
+        let Change::Grant(seat) = &batch.changes[0] else {
+            panic!("{batch:?}")
+        };
+        assert_eq!(seat.return_hash.0, wire::borrow_key::return_hash(&SECRET));
+        let _ = standby.apply_changes(batch.changes);
+        standby.promote(now, 1000);
+        let _ = standby.connect(now, ConnId(7), ident("joe", "lap"));
+        let forged = wire::ReturnBorrow {
+            req: 1,
+            feature: "f3".into(),
+            secret: Blob(vec![0; 32]),
+        };
+        let fx = standby.return_borrow(now, ConnId(7), &forged);
+        assert!(
+            matches!(&fx.replies[0].1, Message::Denied(d) if d.code == wire::lmerr::LM_NOTLICADMIN),
+            "{fx:?}"
+        );
+        assert_eq!(picture(&standby).0, [0, 0, 1, 0, 0, 0]);
+        let genuine = wire::ReturnBorrow {
+            secret: Blob(SECRET.to_vec()),
+            ..forged
+        };
+        let fx = standby.return_borrow(now, ConnId(7), &genuine);
+        assert!(matches!(&fx.replies[0].1, Message::CheckedIn(_)), "{fx:?}");
+        assert_eq!(picture(&standby).0, [0, 0, 0, 0, 0, 0]);
+    }
+
+    /// A batch of layout 1 (written before return hashes) still reads:
+    /// its seats have none.
+    #[test]
+    fn batches_of_layout_1_still_read() {
+        let seat = Seat {
+            handle: 4,
+            feature: "f1".into(),
+            version: "1.0".into(),
+            count: 1,
+            user: "joe".into(),
+            return_hash: Blob(vec![1, 2]),
+            ..Seat::default()
+        };
+        let mut bytes = Batch {
+            origin: 3,
+            seq: 9,
+            changes: vec![Change::Grant(Box::new(seat.clone())), Change::Release(2)],
+        }
+        .encode();
+        // Layout 1: the same without the hash (its 4-byte length and
+        // bytes end the seat).
+        bytes[0] = 1;
+        let seat_end = bytes.len() - 1 - 8;
+        bytes.drain(seat_end - 6..seat_end);
+        let batch = Batch::decode(&bytes).unwrap();
+        let expected = Seat {
+            return_hash: Blob::default(),
+            ..seat
+        };
+        assert_eq!(
+            batch.changes,
+            vec![Change::Grant(Box::new(expected)), Change::Release(2)]
+        );
+        assert!(Batch::decode(&[3, 0, 0]).is_err(), "unknown layout");
     }
 }

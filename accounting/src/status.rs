@@ -126,9 +126,10 @@ impl Core {
                     .unwrap_or_default(),
                 vendor_string: p.pool.vendor_string.clone().unwrap_or_default(),
                 reservations: self.reservations_of(&p.pool, &mut listed),
+                omitted: 0,
             })
             .collect();
-        StatusReply {
+        let mut reply = StatusReply {
             server: self.config.vendor.clone(),
             version: self.config.version.clone(),
             host: self.config.host.clone(),
@@ -137,7 +138,9 @@ impl Core {
             features,
             license_files: Vec::new(),
             triad: Vec::new(),
-        }
+        };
+        fit_holders(&mut reply, wire::frame::DEFAULT_MAX_PAYLOAD);
+        reply
     }
 
     /// The RESERVE lines of `pool`'s feature, the first time the feature
@@ -160,5 +163,70 @@ impl Core {
                 name: r.who().name.clone(),
             })
             .collect()
+    }
+}
+
+/// Bytes `v` takes on the wire.
+fn encoded_len(v: &impl wire::codec::Wire) -> usize {
+    let mut w = wire::codec::Writer::default();
+    v.put(&mut w);
+    w.buf.len()
+}
+
+/// Leaves holders out of `reply` until its payload fits in `max_payload`
+/// bytes, so that a client with the usual frame limit can always read it
+/// whatever the holders' names and however many there are. Each pool's
+/// `omitted` counts the holders left out of it; counts (`in_use`) stay
+/// whole. When not all fit, borrowed seats go first, over every pool
+/// (lmdown looks for them: it wants -force while any are out), then the
+/// others in order, pool by pool, until one does not fit.
+pub fn fit_holders(reply: &mut StatusReply, max_payload: usize) {
+    let all: usize = reply
+        .features
+        .iter()
+        .flat_map(|f| &f.holders)
+        .map(encoded_len)
+        .sum();
+    let taken: Vec<Vec<Holder>> = reply
+        .features
+        .iter_mut()
+        .map(|f| std::mem::take(&mut f.holders))
+        .collect();
+    let mut room = max_payload.saturating_sub(encoded_len(reply));
+    if all <= room {
+        for (f, holders) in reply.features.iter_mut().zip(taken) {
+            f.holders = holders;
+        }
+        return;
+    }
+    let mut take = |h: &Holder, f: &mut FeatureStatus, more: bool| {
+        let n = encoded_len(h);
+        let fits = more && n <= room;
+        if fits {
+            room -= n;
+        } else {
+            f.omitted += 1;
+        }
+        fits
+    };
+    let mut others = Vec::with_capacity(taken.len());
+    for (f, holders) in reply.features.iter_mut().zip(taken) {
+        let (borrowed, rest): (Vec<Holder>, Vec<Holder>) =
+            holders.into_iter().partition(|h| h.borrow_until > 0);
+        for h in borrowed {
+            if take(&h, f, true) {
+                f.holders.push(h);
+            }
+        }
+        others.push(rest);
+    }
+    let mut more = true;
+    for (f, rest) in reply.features.iter_mut().zip(others) {
+        for h in rest {
+            more = take(&h, f, more);
+            if more {
+                f.holders.push(h);
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 use super::*;
 use grammar::pool::build_pools;
 use std::collections::HashMap;
+use wire::codec::Blob;
 
 const DEMO: &str = "\
 SERVER this_host ANY 27000
@@ -53,6 +54,19 @@ pub(super) fn co(feature: &str, version: &str, count: u32) -> Checkout {
         dup_group: 0,
         queue: false,
         borrow_until: 0,
+        return_hash: Blob::default(),
+    }
+}
+
+/// The return secret of the borrows these tests make.
+pub(super) const SECRET: [u8; wire::borrow_key::LEN] = [5; wire::borrow_key::LEN];
+
+/// A return of `feature` showing `secret`.
+fn give_back(req: u32, feature: &str, secret: &[u8]) -> ReturnBorrow {
+    ReturnBorrow {
+        req,
+        feature: feature.into(),
+        secret: Blob(secret.to_vec()),
     }
 }
 
@@ -1434,6 +1448,7 @@ fn until(now: u64, hours: u64) -> u64 {
 fn borrow(core: &mut Core, now: u64, conn: u64, feature: &str, hours: u64) -> Effects {
     let req = Checkout {
         borrow_until: until(now, hours),
+        return_hash: Blob(wire::borrow_key::return_hash(&SECRET).to_vec()),
         ..co(feature, "1.0", 1)
     };
     core.checkout(now, ConnId(conn), &req)
@@ -1502,6 +1517,7 @@ fn a_borrowed_seat_outlives_checkin_and_disconnect_until_returned_or_expired() {
         },
     );
     assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_REMOVE_LINGER);
+    assert_eq!(in_use(&core, "bf"), 1);
     // lmdown needs -force while seats are borrowed.
     let fx = core.admin(now, ConnId(9), &admin(admin_op::SHUTDOWN));
     assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_BORROW_DOWN);
@@ -1513,27 +1529,13 @@ fn a_borrowed_seat_outlives_checkin_and_disconnect_until_returned_or_expired() {
     core.connect(now, ConnId(2), ident("joe", "LAP"))
         .replies
         .clear();
-    let fx = core.return_borrow(
-        now,
-        ConnId(2),
-        &ReturnBorrow {
-            req: 5,
-            feature: "bf".into(),
-        },
-    );
+    let fx = core.return_borrow(now, ConnId(2), &give_back(5, "bf", &SECRET));
     assert!(
         matches!(fx.replies[0].1, Message::CheckedIn(Checkin { req: 5, handle }) if handle == h)
     );
     assert_eq!(fx.borrows, vec![BorrowChange::Remove(h)]);
     assert_eq!(in_use(&core, "bf"), 0);
-    let fx = core.return_borrow(
-        now,
-        ConnId(2),
-        &ReturnBorrow {
-            req: 6,
-            feature: "bf".into(),
-        },
-    );
+    let fx = core.return_borrow(now, ConnId(2), &give_back(6, "bf", &SECRET));
     assert_eq!(denied(&fx).0, lmerr::LM_UNBORROWED_ALREADY);
     // A second borrow runs out on its own.
     let h2 = granted(&borrow(&mut core, now, 2, "bf", 1));
@@ -1581,14 +1583,7 @@ fn borrowed_seats_are_restored_and_kept_across_shutdown() {
         .clear();
     let h = granted(&core.checkout(now, ConnId(5), &co("bf", "1.0", 1)));
     assert!(h > 99, "handles never repeat a restored one");
-    let fx = core.return_borrow(
-        now,
-        ConnId(5),
-        &ReturnBorrow {
-            req: 1,
-            feature: "bf".into(),
-        },
-    );
+    let fx = core.return_borrow(now, ConnId(5), &give_back(1, "bf", &SECRET));
     assert_eq!(
         denied(&fx).0,
         lmerr::LM_UNBORROWED_ALREADY,
@@ -1767,6 +1762,7 @@ FEATURE f3 demo 1.0 permanent 3 USER_BASED
                         let req = Checkout {
                             queue,
                             borrow_until: if borrow { now / 1000 + 1800 } else { 0 },
+                            return_hash: Blob(wire::borrow_key::return_hash(&SECRET).to_vec()),
                             ..co(FEATURES[feature], "1", count)
                         };
                         let fx = core.handle_message(now, ConnId(conn), Message::Checkout(req));
@@ -1780,7 +1776,7 @@ FEATURE f3 demo 1.0 permanent 3 USER_BASED
                         }
                     }
                     Op::Return { conn, feature } => {
-                        let r = ReturnBorrow { req: 0, feature: FEATURES[feature].into() };
+                        let r = give_back(0, FEATURES[feature], &SECRET);
                         let fx = core.handle_message(now, ConnId(conn), Message::ReturnBorrow(r));
                         absorb(&mut core, now, fx, &mut live);
                     }
@@ -1984,4 +1980,196 @@ fn status_lists_reservations_once_per_feature() {
             ("f2".into(), vec![]),
         ]
     );
+}
+
+#[test]
+fn a_forged_return_is_refused_and_the_seat_stays_out() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    let _ = core.connect(now, ConnId(1), ident("joe", "lap"));
+    let h = granted(&borrow(&mut core, now, 1, "bf", 2));
+    let _ = core.disconnect(now, ConnId(1));
+    // Someone else claims joe's user, host and display.
+    let _ = core.connect(now, ConnId(2), ident("joe", "lap"));
+    for secret in [
+        &[][..],
+        &[0u8; 32][..],
+        &wire::borrow_key::return_hash(&SECRET)[..],
+    ] {
+        let fx = core.return_borrow(now, ConnId(2), &give_back(3, "bf", secret));
+        assert_eq!(denied(&fx).0, lmerr::LM_NOTLICADMIN);
+        assert!(
+            denied_detail(&fx).contains("only the client that borrowed"),
+            "{fx:?}"
+        );
+        assert!(fx.borrows.is_empty());
+        assert_eq!(lines(&fx).len(), 1, "one log line: {:?}", lines(&fx));
+        assert_eq!(in_use(&core, "bf"), 1);
+    }
+    // The borrower's secret returns it.
+    let fx = core.return_borrow(now, ConnId(2), &give_back(4, "bf", &SECRET));
+    assert!(matches!(fx.replies[0].1, Message::CheckedIn(Checkin { handle, .. }) if handle == h));
+    assert_eq!(in_use(&core, "bf"), 0);
+    core.check_invariants();
+}
+
+#[test]
+fn a_borrow_needs_a_return_hash() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    let _ = core.connect(now, ConnId(1), ident("joe", "lap"));
+    let req = Checkout {
+        borrow_until: until(now, 1),
+        ..co("bf", "1.0", 1)
+    };
+    assert_eq!(
+        denied(&core.checkout(now, ConnId(1), &req)).0,
+        lmerr::LM_BADPARAM
+    );
+    assert_eq!(in_use(&core, "bf"), 0);
+}
+
+/// joe's borrow of one `bf` (handle 5) as a store from before return
+/// secrets holds it: no return hash.
+fn borrowed_before_secrets(now: u64) -> BorrowRecord {
+    BorrowRecord {
+        handle: 5,
+        feature: "bf".into(),
+        version: "1.0".into(),
+        count: 1,
+        user: "joe".into(),
+        host: "lap".into(),
+        display: "d".into(),
+        pid: 1,
+        requested: "1.0".into(),
+        started_ms: now - 1000,
+        until_ms: now + 3_600_000,
+        return_hash: Vec::new(),
+    }
+}
+
+#[test]
+fn a_borrow_from_before_return_secrets_is_returned_by_no_client() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    let _ = core.restore_borrows(now, vec![borrowed_before_secrets(now)]);
+    let _ = core.connect(now, ConnId(1), ident("joe", "lap"));
+    let fx = core.return_borrow(now, ConnId(1), &give_back(1, "bf", &SECRET));
+    assert_eq!(denied(&fx).0, lmerr::LM_NOTLICADMIN);
+    assert!(
+        denied_detail(&fx).contains("before borrows carried"),
+        "{fx:?}"
+    );
+    assert_eq!(in_use(&core, "bf"), 1);
+}
+
+#[test]
+fn a_status_reply_always_fits_in_a_frame() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(
+        "FEATURE big demo 1.0 permanent 500\nFEATURE small demo 1.0 permanent 5\n\
+         FEATURE bf demo 1.0 permanent 3 BORROW=72\n",
+    );
+    let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+    for conn in 1..=300u64 {
+        let who = ClientIdentity {
+            display: long('d', wire::text::MAX_DISPLAY),
+            ..ident(
+                &format!("{conn}{}", long('u', wire::text::MAX_USER - 3)),
+                &long('h', wire::text::MAX_HOST),
+            )
+        };
+        let _ = core.connect(now, ConnId(conn), who);
+        granted(&core.checkout(now, ConnId(conn), &co("big", "1.0", 1)));
+    }
+    let _ = core.connect(now, ConnId(999), ident("ann", "ws"));
+    granted(&core.checkout(now, ConnId(999), &co("small", "1.0", 1)));
+    granted(&borrow(&mut core, now, 999, "bf", 2));
+    let reply = core.status_reply("");
+    let frame = Message::Status(reply.clone()).to_frame_bytes();
+    assert!(frame.len() - wire::frame::HEADER_LEN <= wire::frame::DEFAULT_MAX_PAYLOAD);
+    let big = &reply.features[0];
+    assert_eq!(big.in_use, 300, "counts stay whole");
+    assert!(big.omitted > 0 && big.holders.len() + big.omitted as usize == 300);
+    assert_eq!(
+        big.holders[0].user,
+        format!("1{}", long('u', 125)),
+        "the first are kept"
+    );
+    // A feature after the cut lists none, and says how many...
+    assert_eq!(
+        (reply.features[1].holders.len(), reply.features[1].omitted),
+        (0, 1)
+    );
+    // ... but borrowed seats are listed first, whatever their pool (lmdown
+    // looks for them).
+    assert_eq!(
+        (reply.features[2].holders.len(), reply.features[2].omitted),
+        (1, 0)
+    );
+    assert!(reply.features[2].holders[0].borrow_until > 0);
+    // One feature asked for alone fits whole.
+    let small = core.status_reply("small");
+    assert_eq!(
+        (small.features[0].holders.len(), small.features[0].omitted),
+        (1, 0)
+    );
+}
+
+#[test]
+fn a_refused_string_gets_badparam_naming_the_field_and_closes() {
+    let hello = Message::Hello(wire::Hello {
+        identity: ident("joe", "ws1\n12:00:00 (demo) IN: \"f1\" x@y"),
+    });
+    let e = wire::text::check_request(&hello).unwrap_err();
+    let fx = refuse_field(ConnId(3), &hello, &e);
+    let Message::Error(err) = &fx.replies[0].1 else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(err.code, lmerr::LM_BADPARAM);
+    assert!(
+        err.text.contains("Hello host") && !err.text.contains("IN:"),
+        "{err:?}"
+    );
+    let reason = fx.close[0].reason.clone().unwrap();
+    assert!(
+        reason.contains("Hello host") && !reason.contains('\n'),
+        "{reason}"
+    );
+    let checkout = Message::Checkout(Checkout {
+        req: 9,
+        ..co("f\u{202e}1", "1.0", 1)
+    });
+    let e = wire::text::check_request(&checkout).unwrap_err();
+    let fx = refuse_field(ConnId(3), &checkout, &e);
+    assert_eq!(denied(&fx).0, lmerr::LM_BADPARAM);
+    assert!(denied_detail(&fx).contains("Checkout feature"));
+}
+
+#[test]
+fn lmremove_force_ends_a_borrow_even_one_without_a_return_hash() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for(BORROWABLE);
+    let _ = core.restore_borrows(now, vec![borrowed_before_secrets(now)]);
+    let remove = AdminRequest {
+        feature: "bf".into(),
+        user: "joe".into(),
+        host: "lap".into(),
+        ..admin(admin_op::REMOVE_USER)
+    };
+    let fx = core.admin(now, ConnId(9), &remove);
+    assert_eq!(admin_reply(&fx, ConnId(9)).0, lmerr::LM_REMOVE_LINGER);
+    let fx = core.admin(
+        now,
+        ConnId(9),
+        &AdminRequest {
+            force: true,
+            ..remove
+        },
+    );
+    assert_eq!(admin_reply(&fx, ConnId(9)).0, 0);
+    assert_eq!(fx.borrows, vec![BorrowChange::Remove(5)]);
+    assert_eq!(lines(&fx), vec!["IN: \"bf\" joe@lap  (REMOVED)"]);
+    assert_eq!(in_use(&core, "bf"), 0);
+    core.check_invariants();
 }

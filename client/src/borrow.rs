@@ -307,45 +307,59 @@ pub fn format_local(secs: u64) -> String {
 // ---------------------------------------------------------------------------
 // The store
 
-/// One borrowed license, as recorded on the borrowing machine.
+pub use crate::borrow_record::BorrowRecord;
+use crate::borrow_record::{self as record, RecordError};
+
+/// Vendor and feature → record, both as bytes of [`crate::borrow_record`]'s
+/// codec. Earlier stores kept `redb` tuples in other tables (`borrows`,
+/// then `sealed_borrows`); those are not read: decoding them is what a
+/// damaged file could make panic.
+const BORROWS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("borrow_records");
+
+/// A record the store holds but cannot read: it is skipped (never
+/// honoured) and reported with the file and the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BorrowRecord {
-    pub vendor: String,
-    pub feature: String,
-    /// The version granted (the license line's).
-    pub version: String,
-    pub count: u32,
-    /// The license line's expiry, as a license file writes it.
-    pub expiry: String,
-    /// Unix time of the checkout.
-    pub borrowed_at: u64,
-    /// Unix time the borrow ends.
-    pub until: u64,
-    /// The search-path entry of the server that lent it (`port@host`, a
-    /// triad or a license file), where an early return goes.
-    pub server: String,
-    /// The server's handle for the seat.
-    pub handle: u64,
-    /// The vendor daemon's seal over the terms above and the borrower's
-    /// user and host (`grammar::publisher::BorrowSeal`): a record edited
-    /// afterwards no longer verifies, and is not honoured.
-    pub seal: Vec<u8>,
+pub struct DamagedRecord {
+    pub path: PathBuf,
+    /// `vendor/feature` when the key reads, else its bytes in hex.
+    pub key: String,
+    pub error: RecordError,
 }
 
-impl BorrowRecord {
-    /// True if and only if the borrow is over at `now`.
-    pub fn is_expired(&self, now: u64) -> bool {
-        now >= self.until
+impl fmt::Display for DamagedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "borrow store {}: record {}: {}; skipped",
+            self.path.display(),
+            self.key,
+            self.error
+        )
     }
 }
 
-/// (vendor, feature) → (version, count, expiry, borrowed_at, until, server,
-/// handle, seal).
-type RecordValue<'a> = (&'a str, u32, &'a str, u64, u64, &'a str, u64, &'a [u8]);
-/// Records from before borrows were sealed sit in another table (`borrows`)
-/// and are ignored: they could not be honoured anyway.
-const BORROWS: TableDefinition<'_, (&str, &str), RecordValue<'_>> =
-    TableDefinition::new("sealed_borrows");
+/// What the store holds: the records that read, and those that do not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub records: Vec<BorrowRecord>,
+    pub damaged: Vec<DamagedRecord>,
+}
+
+/// A key as a message names it: escaped, it cannot break a line.
+fn key_text(key: &[u8]) -> String {
+    match record::decode_key(key) {
+        Ok((vendor, feature)) => format!(
+            "{}/{}",
+            wire::text::escape(&vendor),
+            wire::text::escape(&feature)
+        ),
+        Err(_) => key
+            .iter()
+            .take(32)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    }
+}
 
 /// Why the borrow store could not be used. It names the file.
 #[derive(Debug, thiserror::Error)]
@@ -438,6 +452,12 @@ impl BorrowStore {
         if !create && !self.path.exists() {
             return Ok(None);
         }
+        if create {
+            // Owner-only before redb writes anything in it: the records
+            // hold the secrets that return borrows early.
+            crate::platform::create_private_file(&self.path)
+                .map_err(|e| self.err(action)(e.into()))?;
+        }
         let deadline = std::time::Instant::now() + BUSY_WAIT;
         let db = loop {
             let opened = if create {
@@ -469,19 +489,8 @@ impl BorrowStore {
                 let tx = db.begin_write()?;
                 {
                     let mut t = tx.open_table(BORROWS)?;
-                    t.insert(
-                        (r.vendor.as_str(), r.feature.as_str()),
-                        (
-                            r.version.as_str(),
-                            r.count,
-                            r.expiry.as_str(),
-                            r.borrowed_at,
-                            r.until,
-                            r.server.as_str(),
-                            r.handle,
-                            r.seal.as_slice(),
-                        ),
-                    )?;
+                    let key = record::encode_key(&r.vendor, &r.feature);
+                    t.insert(key.as_slice(), record::encode_value(r).as_slice())?;
                 }
                 tx.commit()?;
                 Ok(())
@@ -492,34 +501,35 @@ impl BorrowStore {
     }
 
     /// Every record, expired ones included, ordered by vendor and feature.
+    /// Records that do not read are left out ([`BorrowStore::read`] lists
+    /// them).
     pub fn list(&self) -> Result<Vec<BorrowRecord>, BorrowStoreError> {
+        Ok(self.read()?.records)
+    }
+
+    /// Every record, and every record that does not read (damaged, or
+    /// written by a later version), named by its key.
+    pub fn read(&self) -> Result<Listing, BorrowStoreError> {
         let found = self.open(
             false,
             |db| {
                 let tx = db.begin_read()?;
                 let t = match tx.open_table(BORROWS) {
                     Ok(t) => t,
-                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Listing::default()),
                     Err(e) => return Err(e.into()),
                 };
-                let mut out = Vec::new();
+                let mut out = Listing::default();
                 for row in t.iter()? {
                     let (k, v) = row?;
-                    let (vendor, feature) = k.value();
-                    let (version, count, expiry, borrowed_at, until, server, handle, seal) =
-                        v.value();
-                    out.push(BorrowRecord {
-                        vendor: vendor.to_string(),
-                        feature: feature.to_string(),
-                        version: version.to_string(),
-                        count,
-                        expiry: expiry.to_string(),
-                        borrowed_at,
-                        until,
-                        server: server.to_string(),
-                        handle,
-                        seal: seal.to_vec(),
-                    });
+                    match record::decode(k.value(), v.value()) {
+                        Ok(r) => out.records.push(r),
+                        Err(error) => out.damaged.push(DamagedRecord {
+                            path: self.path.clone(),
+                            key: key_text(k.value()),
+                            error,
+                        }),
+                    }
                 }
                 Ok(out)
             },
@@ -549,7 +559,8 @@ impl BorrowStore {
                 let tx = db.begin_write()?;
                 let removed = {
                     let mut t = tx.open_table(BORROWS)?;
-                    let existed = t.remove((vendor, feature))?.is_some();
+                    let key = record::encode_key(vendor, feature);
+                    let existed = t.remove(key.as_slice())?.is_some();
                     existed
                 };
                 tx.commit()?;
@@ -569,8 +580,10 @@ impl BorrowStore {
                 let mut n = 0usize;
                 {
                     let mut t = tx.open_table(BORROWS)?;
+                    // A record that does not read is kept: it is reported
+                    // by `read`, not silently lost.
                     t.retain(|_, v| {
-                        let keep = now < v.4;
+                        let keep = record::until_of(v).is_none_or(|until| now < until);
                         n += usize::from(!keep);
                         keep
                     })?;
@@ -728,6 +741,7 @@ mod tests {
             server: "27000@localhost".into(),
             handle: 7,
             seal: vec![1, 2, 3],
+            secret: vec![4; 32],
         }
     }
 
@@ -742,6 +756,14 @@ mod tests {
         assert!(!store.path().exists());
 
         store.put(&record("f1", 5000)).expect("put");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path())
+                .expect("store")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the secrets are the owner's alone");
+        }
         store.put(&record("f2", 2000)).expect("put");
         let mut other = record("f1", 9000);
         other.vendor = "acme".into();
@@ -776,6 +798,38 @@ mod tests {
         assert!(again.remove("demo", "f1").expect("remove"));
         assert!(!again.remove("demo", "f1").expect("remove"));
         assert_eq!(again.list().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_record_is_reported_and_skipped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = BorrowStore::at(dir.path().join("borrow"));
+        store.put(&record("f1", 5000)).expect("put");
+        // Bytes no version of ours wrote, under a good key and a bad one.
+        let db = redb::Database::create(store.path()).expect("open");
+        let tx = db.begin_write().expect("write");
+        {
+            let mut t = tx.open_table(BORROWS).expect("table");
+            let key = record::encode_key("demo", "f2");
+            t.insert(key.as_slice(), &[1u8, 0, 200, 1][..])
+                .expect("insert");
+            t.insert(&[0xffu8, 0xff][..], &[][..]).expect("insert");
+        }
+        tx.commit().expect("commit");
+        drop(db);
+        let listing = store.read().expect("read");
+        assert_eq!(listing.records, vec![record("f1", 5000)]);
+        let named: Vec<String> = listing.damaged.iter().map(|d| d.key.clone()).collect();
+        assert_eq!(named, ["demo/f2", "ffff"]);
+        let text = listing.damaged[0].to_string();
+        assert!(
+            text.contains(&store.path().display().to_string()) && text.contains("demo/f2"),
+            "{text}"
+        );
+        // Purging keeps them (they are reported, not lost); the good
+        // record goes when it expires.
+        assert_eq!(store.purge_expired(6000).expect("purge"), 1);
+        assert_eq!(store.read().expect("read").damaged.len(), 2);
     }
 
     #[test]

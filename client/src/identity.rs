@@ -51,11 +51,13 @@ impl LocalIdentity {
     }
 
     /// The hostids to show servers: Ethernet addresses, the 32-bit id and
-    /// `INTERNET=` addresses.
+    /// `INTERNET=` addresses; no more than the servers take
+    /// (`wire::text::MAX_HOSTIDS`).
     pub fn hostids(&self) -> Vec<String> {
         let mut ids = self.ethernet.clone();
         ids.extend(self.hostid32.clone());
         ids.extend(self.host.addresses.iter().map(|a| format!("INTERNET={a}")));
+        ids.truncate(wire::text::MAX_HOSTIDS);
         ids
     }
 

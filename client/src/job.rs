@@ -135,6 +135,8 @@ pub struct QueuedLicense {
     feature: String,
     version: String,
     borrow_until: u64,
+    /// The borrow's return secret (see [`Ask::secret`]).
+    secret: [u8; wire::borrow_key::LEN],
     /// The vendor daemon's LM_FEATQUEUE answer, feature and path filled in.
     queued: LmError,
     job: Weak<JobInner>,
@@ -226,6 +228,9 @@ pub struct License {
     borrowed_until: u64,
     /// For a borrow: the vendor daemon's seal over its terms.
     seal: Vec<u8>,
+    /// For a borrow granted now: the secret that returns it early (kept in
+    /// the local borrow record). Empty otherwise.
+    secret: Vec<u8>,
     /// VENDOR_STRING, NOTICE, ISSUER, SN of the line behind it (boxed:
     /// rarely read, and a License is moved around a lot).
     terms: Box<LineTerms>,
@@ -373,6 +378,13 @@ impl Job {
                 "a checkout needs a feature name and a count of at least 1".into(),
             ));
         }
+        // Refused here rather than by the server, which would close the
+        // connection (and with it this job's other seats on it).
+        if let Err(e) = wire::text::check_field("feature", feature, wire::text::MAX_FEATURE)
+            .and_then(|()| wire::text::check_field("version", version, wire::text::MAX_VERSION))
+        {
+            return Err(bad(e.to_string()));
+        }
         let now = borrow::now_unix();
         let borrow_until = match options.borrow {
             Borrow::No => 0,
@@ -402,6 +414,12 @@ impl Job {
         let ask = Ask {
             queue: options.wait != Wait::NoWait,
             borrow_until,
+            // Fresh for every borrow, from the thread's OS-seeded CSPRNG.
+            secret: if borrow_until == 0 {
+                [0; wire::borrow_key::LEN]
+            } else {
+                rand::random()
+            },
         };
         let mut outcome = None;
         for entry in &path.entries {
@@ -480,9 +498,12 @@ impl Job {
 
     /// Returns the borrowed license of `feature` early: asks the server
     /// that lent it (the one in the local record, else the servers of the
-    /// license path) to take it back, then deletes the local record. When
-    /// the server has no such borrow (LM_UNBORROWED_ALREADY), the local
-    /// record is stale and deleted too, and the error is returned.
+    /// license path) to take it back, showing the return secret kept in
+    /// the local record, then deletes the record. When the server has no
+    /// such borrow (LM_UNBORROWED_ALREADY), the local record is stale and
+    /// deleted too, and the error is returned. Without the record's secret
+    /// (no record, or one made before borrows had secrets) the server
+    /// refuses (LM_NOTLICADMIN) and the license stays borrowed.
     pub fn return_borrow(&self, feature: &str) -> Result<(), LmError> {
         let vendor = self.inner.ctx.vendor.clone();
         let store = self.borrow_store();
@@ -496,6 +517,13 @@ impl Job {
             Some(r) => LicensePath::explicit(&r.server),
             None => self.license_path(),
         };
+        // The secret the borrowing checkout's hash stands for: without
+        // it (no local record, or one from before return secrets) the
+        // server refuses the return (LM_NOTLICADMIN).
+        let secret = record
+            .as_ref()
+            .map(|r| r.secret.clone())
+            .unwrap_or_default();
         let forget = || {
             if let Some(s) = &store {
                 let _ = s.remove(&vendor, feature);
@@ -516,7 +544,7 @@ impl Job {
                 }
             };
             for route in routes {
-                match self.return_at(&route, feature) {
+                match self.return_at(&route, feature, &secret) {
                     Ok(()) => {
                         forget();
                         return Ok(());
@@ -635,6 +663,7 @@ impl Job {
             seat: None,
             borrowed_until: r.until,
             seal: r.seal,
+            secret: r.secret,
             terms: Box::default(),
             job: Arc::downgrade(&self.inner),
             returned: AtomicBool::new(false),
@@ -642,7 +671,7 @@ impl Job {
     }
 
     /// Sends `ReturnBorrow` for `feature` on a connection of its own.
-    fn return_at(&self, route: &Route, feature: &str) -> Result<(), LmError> {
+    fn return_at(&self, route: &Route, feature: &str, secret: &[u8]) -> Result<(), LmError> {
         let mut conn = match establish(route, &self.inner.ctx, &|_| false)? {
             Reached::New(conn, _) => conn,
             Reached::Existing(addr) => {
@@ -659,6 +688,7 @@ impl Job {
         conn.send(&Message::ReturnBorrow(ReturnBorrow {
             req,
             feature: feature.to_string(),
+            secret: wire::codec::Blob(secret.to_vec()),
         }))
         .map_err(|e| {
             LmError::new(
@@ -758,6 +788,7 @@ impl Job {
                 seat: None,
                 borrowed_until: 0,
                 seal: Vec::new(),
+                secret: Vec::new(),
                 terms: Box::new(g.terms),
                 job: Arc::downgrade(&self.inner),
                 returned: AtomicBool::new(false),
@@ -815,6 +846,7 @@ impl Job {
                 req.count,
                 ask.queue,
                 ask.borrow_until,
+                ask.return_hash(),
             );
             if !session.holds_seats() {
                 session.close();
@@ -825,7 +857,7 @@ impl Job {
                     let accepted = self.inner.accept(
                         g,
                         version,
-                        ask.borrow_until,
+                        (ask.borrow_until, &ask.secret),
                         (&session, seat),
                         route.entry.clone(),
                     );
@@ -842,6 +874,7 @@ impl Job {
                         feature: req.feature.clone(),
                         version: version.to_string(),
                         borrow_until: ask.borrow_until,
+                        secret: ask.secret,
                         queued,
                         job: Arc::downgrade(&self.inner),
                         done: false,
@@ -860,6 +893,20 @@ impl Job {
 struct Ask {
     queue: bool,
     borrow_until: u64,
+    /// For a borrow: the secret whose hash the checkout carries and
+    /// which an early return must show (`wire::borrow_key`); kept in the
+    /// local borrow record only.
+    secret: [u8; wire::borrow_key::LEN],
+}
+
+impl Ask {
+    /// The hash a borrowing checkout sends; nothing for another.
+    fn return_hash(&self) -> Vec<u8> {
+        if self.borrow_until == 0 {
+            return Vec::new();
+        }
+        wire::borrow_key::return_hash(&self.secret).to_vec()
+    }
 }
 
 /// The servers an entry names: itself for `port@host` and triads, the
@@ -919,7 +966,7 @@ impl JobInner {
         self: &Arc<Self>,
         g: wire::Granted,
         version: &str,
-        borrowed_until: u64,
+        (borrowed_until, secret): (u64, &[u8; wire::borrow_key::LEN]),
         (session, seat): (&Arc<Session>, u64),
         entry: String,
     ) -> Result<License, LmError> {
@@ -942,6 +989,11 @@ impl JobInner {
             seat: Some((Arc::clone(session), seat)),
             borrowed_until,
             seal: g.seal.0,
+            secret: if borrowed_until == 0 {
+                Vec::new()
+            } else {
+                secret.to_vec()
+            },
             job: Arc::downgrade(self),
             returned: AtomicBool::new(false),
         })
@@ -972,6 +1024,7 @@ impl JobInner {
             server: l.source.clone(),
             handle: l.handle().unwrap_or(0),
             seal: l.seal.clone(),
+            secret: l.secret.clone(),
         };
         let result = match self.borrow_store() {
             Some(store) => store.put(&record).map_err(|e| e.to_string()),
@@ -1200,7 +1253,7 @@ impl QueuedLicense {
                     .accept(
                         g,
                         &self.version,
-                        self.borrow_until,
+                        (self.borrow_until, &self.secret),
                         (&self.session, seat),
                         self.session.route().entry.clone(),
                     )

@@ -44,6 +44,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod borrow;
+pub mod borrow_record;
 pub mod error;
 pub mod event;
 pub mod identity;

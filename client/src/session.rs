@@ -396,6 +396,7 @@ impl Session {
         count: u32,
         queue: bool,
         borrow_until: u64,
+        return_hash: Vec<u8>,
     ) -> Result<Outcome, LmError> {
         let shared = &self.shared;
         let st = lock(&shared.state);
@@ -416,6 +417,7 @@ impl Session {
         let (mut st, req, reply) = request(shared, st, "checkout", register, |req| {
             Message::Checkout(Checkout {
                 borrow_until,
+                return_hash: wire::codec::Blob(return_hash.clone()),
                 req,
                 feature: feature.to_string(),
                 version: version.to_string(),
@@ -1217,6 +1219,7 @@ fn reconcile(shared: &Shared, mut conn: Conn, welcome: &Welcome) -> Result<Recon
         let reply = exchange(&mut conn, &mut next, entry, |req| {
             Message::Checkout(Checkout {
                 borrow_until: 0,
+                return_hash: wire::codec::Blob::default(),
                 req,
                 feature: seat.feature.clone(),
                 version: seat.version.clone(),

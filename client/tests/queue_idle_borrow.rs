@@ -286,7 +286,14 @@ fn lm_borrow_asks_to_borrow_and_the_borrow_works_offline() {
             server: s.entry(),
             handle: 100,
             seal: records[0].seal.clone(),
+            secret: records[0].secret.clone(),
         }]
+    );
+    // The record keeps the secret; the checkout carried only its hash.
+    assert_eq!(records[0].secret.len(), 32);
+    assert_eq!(
+        c.return_hash.0,
+        wire::borrow_key::return_hash(&records[0].secret)
     );
     job.checkin(&lic).expect("detach");
     drop(job);
@@ -456,6 +463,16 @@ fn a_bad_lm_borrow_fails_the_checkout_naming_the_setting() {
 }
 
 #[test]
+fn a_feature_name_the_server_would_refuse_is_refused_here() {
+    let s = Setup::new(60_000);
+    let job = s.job();
+    let e = job.checkout("f1\n", "1.0", 1).expect_err("a line break");
+    assert_eq!(e.code, lmerr::LM_BADPARAM);
+    assert!(e.detail.contains("U+000A"), "{}", e.detail);
+    assert!(checkouts(&s.vendor.messages()).is_empty());
+}
+
+#[test]
 fn an_explicit_borrow_end_in_the_past_is_refused() {
     let s = Setup::new(60_000);
     let job = s.job();
@@ -485,6 +502,7 @@ fn expired_borrow_records_are_ignored_and_purged() {
             server: s.entry(),
             handle: 9,
             seal: Vec::new(),
+            secret: Vec::new(),
         })
         .expect("put");
     let job = s.job();
@@ -540,6 +558,7 @@ fn return_borrow_asks_the_lending_server_and_forgets_the_record() {
             server: s.entry(),
             handle: 9,
             seal: Vec::new(),
+            secret: vec![6; 32],
         })
         .expect("put");
     // The record names the server: the job's own path is not needed.
@@ -553,9 +572,9 @@ fn return_borrow_asks_the_lending_server_and_forgets_the_record() {
     job.return_borrow("f1").expect("returned");
     assert!(store.list().expect("list").is_empty());
     let log = s.vendor.messages();
-    assert!(log
-        .iter()
-        .any(|(_, m)| matches!(m, Message::ReturnBorrow(r) if r.feature == "f1")));
+    assert!(log.iter().any(
+        |(_, m)| matches!(m, Message::ReturnBorrow(r) if r.feature == "f1" && r.secret.0 == [6; 32])
+    ));
     assert!(log
         .iter()
         .any(|(_, m)| matches!(m, Message::Hello(h) if h.identity.display == "ws9:0")));

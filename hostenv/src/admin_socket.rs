@@ -402,7 +402,8 @@ impl ConnAuth {
                         format!(
                             "{} (the admin token \"{}\" was not accepted)",
                             lmerr::text(lmerr::LM_NOTLICADMIN),
-                            f.token
+                            // The peer's words, logged: escaped.
+                            wire::text::Esc(&f.token)
                         ),
                     ),
                 }

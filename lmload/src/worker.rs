@@ -303,6 +303,7 @@ pub fn run(cfg: WorkerConfig) -> io::Result<()> {
         dup_group: 0,
         queue: false,
         borrow_until: 0,
+        return_hash: wire::codec::Blob::default(),
     })
     .to_frame_bytes();
     let mut w = Worker {

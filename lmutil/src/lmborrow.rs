@@ -298,14 +298,19 @@ fn act(action: Action) -> Result<String, String> {
             ))
         }
         Action::Status => {
-            let records = store()?.list().map_err(|e| e.to_string())?;
+            let listing = store()?.read().map_err(|e| e.to_string())?;
             let setting = borrow::setting_text_from_process_env();
-            Ok(status_text(
+            let mut text = status_text(
                 setting.as_ref().map(|(v, o)| (v.as_str(), o)),
-                &records,
+                &listing.records,
                 now,
                 borrow::format_local,
-            ))
+            );
+            // Records that do not read are never honoured; say so.
+            for d in &listing.damaged {
+                text.push_str(&format!("Warning: {d}\n"));
+            }
+            Ok(text)
         }
         Action::Purge => {
             let n = store()?.purge_expired(now).map_err(|e| e.to_string())?;
@@ -491,6 +496,7 @@ mod tests {
             server: "27000@srv".into(),
             handle: 1,
             seal: Vec::new(),
+            secret: Vec::new(),
         };
         let fmt = |t: u64| format!("T{t}");
         assert_eq!(

@@ -11,9 +11,10 @@ use client::ServerSpec;
 use wire::{admin_op, lmerr, AdminRequest};
 
 pub const USAGE: &str = "\
-usage: lmremove [-c license_file_list] [-t timeout] feature user host display
-       lmremove [-c license_file_list] [-t timeout] -h feature host port handle
+usage: lmremove [-c license_file_list] [-t timeout] [-force] feature user host display
+       lmremove [-c license_file_list] [-t timeout] [-force] -h feature host port handle
   (user, host, display, port and handle as lmstat -a shows them)
+  -force (not a FLEXlm option) also ends borrowed licenses (a lost laptop)
 ";
 
 /// Which checkouts to remove.
@@ -38,6 +39,8 @@ pub enum Target {
 pub struct Args {
     pub common: CommonOpts,
     pub target: Target,
+    /// `-force` (ours): borrowed licenses are removed too.
+    pub force: bool,
 }
 
 pub type Parsed = common::Parsed<Args>;
@@ -45,11 +48,16 @@ pub type Parsed = common::Parsed<Args>;
 pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut common = CommonOpts::default();
     let mut by_handle = false;
+    let mut force = false;
     let mut words: Vec<String> = Vec::new();
     let mut c = Cursor::new(args);
     while let Some(arg) = c.next_arg() {
         if arg == "-h" {
             by_handle = true;
+            continue;
+        }
+        if arg == "-force" {
+            force = true;
             continue;
         }
         match c.common(arg, &mut common)? {
@@ -92,7 +100,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             display,
         }
     };
-    Ok(Parsed::Run(Args { common, target }))
+    Ok(Parsed::Run(Args {
+        common,
+        target,
+        force,
+    }))
 }
 
 /// Sends `req` to each vendor daemon of `lmgrd` that serves `feature`.
@@ -150,6 +162,7 @@ pub fn run(inv: &Invocation) -> i32 {
             let mut req = admin_request(admin_op::REMOVE_HANDLE);
             req.feature = feature.clone();
             req.handle = *handle;
+            req.force = args.force;
             match remove_at(&lmgrd, feature, &req, t) {
                 Ok(true) => 0,
                 Ok(false) => no_feature(feature),
@@ -171,6 +184,7 @@ pub fn run(inv: &Invocation) -> i32 {
             req.user = user.clone();
             req.host = host.clone();
             req.display = display.clone();
+            req.force = args.force;
             for server in &servers {
                 for member in &server.members {
                     match remove_at(member, feature, &req, t) {
@@ -219,6 +233,7 @@ mod tests {
                     host: "ws1".into(),
                     display: "/dev/pts/1".into(),
                 },
+                force: false,
             }))
         );
         assert_eq!(
@@ -233,8 +248,13 @@ mod tests {
                     },
                     handle: 42,
                 },
+                force: false,
             }))
         );
+        assert!(matches!(
+            p(&["-force", "-h", "f1", "lic1", "27000", "42"]),
+            Ok(Parsed::Run(Args { force: true, .. }))
+        ));
         assert!(p(&["-h", "f1", "lic1", "x", "42"]).is_err());
         assert!(p(&["-h", "f1", "lic1", "27000"]).is_err());
         assert!(p(&["f1", "joe", "ws1"]).is_err());

@@ -75,7 +75,12 @@ impl Conn {
         match self.request(&Message::StatusQuery(StatusQuery {
             feature: feature.to_string(),
         }))? {
-            Message::Status(s) => Ok(s),
+            Message::Status(mut s) => {
+                // Whatever a server sends, nothing printed from it may
+                // start a new line (lmstat, its JSON, the dashboard).
+                wire::text::escape_status(&mut s);
+                Ok(s)
+            }
             Message::Error(e) => Err(LmFailure::from_server(e.code, e.minor, &e.text)),
             _ => Err(LmFailure::new(lmerr::LM_BADCOMM, minor::UNEXPECTED)),
         }

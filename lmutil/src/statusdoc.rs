@@ -111,6 +111,14 @@ pub struct FeatureInfo {
     pub holders: Vec<HolderInfo>,
     /// Checkouts waiting, in queue order.
     pub queue: Vec<HolderInfo>,
+    /// Holders and waiters the vendor daemon left out of its reply so
+    /// that it fits in one message; absent when none were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -281,6 +289,7 @@ fn feature(f: &FeatureStatus) -> FeatureInfo {
             .collect(),
         holders: holders.into_iter().map(holder).collect(),
         queue: queue.into_iter().map(holder).collect(),
+        omitted: f.omitted,
     }
 }
 
@@ -367,6 +376,7 @@ mod tests {
                 kind: "USER".into(),
                 name: "carl".into(),
             }],
+            omitted: 0,
         }
     }
 

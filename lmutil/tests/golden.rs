@@ -201,6 +201,7 @@ fn block(feature: &str, version: &str, vendor: &str, users: Vec<UserLine>) -> Li
         lock: Lock::Floating,
         reservations: Vec::new(),
         users,
+        omitted: 0,
     }
 }
 
@@ -1036,6 +1037,7 @@ fn pool(
         hostids: String::new(),
         vendor_string: String::new(),
         reservations: Vec::new(),
+        omitted: 0,
     }
 }
 

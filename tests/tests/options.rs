@@ -116,6 +116,7 @@ fn a_queued_checkout_is_granted_when_a_seat_frees() {
         dup_group: 0,
         queue: true,
         borrow_until: 0,
+        return_hash: Default::default(),
     }));
     assert!(
         matches!(&reply, Message::Denied(d) if d.code == lmerr::LM_FEATQUEUE),

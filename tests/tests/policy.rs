@@ -60,6 +60,10 @@ fn timeout_reclaims_the_seat_of_an_idle_application_only() {
     assert!(matches!(idle.checkout(2, "f1", 1), Message::Granted(_)));
 }
 
+/// The return secret of the raw borrows below (a real client draws one
+/// per borrow).
+const SECRET: [u8; 32] = [3; 32];
+
 fn borrow(peer: &mut Peer, feature: &str, hours: u64) -> Message {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -73,6 +77,15 @@ fn borrow(peer: &mut Peer, feature: &str, hours: u64) -> Message {
         dup_group: 0,
         queue: false,
         borrow_until: now + hours * 3600,
+        return_hash: wire::codec::Blob(wire::borrow_key::return_hash(&SECRET).to_vec()),
+    }))
+}
+
+fn give_back(peer: &mut Peer, feature: &str, secret: &[u8]) -> Message {
+    peer.request(&Message::ReturnBorrow(wire::ReturnBorrow {
+        req: 3,
+        feature: feature.into(),
+        secret: wire::codec::Blob(secret.to_vec()),
     }))
 }
 
@@ -129,12 +142,30 @@ fn a_borrowed_seat_survives_kill_9_of_vendord_and_lmgrd() {
     assert_eq!(in_use(addr, "solver"), 1);
     assert!(matches!(all_three(addr), Message::Denied(d) if d.code == lmerr::LM_MAXUSERS));
 
+    // Someone claiming the traveller's user and host, without the secret
+    // (none, a wrong one, the hash itself), cannot return it: the hash
+    // survived both restarts in the borrow store.
+    let mut forger = Peer::hello(addr, "traveller", 8);
+    for secret in [
+        &[][..],
+        &[0; 32][..],
+        &wire::borrow_key::return_hash(&SECRET)[..],
+    ] {
+        let reply = give_back(&mut forger, "solver", secret);
+        assert!(
+            matches!(&reply, Message::Denied(d) if d.code == lmerr::LM_NOTLICADMIN),
+            "{reply:?}"
+        );
+        assert_eq!(in_use(addr, "solver"), 1);
+    }
+    server.wait_log(
+        WAIT,
+        "Refused the early return of borrowed \"solver\" claimed by traveller@e2e-host: not the borrower's secret",
+    );
+
     // Back in the office: the early return frees the seat for everyone.
     let mut laptop = Peer::hello(addr, "traveller", 7);
-    let reply = laptop.request(&Message::ReturnBorrow(wire::ReturnBorrow {
-        req: 3,
-        feature: "solver".into(),
-    }));
+    let reply = give_back(&mut laptop, "solver", &SECRET);
     assert!(matches!(reply, Message::CheckedIn(_)), "{reply:?}");
     assert!(matches!(all_three(addr), Message::Granted(_)));
 }

@@ -267,6 +267,117 @@ fn an_edited_borrow_record_is_refused_and_the_genuine_one_works() {
     assert!(text(&out).contains("(local)"), "{}", text(&out));
 }
 
+/// `lmutil lmborrow -return feature` as the user whose home is `home`.
+fn lmborrow_return(feature: &str, license_path: &str, home: &Path) -> Output {
+    Command::new(bin("lmutil"))
+        .args([
+            "lmborrow",
+            "-return",
+            "-c",
+            license_path,
+            "-vendor",
+            "demo",
+            feature,
+        ])
+        .env("HOME", home)
+        .env("LM_BORROW_STORE", home.join("borrows"))
+        .env_remove("LM_LICENSE_FILE")
+        .env_remove("LM_BORROW")
+        .output()
+        .expect("lmutil lmborrow")
+}
+
+#[test]
+fn only_the_borrowing_client_returns_a_borrow_early() {
+    let dir = tempdir("trust-borrow-return");
+    let port = free_port();
+    let license = license_with_port("floating.lic", &dir, port);
+    let server = Server::start(&license, port, &[]);
+    let lic = server.at();
+    let laptop = dir.join("laptop");
+    std::fs::create_dir_all(&laptop).unwrap();
+    let out = lmflex(
+        &["solver", "1.5", "--borrow-until", &in_two_days()],
+        &lic,
+        &laptop,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let record = client::BorrowStore::at(laptop.join("borrows"))
+        .list()
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        record.secret.len(),
+        32,
+        "the record keeps the return secret"
+    );
+    let vendord = server.vendord_addr();
+    assert_eq!(in_use(vendord, "solver"), 1);
+
+    // Same user, same host, same display, but no record: refused.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let out = lmborrow_return("solver", &lic, &other);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("-63"), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 1, "the seat stays out");
+    // A copy of the record with another secret: refused too.
+    let forged = client::BorrowRecord {
+        secret: vec![0; 32],
+        ..record.clone()
+    };
+    client::BorrowStore::at(other.join("borrows"))
+        .put(&forged)
+        .unwrap();
+    let out = lmborrow_return("solver", &lic, &other);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 1, "the seat stays out");
+    server.wait_log_count(WAIT, "not the borrower's secret", 2);
+
+    // The borrower's own lmborrow -return works.
+    let out = lmborrow_return("solver", &lic, &laptop);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 0);
+    assert!(client::BorrowStore::at(laptop.join("borrows"))
+        .list()
+        .unwrap()
+        .is_empty());
+
+    // A laptop lost with its borrow: the administrator ends it with
+    // lmremove -force (plain lmremove refuses a borrowed seat, -100).
+    let out = lmflex(
+        &["solver", "1.5", "--borrow-until", &in_two_days()],
+        &lic,
+        &laptop,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let handle = client::BorrowStore::at(laptop.join("borrows"))
+        .list()
+        .unwrap()
+        .remove(0)
+        .handle
+        .to_string();
+    let port = port.to_string();
+    let lmremove = |force: bool| {
+        let mut cmd = Command::new(bin("lmutil"));
+        cmd.arg("lmremove");
+        if force {
+            cmd.arg("-force");
+        }
+        cmd.args(["-h", "solver", "localhost", &port, &handle])
+            .env_remove("LM_LICENSE_FILE")
+            .output()
+            .expect("lmutil lmremove")
+    };
+    let out = lmremove(false);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("-100"), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 1);
+    let out = lmremove(true);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(in_use(vendord, "solver"), 0);
+}
+
 #[test]
 fn lines_signed_with_the_old_and_the_new_key_are_both_served() {
     let dir = tempdir("trust-rollover");

@@ -113,6 +113,7 @@ fn the_units_command_line_serves_as_an_unprivileged_user() {
         count: 1,
         dup_group: 0,
         queue: false,
+        return_hash: wire::codec::Blob(wire::borrow_key::return_hash(&[1; 32]).to_vec()),
     }));
     assert!(matches!(borrowed, Message::Granted(_)), "{borrowed:?}");
     let mut demo = Peer::hello(vendor_addr(root.port, "demo"), "ann", 2);

@@ -12,14 +12,14 @@
 use accounting::{BorrowChange, BorrowRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
-use wire::codec::{Reader, Wire, Writer};
+use wire::codec::{Blob, Reader, Wire, Writer};
 
 const BORROWS: TableDefinition<u64, &[u8]> = TableDefinition::new("borrows");
 
 wire::wire_struct!(
-    /// A [`BorrowRecord`] as stored (version 1 of the layout).
+    /// A [`BorrowRecord`] as stored, after its layout byte. Layout 1 is
+    /// these fields; layout 2 adds the return hash (a `Blob`) after them.
     Stored {
-        layout: u8,
         feature: String,
         version: String,
         count: u32,
@@ -33,7 +33,9 @@ wire::wire_struct!(
     }
 );
 
-const LAYOUT: u8 = 1;
+/// The layout written. Layout 1 (no return hash) is still read: such a
+/// borrow is ended early by no client (see `accounting`'s return_borrow).
+const LAYOUT: u8 = 2;
 
 /// What went wrong with the store, and which file it is.
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +125,8 @@ impl BorrowStore {
 /// A record as stored (public for the fuzz targets).
 pub fn encode(r: &BorrowRecord) -> Vec<u8> {
     let mut w = Writer::default();
+    LAYOUT.put(&mut w);
     Stored {
-        layout: LAYOUT,
         feature: r.feature.clone(),
         version: r.version.clone(),
         count: r.count,
@@ -137,6 +139,7 @@ pub fn encode(r: &BorrowRecord) -> Vec<u8> {
         until_ms: r.until_ms,
     }
     .put(&mut w);
+    Blob(r.return_hash.clone()).put(&mut w);
     w.buf
 }
 
@@ -144,9 +147,15 @@ pub fn encode(r: &BorrowRecord) -> Vec<u8> {
 /// fuzz targets: a store file is read back as untrusted bytes).
 pub fn decode(handle: u64, bytes: &[u8]) -> Option<BorrowRecord> {
     let mut r = Reader::new(bytes);
+    let layout = u8::get(&mut r).ok()?;
     let s = Stored::get(&mut r).ok()?;
+    let return_hash = match layout {
+        1 => Vec::new(),
+        LAYOUT => Blob::get(&mut r).ok()?.0,
+        _ => return None,
+    };
     r.finish().ok()?;
-    (s.layout == LAYOUT).then_some(BorrowRecord {
+    Some(BorrowRecord {
         handle,
         feature: s.feature,
         version: s.version,
@@ -158,6 +167,7 @@ pub fn decode(handle: u64, bytes: &[u8]) -> Option<BorrowRecord> {
         requested: s.requested,
         started_ms: s.started_ms,
         until_ms: s.until_ms,
+        return_hash,
     })
 }
 
@@ -190,7 +200,21 @@ mod tests {
             requested: "1.0".into(),
             started_ms: 1_000,
             until_ms: 9_000_000,
+            return_hash: vec![3; 32],
         }
+    }
+
+    #[test]
+    fn records_of_layout_1_read_without_a_hash() {
+        let mut bytes = encode(&record(4));
+        bytes[0] = 1;
+        bytes.truncate(bytes.len() - 4 - 32);
+        let old = decode(4, &bytes).expect("layout 1");
+        assert_eq!(old.return_hash, Vec::<u8>::new());
+        assert_eq!(old.user, "joe");
+        assert_eq!(decode(4, &encode(&record(4))), Some(record(4)));
+        bytes[0] = 9;
+        assert_eq!(decode(4, &bytes), None, "unknown layout");
     }
 
     #[test]

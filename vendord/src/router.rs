@@ -25,6 +25,10 @@ pub struct Context {
 /// Who answers a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// A string of the request breaks the rule of `wire::text` (too long,
+    /// a control character, a line separator, a bidi override): refused
+    /// before anything else looks at it.
+    BadField(wire::text::FieldError),
     /// The admin policy refuses it (`-x lmdown`, `-x lmremove`, `-local`,
     /// `-2 -p`).
     Refused(Refusal),
@@ -52,6 +56,9 @@ pub enum Route {
 /// it (`None` for a request the policy allows, and for every request that
 /// is not an admin request).
 pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
+    if let Err(e) = wire::text::check_request(msg) {
+        return Route::BadField(e);
+    }
     if let Some(r) = refusal {
         return Route::Refused(r);
     }
@@ -135,6 +142,23 @@ mod tests {
             Route::Core
         );
         assert_eq!(route(&admin(admin_op::SHUTDOWN), HERE, None), Route::Core);
+    }
+
+    #[test]
+    fn a_bad_string_is_refused_first() {
+        let bad = Message::Checkout(Checkout {
+            feature: "f1\n".into(),
+            ..Checkout::default()
+        });
+        assert!(
+            matches!(route(&bad, HERE, None), Route::BadField(e) if e.field == "Checkout feature")
+        );
+        let path = Message::Admin(AdminRequest {
+            op: admin_op::SWITCH_LOG,
+            path: "x\u{2028}".into(),
+            ..AdminRequest::default()
+        });
+        assert!(matches!(route(&path, HERE, None), Route::BadField(_)));
     }
 
     #[test]

@@ -1042,6 +1042,7 @@ impl Server {
                 report_log_open: self.report.is_some(),
             };
             let fx = match router::route(&msg, ctx, refusal) {
+                Route::BadField(e) => accounting::refuse_field(conn, &msg, &e),
                 Route::Refused(refusal) => refusal_reply(conn, refusal),
                 Route::RemoteShutdown => refuse_remote_shutdown(conn),
                 Route::NotMaster => self.not_master(conn),

@@ -9,12 +9,14 @@
 //! The format is documented in `docs/protocol.md`.
 
 pub mod admin_access;
+pub mod borrow_key;
 pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod io;
 pub mod lmerr;
 pub mod message;
+pub mod text;
 pub mod version;
 
 pub use error::{DecodeError, FrameError};

@@ -85,12 +85,21 @@ wire_struct!(Checkout {
     /// A borrowed seat stays taken, across restarts, until then or until
     /// it is returned early, whether or not the client stays connected.
     borrow_until: u64,
+    /// For a borrow: the SHA-256 of a secret only the borrowing client
+    /// holds (`borrow_key`), which an early return must show. Empty
+    /// otherwise.
+    return_hash: Blob,
 });
 
 wire_struct!(
     /// Return a borrowed license early (lmborrow -return): the one of
-    /// `feature` borrowed by this connection's user, host and display.
-    ReturnBorrow { req: u32, feature: String }
+    /// `feature` borrowed by this connection's user and host, whose
+    /// return hash `secret` matches (`borrow_key`).
+    ReturnBorrow {
+        req: u32,
+        feature: String,
+        secret: Blob,
+    }
 );
 
 wire_struct!(Granted {
@@ -264,6 +273,9 @@ wire_struct!(
         /// The options file's RESERVE lines for this feature (sent with
         /// the feature's first pool only).
         reservations: Vec<ReservationStatus>,
+        /// Holders left out of `holders` so that the reply fits in one
+        /// frame (see `docs/protocol.md`, Status); 0 when all are listed.
+        omitted: u32,
     }
 );
 

@@ -61,10 +61,12 @@ fn samples() -> Vec<Message> {
             dup_group: 0,
             queue: false,
             borrow_until: 1_800_000_000,
+            return_hash: codec::Blob(vec![9; 32]),
         }),
         Message::ReturnBorrow(ReturnBorrow {
             req: 3,
             feature: "f1".into(),
+            secret: codec::Blob(vec![8; 32]),
         }),
         Message::TriadHello(TriadHello {
             member: 2,
@@ -152,6 +154,7 @@ fn samples() -> Vec<Message> {
                 }],
                 hostids: String::new(),
                 vendor_string: "tier=gold".into(),
+                omitted: 2,
                 reservations: vec![
                     ReservationStatus {
                         count: 2,

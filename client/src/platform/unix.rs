@@ -91,3 +91,23 @@ pub(crate) fn local_calendar(secs: u64) -> Option<(Date, u8, u8)> {
     let date = Date::new(z.local.year, z.local.month, z.local.day)?;
     Some((date, z.local.hour, z.local.minute))
 }
+
+/// Creates `path` empty, readable and writable by its owner only (mode
+/// 0600), unless it exists; an existing file is made so too. The borrow
+/// store holds the secrets that return borrows early: no other local user
+/// may read them.
+pub(crate) fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -711,6 +711,19 @@ impl Daemon {
                 let alone = matches!(c.reader.next(&mut c.stream, &mut buf), Ok(None));
                 return self.adopt_peer(token, h, alone);
             }
+            if let Err(e) = wire::text::check_request(&m) {
+                // A string that could forge a log line or outgrow its
+                // field: refused, named, and the connection closed.
+                if let Some(c) = self.conns.get_mut(&token) {
+                    c.out.push(&Message::Error(ErrorReply {
+                        code: lmerr::LM_BADPARAM,
+                        minor: 0,
+                        text: format!("{} {e}", lmerr::text(lmerr::LM_BADPARAM)),
+                    }));
+                }
+                let _ = self.flush(token);
+                return Some(format!("refused: {e}"));
+            }
             if let Some(reply) = self.handle(token, m) {
                 if let Some(c) = self.conns.get_mut(&token) {
                     c.out.push(&reply);
@@ -806,8 +819,10 @@ impl Daemon {
         match m {
             Message::Hello(h) => {
                 if let Some(c) = self.conns.get_mut(&token) {
-                    c.user = h.identity.user;
-                    c.host = h.identity.host;
+                    // Kept for the log lines of admin requests: escaped,
+                    // although check_request let only clean strings in.
+                    c.user = wire::text::escape(&h.identity.user).into_owned();
+                    c.host = wire::text::escape(&h.identity.host).into_owned();
                 }
                 Some(Message::Welcome(Welcome {
                     server: "lmgrd".into(),

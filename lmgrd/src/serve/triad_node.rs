@@ -408,7 +408,10 @@ impl TriadNode {
         if h.cluster != self.plan.cluster {
             return Err(format!(
                 "it is a member of another triad (SERVER lines {} here, {} there)",
-                self.plan.cluster, h.cluster
+                self.plan.cluster,
+                // Anyone may send a TriadHello to the client port: what it
+                // says goes into the log escaped.
+                wire::text::Esc(&h.cluster)
             ));
         }
         let m = u64::from(h.member);

@@ -256,6 +256,7 @@ mod tests {
                     reservations: vec![],
                     holders: vec![],
                     queue: vec![],
+                    omitted: 0,
                 }],
             }],
         }

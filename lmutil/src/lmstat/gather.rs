@@ -573,6 +573,7 @@ fn line_block(
                 },
             })
             .collect(),
+        omitted: p.omitted,
     }
 }
 
@@ -985,5 +986,39 @@ mod tests {
             ]
         );
         assert_eq!(s.vendors.as_ref().map(|v| v.on.as_str()), Some("s2"));
+    }
+
+    /// lmstat's exit status: whole only when every server entry and every
+    /// vendor daemon it lists was read; a member of a triad being down
+    /// is not a gap when the others answered.
+    #[test]
+    fn a_report_is_whole_only_when_every_vendor_daemon_answered() {
+        let report = |sections: Vec<Section>| Report {
+            banner: String::new(),
+            time: Stamp::now(),
+            detecting: false,
+            layout: Layout::Modern,
+            sections,
+        };
+        let up = [true, true, false];
+        let (one_down, _) = gathered(
+            &[
+                Ok(answer("s1", up, 1)),
+                Ok(answer("s2", up, 1)),
+                Err(refused()),
+            ],
+            &show_all(),
+        );
+        assert!(report(vec![one_down.clone()]).read_everything());
+        let (no_quorum, _) = gathered(
+            &[
+                Ok(answer("s1", [true, false, false], 0)),
+                Err(refused()),
+                Err(refused()),
+            ],
+            &show_all(),
+        );
+        assert!(!report(vec![no_quorum]).read_everything());
+        assert!(!report(vec![one_down, Section::Failed(refused())]).read_everything());
     }
 }

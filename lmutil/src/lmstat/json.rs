@@ -8,25 +8,31 @@ use crate::net::Timeouts;
 use crate::path::{Resolved, Target};
 use crate::statusdoc::{self, StatusDoc};
 
-/// Prints one document per target; status 1 when none answered.
+/// Prints one document per target; status 1 when a target could not be
+/// read, or a vendor daemon's usage is missing from its document (the
+/// document says why, in the vendor's `error`).
 pub fn run(targets: &[Resolved], t: Timeouts) -> i32 {
-    let mut reached = false;
+    let mut complete = true;
     for r in targets {
         match r {
             Resolved::Failed { entry, failure } => {
+                complete = false;
                 common::write_err(&format!("lmstat: {entry}: {failure}\n"));
             }
             Resolved::Target(target) => match document(target, t) {
                 Ok(doc) => {
-                    reached = true;
+                    complete &= doc.vendors.iter().all(|v| v.error.is_none());
                     let line = serde_json::to_string(&doc).unwrap_or_default();
                     common::write_out(&format!("{line}\n"));
                 }
-                Err(e) => common::write_err(&format!("lmstat: {}: {e}\n", target.files.join(":"))),
+                Err(e) => {
+                    complete = false;
+                    common::write_err(&format!("lmstat: {}: {e}\n", target.files.join(":")));
+                }
             },
         }
     }
-    i32::from(!reached)
+    i32::from(!complete)
 }
 
 /// The document of the first server that answers, or of the master it

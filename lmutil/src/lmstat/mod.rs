@@ -185,7 +185,8 @@ pub fn run(inv: &Invocation) -> i32 {
     let path = crate::path::license_path(args.common.license.as_deref());
     let sources = crate::path::read_sources(&path);
     if let Some(feature) = &args.increments {
-        let (rows, notes) = increments(&sources, feature.as_deref(), args.common.timeouts());
+        let (rows, notes, complete) =
+            increments(&sources, feature.as_deref(), args.common.timeouts());
         common::write_out(&render::render_increments_with(
             &banner,
             &Stamp::now(),
@@ -193,7 +194,7 @@ pub fn run(inv: &Invocation) -> i32 {
             &rows,
             &notes,
         ));
-        return 0;
+        return i32::from(!complete);
     }
     let targets = crate::path::targets(&sources);
     if args.json {
@@ -202,20 +203,22 @@ pub fn run(inv: &Invocation) -> i32 {
     let show = args.show();
     let report = gather::report(banner, layout, &targets, &show, args.common.timeouts());
     common::write_out(&render::render(&report));
-    i32::from(!report.reached_a_server())
+    i32::from(!report.read_everything())
 }
 
 /// `lmstat -i`: the lines of the license files on the path, and for each
 /// `port@host` entry what its license server serves, with a note saying
-/// so (or why it could not be asked).
+/// so (or why it could not be asked); false when an entry could not be
+/// read.
 fn increments(
     sources: &[crate::path::Source],
     feature: Option<&str>,
     t: crate::net::Timeouts,
-) -> (Vec<model::IncrementRow>, Vec<String>) {
+) -> (Vec<model::IncrementRow>, Vec<String>, bool) {
     use crate::path::Source;
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let mut complete = true;
     for s in sources {
         match s {
             Source::Files { .. } => {
@@ -227,12 +230,18 @@ fn increments(
                     notes.push(format!("{entry}: as its license server serves them"));
                     rows.extend(served);
                 }
-                Err(e) => notes.push(format!("{entry}: Error getting status: {e}")),
+                Err(e) => {
+                    complete = false;
+                    notes.push(format!("{entry}: Error getting status: {e}"));
+                }
             },
-            Source::Failed { entry, failure } => notes.push(format!("{entry}: {failure}")),
+            Source::Failed { entry, failure } => {
+                complete = false;
+                notes.push(format!("{entry}: {failure}"));
+            }
         }
     }
-    (rows, notes)
+    (rows, notes, complete)
 }
 
 /// The rows of every vendor daemon of the first server that answers.

@@ -33,11 +33,24 @@ pub struct Report {
 }
 
 impl Report {
-    /// True when at least one license server answered.
-    pub fn reached_a_server(&self) -> bool {
-        self.sections
-            .iter()
-            .any(|s| matches!(s, Section::Server(s) if matches!(s.lmgrd, LmgrdState::Servers(_))))
+    /// Whether every entry of the path was read: some server of each
+    /// answered, and so did every vendor daemon whose status was needed.
+    /// `lmstat` exits non-zero otherwise, so that a script never takes a
+    /// report with a part missing for a whole one.
+    pub fn read_everything(&self) -> bool {
+        self.sections.iter().all(|s| match s {
+            Section::Failed(_) => false,
+            Section::Server(s) => {
+                let lmgrd = match &s.lmgrd {
+                    LmgrdState::Servers(lines) => lines.iter().any(|l| l.state.is_ok()),
+                    LmgrdState::NotRunning(_) => false,
+                };
+                lmgrd
+                    && s.vendors
+                        .as_ref()
+                        .is_none_or(|v| v.vendors.iter().all(|b| b.state.is_ok()))
+            }
+        })
     }
 }
 
@@ -173,6 +186,9 @@ pub struct LineBlock {
     pub lock: Lock,
     pub reservations: Vec<Reservation>,
     pub users: Vec<UserLine>,
+    /// Users the server left out of its reply so that it fits in one
+    /// message (`docs/protocol.md`, Status): said after the users.
+    pub omitted: u32,
 }
 
 /// How the line is locked.

@@ -208,6 +208,16 @@ fn block(out: &mut String, b: &LineBlock, layout: Layout) {
     for u in &b.users {
         let _ = writeln!(out, "{}", user_line(u));
     }
+    if b.omitted > 0 {
+        // Not FLEXlm's: its lmstat has no such limit to report.
+        let _ = writeln!(
+            out,
+            "    ({} more {} not shown: the server's reply lists at most what fits in one message; \
+             ask for this feature alone with -f to see more)",
+            b.omitted,
+            if b.omitted == 1 { "user" } else { "users" }
+        );
+    }
     out.push('\n');
 }
 
