@@ -718,5 +718,6 @@ int lm_trivial_heartbeat(void);
 #define LM_BORROW_EXPIRED (-118)
 #define LM_MUST_BE_LOCAL (-119)
 #define LM_BORROW_DOWN (-120)
+#define LM_VD_MAX_CLIENTS_REACHED (-237)
 
 #endif /* LMCLIENT_H */
