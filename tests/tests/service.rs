@@ -195,7 +195,9 @@ fn a_directory_of_two_vendors_files_is_served_by_one_lmgrd() {
     let mut cmd = Command::new(bin("lmgrd"));
     cmd.arg("-z").arg("-c").arg(&dir);
     let server = Server::start_command(cmd, &dir.join("demo.lic"), port);
+    // Both vendor daemons, each in its own time.
     server.wait_log(WAIT, "testvendor using TCP-port");
+    server.wait_log(WAIT, "demo using TCP-port");
     let skipped = server.wait_log(WAIT, "Not serving");
     assert!(
         skipped.contains("zz-elsewhere.lic") && skipped.contains("differ"),
