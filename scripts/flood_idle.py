@@ -7,8 +7,8 @@ closes them all at once. Used by scripts/bench-wedge.sh.
     flood_idle.py PORT TOTAL PROCESSES
 
 Prints one line per process once it has made its attempts:
-`held N refused M` (a refused attempt is one the server accepted and then
-closed, or that failed to connect), then waits for a line on standard input
+`held N refused M` (a refused attempt is one that failed to connect, or
+that the server accepted and answered with its refusal or closed), then waits for a line on standard input
 before closing everything and printing `closed`.
 """
 
@@ -32,20 +32,20 @@ def hold(port: int, count: int, source: str, report_fd: int, release_fd: int) ->
         except OSError:
             refused += 1
             s.close()
-    # A connection the server closed at once (a refusal) reads as ended.
+    # A refused connection has its refusal to read, or is closed; an idle
+    # one the server kept has nothing to read.
     still = []
     for s in held:
         s.setblocking(False)
         try:
-            if s.recv(1, socket.MSG_PEEK) == b"":
-                refused += 1
-                s.close()
-                continue
+            s.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
-            pass
+            still.append(s)
+            continue
         except OSError:
             pass
-        still.append(s)
+        refused += 1
+        s.close()
     os.write(report_fd, f"held {len(still)} refused {refused}\n".encode())
     os.read(release_fd, 1)
     for s in still:
