@@ -119,6 +119,38 @@ impl AdminSocket {
     }
 }
 
+impl AdminSocket {
+    /// Accepts every waiting connection and registers it with `registry`
+    /// (readable and writable) under the token `next_token` gives: what
+    /// both daemons' loops do with their admin socket. A connection that
+    /// cannot be watched is dropped. An error ends the round; what was
+    /// accepted before it is returned with it.
+    pub fn accept_all(
+        &self,
+        registry: &Registry,
+        mut next_token: impl FnMut() -> usize,
+    ) -> (Vec<(usize, Stream, Cred)>, io::Result<()>) {
+        let mut accepted = Vec::new();
+        loop {
+            match self.accept() {
+                Ok(Some((stream, cred))) => {
+                    let token = next_token();
+                    let mut stream = Stream::Unix(stream);
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if registry
+                        .register(&mut stream, Token(token), interest)
+                        .is_ok()
+                    {
+                        accepted.push((token, stream, cred));
+                    }
+                }
+                Ok(None) => return (accepted, Ok(())),
+                Err(e) => return (accepted, Err(e)),
+            }
+        }
+    }
+}
+
 impl Drop for AdminSocket {
     /// Removes the socket file. It is still ours: while we listen, no
     /// other daemon replaces it ([`bind`] leaves a live socket alone).

@@ -620,53 +620,37 @@ impl Server {
         }
     }
 
-    /// Someone connected to the admin socket: kept like a TCP client,
-    /// with the kernel's word on who it is.
+    /// Someone connected to the admin socket: kept like a TCP client (the
+    /// guard's limits and deadlines apply), with the kernel's word on who
+    /// it is.
     fn accept_admin(&mut self) {
-        loop {
-            let accepted = match &self.admin_socket {
-                Some(s) => s.accept(),
-                None => return,
-            };
-            match accepted {
-                Ok(Some((stream, cred))) => {
-                    let token = self.next_token;
-                    self.next_token += 1;
-                    let mut stream = Stream::Unix(stream);
-                    if self
-                        .poll
-                        .registry()
-                        .register(
-                            &mut stream,
-                            Token(token),
-                            Interest::READABLE | Interest::WRITABLE,
-                        )
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    let peer = SocketAddr::from(([0, 0, 0, 0], 0));
-                    // The guard's limits and deadlines apply here too.
-                    self.guard.opened(token, peer, self.now());
-                    self.conns.insert(
-                        token,
-                        Connection {
-                            stream,
-                            peer,
-                            auth: ConnAuth::Kernel(cred),
-                            reader: FrameReader::new(MAX_FRAME),
-                            out: OutBuf::new(),
-                            held: false,
-                        },
-                    );
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    self.log.flush();
-                    log::warn!("admin socket: accept failed: {e}");
-                    return;
-                }
-            }
+        let Some(socket) = &self.admin_socket else {
+            return;
+        };
+        let next_token = &mut self.next_token;
+        let (accepted, result) = socket.accept_all(self.poll.registry(), || {
+            *next_token += 1;
+            *next_token - 1
+        });
+        let now = self.now();
+        let peer = SocketAddr::from(([0, 0, 0, 0], 0));
+        for (token, stream, cred) in accepted {
+            self.guard.opened(token, peer, now);
+            self.conns.insert(
+                token,
+                Connection {
+                    stream,
+                    peer,
+                    auth: ConnAuth::Kernel(cred),
+                    reader: FrameReader::new(MAX_FRAME),
+                    out: OutBuf::new(),
+                    held: false,
+                },
+            );
+        }
+        if let Err(e) = result {
+            self.log.flush();
+            log::warn!("admin socket: accept failed: {e}");
         }
     }
 

@@ -557,46 +557,21 @@ impl Daemon {
     /// guard's limits and deadlines apply), with the kernel's word on who
     /// it is.
     fn accept_admin(&mut self) {
+        let Some(socket) = &self.admin_socket else {
+            return;
+        };
+        let next_conn = &mut self.next_conn;
+        let (accepted, result) = socket.accept_all(self.poll.registry(), || take_token(next_conn));
         let now = self.now();
         let unix_peer = SocketAddr::from(([0, 0, 0, 0], 0));
-        loop {
-            let accepted = match &self.admin_socket {
-                Some(s) => s.accept(),
-                None => return,
-            };
-            match accepted {
-                Ok(Some((stream, cred))) => {
-                    let token = self.take_token();
-                    let mut stream = Stream::Unix(stream);
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(token), interest)
-                        .is_ok()
-                    {
-                        self.guard.opened(token, unix_peer, now);
-                        self.conns
-                            .insert(token, Conn::new(stream, unix_peer, ConnAuth::Kernel(cred)));
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    log::warn!("admin socket: accept failed: {e}");
-                    return;
-                }
-            }
+        for (token, stream, cred) in accepted {
+            self.guard.opened(token, unix_peer, now);
+            self.conns
+                .insert(token, Conn::new(stream, unix_peer, ConnAuth::Kernel(cred)));
         }
-    }
-
-    /// The token for a new client connection.
-    fn take_token(&mut self) -> usize {
-        let token = self.next_conn;
-        self.next_conn += 1;
-        if self.next_conn >= VENDOR_LINK_BASE {
-            self.next_conn = CONN_BASE;
+        if let Err(e) = result {
+            log::warn!("admin socket: accept failed: {e}");
         }
-        token
     }
 
     /// Accepts what the listener has waiting, as the guard admits it
@@ -604,7 +579,7 @@ impl Daemon {
     fn accept(&mut self) {
         let now = self.now();
         for (mut stream, peer) in self.guard.accept(&self.listener, now) {
-            let token = self.take_token();
+            let token = take_token(&mut self.next_conn);
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self
                 .poll
@@ -1129,4 +1104,16 @@ fn close_reason(e: &LinkError) -> String {
     } else {
         e.to_string()
     }
+}
+
+/// The token for a new client connection: the next one, wrapping round
+/// below the vendor links' tokens.
+fn take_token(next_conn: &mut usize) -> usize {
+    let token = *next_conn;
+    *next_conn = if token + 1 >= VENDOR_LINK_BASE {
+        CONN_BASE
+    } else {
+        token + 1
+    };
+    token
 }
