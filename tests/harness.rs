@@ -62,6 +62,21 @@ pub fn lmutil_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The identity the tests' bare peers say Hello with.
+pub fn client_identity(user: &str, job: u64) -> ClientIdentity {
+    ClientIdentity {
+        user: user.into(),
+        host: "e2e-host".into(),
+        display: "/dev/null".into(),
+        pid: std::process::id(),
+        platform: "x64_lsb".into(),
+        hostids: vec![],
+        client_version: "e2e".into(),
+        job,
+        project: String::new(),
+    }
+}
+
 /// A port that was free a moment ago, below the kernel's range of
 /// ephemeral ports: a port the kernel picked (`bind(0)`) may be taken a
 /// moment later as the local end of some outgoing connection (the tests
@@ -405,17 +420,7 @@ impl Peer {
         let mut p = Peer {
             link: Link::new(stream, DEFAULT_MAX_PAYLOAD),
         };
-        let identity = ClientIdentity {
-            user: user.into(),
-            host: "e2e-host".into(),
-            display: "/dev/null".into(),
-            pid: std::process::id(),
-            platform: "x64_lsb".into(),
-            hostids: vec![],
-            client_version: "e2e".into(),
-            job,
-            project: String::new(),
-        };
+        let identity = client_identity(user, job);
         p.send(&Message::Hello(wire::Hello { identity }));
         match p.recv()? {
             Message::Welcome(_) => Some(p),

@@ -88,17 +88,7 @@ fn loopback(last: u8) -> IpAddr {
 
 fn hello_msg(user: &str) -> Message {
     Message::Hello(wire::Hello {
-        identity: wire::ClientIdentity {
-            user: user.into(),
-            host: "e2e-host".into(),
-            display: "/dev/null".into(),
-            pid: std::process::id(),
-            platform: "x64_lsb".into(),
-            hostids: vec![],
-            client_version: "e2e".into(),
-            job: 0,
-            project: String::new(),
-        },
+        identity: e2e::client_identity(user, 0),
     })
 }
 
