@@ -138,19 +138,19 @@ impl Report {
         for r in &mut records {
             r.time = now_secs;
         }
-        self.append(&records)
+        self.append(records)
     }
 
     /// Writes records with the times they carry: spooled now (one write),
     /// committed by the writer thread soon after.
-    pub fn append(&mut self, records: &[Record]) -> Result<(), String> {
+    pub fn append(&mut self, records: Vec<Record>) -> Result<(), String> {
         if records.is_empty() {
             return Ok(());
         }
         if let Some(e) = self.failure() {
             return Err(e);
         }
-        let spooled = match lock(&self.spool).append(records) {
+        let spooled = match lock(&self.spool).append(&records) {
             Ok(sids) => sids.map(|s| *s.end()),
             Err(e) => {
                 // Still committed, only not safe from a crash meanwhile.
@@ -158,10 +158,10 @@ impl Report {
                 None
             }
         };
-        for r in records {
+        for r in &records {
             self.usage.push(r);
         }
-        self.send(Command::Append(records.to_vec(), spooled))
+        self.send(Command::Append(records, spooled))
     }
 
     fn send(&self, c: Command) -> Result<(), String> {
@@ -452,7 +452,7 @@ mod tests {
             ..Record::new(t, Kind::Checkout, "f1")
         };
         let mut report = Report::open(&path, false, 100).unwrap();
-        report.append(&[checkout(110, 1)]).unwrap();
+        report.append(vec![checkout(110, 1)]).unwrap();
         drop(report);
         // As if the daemon died after spooling two more records, before its
         // writer committed them.
@@ -493,7 +493,7 @@ mod tests {
         };
         let mut report = Report::open(&path, false, day).unwrap();
         report
-            .append(&[checkout(day + 10, 1), checkout(day + 20, 2)])
+            .append(vec![checkout(day + 10, 1), checkout(day + 20, 2)])
             .unwrap();
         let peak = |r: &Report| r.daily_use()[0].days.iter().map(|d| d.peak).max();
         assert_eq!(peak(&report), Some(2));

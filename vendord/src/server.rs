@@ -1101,7 +1101,7 @@ impl Server {
         }
         let records = std::mem::take(&mut self.report_batch);
         if let Some(report) = &mut self.report {
-            if let Err(e) = report.append(&records) {
+            if let Err(e) = report.append(records) {
                 self.log.flush();
                 log::error!(
                     "Report log {}: {e}; no longer written",
