@@ -29,7 +29,30 @@ def wait_until(what, cond, within=WAIT):
         time.sleep(0.05)
 
 
+_next_port = [0]
+
+
 def free_port():
+    """A port that was free a moment ago, below the kernel's ephemeral range
+    (as the Rust tests' harness picks them): a port the kernel hands out
+    may be taken a moment later by some outgoing connection's local end."""
+    low = 10_000
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32_768
+    high = min(max(first, low + 1_000), 65_535)
+    span = high - low
+    start = (os.getpid() * 7_919 + 5_000) % span
+    for _ in range(span):
+        port = low + (start + _next_port[0]) % span
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
