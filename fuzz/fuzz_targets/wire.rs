@@ -1,11 +1,12 @@
 //! The TCP protocol's decoders: `Message::decode` on one payload, and the
 //! incremental `MessageDecoder` on a byte stream cut into chunks. Neither
 //! may panic; what decodes must encode and decode back to itself; the
-//! decoder never holds more than it was fed.
+//! decoder never holds more than it was fed. Decoding in place
+//! (`MessageRef::decode`) must agree with `Message::decode` on every payload.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wire::{Message, MessageDecoder};
+use wire::{Message, MessageDecoder, MessageRef};
 
 fn round_trips(m: &Message) {
     let bytes = m.to_frame_bytes();
@@ -25,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
         let Some((&kind, payload)) = rest.split_first() else {
             return;
         };
-        if let Ok(m) = Message::decode(kind, payload) {
+        let decoded = Message::decode(kind, payload);
+        let in_place = MessageRef::decode(kind, payload).map(MessageRef::into_owned);
+        assert_eq!(in_place, decoded, "decoding in place differs");
+        if let Ok(m) = decoded {
             assert_eq!(m.kind(), kind);
             round_trips(&m);
         }

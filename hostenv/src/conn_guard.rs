@@ -24,7 +24,7 @@ use mio::net::{TcpListener, TcpStream};
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
-use wire::io::{FrameReader, LinkError, Step};
+use wire::io::{FrameReader, LinkError, Ready};
 use wire::Message;
 
 /// How long a connection has, by default, to send its first message, to
@@ -78,11 +78,13 @@ fn env_number(name: &str, notes: &mut Vec<String>) -> Option<u64> {
     }
 }
 
-/// What the loop does next with a connection it is reading.
+/// What the loop does next with a connection it is reading. From
+/// [`ConnGuard::step_ready`], `Message(())`: a whole message waits in the
+/// reader, to be decoded in place with `FrameReader::message`.
 #[derive(Debug)]
-pub enum Next {
+pub enum Next<M = Message> {
     /// Serve this message, then ask again.
-    Message(Message),
+    Message(M),
     /// Nothing more this turn (it would block, its share is spent, or its
     /// replies must drain first); it is read again when due.
     Wait,
@@ -251,6 +253,32 @@ impl ConnGuard {
         pending_out: usize,
         now: u64,
     ) -> Next {
+        match self.step_ready(token, budget, reader, src, scratch, pending_out, now) {
+            Next::Message(()) => match reader.message(scratch) {
+                Ok(Some(m)) => Next::Message(m.into_owned()),
+                Ok(None) => Next::Wait,
+                Err(e) => Next::Failed(e),
+            },
+            Next::Wait => Next::Wait,
+            Next::Failed(e) => Next::Failed(e),
+            Next::Drop(why) => Next::Drop(why),
+        }
+    }
+
+    /// [`step`](Self::step), leaving a whole message in `reader` (and
+    /// `scratch`) to be decoded in place: `reader.message(scratch)`, with
+    /// the same `scratch`, before the next step.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_ready<R: Read>(
+        &mut self,
+        token: usize,
+        budget: &mut Budget,
+        reader: &mut FrameReader,
+        src: &mut R,
+        scratch: &mut [u8],
+        pending_out: usize,
+        now: u64,
+    ) -> Next<()> {
         let Some(p) = self.peers.get_mut(&token) else {
             return Next::Drop("not a known connection".into());
         };
@@ -270,19 +298,19 @@ impl ConnGuard {
                 self.backlog.owe(token);
                 return Next::Wait;
             }
-            let step = reader.step(src, scratch);
+            let step = reader.step_ready(src, scratch);
             // The allocation, not just the bytes: that is the memory.
             let held = reader.allocated();
             self.partial_total = (self.partial_total + held).saturating_sub(p.buffered);
             p.buffered = held;
             match step {
-                Ok(Step::Message(m)) => {
+                Ok(Ready::Message) => {
                     budget.spend_frame();
                     self.deadlines.clear(token, Deadline::Greeting);
                     self.deadlines.clear(token, Deadline::Frame);
-                    return Next::Message(m);
+                    return Next::Message(());
                 }
-                Ok(Step::Read(n)) => {
+                Ok(Ready::Read(n)) => {
                     budget.spend_bytes(n);
                     self.deadlines
                         .start(token, Deadline::Frame, now + self.timeouts.frame_ms);
@@ -292,7 +320,7 @@ impl ConnGuard {
                         ));
                     }
                 }
-                Ok(Step::Blocked) => {
+                Ok(Ready::Blocked) => {
                     if reader.buffered() == 0 {
                         self.deadlines.clear(token, Deadline::Frame);
                     } else {
@@ -322,6 +350,11 @@ impl ConnGuard {
     /// Connections owed a read this turn (read them before sleeping).
     pub fn take_turn(&mut self) -> Vec<usize> {
         self.backlog.take_turn()
+    }
+
+    /// [`take_turn`](Self::take_turn) into `turn`, which keeps its room.
+    pub fn take_turn_into(&mut self, turn: &mut Vec<usize>) {
+        self.backlog.take_turn_into(turn);
     }
 
     /// Whether some connection is owed a read: the loop must not sleep.

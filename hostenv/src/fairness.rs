@@ -84,8 +84,17 @@ impl Backlog {
     /// The connections to serve this turn; those owed again while they
     /// are served wait for the next turn.
     pub fn take_turn(&mut self) -> Vec<usize> {
+        let mut turn = Vec::new();
+        self.take_turn_into(&mut turn);
+        turn
+    }
+
+    /// [`take_turn`](Self::take_turn) into `turn` (emptied first), so that
+    /// a loop reusing it allocates nothing for its turns.
+    pub fn take_turn_into(&mut self, turn: &mut Vec<usize>) {
         self.queued.clear();
-        self.queue.drain(..).collect()
+        turn.clear();
+        turn.extend(self.queue.drain(..));
     }
 
     pub fn is_empty(&self) -> bool {

@@ -30,6 +30,20 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// A `String` field, borrowed from the bytes (the same checks as
+    /// decoding a `String`, without the copy).
+    pub fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let n = u16::get(self)? as usize;
+        let b = self.take(n, "string")?;
+        std::str::from_utf8(b).map_err(|_| DecodeError::Utf8("string"))
+    }
+
+    /// A [`Blob`] field, borrowed from the bytes.
+    pub fn blob(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = u32::get(self)? as usize;
+        self.take(n, "blob")
+    }
+
     /// Fails unless every byte was used.
     pub fn finish(self) -> Result<(), DecodeError> {
         match self.buf.len() {
@@ -91,9 +105,7 @@ impl Wire for String {
         put_str(self, w);
     }
     fn get(r: &mut Reader) -> Result<Self, DecodeError> {
-        let n = u16::get(r)? as usize;
-        let b = r.take(n, "string")?;
-        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Utf8("string"))
+        r.str().map(str::to_owned)
     }
 }
 
@@ -129,8 +141,7 @@ impl Wire for Blob {
         w.buf.extend_from_slice(&self.0);
     }
     fn get(r: &mut Reader) -> Result<Self, DecodeError> {
-        let n = u32::get(r)? as usize;
-        Ok(Blob(r.take(n, "blob")?.to_vec()))
+        r.blob().map(|b| Blob(b.to_vec()))
     }
 }
 

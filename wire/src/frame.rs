@@ -31,18 +31,82 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
+/// A whole frame inside a byte buffer: its payload is borrowed, not copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    pub kind: u8,
+    pub payload: &'a [u8],
+}
+
 /// Appends a frame carrying `payload` to `out`.
 pub fn encode_frame(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&out[start..start + 8]);
-    crc.update(payload);
-    out.extend_from_slice(&crc.finalize().to_be_bytes());
+    out.extend_from_slice(&[0; HEADER_LEN]);
     out.extend_from_slice(payload);
+    seal_frame(kind, out, start);
+}
+
+/// Writes the header of the frame that starts at `out[start]`, whose
+/// payload was written after `HEADER_LEN` bytes reserved for it: the
+/// payload is encoded in place, with no buffer of its own. `encode_frame`
+/// gives the same bytes.
+pub(crate) fn seal_frame(kind: u8, out: &mut [u8], start: usize) {
+    let len = (out.len() - start - HEADER_LEN) as u32;
+    let frame = &mut out[start..];
+    frame[..2].copy_from_slice(&MAGIC);
+    frame[2] = VERSION;
+    frame[3] = kind;
+    frame[4..8].copy_from_slice(&len.to_be_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&frame[..8]);
+    crc.update(&frame[HEADER_LEN..]);
+    let crc = crc.finalize();
+    frame[8..HEADER_LEN].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The frame `bytes` start with and the number of bytes it takes, or
+/// `Ok(None)` while it is incomplete. A header that cannot start a frame
+/// of ours is refused as soon as its bytes are there (the magic from the
+/// first two, the version and the length from the whole header), so a
+/// peer cannot make us wait for a payload we would refuse.
+pub fn parse_frame(
+    bytes: &[u8],
+    max_payload: usize,
+) -> Result<Option<(FrameRef<'_>, usize)>, FrameError> {
+    if bytes.len() >= 2 && bytes[..2] != MAGIC {
+        return Err(FrameError::BadMagic([bytes[0], bytes[1]]));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    if bytes[2] != VERSION {
+        return Err(FrameError::Version(bytes[2]));
+    }
+    let len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    if len > max_payload {
+        return Err(FrameError::TooLarge {
+            len,
+            max: max_payload,
+        });
+    }
+    if bytes.len() < HEADER_LEN + len {
+        return Ok(None);
+    }
+    let want = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    let payload = &bytes[HEADER_LEN..HEADER_LEN + len];
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[..8]);
+    crc.update(payload);
+    if crc.finalize() != want {
+        return Err(FrameError::Checksum);
+    }
+    Ok(Some((
+        FrameRef {
+            kind: bytes[3],
+            payload,
+        },
+        HEADER_LEN + len,
+    )))
 }
 
 /// Turns a byte stream into frames.
@@ -69,12 +133,28 @@ impl Decoder {
         }
     }
 
-    /// Adds bytes read from the peer.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start == self.buf.len() {
+    /// The largest payload accepted.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
+    }
+
+    /// Forgets consumed bytes. Done before the buffer is looked at or
+    /// added to, not after a frame is returned: a returned frame may still
+    /// borrow them.
+    fn compact(&mut self) {
+        if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+        } else if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
+            // Keep the buffer from growing without bound on a busy connection.
+            self.buf.drain(..self.start);
+            self.start = 0;
         }
+    }
+
+    /// Adds bytes read from the peer.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(bytes);
     }
 
@@ -88,47 +168,30 @@ impl Decoder {
         self.buf.capacity()
     }
 
+    /// Whether a whole, valid frame is buffered, without taking it.
+    pub fn has_frame(&self) -> Result<bool, FrameError> {
+        parse_frame(&self.buf[self.start..], self.max_payload).map(|f| f.is_some())
+    }
+
     /// The next complete frame, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
-        let avail = &self.buf[self.start..];
-        if avail.len() >= 2 && avail[..2] != MAGIC {
-            return Err(FrameError::BadMagic([avail[0], avail[1]]));
+        Ok(self.next_frame_ref()?.map(|f| Frame {
+            kind: f.kind,
+            payload: f.payload.to_vec(),
+        }))
+    }
+
+    /// The next complete frame, its payload borrowed from the buffer;
+    /// `Ok(None)` if more bytes are needed.
+    pub fn next_frame_ref(&mut self) -> Result<Option<FrameRef<'_>>, FrameError> {
+        self.compact();
+        match parse_frame(&self.buf[self.start..], self.max_payload)? {
+            Some((frame, used)) => {
+                self.start += used;
+                Ok(Some(frame))
+            }
+            None => Ok(None),
         }
-        if avail.len() < HEADER_LEN {
-            return Ok(None);
-        }
-        if avail[2] != VERSION {
-            return Err(FrameError::Version(avail[2]));
-        }
-        let len = u32::from_be_bytes([avail[4], avail[5], avail[6], avail[7]]) as usize;
-        if len > self.max_payload {
-            return Err(FrameError::TooLarge {
-                len,
-                max: self.max_payload,
-            });
-        }
-        if avail.len() < HEADER_LEN + len {
-            return Ok(None);
-        }
-        let want = u32::from_be_bytes([avail[8], avail[9], avail[10], avail[11]]);
-        let payload = &avail[HEADER_LEN..HEADER_LEN + len];
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&avail[..8]);
-        crc.update(payload);
-        if crc.finalize() != want {
-            return Err(FrameError::Checksum);
-        }
-        let frame = Frame {
-            kind: avail[3],
-            payload: payload.to_vec(),
-        };
-        self.start += HEADER_LEN + len;
-        // Keep the buffer from growing without bound on a busy connection.
-        if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        Ok(Some(frame))
     }
 }
 
@@ -187,6 +250,41 @@ mod tests {
         let mut d = Decoder::default();
         d.feed(&bytes);
         assert_eq!(d.next_frame(), Err(FrameError::Version(9)));
+    }
+
+    #[test]
+    fn a_frame_encoded_in_place_is_the_same_frame() {
+        for payload in [&b""[..], b"x", &[0xa5; 300]] {
+            let mut whole = b"before".to_vec();
+            encode_frame(9, payload, &mut whole);
+            let mut in_place = b"before".to_vec();
+            in_place.extend_from_slice(&[0xff; HEADER_LEN]);
+            in_place.extend_from_slice(payload);
+            seal_frame(9, &mut in_place, 6);
+            assert_eq!(in_place, whole);
+        }
+    }
+
+    #[test]
+    fn a_borrowed_frame_is_the_owned_one() {
+        let mut bytes = framed(7, b"hello");
+        bytes.extend(framed(8, b"more"));
+        let (first, used) = parse_frame(&bytes, 64).unwrap().unwrap();
+        assert_eq!((first.kind, first.payload, used), (7, &b"hello"[..], 17));
+        assert_eq!(parse_frame(&bytes[..used - 1], 64), Ok(None));
+        let mut d = Decoder::default();
+        d.feed(&bytes);
+        assert!(d.has_frame().unwrap());
+        assert_eq!(d.next_frame_ref().unwrap(), Some(first));
+        assert_eq!(
+            d.next_frame().unwrap(),
+            Some(Frame {
+                kind: 8,
+                payload: b"more".to_vec()
+            })
+        );
+        assert!(!d.has_frame().unwrap());
+        assert_eq!(d.next_frame_ref().unwrap(), None);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! to bound ([`OutBuf::pending`]), as only the caller knows whether the
 //! peer is a client that stopped reading or a member catching up.
 
-use crate::{Message, MessageDecoder, ProtocolError};
+use crate::frame::{parse_frame, HEADER_LEN};
+use crate::{Message, MessageDecoder, MessageRef, ProtocolError};
 use std::io::{self, ErrorKind, Read, Write};
 
 /// Why a framed link cannot go on. Its text is what the daemons log as the
@@ -80,12 +81,41 @@ pub enum Step {
     Blocked,
 }
 
+/// What one step of [`FrameReader::step_ready`] came to. A whole message
+/// is left where it is, to be decoded in place by [`FrameReader::message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// A whole message is ready.
+    Message,
+    /// One read of this many bytes, which completed no message.
+    Read(usize),
+    /// The stream would block, with no whole message buffered.
+    Blocked,
+}
+
+/// Where the whole frame announced by [`Ready::Message`] lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whole {
+    /// At the front of the reader's own buffer.
+    Buffered,
+    /// At the start of the caller's read buffer: `len` bytes, frame type
+    /// `kind` (already checked).
+    Scratch { kind: u8, len: usize },
+}
+
 /// The read half of a framed link: a message decoder that never holds
 /// more than one frame of at most `max_payload` bytes plus one read.
+///
+/// A read that brings a whole frame while nothing is buffered is decoded
+/// where it was read, in the caller's buffer, and only the bytes after it
+/// (if any) are kept: a connection that sends one request at a time and
+/// waits for the answer never makes its reader allocate.
 #[derive(Debug)]
 pub struct FrameReader {
     decoder: MessageDecoder,
     max_payload: usize,
+    /// A whole frame announced by `step_ready` and not yet taken.
+    whole: Option<Whole>,
 }
 
 impl FrameReader {
@@ -94,6 +124,7 @@ impl FrameReader {
         FrameReader {
             decoder: MessageDecoder::new(max_payload),
             max_payload,
+            whole: None,
         }
     }
 
@@ -115,6 +146,10 @@ impl FrameReader {
 
     /// The next whole message already buffered, without reading.
     pub fn buffered_message(&mut self) -> Result<Option<Message>, LinkError> {
+        // A frame announced at the front of the buffer is the next one.
+        if self.whole == Some(Whole::Buffered) {
+            self.whole = None;
+        }
         match self.decoder.next_message()? {
             Some(m) => Ok(Some(m)),
             None => {
@@ -155,24 +190,100 @@ impl FrameReader {
     /// the steps, so a peer sending faster than it is served cannot keep
     /// the loop reading from it alone.
     pub fn step<R: Read>(&mut self, src: &mut R, scratch: &mut [u8]) -> Result<Step, LinkError> {
-        loop {
-            if let Some(m) = self.buffered_message()? {
-                return Ok(Step::Message(m));
+        Ok(match self.step_ready(src, scratch)? {
+            Ready::Message => match self.message(scratch)? {
+                Some(m) => Step::Message(m.into_owned()),
+                None => Step::Blocked,
+            },
+            Ready::Read(n) => Step::Read(n),
+            Ready::Blocked => Step::Blocked,
+        })
+    }
+
+    /// [`step`](Self::step) without decoding: it says whether a whole
+    /// message is ready, and [`message`](Self::message) then decodes it
+    /// where it lies. A whole frame found in what was just read stays in
+    /// `scratch`, so the same `scratch`, unchanged, must be passed to
+    /// `message`, and the message taken before the next step or
+    /// [`feed`](Self::feed). (Two calls rather than one that returns the
+    /// borrowed message: a loop that reads again after a step that
+    /// completed nothing could not otherwise borrow the reader anew.)
+    pub fn step_ready<R: Read>(
+        &mut self,
+        src: &mut R,
+        scratch: &mut [u8],
+    ) -> Result<Ready, LinkError> {
+        if self.whole.is_some() {
+            return Ok(Ready::Message);
+        }
+        if self.decoder.buffered() > 0 {
+            if self.decoder.has_frame()? {
+                self.whole = Some(Whole::Buffered);
+                return Ok(Ready::Message);
             }
+        } else if self.decoder.capacity() > 0 {
+            // Nothing pending: give the buffer back, so an idle
+            // connection costs no more than its bookkeeping.
+            self.decoder = MessageDecoder::new(self.max_payload);
+        }
+        loop {
             match src.read(scratch) {
                 Ok(0) => return Err(LinkError::Closed),
-                Ok(n) => {
-                    self.decoder.feed(&scratch[..n]);
-                    return match self.decoder.next_message()? {
-                        Some(m) => Ok(Step::Message(m)),
-                        None => Ok(Step::Read(n)),
-                    };
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Step::Blocked),
+                Ok(n) => return self.arrived(&scratch[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Ready::Blocked),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(LinkError::Read(e)),
             }
         }
+    }
+
+    /// `read` came from the peer (into the caller's buffer).
+    fn arrived(&mut self, read: &[u8]) -> Result<Ready, LinkError> {
+        if self.decoder.buffered() == 0 {
+            let first = parse_frame(read, self.max_payload).map_err(ProtocolError::from)?;
+            if let Some((frame, len)) = first {
+                // Only what follows the frame is kept; the frame is
+                // decoded where it was read.
+                if len < read.len() {
+                    self.decoder.feed(&read[len..]);
+                }
+                self.whole = Some(Whole::Scratch {
+                    kind: frame.kind,
+                    len,
+                });
+                return Ok(Ready::Message);
+            }
+        }
+        self.decoder.feed(read);
+        if self.decoder.has_frame()? {
+            self.whole = Some(Whole::Buffered);
+            return Ok(Ready::Message);
+        }
+        Ok(Ready::Read(read.len()))
+    }
+
+    /// The message [`step_ready`](Self::step_ready) announced, decoded in
+    /// place: its strings borrow from `scratch` (the buffer passed to that
+    /// step) or from the reader. `Ok(None)` when none was announced.
+    pub fn message<'a>(
+        &'a mut self,
+        scratch: &'a [u8],
+    ) -> Result<Option<MessageRef<'a>>, LinkError> {
+        let (kind, payload) = match self.whole.take() {
+            None => return Ok(None),
+            Some(Whole::Scratch { kind, len }) => match scratch.get(HEADER_LEN..len) {
+                Some(payload) => (kind, payload),
+                // Not the buffer the frame was read into: it is lost.
+                None => return Ok(None),
+            },
+            Some(Whole::Buffered) => match self.decoder.next_frame_ref()? {
+                Some(f) => (f.kind, f.payload),
+                None => return Ok(None),
+            },
+        };
+        MessageRef::decode(kind, payload)
+            .map(Some)
+            .map_err(|e| LinkError::Malformed(e.into()))
     }
 
     /// Hands each message to `on` as soon as it is whole, until `src`
@@ -366,7 +477,7 @@ impl<S: Read + Write> Link<S> {
 mod tests {
     use super::*;
     use crate::frame::{encode_frame, HEADER_LEN, MAGIC, VERSION};
-    use crate::{FrameError, Heartbeat};
+    use crate::{FrameError, Heartbeat, MessageRef};
     use std::collections::VecDeque;
 
     /// A stream that hands out its chunks one read at a time, then blocks
@@ -470,6 +581,121 @@ mod tests {
         );
         assert_eq!(r.step(&mut src, &mut scratch).unwrap(), Step::Blocked);
         assert_eq!(r.buffered(), 0);
+    }
+
+    /// Every message `src` yields through `step_ready` and `message`,
+    /// with the last step's outcome.
+    fn in_place(r: &mut FrameReader, src: &mut Chunks, scratch: &mut [u8]) -> Vec<Message> {
+        let mut got = Vec::new();
+        loop {
+            match r.step_ready(src, scratch).unwrap() {
+                Ready::Message => {
+                    let m = r.message(scratch).unwrap().expect("announced");
+                    got.push(m.into_owned());
+                }
+                Ready::Read(_) => {}
+                Ready::Blocked => return got,
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_read_whole_is_decoded_where_it_was_read() {
+        let co = Message::Checkout(crate::Checkout {
+            req: 1,
+            feature: "f1".into(),
+            version: "1.0".into(),
+            count: 1,
+            ..crate::Checkout::default()
+        });
+        let mut src = Chunks::new(
+            vec![bytes(std::slice::from_ref(&co)), bytes(&[hb(2)])],
+            false,
+        );
+        let mut r = FrameReader::new(1024);
+        let mut scratch = [0u8; 4096];
+        assert_eq!(
+            r.step_ready(&mut src, &mut scratch).unwrap(),
+            Ready::Message
+        );
+        // Announcing again changes nothing until the message is taken.
+        assert_eq!(
+            r.step_ready(&mut src, &mut scratch).unwrap(),
+            Ready::Message
+        );
+        let m = r.message(&scratch).unwrap().unwrap();
+        let MessageRef::Checkout(c) = &m else {
+            panic!("{m:?}");
+        };
+        assert!(scratch.as_ptr_range().contains(&c.feature.as_ptr()));
+        assert_eq!(m.into_owned(), co);
+        assert_eq!(r.allocated(), 0, "nothing was buffered");
+        assert_eq!(r.message(&scratch).unwrap(), None);
+        assert_eq!(
+            r.step_ready(&mut src, &mut scratch).unwrap(),
+            Ready::Message
+        );
+        assert_eq!(r.message(&scratch).unwrap().unwrap().into_owned(), hb(2));
+        assert_eq!(
+            r.step_ready(&mut src, &mut scratch).unwrap(),
+            Ready::Blocked
+        );
+        assert_eq!(r.allocated(), 0);
+    }
+
+    #[test]
+    fn what_follows_a_frame_in_a_read_is_kept_for_the_next_steps() {
+        let mut src = Chunks::new(vec![bytes(&[hb(1), hb(2), hb(3)])], false);
+        let mut r = FrameReader::new(1024);
+        let mut scratch = [0u8; 4096];
+        assert_eq!(
+            in_place(&mut r, &mut src, &mut scratch),
+            [hb(1), hb(2), hb(3)]
+        );
+        assert_eq!(r.buffered(), 0);
+        assert_eq!(r.allocated(), 0, "an idle reader gives its buffer back");
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_is_refused_when_taken() {
+        let mut bad = Vec::new();
+        encode_frame(0x04, &[0, 0, 0, 1, 0, 9], &mut bad);
+        let mut src = Chunks::new(vec![bad], false);
+        let mut r = FrameReader::new(1024);
+        let mut scratch = [0u8; 64];
+        assert_eq!(
+            r.step_ready(&mut src, &mut scratch).unwrap(),
+            Ready::Message
+        );
+        assert!(matches!(r.message(&scratch), Err(LinkError::Malformed(_))));
+    }
+
+    proptest::proptest! {
+        /// Whatever the reads are cut into, the messages in place are the
+        /// messages, in order.
+        #[test]
+        fn in_place_steps_see_every_message_in_order(
+            seqs in proptest::collection::vec(0u32..1000, 1..20),
+            cuts in proptest::collection::vec(1usize..40, 1..40),
+        ) {
+            let msgs: Vec<Message> = seqs.iter().map(|&s| hb(s)).collect();
+            let all = bytes(&msgs);
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for &c in cuts.iter().cycle() {
+                if at == all.len() {
+                    break;
+                }
+                let end = (at + c).min(all.len());
+                chunks.push(all[at..end].to_vec());
+                at = end;
+            }
+            let mut src = Chunks::new(chunks, false);
+            let mut r = FrameReader::new(1024);
+            let mut scratch = [0u8; 64];
+            proptest::prop_assert_eq!(in_place(&mut r, &mut src, &mut scratch), msgs);
+            proptest::prop_assert_eq!(r.buffered(), 0);
+        }
     }
 
     #[test]

@@ -59,6 +59,16 @@ impl MessageDecoder {
         self.frames.capacity()
     }
 
+    /// Whether a whole, valid frame is buffered.
+    pub fn has_frame(&self) -> Result<bool, ProtocolError> {
+        Ok(self.frames.has_frame()?)
+    }
+
+    /// The next whole frame, borrowed from the buffer.
+    pub fn next_frame_ref(&mut self) -> Result<Option<frame::FrameRef<'_>>, ProtocolError> {
+        Ok(self.frames.next_frame_ref()?)
+    }
+
     /// The next whole message, or `Ok(None)` when more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         match self.frames.next_frame()? {

@@ -7,7 +7,7 @@
 
 use crate::codec::{Blob, Reader, Wire, Writer};
 use crate::error::DecodeError;
-use crate::frame::encode_frame;
+use crate::frame::{seal_frame, HEADER_LEN};
 use crate::wire_struct;
 
 wire_struct!(
@@ -510,11 +510,18 @@ messages! {
 }
 
 impl Message {
-    /// Appends this message, framed, to `out`.
+    /// Appends this message, framed, to `out`. The payload is encoded
+    /// in place, after room left for the header: nothing is allocated
+    /// when `out` has the room.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::default();
+        let start = out.len();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        let mut w = Writer {
+            buf: std::mem::take(out),
+        };
         self.put_payload(&mut w);
-        encode_frame(self.kind(), &w.buf, out);
+        *out = w.buf;
+        seal_frame(self.kind(), out, start);
     }
 
     /// This message as one frame.
@@ -522,5 +529,130 @@ impl Message {
         let mut out = Vec::new();
         self.encode(&mut out);
         out
+    }
+}
+
+/// A [`Checkout`] whose strings and return hash are borrowed from the
+/// bytes it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckoutRef<'a> {
+    pub req: u32,
+    pub feature: &'a str,
+    pub version: &'a str,
+    pub count: u32,
+    pub dup_group: u8,
+    pub queue: bool,
+    pub borrow_until: u64,
+    pub return_hash: &'a [u8],
+}
+
+impl<'a> CheckoutRef<'a> {
+    /// Reads the fields in [`Checkout`]'s order, with the same checks.
+    fn get(r: &mut Reader<'a>) -> Result<CheckoutRef<'a>, DecodeError> {
+        Ok(CheckoutRef {
+            req: u32::get(r)?,
+            feature: r.str()?,
+            version: r.str()?,
+            count: u32::get(r)?,
+            dup_group: u8::get(r)?,
+            queue: bool::get(r)?,
+            borrow_until: u64::get(r)?,
+            return_hash: r.blob()?,
+        })
+    }
+
+    /// The same request, owning its strings.
+    pub fn to_owned(&self) -> Checkout {
+        Checkout {
+            req: self.req,
+            feature: self.feature.to_owned(),
+            version: self.version.to_owned(),
+            count: self.count,
+            dup_group: self.dup_group,
+            queue: self.queue,
+            borrow_until: self.borrow_until,
+            return_hash: Blob(self.return_hash.to_vec()),
+        }
+    }
+}
+
+impl Checkout {
+    /// This request, borrowed.
+    pub fn view(&self) -> CheckoutRef<'_> {
+        CheckoutRef {
+            req: self.req,
+            feature: &self.feature,
+            version: &self.version,
+            count: self.count,
+            dup_group: self.dup_group,
+            queue: self.queue,
+            borrow_until: self.borrow_until,
+            return_hash: &self.return_hash.0,
+        }
+    }
+}
+
+/// A message decoded where it lies. The requests a vendor daemon answers
+/// over and over (checkout, checkin, heartbeat) are decoded without an
+/// allocation: a checkout's strings are borrowed from the frame; checkins
+/// and heartbeats hold no strings. Every other message is decoded as an
+/// owned [`Message`].
+///
+/// The bytes accepted, and the errors, are exactly those of
+/// [`Message::decode`]: only where the strings live differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageRef<'a> {
+    Checkout(CheckoutRef<'a>),
+    Checkin(Checkin),
+    Heartbeat(Heartbeat),
+    /// Any other message.
+    Other(Message),
+}
+
+impl<'a> MessageRef<'a> {
+    /// Decodes a frame's payload.
+    pub fn decode(kind: u8, payload: &'a [u8]) -> Result<MessageRef<'a>, DecodeError> {
+        let mut r = Reader::new(payload);
+        let m = match kind {
+            0x20 => MessageRef::Checkout(CheckoutRef::get(&mut r)?),
+            0x23 => MessageRef::Checkin(Checkin::get(&mut r)?),
+            0x04 => MessageRef::Heartbeat(Heartbeat::get(&mut r)?),
+            _ => return Message::decode(kind, payload).map(MessageRef::Other),
+        };
+        r.finish()?;
+        Ok(m)
+    }
+
+    /// The type code in the frame header.
+    pub fn kind(&self) -> u8 {
+        match self {
+            MessageRef::Checkout(_) => 0x20,
+            MessageRef::Checkin(_) => 0x23,
+            MessageRef::Heartbeat(_) => 0x04,
+            MessageRef::Other(m) => m.kind(),
+        }
+    }
+
+    /// The same message, owning its strings.
+    pub fn into_owned(self) -> Message {
+        match self {
+            MessageRef::Checkout(c) => Message::Checkout(c.to_owned()),
+            MessageRef::Checkin(c) => Message::Checkin(c),
+            MessageRef::Heartbeat(h) => Message::Heartbeat(h),
+            MessageRef::Other(m) => m,
+        }
+    }
+}
+
+impl<'a> From<&'a Message> for MessageRef<'a> {
+    /// `m` as the event loops see a decoded message (a copy for those that
+    /// are not borrowed).
+    fn from(m: &'a Message) -> MessageRef<'a> {
+        match m {
+            Message::Checkout(c) => MessageRef::Checkout(c.view()),
+            Message::Checkin(c) => MessageRef::Checkin(c.clone()),
+            Message::Heartbeat(h) => MessageRef::Heartbeat(h.clone()),
+            other => MessageRef::Other(other.clone()),
+        }
     }
 }

@@ -292,3 +292,113 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn messages_decoded_in_place_are_the_owned_ones() {
+    for m in samples() {
+        let bytes = m.to_frame_bytes();
+        let (frame, used) = frame::parse_frame(&bytes, frame::DEFAULT_MAX_PAYLOAD)
+            .unwrap()
+            .unwrap();
+        assert_eq!(used, bytes.len());
+        // The payload encoded in place is framed as `encode_frame` frames it.
+        let mut again = Vec::new();
+        frame::encode_frame(frame.kind, frame.payload, &mut again);
+        assert_eq!(again, bytes, "{m:?}");
+        let view = MessageRef::decode(frame.kind, frame.payload).unwrap();
+        assert_eq!(view.kind(), m.kind());
+        assert_eq!(view, MessageRef::from(&m));
+        assert_eq!(
+            matches!(view, MessageRef::Other(_)),
+            !matches!(
+                m,
+                Message::Checkout(_) | Message::Checkin(_) | Message::Heartbeat(_)
+            ),
+            "{m:?}"
+        );
+        assert_eq!(view.into_owned(), m);
+    }
+}
+
+#[test]
+fn a_checkout_view_borrows_its_strings_from_the_frame() {
+    let m = Message::Checkout(Checkout {
+        req: 3,
+        feature: "f1".into(),
+        version: "2.5".into(),
+        count: 1,
+        ..Checkout::default()
+    });
+    let bytes = m.to_frame_bytes();
+    let payload = &bytes[frame::HEADER_LEN..];
+    let MessageRef::Checkout(c) = MessageRef::decode(0x20, payload).unwrap() else {
+        panic!("not a checkout");
+    };
+    let inside = payload.as_ptr_range();
+    assert!(inside.contains(&c.feature.as_ptr()) && inside.contains(&c.version.as_ptr()));
+    assert_eq!(c.return_hash, b"");
+}
+
+#[test]
+fn encoding_appends_to_what_is_there() {
+    let msgs = samples();
+    let mut one_buffer = b"xyz".to_vec();
+    let mut separately = b"xyz".to_vec();
+    for m in &msgs {
+        m.encode(&mut one_buffer);
+        separately.extend(m.to_frame_bytes());
+    }
+    assert_eq!(one_buffer, separately);
+}
+
+fn arb_checkout() -> impl Strategy<Value = Checkout> {
+    (
+        any::<u32>(),
+        ".{0,40}",
+        "[0-9.]{0,10}",
+        any::<u32>(),
+        any::<u8>(),
+        any::<bool>(),
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(
+            |(req, feature, version, count, dup_group, queue, borrow_until, hash)| Checkout {
+                req,
+                feature,
+                version,
+                count,
+                dup_group,
+                queue,
+                borrow_until,
+                return_hash: codec::Blob(hash),
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// In place or owned, the same bytes decode to the same message, and
+    /// the same bytes are refused with the same error.
+    #[test]
+    fn decoding_in_place_agrees_with_decoding(
+        kind in prop_oneof![Just(0x20u8), Just(0x23u8), Just(0x04u8), any::<u8>()],
+        payload in proptest::collection::vec(any::<u8>(), 0..128),
+    ) {
+        let owned = Message::decode(kind, &payload);
+        let view = MessageRef::decode(kind, &payload).map(MessageRef::into_owned);
+        prop_assert_eq!(view, owned);
+    }
+
+    #[test]
+    fn any_checkout_round_trips_in_place(c in arb_checkout()) {
+        let m = Message::Checkout(c.clone());
+        let bytes = m.to_frame_bytes();
+        let view = MessageRef::decode(0x20, &bytes[frame::HEADER_LEN..]).unwrap();
+        prop_assert_eq!(&view, &MessageRef::Checkout(c.view()));
+        let MessageRef::Checkout(v) = view else { unreachable!() };
+        prop_assert_eq!(v.to_owned(), c);
+        prop_assert!(text::check_request_ref(&MessageRef::from(&m)) == text::check_request(&m));
+    }
+}

@@ -20,7 +20,7 @@
 //! line and paragraph separators, and the bidirectional embeddings,
 //! overrides, isolates and marks.
 
-use crate::message::{AdminRequest, ClientIdentity, Message, StatusReply};
+use crate::message::{AdminRequest, CheckoutRef, ClientIdentity, Message, MessageRef, StatusReply};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -188,10 +188,7 @@ pub fn check_request(m: &Message) -> Result<(), FieldError> {
     match m {
         Message::Hello(h) => check_identity(&h.identity),
         Message::VendorLookup(l) => check_field("VendorLookup vendor", &l.vendor, MAX_VENDOR),
-        Message::Checkout(c) => {
-            check_field("Checkout feature", &c.feature, MAX_FEATURE)?;
-            check_field("Checkout version", &c.version, MAX_VERSION)
-        }
+        Message::Checkout(c) => check_checkout(&c.view()),
         Message::ReturnBorrow(r) => check_field("ReturnBorrow feature", &r.feature, MAX_FEATURE),
         Message::StatusQuery(q) => check_field("StatusQuery feature", &q.feature, MAX_FEATURE),
         Message::Admin(a) => check_admin(a),
@@ -201,6 +198,20 @@ pub fn check_request(m: &Message) -> Result<(), FieldError> {
         }
         _ => Ok(()),
     }
+}
+
+/// [`check_request`] for a message decoded in place: the same verdict.
+pub fn check_request_ref(m: &MessageRef<'_>) -> Result<(), FieldError> {
+    match m {
+        MessageRef::Checkout(c) => check_checkout(c),
+        MessageRef::Checkin(_) | MessageRef::Heartbeat(_) => Ok(()),
+        MessageRef::Other(m) => check_request(m),
+    }
+}
+
+fn check_checkout(c: &CheckoutRef<'_>) -> Result<(), FieldError> {
+    check_field("Checkout feature", c.feature, MAX_FEATURE)?;
+    check_field("Checkout version", c.version, MAX_VERSION)
 }
 
 /// `s` as it may be printed on one line: every character [`refused_char`]
