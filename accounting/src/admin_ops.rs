@@ -23,17 +23,17 @@ impl Core {
                 .holdings
                 .iter()
                 .filter(|(_, h)| {
-                    (req.feature.is_empty() || h.feature == req.feature)
-                        && h.user == req.user
+                    (req.feature.is_empty() || *h.feature == *req.feature)
+                        && *h.user == *req.user
                         && h.host.eq_ignore_ascii_case(&req.host)
-                        && (req.display.is_empty() || h.display == req.display)
+                        && (req.display.is_empty() || *h.display == *req.display)
                 })
                 .map(|(handle, h)| (*handle, h.conn))
                 .collect(),
             admin_op::REMOVE_HANDLE => self
                 .holdings
                 .get(&req.handle)
-                .filter(|h| req.feature.is_empty() || h.feature == req.feature)
+                .filter(|h| req.feature.is_empty() || *h.feature == *req.feature)
                 .map(|h| (req.handle, h.conn))
                 .into_iter()
                 .collect(),

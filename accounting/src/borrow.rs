@@ -24,7 +24,9 @@ impl Core {
             .map(|(_, h)| *h)
             .filter(|h| {
                 self.holdings.get(h).is_some_and(|h| {
-                    h.feature == r.feature && h.user == user && h.host.eq_ignore_ascii_case(&host)
+                    *h.feature == *r.feature
+                        && *h.user == *user
+                        && h.host.eq_ignore_ascii_case(&host)
                 })
             })
             .collect();
@@ -125,7 +127,7 @@ impl Core {
                 Box::new(Holding {
                     conn: DETACHED,
                     req: 0,
-                    feature: rec.feature,
+                    feature: Arc::clone(&self.pools[pool].name),
                     pool,
                     key,
                     count: rec.count,
@@ -134,9 +136,9 @@ impl Core {
                     // Written before clients' strings were checked, a
                     // record may hold anything: held escaped, so that no
                     // log line, report or status shows it raw.
-                    user: wire::text::escape(&rec.user).into_owned(),
-                    host: wire::text::escape(&rec.host).into_owned(),
-                    display: wire::text::escape(&rec.display).into_owned(),
+                    user: self.names.get(&wire::text::escape(&rec.user)),
+                    host: self.names.get(&wire::text::escape(&rec.host)),
+                    display: self.names.get(&wire::text::escape(&rec.display)),
                     pid: rec.pid,
                     job: 0,
                     requested: rec.requested,
@@ -164,9 +166,9 @@ impl Core {
         let pool = &self.pools[h.pool];
         reportlog::Record {
             version: h.requested.clone(),
-            user: h.user.clone(),
-            host: h.host.clone(),
-            display: h.display.clone(),
+            user: h.user.to_string(),
+            host: h.host.to_string(),
+            display: h.display.to_string(),
             project: self
                 .conns
                 .get(&h.conn)

@@ -7,56 +7,60 @@ impl Core {
     /// `co.version` or later.
     pub fn checkout(&mut self, now: u64, conn: ConnId, co: &Checkout) -> Effects {
         let mut fx = Effects::default();
+        self.checkout_into(now, conn, &co.view(), &mut fx);
+        fx
+    }
+
+    /// [`Core::checkout`], adding its effects to `fx`.
+    pub(crate) fn checkout_into(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        co: &CheckoutRef<'_>,
+        fx: &mut Effects,
+    ) {
         if !self.conns.contains_key(&conn) {
             fx.close(conn, Some("checkout before Hello".into()));
-            return fx;
+            return;
         }
         self.activity(conn, now);
         let handle = self.next_handle;
         let c = &self.conns[&conn];
-        let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
+        let (user, host) = (Arc::clone(&c.user), Arc::clone(&c.host));
         match self.plan(c, co, handle, now) {
             Ok(plan) => {
                 self.next_handle += 1;
-                let display = c.identity.display.clone();
+                let display = Arc::clone(&c.display);
                 let pid = c.identity.pid;
                 let job = c.identity.job;
+                let mut granted = self.spare_granted();
                 let pool = &mut self.pools[plan.pool];
                 let before = pool.in_use;
                 pool.join(plan.key.clone(), handle, pool.seats(co.count));
                 let added = pool.in_use - before;
-                let mut granted = Granted {
-                    req: co.req,
-                    handle,
-                    feature: co.feature.clone(),
-                    version: pool.pool.version.as_written().to_string(),
-                    count: co.count,
-                    expiry: pool.pool.expiry().to_string(),
-                    proof: proof_of(&pool.pool),
-                    seal: wire::codec::Blob::default(),
-                };
+                let feature = Arc::clone(&pool.name);
+                fill_granted(&mut granted, co.req, handle, &feature, &pool.pool, co.count);
                 fx.log.push(LogEvent::Out {
-                    feature: co.feature.clone(),
-                    user: user.clone(),
-                    host: host.clone(),
+                    feature: Arc::clone(&feature),
+                    user: Arc::clone(&user),
+                    host: Arc::clone(&host),
                     count: co.count,
                 });
                 if let Some((s, key)) = &plan.suite {
                     let suite = &mut self.pools[*s];
                     suite.join(key.clone(), handle, co.count);
                     fx.log.push(LogEvent::Out {
-                        feature: suite.pool.feature.clone(),
-                        user: user.clone(),
-                        host: host.clone(),
+                        feature: Arc::clone(&suite.name),
+                        user: Arc::clone(&user),
+                        host: Arc::clone(&host),
                         count: co.count,
                     });
                 }
-                self.holdings.insert(
-                    handle,
-                    Box::new(Holding {
+                let mut holding = self.boxed(
+                    Holding {
                         conn,
                         req: co.req,
-                        feature: co.feature.clone(),
+                        feature,
                         pool: plan.pool,
                         key: plan.key,
                         count: co.count,
@@ -67,18 +71,27 @@ impl Core {
                         display,
                         pid,
                         job,
-                        requested: co.version.clone(),
+                        requested: String::new(),
                         quota: Quota::default(),
                         linger_until: None,
                         timeout_ms: None,
                         borrow_until: None,
                         return_hash: None,
                         orphan_until: None,
-                    }),
+                    },
+                    co.version,
                 );
+                let room = std::mem::take(&mut holding.quota.maxes);
+                self.holdings.insert(handle, holding);
                 let borrowing = co.borrow_until > 0;
-                let quota =
-                    self.take_quota(plan.pool, conn, co.count, plan.reservation, !borrowing);
+                let quota = self.take_quota(
+                    plan.pool,
+                    conn,
+                    co.count,
+                    plan.reservation,
+                    !borrowing,
+                    room,
+                );
                 let ctx = FeatureCtx::from_pool(&self.pools[plan.pool].pool);
                 let timeout = self
                     .config
@@ -91,7 +104,7 @@ impl Core {
                     if borrowing {
                         let until = co.borrow_until.saturating_mul(1000);
                         h.borrow_until = Some(until);
-                        h.return_hash = return_hash_of(&co.return_hash.0);
+                        h.return_hash = return_hash_of(co.return_hash);
                         self.borrowed.insert((until, handle));
                         fx.borrows
                             .push(BorrowChange::Add(borrow_record(handle, h, &self.pools)));
@@ -101,10 +114,11 @@ impl Core {
                     }
                 }
                 let c = self.conns.get_mut(&conn).expect("invariant: checked above");
-                if c.handles.is_empty() {
-                    self.idle.insert((c.last_heard, conn));
-                }
+                let first = c.handles.is_empty();
                 c.handles.insert(handle);
+                if first {
+                    self.idle_link(conn);
+                }
                 // Only a checkout with a TIMEOUT can change the connection's
                 // shortest one (most daemons have none: keep it off the path).
                 if timeout.is_some() {
@@ -119,7 +133,7 @@ impl Core {
                     } else {
                         reportlog::Kind::Checkout
                     };
-                    self.report_holding(&mut fx, kind, handle, added);
+                    self.report_holding(fx, kind, handle, added);
                 }
                 self.counters.granted += 1;
                 fx.reply(conn, Message::Granted(granted));
@@ -134,15 +148,15 @@ impl Core {
                 // The client asked to wait: it hears -35 now and a Granted
                 // with the same request number once a seat is free.
                 self.queue
-                    .entry(co.feature.clone())
+                    .entry(co.feature.to_owned())
                     .or_default()
-                    .push_back((conn, co.clone()));
+                    .push_back((conn, co.to_owned()));
                 self.counters.queued += 1;
                 if self.config.report {
-                    self.report_request(&mut fx, reportlog::Kind::Queued, conn, co, 0);
+                    self.report_request(fx, reportlog::Kind::Queued, conn, co, 0);
                 }
                 fx.log.push(LogEvent::Queued {
-                    feature: co.feature.clone(),
+                    feature: self.feature_name(co.feature),
                     user,
                     host,
                 });
@@ -160,7 +174,7 @@ impl Core {
             Err(d) => {
                 // Someone is already waiting for this feature: say so.
                 let d = if d == Denial::MaxUsers
-                    && self.queue.get(&co.feature).is_some_and(|q| !q.is_empty())
+                    && self.queue.get(co.feature).is_some_and(|q| !q.is_empty())
                 {
                     Denial::UsersQueued
                 } else {
@@ -169,9 +183,9 @@ impl Core {
                 let (code, minor) = (d.code(), d.minor());
                 self.counters.deny(code);
                 if self.config.report {
-                    self.report_request(&mut fx, reportlog::Kind::Denied, conn, co, code);
+                    self.report_request(fx, reportlog::Kind::Denied, conn, co, code);
                 }
-                let feature = co.feature.clone();
+                let feature = self.feature_name(co.feature);
                 fx.log.push(if d.is_unsupported() {
                     LogEvent::Unsupported {
                         feature,
@@ -196,12 +210,19 @@ impl Core {
                         code,
                         minor,
                         text: d.text().to_string(),
-                        detail: self.denial_detail(conn, &co.feature, d),
+                        detail: self.denial_detail(conn, co.feature, d),
                     }),
                 );
             }
         }
-        fx
+    }
+
+    /// `feature` as a shared name: its pool's, when it has one.
+    pub(crate) fn feature_name(&mut self, feature: &str) -> Name {
+        match self.by_feature.get(feature).and_then(|ids| ids.first()) {
+            Some(&i) => Arc::clone(&self.pools[i].name),
+            None => self.names.get(feature),
+        }
     }
 
     /// What a refusal's text does not say: for -9 the hostids on both
@@ -248,7 +269,7 @@ impl Core {
     pub(crate) fn plan(
         &self,
         c: &Conn,
-        co: &Checkout,
+        co: &CheckoutRef<'_>,
         handle: u64,
         now: u64,
     ) -> Result<Plan, Denial> {
@@ -266,11 +287,11 @@ impl Core {
         }
         // Every new borrow is returnable only by its borrower: it must
         // come with the hash of the borrower's secret.
-        if borrowing && co.return_hash.0.len() != wire::borrow_key::LEN {
+        if borrowing && co.return_hash.len() != wire::borrow_key::LEN {
             return Err(Denial::BadParam);
         }
-        let Some(indices) = self.by_feature.get(&co.feature) else {
-            return Err(match self.config.withdrawn.get(&co.feature) {
+        let Some(indices) = self.by_feature.get(co.feature) else {
+            return Err(match self.config.withdrawn.get(co.feature) {
                 Some(Withdrawn::Expired(_)) => Denial::Expired,
                 Some(Withdrawn::BadSignature) => Denial::BadCode,
                 None => Denial::NoFeature,
@@ -283,25 +304,24 @@ impl Core {
             }
         };
         let who = OnceCell::new();
-        let mut order = Vec::with_capacity(indices.len());
+        let locked = |i: usize| self.pools[i].pool.is_node_locked();
+        // Whether node-locked pool `i` is locked to the client's machine.
+        let here = |i: usize| {
+            self.pools[i].pool.hostids.as_deref().is_some_and(|ids| {
+                hostid::any_matches(ids, who.get_or_init(|| host_identity(&c.identity)))
+            })
+        };
         for &i in indices {
-            let p = &self.pools[i].pool;
-            if p.is_node_locked() {
-                if p.hostids.as_deref().is_some_and(|ids| {
-                    hostid::any_matches(ids, who.get_or_init(|| host_identity(&c.identity)))
-                }) {
-                    order.push(i);
-                } else {
-                    note(Denial::NotThisHost);
-                }
+            if locked(i) && !here(i) {
+                note(Denial::NotThisHost);
             }
         }
-        order.extend(
-            indices
-                .iter()
-                .copied()
-                .filter(|&i| !self.pools[i].pool.is_node_locked()),
-        );
+        // The candidates in order (walked twice, not collected: a checkout
+        // allocates nothing for it).
+        let order = || {
+            let nodes = indices.iter().copied().filter(|&i| locked(i) && here(i));
+            nodes.chain(indices.iter().copied().filter(|&i| !locked(i)))
+        };
 
         let key_in = |i: usize| {
             let p = &self.pools[i];
@@ -325,16 +345,16 @@ impl Core {
                         vendor: false,
                     }
                 };
-                return dup_key(Some(group), &c.identity, handle);
+                return dup_key(Some(group), c, handle);
             }
             dup_key(
                 p.pool.dup_group.or(dup_group_of_mask(co.dup_group)),
-                &c.identity,
+                c,
                 handle,
             )
         };
         // A seat this client's group already holds covers the request.
-        for &i in &order {
+        for i in order() {
             let p = &self.pools[i];
             if borrowing || p.unusable(self.today, &wanted).is_some() {
                 continue;
@@ -361,7 +381,7 @@ impl Core {
                 });
             }
         }
-        for &i in &order {
+        for i in order() {
             let p = &self.pools[i];
             if let Some(d) = p.unusable(self.today, &wanted) {
                 note(d);
@@ -410,7 +430,8 @@ impl Core {
     }
 
     /// Counts a granted checkout against the options file's MAX and
-    /// RESERVE lines.
+    /// RESERVE lines. The MAX rules are listed in `maxes` (emptied first:
+    /// a vector with room, from a checkout given back).
     pub(crate) fn take_quota(
         &mut self,
         pool: usize,
@@ -418,15 +439,17 @@ impl Core {
         count: u32,
         reservation: Option<(ReservationId, u32)>,
         count_max: bool,
+        mut maxes: Vec<MaxId>,
     ) -> Quota {
         let options = std::sync::Arc::clone(&self.config.options);
         let ctx = FeatureCtx::from_pool(&self.pools[pool].pool);
-        let maxes: Vec<MaxId> = match self.conns.get(&conn) {
+        maxes.clear();
+        match self.conns.get(&conn) {
             Some(c) if count_max && options.max_rule_count() > 0 => {
-                options.limits(&ctx, c.client()).map(|r| r.id()).collect()
+                maxes.extend(options.limits(&ctx, c.client()).map(|r| r.id()));
             }
-            _ => Vec::new(),
-        };
+            _ => {}
+        }
         for id in &maxes {
             self.max_use[id.index()] += count;
         }
@@ -485,7 +508,7 @@ impl Core {
         component: usize,
         c: &Conn,
         who: &OnceCell<HostIdentity>,
-        co: &Checkout,
+        co: &CheckoutRef<'_>,
         handle: u64,
     ) -> Result<Option<(usize, DupKey)>, Denial> {
         let Some(suite) = &self.pools[component].pool.suite else {
@@ -518,7 +541,7 @@ impl Core {
                 .copied()
                 .or(p.pool.dup_group)
                 .or(dup_group_of_mask(co.dup_group));
-            let key = dup_key(group, &c.identity, handle);
+            let key = dup_key(group, c, handle);
             if p.fits(&key, co.count) {
                 return Ok(Some((i, key)));
             }

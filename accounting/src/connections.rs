@@ -76,11 +76,11 @@ impl Core {
                 })
                 .collect();
             for id in old {
+                self.idle_unlink(id);
                 let Some(c) = self.conns.remove(&id) else {
                     continue;
                 };
                 self.jobs.remove(&(job, id));
-                self.idle.remove(&(c.last_heard, id));
                 if let Some(t) = c.timeout_ms {
                     self.timeouts.remove(&(c.active_at.saturating_add(t), id));
                 }
@@ -107,7 +107,7 @@ impl Core {
                 .filter(|h| {
                     self.holdings.get(h).is_some_and(|h| {
                         h.job == identity.job
-                            && h.user == identity.user
+                            && *h.user == *identity.user
                             && h.host.eq_ignore_ascii_case(&identity.host)
                     })
                 })
@@ -131,23 +131,33 @@ impl Core {
             }
         }
         let held = moved.iter().map(|h| self.granted(*h)).collect();
-        if !moved.is_empty() {
-            self.idle.insert((now, conn));
-        }
+        let holding = !moved.is_empty();
         if identity.job != 0 {
             self.jobs.insert((identity.job, conn));
         }
+        let (user, host, display) = (
+            self.names.get(&identity.user),
+            self.names.get(&identity.host),
+            self.names.get(&identity.display),
+        );
         self.conns.insert(
             conn,
             Box::new(Conn {
                 client: OnceCell::new(),
                 identity,
+                user,
+                host,
+                display,
+                idle: IdleLinks::default(),
                 last_heard: now,
                 active_at: now,
                 timeout_ms: None,
                 handles: moved,
             }),
         );
+        if holding {
+            self.idle_link(conn);
+        }
         self.reindex_timeout(conn);
         fx.reply(
             conn,
@@ -169,7 +179,7 @@ impl Core {
         Granted {
             req: h.req,
             handle,
-            feature: h.feature.clone(),
+            feature: h.feature.to_string(),
             version: pool.version.as_written().to_string(),
             count: h.count,
             expiry: pool.expiry().to_string(),
@@ -180,14 +190,20 @@ impl Core {
 
     /// Records activity from `conn`, moving its timeout.
     pub(crate) fn touch(&mut self, conn: ConnId, now: u64) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if !c.handles.is_empty() {
-            self.idle.remove(&(c.last_heard, conn));
-            self.idle.insert((now.max(c.last_heard), conn));
+        // A connection holding seats moves to its new place (the end).
+        let holding = !c.handles.is_empty();
+        if holding {
+            self.idle_unlink(conn);
         }
-        c.last_heard = now.max(c.last_heard);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_heard = now.max(c.last_heard);
+        }
+        if holding {
+            self.idle_link(conn);
+        }
     }
 
     /// Records a sign of the user at work (for TIMEOUT), and activity.
@@ -232,9 +248,21 @@ impl Core {
     /// A heartbeat: the connection is alive (and active, unless the client says it is idle); acknowledged.
     pub fn heartbeat(&mut self, now: u64, conn: ConnId, hb: &Heartbeat) -> Effects {
         let mut fx = Effects::default();
+        self.heartbeat_into(now, conn, hb, &mut fx);
+        fx
+    }
+
+    /// [`Core::heartbeat`], adding its effects to `fx`.
+    pub(crate) fn heartbeat_into(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        hb: &Heartbeat,
+        fx: &mut Effects,
+    ) {
         if !self.conns.contains_key(&conn) {
             fx.close(conn, Some("heartbeat before Hello".into()));
-            return fx;
+            return;
         }
         if hb.idle {
             self.touch(conn, now);
@@ -248,16 +276,15 @@ impl Core {
                 idle: false,
             }),
         );
-        fx
     }
 
     /// The connection is gone: everything it held is released.
     pub fn disconnect(&mut self, now: u64, conn: ConnId) -> Effects {
         let mut fx = Effects::default();
+        self.idle_unlink(conn);
         let Some(c) = self.conns.remove(&conn) else {
             return fx;
         };
-        self.idle.remove(&(c.last_heard, conn));
         self.jobs.remove(&(c.identity.job, conn));
         if let Some(t) = c.timeout_ms {
             self.timeouts.remove(&(c.active_at.saturating_add(t), conn));

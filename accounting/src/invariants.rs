@@ -59,18 +59,22 @@ impl Core {
         }
         for (id, c) in &self.conns {
             assert_eq!(
-                self.idle.contains(&(c.last_heard, *id)),
+                self.idle_has(*id),
                 !c.handles.is_empty(),
                 "idle index of {id:?}"
             );
         }
-        assert_eq!(
-            self.idle.len(),
-            self.conns
-                .values()
-                .filter(|c| !c.handles.is_empty())
-                .count()
-        );
+        // The idle list holds exactly the connections holding seats, in
+        // the order of `(last_heard, conn)`.
+        let walked = self.idle_walk();
+        let mut want: Vec<(u64, ConnId)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.handles.is_empty())
+            .map(|(id, c)| (c.last_heard, *id))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(walked, want, "idle list order");
         let jobs: BTreeSet<(u64, ConnId)> = self
             .conns
             .iter()

@@ -30,8 +30,10 @@ mod connections;
 mod counters;
 mod denial;
 pub mod expiry;
+mod idle;
 mod invariants;
 mod log;
+mod ordered;
 mod policy;
 mod release;
 mod reload;
@@ -53,14 +55,17 @@ use grammar::options::{Client as OptClient, FeatureCtx, MaxId, Options, Reservat
 use grammar::pool::{Pool, PoolSet};
 use grammar::publisher::{BorrowSeal, DaemonKeys};
 use grammar::{Date, DupGroup, Version};
+use idle::{IdleLinks, IdleList};
+use ordered::OrderedMap;
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 use wire::lmerr;
 use wire::{
-    admin_op, AdminReply, AdminRequest, Checkin, Checkout, ClientIdentity, Denied, ErrorReply,
-    FeatureStatus, Granted, Heartbeat, Holder, LineProof, Message, ReturnBorrow, Revoked,
-    StatusQuery, StatusReply, Welcome,
+    admin_op, AdminReply, AdminRequest, Checkin, Checkout, CheckoutRef, ClientIdentity, Denied,
+    ErrorReply, FeatureStatus, Granted, Heartbeat, Holder, LineProof, Message, MessageRef,
+    ReturnBorrow, Revoked, StatusQuery, StatusReply, Welcome,
 };
 
 /// A client connection, as the event loop numbers them. Never reused
@@ -87,7 +92,9 @@ impl Hasher for IdHasher {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // A lone id hashes as `n` times the constant; the fields of a key
+        // made of several (a time and a connection) are mixed in turn.
+        self.0 = (self.0.rotate_left(8) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 
     fn write_usize(&mut self, n: usize) {
@@ -97,6 +104,48 @@ impl Hasher for IdHasher {
 
 /// A hash table keyed by ids or tokens.
 pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A name shared by everything that refers to it: a connection's user,
+/// host and display, its checkouts, their seats and their log lines all
+/// hold the same string, so that granting, freeing and logging a seat
+/// copies a pointer instead of allocating a string.
+pub type Name = Arc<str>;
+
+/// The names in use, each kept once: connections of the same user or
+/// host share their strings (a site has far fewer users and hosts than
+/// connections). A name no one else holds any more is dropped at the next
+/// sweep, made when the table has doubled since the last, so a stream of
+/// distinct names costs no more than the names in use.
+#[derive(Debug, Default)]
+struct Names {
+    table: HashSet<Name>,
+    sweep_at: usize,
+}
+
+impl Names {
+    /// `text`, shared.
+    fn get(&mut self, text: &str) -> Name {
+        if let Some(name) = self.table.get(text) {
+            return Arc::clone(name);
+        }
+        if self.table.len() >= self.sweep_at {
+            self.table.retain(|name| Arc::strong_count(name) > 1);
+            self.sweep_at = (self.table.len() * 2).max(64);
+        }
+        let name: Name = Arc::from(text);
+        self.table.insert(Arc::clone(&name));
+        name
+    }
+}
+
+/// Checkouts given back, kept for reuse so that in a steady flow of
+/// checkouts and checkins no allocation is made for them: at most this
+/// many (as many as there may be checkouts between checkins in a turn of a
+/// busy daemon's loop; a few hundred kilobytes at most).
+const SPARE_HOLDINGS: usize = 1024;
+/// Grants already sent, kept for reuse: the event loop gives each back as
+/// soon as its reply is encoded, so a few are enough.
+const SPARE_GRANTS: usize = 16;
 
 /// Why a feature has no pool although the license file names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,12 +227,48 @@ fn proof_of(pool: &Pool) -> Vec<LineProof> {
         .collect()
 }
 
+/// Makes `g` the grant of `count` licenses of `pool` (whose feature is
+/// `feature`), reusing the room its strings and proof already have.
+fn fill_granted(g: &mut Granted, req: u32, handle: u64, feature: &str, pool: &Pool, count: u32) {
+    use std::fmt::Write as _;
+    g.req = req;
+    g.handle = handle;
+    g.count = count;
+    set_str(&mut g.feature, feature);
+    set_str(&mut g.version, pool.version.as_written());
+    g.expiry.clear();
+    let _ = write!(g.expiry, "{}", pool.expiry());
+    g.proof.truncate(pool.proof.len());
+    for (i, line) in pool.proof.iter().enumerate() {
+        if i == g.proof.len() {
+            g.proof.push(LineProof::default());
+        }
+        let p = &mut g.proof[i];
+        set_bytes(&mut p.content.0, &line.content);
+        p.key_id = u32::from_be_bytes(line.key_id);
+        set_bytes(&mut p.signature.0, &line.signature);
+    }
+    g.seal.0.clear();
+}
+
+/// `s` becomes `text`, in the room it has.
+fn set_str(s: &mut String, text: &str) {
+    s.clear();
+    s.push_str(text);
+}
+
+/// `v` becomes `bytes`, in the room it has.
+fn set_bytes(v: &mut Vec<u8>, bytes: &[u8]) {
+    v.clear();
+    v.extend_from_slice(bytes);
+}
+
 /// The daemon's seal over a borrow's terms, for the borrower's record.
 fn seal(
     keys: &DaemonKeys,
     vendor: &str,
     granted: &Granted,
-    co: &Checkout,
+    co: &CheckoutRef<'_>,
     holding: &Holding,
 ) -> wire::codec::Blob {
     let terms = BorrowSeal {
@@ -242,6 +327,19 @@ impl Effects {
         self.close.push(Close { conn, reason });
     }
 
+    /// Empties every list, keeping the room each has: an event loop that
+    /// hands the same `Effects` to the core for every request allocates
+    /// for them only until they are as large as a request needs.
+    pub fn clear(&mut self) {
+        self.replies.clear();
+        self.close.clear();
+        self.log.clear();
+        self.shutdown = false;
+        self.borrows.clear();
+        self.changes.clear();
+        self.report.clear();
+    }
+
     /// Appends `other`'s effects after ours.
     pub fn extend(&mut self, other: Effects) {
         self.replies.extend(other.replies);
@@ -277,12 +375,12 @@ enum DupKey {
     /// Shares with nobody: the handle it belongs to.
     Alone(u64),
     /// Shares with every checkout that agrees on the fields of `mask`
-    /// (fields outside the mask are empty).
+    /// (fields outside the mask are `None`).
     Shared {
         mask: u8,
-        user: String,
-        host: String,
-        display: String,
+        user: Option<Name>,
+        host: Option<Name>,
+        display: Option<Name>,
     },
 }
 
@@ -308,15 +406,15 @@ fn dup_group_of_mask(mask: u8) -> Option<DupGroup> {
     }
 }
 
-fn dup_key(group: Option<DupGroup>, who: &ClientIdentity, handle: u64) -> DupKey {
-    let pick = |on: bool, v: &str| if on { v.to_string() } else { String::new() };
+fn dup_key(group: Option<DupGroup>, who: &Conn, handle: u64) -> DupKey {
+    let pick = |on: bool, v: &Name| on.then(|| Arc::clone(v));
     match group {
         None | Some(DupGroup::None) => DupKey::Alone(handle),
         Some(DupGroup::Site) => DupKey::Shared {
             mask: MASK_SITE,
-            user: String::new(),
-            host: String::new(),
-            display: String::new(),
+            user: None,
+            host: None,
+            display: None,
         },
         Some(DupGroup::Mask {
             user,
@@ -346,12 +444,98 @@ struct Group {
     /// Seats taken: the largest count among the members.
     count: u32,
     /// Handle → licenses it asked for.
-    members: BTreeMap<u64, u32>,
+    members: Members,
+}
+
+/// The members of a group, by handle, with the licenses each asked for.
+/// Nearly every group has one member (a checkout that shares with no one
+/// is a group of its own): that one is kept inline, so that taking and
+/// freeing such a seat allocates nothing. A group that is really shared
+/// keeps its members in a map.
+#[derive(Debug, Default)]
+enum Members {
+    #[default]
+    Empty,
+    One(u64, u32),
+    Many(BTreeMap<u64, u32>),
+}
+
+impl Members {
+    fn insert(&mut self, handle: u64, count: u32) {
+        match self {
+            Members::Empty => *self = Members::One(handle, count),
+            Members::One(h, c) if *h == handle => *c = count,
+            Members::One(h, c) => {
+                *self = Members::Many(BTreeMap::from([(*h, *c), (handle, count)]));
+            }
+            Members::Many(map) => {
+                map.insert(handle, count);
+            }
+        }
+    }
+
+    fn remove(&mut self, handle: u64) {
+        match self {
+            Members::One(h, _) if *h == handle => *self = Members::Empty,
+            Members::Many(map) => {
+                map.remove(&handle);
+            }
+            Members::Empty | Members::One(..) => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Members::Empty => true,
+            Members::One(..) => false,
+            Members::Many(map) => map.is_empty(),
+        }
+    }
+
+    #[cfg(test)]
+    fn contains_key(&self, handle: &u64) -> bool {
+        match self {
+            Members::Empty => false,
+            Members::One(h, _) => h == handle,
+            Members::Many(map) => map.contains_key(handle),
+        }
+    }
+
+    /// `(handle, count)` in the order of handles.
+    fn iter(&self) -> impl Iterator<Item = (&u64, &u32)> + '_ {
+        let (one, many) = match self {
+            Members::Empty => (None, None),
+            Members::One(h, c) => (Some((h, c)), None),
+            Members::Many(map) => (None, Some(map.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &u64> + '_ {
+        self.iter().map(|(h, _)| h)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &u32> + '_ {
+        self.iter().map(|(_, c)| c)
+    }
+}
+
+impl IntoIterator for Members {
+    type Item = (u64, u32);
+    type IntoIter = std::vec::IntoIter<(u64, u32)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        // Only a reread walks members by value: a vector is fine there.
+        let all: Vec<(u64, u32)> = self.iter().map(|(h, c)| (*h, *c)).collect();
+        all.into_iter()
+    }
 }
 
 #[derive(Debug)]
 struct PoolState {
     pool: Pool,
+    /// `pool.feature`, shared with its checkouts and their log lines.
+    name: Name,
     /// `pool.issued(today)`.
     issued: u32,
     /// `pool.is_active(today)`.
@@ -359,7 +543,9 @@ struct PoolState {
     /// Sum of the groups' counts. For a counted pool,
     /// `in_use <= issued + overdraft` at all times.
     in_use: u32,
-    groups: BTreeMap<DupKey, Group>,
+    /// A hash table: its room stays as seats come and go, and a reread is
+    /// the only thing that walks it (in no particular order).
+    groups: HashMap<DupKey, Group>,
     /// The line's OVERDRAFT, lowered by the options file's MAX_OVERDRAFT.
     overdraft: u32,
     /// For USER_BASED/HOST_BASED lines: who the INCLUDE lines name.
@@ -387,10 +573,11 @@ impl Based {
 impl PoolState {
     fn new(pool: Pool, today: Date) -> PoolState {
         PoolState {
+            name: Arc::from(pool.feature.as_str()),
             issued: pool.issued(today),
             active: pool.is_active(today),
             in_use: 0,
-            groups: BTreeMap::new(),
+            groups: HashMap::new(),
             overdraft: pool.overdraft,
             based: None,
             pool,
@@ -438,7 +625,7 @@ impl PoolState {
         let Some(g) = self.groups.get_mut(key) else {
             return (0, None);
         };
-        g.members.remove(&handle);
+        g.members.remove(handle);
         let new = g.members.values().copied().max().unwrap_or(0);
         let freed = g.count - new;
         self.in_use -= freed;
@@ -475,6 +662,12 @@ impl PoolState {
 #[derive(Debug)]
 struct Conn {
     identity: ClientIdentity,
+    /// `identity`'s user, host and display, shared (see [`Name`]).
+    user: Name,
+    host: Name,
+    display: Name,
+    /// Its place among the connections holding seats.
+    idle: IdleLinks,
     /// Who the options file sees: built the first time a rule needs it
     /// (a daemon without options file never does; it may hold tens of
     /// thousands of connections).
@@ -502,16 +695,16 @@ impl Conn {
 struct Holding {
     conn: ConnId,
     req: u32,
-    feature: String,
+    feature: Name,
     pool: usize,
     key: DupKey,
     count: u32,
     /// For a SUITE component: the suite pool and the key of its seat.
     suite: Option<(usize, DupKey)>,
     started_ms: u64,
-    user: String,
-    host: String,
-    display: String,
+    user: Name,
+    host: Name,
+    display: Name,
     pid: u32,
     /// The client's job id: a job that reconnects (to this daemon, or to
     /// the new master of a triad) gets its seats back.
@@ -610,10 +803,12 @@ pub struct Core {
     /// hundred bytes costs more than the values themselves. Connections are
     /// only ever looked up by id, never walked in order: a hash table.
     conns: IdMap<ConnId, Box<Conn>>,
-    holdings: BTreeMap<u64, Box<Holding>>,
-    /// `(last_heard, conn)` of every connection holding seats, so the
-    /// next timeout is the first entry.
-    idle: BTreeSet<(u64, ConnId)>,
+    /// In handle order; an [`OrderedMap`] because handles only grow.
+    holdings: OrderedMap<u64, Box<Holding>>,
+    /// Every connection holding seats, by `(last_heard, conn)`, so the
+    /// next timeout is the first's (linked through the connections:
+    /// `idle.rs`).
+    idle: IdleList,
     /// `(job, conn)` of every connection whose Hello gave a job id, so a
     /// reconnecting job finds its old connections without a scan.
     jobs: BTreeSet<(u64, ConnId)>,
@@ -639,6 +834,14 @@ pub struct Core {
     orphans: BTreeSet<(u64, u64)>,
     /// What this daemon has done, for the metrics.
     counters: Counters,
+    /// User, host and display names in use.
+    names: Names,
+    /// Checkouts given back, to be reused (at most [`SPARE_HOLDINGS`]).
+    /// Boxed: they are reused as the boxes `holdings` keeps.
+    #[allow(clippy::vec_box)]
+    spare_holdings: Vec<Box<Holding>>,
+    /// Grants already sent, to be reused (at most [`SPARE_GRANTS`]).
+    spare_granted: Vec<Granted>,
 }
 
 impl Core {
@@ -649,8 +852,8 @@ impl Core {
             pools: Vec::new(),
             by_feature: BTreeMap::new(),
             conns: HashMap::default(),
-            holdings: BTreeMap::new(),
-            idle: BTreeSet::new(),
+            holdings: OrderedMap::new(),
+            idle: IdleList::default(),
             jobs: BTreeSet::new(),
             next_handle: 1,
             lingering: BTreeSet::new(),
@@ -662,6 +865,9 @@ impl Core {
             standby: false,
             orphans: BTreeSet::new(),
             counters: Counters::default(),
+            names: Names::default(),
+            spare_holdings: Vec::new(),
+            spare_granted: Vec::new(),
             today,
             config,
         };
@@ -702,6 +908,72 @@ impl Core {
     /// The date the core judges expiry and START by.
     pub fn today(&self) -> Date {
         self.today
+    }
+
+    /// [`Core::handle_message`] for a message decoded in place, adding its
+    /// effects to `fx`. Checkouts, checkins and heartbeats are served
+    /// without a copy of the message, and (once the core has served a few)
+    /// without an allocation when `fx` is reused with [`Core::recycle`].
+    pub fn handle_request(
+        &mut self,
+        now: u64,
+        conn: ConnId,
+        msg: MessageRef<'_>,
+        fx: &mut Effects,
+    ) {
+        let known = self.conns.contains_key(&conn);
+        match msg {
+            MessageRef::Checkout(c) if known => self.checkout_into(now, conn, &c, fx),
+            MessageRef::Checkin(c) if known => self.checkin_into(now, conn, &c, fx),
+            MessageRef::Heartbeat(h) if known => self.heartbeat_into(now, conn, &h, fx),
+            other => fx.extend(self.handle_message(now, conn, other.into_owned())),
+        }
+    }
+
+    /// Takes back what `fx` holds once the event loop has carried it out
+    /// (its grants are reused for the next ones), and empties it for reuse.
+    pub fn recycle(&mut self, fx: &mut Effects) {
+        for (_, reply) in fx.replies.drain(..) {
+            if let Message::Granted(g) = reply {
+                if self.spare_granted.len() < SPARE_GRANTS {
+                    self.spare_granted.push(g);
+                }
+            }
+        }
+        fx.clear();
+    }
+
+    /// A grant to fill in: one already sent, if the core has one back.
+    fn spare_granted(&mut self) -> Granted {
+        self.spare_granted.pop().unwrap_or_default()
+    }
+
+    /// A checkout to be kept, in the box of one given back when there is
+    /// one (its room for the version asked for and the MAX rules is kept).
+    fn boxed(&mut self, mut h: Holding, requested: &str) -> Box<Holding> {
+        match self.spare_holdings.pop() {
+            Some(mut b) => {
+                let mut text = std::mem::take(&mut b.requested);
+                set_str(&mut text, requested);
+                h.requested = text;
+                let mut maxes = std::mem::take(&mut b.quota.maxes);
+                maxes.clear();
+                h.quota.maxes = maxes;
+                *b = h;
+                b
+            }
+            None => {
+                h.requested = requested.to_owned();
+                Box::new(h)
+            }
+        }
+    }
+
+    /// Keeps a checkout given back for reuse.
+    fn spare_holding(&mut self, h: Box<Holding>) {
+        if self.spare_holdings.len() < SPARE_HOLDINGS {
+            self.spare_holdings.push(h);
+        }
     }
 
     /// Dispatches a message from `conn`. Messages a client never sends, a
@@ -751,12 +1023,12 @@ impl Core {
 fn borrow_record(handle: u64, h: &Holding, pools: &[PoolState]) -> BorrowRecord {
     BorrowRecord {
         handle,
-        feature: h.feature.clone(),
+        feature: h.feature.to_string(),
         version: pools[h.pool].pool.version.as_written().to_string(),
         count: h.count,
-        user: h.user.clone(),
-        host: h.host.clone(),
-        display: h.display.clone(),
+        user: h.user.to_string(),
+        host: h.host.to_string(),
+        display: h.display.to_string(),
         pid: h.pid,
         requested: h.requested.clone(),
         started_ms: h.started_ms,

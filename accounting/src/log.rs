@@ -2,6 +2,7 @@
 //! FLEXlm text each event becomes (the `HH:MM:SS (vendor) ` prefix is added
 //! by `logfmt`).
 
+use crate::Name;
 use grammar::options::LogClass;
 use std::fmt;
 use wire::text::Esc;
@@ -30,17 +31,18 @@ impl InReason {
     }
 }
 
-/// One line of the debug log.
+/// One line of the debug log. Its names are shared with the connection
+/// and the checkout it is about ([`Name`]): making one allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogEvent {
     /// `OUT: "f1" joe@ws1  ` (`(N licenses)` appended when N > 1).
     Out {
         /// The feature.
-        feature: String,
+        feature: Name,
         /// The user, as the client names it.
-        user: String,
+        user: Name,
         /// The client's host name.
-        host: String,
+        host: Name,
         /// How many seats.
         count: u32,
     },
@@ -48,11 +50,11 @@ pub enum LogEvent {
     /// seats did not come back by a checkin.
     In {
         /// The feature.
-        feature: String,
+        feature: Name,
         /// The user, as the client names it.
-        user: String,
+        user: Name,
         /// The client's host name.
-        host: String,
+        host: Name,
         /// How many seats.
         count: u32,
         /// Why the seats came back, when it was not a checkin.
@@ -61,11 +63,11 @@ pub enum LogEvent {
     /// `DENIED: "f1" joe@ws1  (text (code,minor))`.
     Denied {
         /// The feature.
-        feature: String,
+        feature: Name,
         /// The user, as the client names it.
-        user: String,
+        user: Name,
         /// The client's host name.
-        host: String,
+        host: Name,
         /// FLEXlm's error number (`wire::lmerr`).
         code: i32,
         /// FLEXlm's minor error number.
@@ -77,11 +79,11 @@ pub enum LogEvent {
     /// `port@host`, as ours always do.
     Unsupported {
         /// The feature.
-        feature: String,
+        feature: Name,
         /// The user, as the client names it.
-        user: String,
+        user: Name,
         /// The client's host name.
-        host: String,
+        host: Name,
         /// FLEXlm's error number (`wire::lmerr`).
         code: i32,
         /// FLEXlm's minor error number.
@@ -90,25 +92,25 @@ pub enum LogEvent {
     /// `EXPIRED: f1`: the last line of a pool expired at midnight.
     Expired {
         /// The feature.
-        feature: String,
+        feature: Name,
     },
     /// `QUEUED: "f1" joe@ws1  `: a checkout waits for a seat.
     Queued {
         /// The feature.
-        feature: String,
+        feature: Name,
         /// The user, as the client names it.
-        user: String,
+        user: Name,
         /// The client's host name.
-        host: String,
+        host: Name,
     },
     /// `DEQUEUED: "f1" joe@ws1  `: a waiter got its seat.
     Dequeued {
         /// The feature.
-        feature: String,
+        feature: Name,
         /// The user, as the client names it.
-        user: String,
+        user: Name,
         /// The client's host name.
-        host: String,
+        host: Name,
     },
     /// Any other informational line, as is.
     Note(String),
@@ -308,7 +310,7 @@ mod tests {
 mod golden {
     use super::*;
 
-    fn who(feature: &str, user: &str, host: &str) -> (String, String, String) {
+    fn who(feature: &str, user: &str, host: &str) -> (Name, Name, Name) {
         (feature.into(), user.into(), host.into())
     }
 

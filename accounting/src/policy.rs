@@ -109,7 +109,7 @@ impl Core {
         &self,
         p: &PoolState,
         _c: &Conn,
-        co: &Checkout,
+        co: &CheckoutRef<'_>,
         now: u64,
     ) -> Result<(), Denial> {
         let Some(hours) = p.pool.borrow_hours else {
@@ -185,7 +185,7 @@ impl Core {
             .map(|(handle, h)| (*handle, h.pool, h.conn, h.count, h.borrow_until.is_none()))
             .collect();
         for (handle, pool, conn, count, count_max) in held {
-            let quota = self.take_quota(pool, conn, count, None, count_max);
+            let quota = self.take_quota(pool, conn, count, None, count_max, Vec::new());
             if let Some(h) = self.holdings.get_mut(&handle) {
                 h.quota = quota;
             }

@@ -6,9 +6,15 @@ impl Core {
     /// Returns a checkout. Only the connection holding `ci.handle` may.
     pub fn checkin(&mut self, now: u64, conn: ConnId, ci: &Checkin) -> Effects {
         let mut fx = Effects::default();
+        self.checkin_into(now, conn, ci, &mut fx);
+        fx
+    }
+
+    /// [`Core::checkin`], adding its effects to `fx`.
+    pub(crate) fn checkin_into(&mut self, now: u64, conn: ConnId, ci: &Checkin, fx: &mut Effects) {
         if !self.conns.contains_key(&conn) {
             fx.close(conn, Some("checkin before Hello".into()));
-            return fx;
+            return;
         }
         self.activity(conn, now);
         if self
@@ -16,7 +22,7 @@ impl Core {
             .get(&ci.handle)
             .is_some_and(|h| h.conn == conn)
         {
-            self.release_or_linger(now, ci.handle, &mut fx);
+            self.release_or_linger(now, ci.handle, fx);
             fx.reply(
                 conn,
                 Message::CheckedIn(Checkin {
@@ -24,7 +30,7 @@ impl Core {
                     handle: ci.handle,
                 }),
             );
-            self.serve_queue(now, &mut fx);
+            self.serve_queue(now, fx);
         } else {
             fx.reply(
                 conn,
@@ -37,7 +43,6 @@ impl Core {
                 }),
             );
         }
-        fx
     }
 
     /// Frees a checkout's seats and logs `IN:`.
@@ -75,18 +80,18 @@ impl Core {
             fx.report.push(record);
         }
         fx.log.push(LogEvent::In {
-            feature: h.feature.clone(),
-            user: h.user.clone(),
-            host: h.host.clone(),
+            feature: Arc::clone(&h.feature),
+            user: Arc::clone(&h.user),
+            host: Arc::clone(&h.host),
             count: h.count,
             reason,
         });
         if let Some((s, key)) = &h.suite {
             self.pools[*s].leave(key, handle);
             fx.log.push(LogEvent::In {
-                feature: self.pools[*s].pool.feature.clone(),
-                user: h.user.clone(),
-                host: h.host.clone(),
+                feature: Arc::clone(&self.pools[*s].name),
+                user: Arc::clone(&h.user),
+                host: Arc::clone(&h.host),
                 count: h.count,
                 reason,
             });
@@ -94,12 +99,13 @@ impl Core {
         if let Some(c) = self.conns.get_mut(&h.conn) {
             c.handles.remove(&handle);
             if c.handles.is_empty() {
-                self.idle.remove(&(c.last_heard, h.conn));
+                self.idle_unlink(h.conn);
             }
         }
         if h.timeout_ms.is_some() {
             self.reindex_timeout(h.conn);
         }
+        self.spare_holding(h);
     }
 
     /// The seat stays taken but no longer belongs to its connection (it
@@ -113,7 +119,7 @@ impl Core {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.handles.remove(&handle);
             if c.handles.is_empty() {
-                self.idle.remove(&(c.last_heard, conn));
+                self.idle_unlink(conn);
             }
         }
         if timed {
@@ -124,6 +130,9 @@ impl Core {
     /// Seats came free: grant waiting checkouts in the order they came,
     /// stopping at the first that still does not fit.
     pub(crate) fn serve_queue(&mut self, now: u64, fx: &mut Effects) {
+        if self.queue.is_empty() {
+            return;
+        }
         let features: Vec<String> = self.queue.keys().cloned().collect();
         for feature in features {
             while let Some((conn, co)) = self.queue.get(&feature).and_then(|q| q.front()).cloned() {
@@ -131,21 +140,21 @@ impl Core {
                     self.pop_waiter(&feature);
                     continue;
                 };
-                if self.plan(c, &co, self.next_handle, now).is_err() {
+                if self.plan(c, &co.view(), self.next_handle, now).is_err() {
                     break;
                 }
-                let (user, host) = (c.identity.user.clone(), c.identity.host.clone());
+                let (user, host) = (Arc::clone(&c.user), Arc::clone(&c.host));
                 self.pop_waiter(&feature);
                 if self.config.report {
-                    self.report_request(fx, reportlog::Kind::Dequeued, conn, &co, 0);
+                    self.report_request(fx, reportlog::Kind::Dequeued, conn, &co.view(), 0);
                 }
                 fx.log.push(LogEvent::Dequeued {
-                    feature: feature.clone(),
+                    feature: self.feature_name(&feature),
                     user,
                     host,
                 });
-                let granted = self.checkout(now, conn, &Checkout { queue: false, ..co });
-                fx.extend(granted);
+                let co = Checkout { queue: false, ..co };
+                self.checkout_into(now, conn, &co.view(), fx);
             }
         }
     }

@@ -51,7 +51,7 @@ impl Core {
                 None => {
                     // Retired: visible in status, closed to new checkouts.
                     self.pools.push(PoolState {
-                        groups: BTreeMap::new(),
+                        groups: HashMap::new(),
                         in_use: 0,
                         ..state
                     });
@@ -89,8 +89,8 @@ impl Core {
         for h in handles {
             self.release(h, Some(InReason::Shutdown), &mut fx);
         }
+        self.idle_clear();
         self.conns.clear();
-        self.idle.clear();
         self.jobs.clear();
         self.timeouts.clear();
         fx

@@ -10,7 +10,10 @@
 //! take a seat that is still held, and a reconnecting application gets its
 //! seats back without a new checkout.
 
-use super::{return_hash_of, Core, DupKey, Effects, Holding, Quota, DETACHED};
+use super::{
+    return_hash_of, Core, DupKey, Effects, Holding, Name, Quota, DETACHED, MASK_DISPLAY, MASK_HOST,
+    MASK_USER,
+};
 use wire::codec::{put_str, Blob, Reader, Wire, Writer};
 use wire::DecodeError;
 
@@ -176,9 +179,9 @@ fn put_key(key: &DupKey, w: &mut Writer) {
             display,
         } => {
             mask.put(w);
-            put_str(user, w);
-            put_str(host, w);
-            put_str(display, w);
+            put_str(user.as_deref().unwrap_or(""), w);
+            put_str(host.as_deref().unwrap_or(""), w);
+            put_str(display.as_deref().unwrap_or(""), w);
         }
     }
 }
@@ -195,24 +198,25 @@ impl SeatKey {
                 display,
             } => SeatKey {
                 mask: *mask,
-                user: user.clone(),
-                host: host.clone(),
-                display: display.clone(),
+                user: user.as_deref().unwrap_or("").to_string(),
+                host: host.as_deref().unwrap_or("").to_string(),
+                display: display.as_deref().unwrap_or("").to_string(),
             },
         }
     }
 
-    /// The key the master's core made (fields outside the mask are
-    /// already empty there).
+    /// The key the master's core made: the fields its mask names (the
+    /// others are written empty).
     fn to_key(&self, handle: u64) -> DupKey {
         if self.mask == 0 {
             return DupKey::Alone(handle);
         }
+        let field = |bit: u8, value: &str| (self.mask & bit != 0).then(|| Name::from(value));
         DupKey::Shared {
             mask: self.mask,
-            user: self.user.clone(),
-            host: self.host.clone(),
-            display: self.display.clone(),
+            user: field(MASK_USER, &self.user),
+            host: field(MASK_HOST, &self.host),
+            display: field(MASK_DISPLAY, &self.display),
         }
     }
 }
@@ -236,14 +240,14 @@ impl Core {
             .collect();
         Some(Seat {
             handle,
-            feature: h.feature.clone(),
+            feature: h.feature.to_string(),
             version: pool.version.as_written().to_string(),
             count: h.count,
             key: SeatKey::of(&h.key),
             suite,
-            user: h.user.clone(),
-            host: h.host.clone(),
-            display: h.display.clone(),
+            user: h.user.to_string(),
+            host: h.host.to_string(),
+            display: h.display.to_string(),
             pid: h.pid,
             job: h.job,
             requested: h.requested.clone(),
@@ -386,15 +390,15 @@ impl Core {
             Box::new(Holding {
                 conn: DETACHED,
                 req: 0,
-                feature: seat.feature,
+                feature: Name::clone(&self.pools[pool].name),
                 pool,
                 key,
                 count: seat.count,
                 suite,
                 started_ms: seat.started_ms,
-                user: seat.user,
-                host: seat.host,
-                display: seat.display,
+                user: self.names.get(&seat.user),
+                host: self.names.get(&seat.host),
+                display: self.names.get(&seat.display),
                 pid: seat.pid,
                 job: seat.job,
                 requested: seat.requested,

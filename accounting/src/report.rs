@@ -22,7 +22,7 @@ impl Core {
         fx: &mut Effects,
         kind: reportlog::Kind,
         conn: ConnId,
-        co: &Checkout,
+        co: &CheckoutRef<'_>,
         error: i32,
     ) {
         let Some(c) = self.conns.get(&conn) else {
@@ -30,10 +30,10 @@ impl Core {
         };
         let issued = self
             .by_feature
-            .get(&co.feature)
+            .get(co.feature)
             .map_or(0, |ids| ids.iter().map(|&i| self.pools[i].issued).sum());
         fx.report.push(reportlog::Record {
-            version: co.version.clone(),
+            version: co.version.to_owned(),
             user: c.identity.user.clone(),
             host: c.identity.host.clone(),
             display: c.identity.display.clone(),
@@ -41,7 +41,7 @@ impl Core {
             count: co.count,
             issued,
             error,
-            ..reportlog::Record::new(0, kind, &co.feature)
+            ..reportlog::Record::new(0, kind, co.feature)
         });
     }
 

@@ -2173,3 +2173,158 @@ fn lmremove_force_ends_a_borrow_even_one_without_a_return_hash() {
     assert_eq!(in_use(&core, "bf"), 0);
     core.check_invariants();
 }
+
+#[derive(Debug, Clone)]
+enum Request {
+    Checkout {
+        conn: u64,
+        feature: &'static str,
+        count: u32,
+        queue: bool,
+    },
+    /// A checkin of the `nth` handle granted so far (or of one never granted).
+    Checkin {
+        conn: u64,
+        nth: usize,
+    },
+    Heartbeat {
+        conn: u64,
+        idle: bool,
+    },
+    Disconnect {
+        conn: u64,
+    },
+}
+
+fn request() -> impl proptest::strategy::Strategy<Value = Request> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (
+            1u64..4,
+            prop_oneof![Just("f1"), Just("f2"), Just("nosuch")],
+            1u32..3,
+            any::<bool>()
+        )
+            .prop_map(|(conn, feature, count, queue)| Request::Checkout {
+                conn,
+                feature,
+                count,
+                queue
+            }),
+        (1u64..4, 0usize..12).prop_map(|(conn, nth)| Request::Checkin { conn, nth }),
+        (1u64..4, any::<bool>()).prop_map(|(conn, idle)| Request::Heartbeat { conn, idle }),
+        (1u64..4).prop_map(|conn| Request::Disconnect { conn }),
+    ]
+}
+
+proptest::proptest! {
+    /// The event loop's way (messages decoded in place, one `Effects`
+    /// reused and given back after each request) and the plain way (owned
+    /// messages, fresh effects) serve every request alike: the same
+    /// replies, closes and log lines, and the same state after.
+    #[test]
+    fn requests_served_in_place_are_served_alike(
+        requests in proptest::collection::vec(request(), 1..60)
+    ) {
+        let mut plain = core_for(DEMO);
+        let mut reused = core_for(DEMO);
+        let mut fx = Effects::default();
+        let mut handles: Vec<u64> = Vec::new();
+        for conn in 1..4u64 {
+            let user = if conn == 3 { "u1" } else { "u2" };
+            let a = plain.connect(0, ConnId(conn), ident(user, "ws"));
+            let b = reused.connect(0, ConnId(conn), ident(user, "ws"));
+            proptest::prop_assert_eq!(a.replies, b.replies);
+        }
+        for (t, r) in requests.into_iter().enumerate() {
+            let now = t as u64 * 1000;
+            let (conn, msg) = match r {
+                Request::Checkout { conn, feature, count, queue } => {
+                    let mut c = co(feature, "1.0", count);
+                    c.queue = queue;
+                    (conn, Message::Checkout(c))
+                }
+                Request::Checkin { conn, nth } => {
+                    let handle = handles.get(nth).copied().unwrap_or(999);
+                    (conn, Message::Checkin(Checkin { req: 3, handle }))
+                }
+                Request::Heartbeat { conn, idle } => {
+                    (conn, Message::Heartbeat(Heartbeat { seq: 9, idle }))
+                }
+                Request::Disconnect { conn } => {
+                    let a = plain.disconnect(now, ConnId(conn));
+                    let b = reused.disconnect(now, ConnId(conn));
+                    proptest::prop_assert_eq!(lines(&a), lines(&b));
+                    proptest::prop_assert_eq!(a.replies, b.replies);
+                    continue;
+                }
+            };
+            let a = plain.handle_message(now, ConnId(conn), msg.clone());
+            reused.handle_request(now, ConnId(conn), wire::MessageRef::from(&msg), &mut fx);
+            proptest::prop_assert_eq!(&a.replies, &fx.replies);
+            proptest::prop_assert_eq!(&a.close, &fx.close);
+            proptest::prop_assert_eq!(lines(&a), lines(&fx));
+            for (_, m) in &a.replies {
+                if let Message::Granted(g) = m {
+                    handles.push(g.handle);
+                }
+            }
+            reused.recycle(&mut fx);
+            proptest::prop_assert!(fx.replies.is_empty() && fx.log.is_empty());
+            reused.check_invariants();
+            proptest::prop_assert_eq!(
+                plain.status_reply("").features,
+                reused.status_reply("").features
+            );
+        }
+    }
+}
+
+#[test]
+fn connections_share_their_names() {
+    let mut core = core_for(DEMO);
+    hello(&mut core, 1, "joe", "ws1");
+    hello(&mut core, 2, "joe", "ws2");
+    let (a, b) = (&core.conns[&ConnId(1)], &core.conns[&ConnId(2)]);
+    assert!(Arc::ptr_eq(&a.user, &b.user));
+    assert!(!Arc::ptr_eq(&a.host, &b.host));
+    let h = granted(&core.checkout(0, ConnId(1), &co("f1", "1.0", 1)));
+    assert!(Arc::ptr_eq(
+        &core.holdings[&h].user,
+        &core.conns[&ConnId(1)].user
+    ));
+    assert!(Arc::ptr_eq(
+        &core.holdings[&h].feature,
+        &core.pools[core.holdings[&h].pool].name
+    ));
+}
+
+#[test]
+fn names_no_one_holds_are_swept() {
+    let mut names = Names::default();
+    let kept = names.get("kept");
+    for i in 0..1000 {
+        let _ = names.get(&format!("passing{i}"));
+    }
+    assert!(names.table.len() < 200, "{}", names.table.len());
+    assert!(Arc::ptr_eq(&kept, &names.get("kept")));
+}
+
+#[test]
+fn a_group_of_one_grows_into_a_map_and_back() {
+    let mut m = Members::default();
+    assert!(m.is_empty());
+    m.insert(7, 1);
+    assert!(matches!(m, Members::One(7, 1)));
+    m.insert(7, 3);
+    assert_eq!(m.iter().collect::<Vec<_>>(), [(&7, &3)]);
+    m.insert(5, 2);
+    assert_eq!(m.keys().copied().collect::<Vec<_>>(), [5, 7]);
+    assert_eq!(m.values().copied().max(), Some(3));
+    m.remove(7);
+    assert!(m.contains_key(&5) && !m.contains_key(&7));
+    m.remove(5);
+    assert!(m.is_empty());
+    m.insert(1, 1);
+    assert_eq!(m.into_iter().collect::<Vec<_>>(), [(1, 1)]);
+}

@@ -7,8 +7,7 @@ impl Core {
     /// holding seats times out.
     pub fn next_deadline(&self) -> Option<u64> {
         let timeout = self
-            .idle
-            .first()
+            .idle_first()
             .map(|(last, _)| last.saturating_add(u64::from(self.config.timeout_ms)));
         let linger = self.lingering.first().map(|(until, _)| *until);
         let idle = self.timeouts.first().map(|(at, _)| *at);
@@ -33,11 +32,11 @@ impl Core {
             return (fx, None);
         }
         let timeout = u64::from(self.config.timeout_ms);
-        while let Some(&(last, conn)) = self.idle.first() {
+        while let Some((last, conn)) = self.idle_first() {
             if now.saturating_sub(last) < timeout {
                 break;
             }
-            self.idle.remove(&(last, conn));
+            self.idle_unlink(conn);
             let Some(c) = self.conns.remove(&conn) else {
                 continue;
             };
@@ -151,7 +150,7 @@ impl Core {
             p.active = p.pool.is_active(today);
             if was_active && !p.active {
                 fx.log.push(LogEvent::Expired {
-                    feature: p.pool.feature.clone(),
+                    feature: Arc::clone(&p.name),
                 });
             }
         }
