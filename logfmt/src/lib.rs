@@ -39,6 +39,13 @@ pub type Clock = fn() -> LocalTime;
 /// zone abbreviation: the one place the C library's `localtime_r` is
 /// called. `None` when the C library cannot represent it.
 pub fn local_at(secs: i64) -> Option<banner::ZonedTime> {
+    zoned_at(secs, true)
+}
+
+/// [`local_at`], with the zone abbreviation left empty unless `with_zone`:
+/// the log's clock asks for the time of every batch of lines, and copying
+/// the abbreviation would cost an allocation each time.
+fn zoned_at(secs: i64, with_zone: bool) -> Option<banner::ZonedTime> {
     let t = libc::time_t::try_from(secs).ok()?;
     // SAFETY: an all-zero tm is a valid value for localtime_r to fill;
     // localtime_r writes only into the `tm` we own and is thread-safe;
@@ -49,7 +56,7 @@ pub fn local_at(secs: i64) -> Option<banner::ZonedTime> {
         if libc::localtime_r(&t, &mut tm).is_null() {
             return None;
         }
-        let zone = if tm.tm_zone.is_null() {
+        let zone = if tm.tm_zone.is_null() || !with_zone {
             String::new()
         } else {
             std::ffi::CStr::from_ptr(tm.tm_zone)
@@ -80,7 +87,7 @@ pub fn unix_now() -> i64 {
 
 /// The current local time, from the C library's time zone rules.
 pub fn local_now() -> LocalTime {
-    local_at(unix_now()).map_or(
+    zoned_at(unix_now(), false).map_or(
         LocalTime {
             year: 1970,
             month: 1,
@@ -112,22 +119,36 @@ pub fn write_raw(text: &str) {
 
 /// The start of a line: `" 8:42:20 (lmgrd) "`.
 pub fn line_prefix(t: &LocalTime, daemon: &str) -> String {
-    format!("{:>2}:{:02}:{:02} ({daemon}) ", t.hour, t.minute, t.second)
+    let mut prefix = String::new();
+    write_prefix(&mut prefix, t, daemon);
+    prefix
+}
+
+fn write_prefix(out: &mut String, t: &LocalTime, daemon: &str) {
+    let _ = write!(
+        out,
+        "{:>2}:{:02}:{:02} ({daemon}) ",
+        t.hour, t.minute, t.second
+    );
 }
 
 /// A message as log text: every line of it prefixed, each ending in `\n`.
 /// An empty message gives one line with the prefix alone, as FLEXlm's
 /// blank log lines have.
 pub fn format_message(t: &LocalTime, daemon: &str, message: &str) -> String {
-    let prefix = line_prefix(t, daemon);
+    let mut out = String::new();
+    format_message_into(&mut out, t, daemon, message);
+    out
+}
+
+/// [`format_message`], appended to `out`.
+pub fn format_message_into(out: &mut String, t: &LocalTime, daemon: &str, message: &str) {
     let body = message.strip_suffix('\n').unwrap_or(message);
-    let mut out = String::with_capacity(prefix.len() + body.len() + 1);
     for line in body.split('\n') {
-        out.push_str(&prefix);
+        write_prefix(out, t, daemon);
         out.push_str(line);
         out.push('\n');
     }
-    out
 }
 
 /// A date as TIMESTAMP lines and start-up banners write it: `5/5/2022`.
@@ -208,14 +229,47 @@ impl log::Log for DebugLog {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let mut message = String::new();
-        if write!(message, "{}", record.args()).is_ok() {
-            self.write_message(&message);
+        // The message and its lines are formatted in buffers the thread
+        // keeps, so that a daemon logging a batch of lines per turn of its
+        // loop does not allocate for each.
+        let reused = LINES.with(|cell| {
+            let Ok(mut bufs) = cell.try_borrow_mut() else {
+                // Logging from inside a message's own formatting.
+                return false;
+            };
+            let (message, text) = &mut *bufs;
+            message.clear();
+            text.clear();
+            if write!(message, "{}", record.args()).is_ok() {
+                format_message_into(text, &(self.clock)(), &self.daemon, message);
+                write_once(self.fd, text.as_bytes());
+            }
+            // An exceptionally long message does not keep its memory.
+            if text.capacity() > KEEP_BYTES {
+                *message = String::new();
+                *text = String::new();
+            }
+            true
+        });
+        if !reused {
+            let mut message = String::new();
+            if write!(message, "{}", record.args()).is_ok() {
+                self.write_message(&message);
+            }
         }
     }
 
     fn flush(&self) {}
 }
+
+thread_local! {
+    /// The message being logged and its text with prefixes.
+    static LINES: std::cell::RefCell<(String, String)> =
+        const { std::cell::RefCell::new((String::new(), String::new())) };
+}
+
+/// Room kept in those buffers between messages.
+const KEEP_BYTES: usize = 64 * 1024;
 
 /// Writes all of `bytes` to `fd`. One call normally suffices; a short write
 /// (a full pipe, a signal) is continued, and errors are dropped: a logger
