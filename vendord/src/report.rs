@@ -68,6 +68,8 @@ pub struct Report {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Set by the writer thread when a commit failed (it then stops).
     failed: Arc<Mutex<Option<String>>>,
+    /// Batches the writer has emptied, sent back for their room.
+    spent: mpsc::Receiver<Vec<Record>>,
     usage: Summarizer<'static>,
 }
 
@@ -102,11 +104,12 @@ impl Report {
         let spool = Arc::new(Mutex::new(spool));
         let failed = Arc::new(Mutex::new(None));
         let (to_writer, commands) = mpsc::channel();
+        let (give_back, spent) = mpsc::channel();
         let writer = {
             let (spool, failed) = (spool.clone(), failed.clone());
             std::thread::Builder::new()
                 .name("report-log".into())
-                .spawn(move || write_loop(log, &commands, &spool, &failed))
+                .spawn(move || write_loop(log, &commands, &give_back, &spool, &failed))
                 .map_err(|e| format!("cannot start the report log's writer: {e}"))?
         };
         Ok(Report {
@@ -115,6 +118,7 @@ impl Report {
             to_writer: Some(to_writer),
             writer: Some(writer),
             failed,
+            spent,
             usage,
         })
     }
@@ -131,6 +135,19 @@ impl Report {
     /// Why the log stopped being written, once it has.
     pub fn failure(&self) -> Option<String> {
         lock(&self.failed).clone()
+    }
+
+    /// An empty batch with room, from those the writer has emptied (the
+    /// roomiest; the others are dropped), or a new one: the event loop
+    /// gathers its next turn's records in it.
+    pub fn spare_batch(&self) -> Vec<Record> {
+        let mut best = Vec::new();
+        while let Ok(batch) = self.spent.try_recv() {
+            if batch.capacity() > best.capacity() {
+                best = batch;
+            }
+        }
+        best
     }
 
     /// Writes records stamped `now_secs`.
@@ -278,6 +295,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn write_loop(
     log: ReportLog,
     commands: &mpsc::Receiver<Command>,
+    give_back: &mpsc::Sender<Vec<Record>>,
     spool: &Mutex<Spool>,
     failed: &Mutex<Option<String>>,
 ) {
@@ -291,9 +309,11 @@ fn write_loop(
         let mut next = Some(first);
         while let Some(command) = next {
             let done = match command {
-                Command::Append(records, spooled) => {
-                    w.batch.extend(records);
+                Command::Append(mut records, spooled) => {
+                    w.batch.append(&mut records);
                     w.pending = spooled.or(w.pending);
+                    // Emptied, it goes back to be filled again.
+                    let _ = give_back.send(records);
                     Ok(())
                 }
                 Command::Switch(path, reply) => w.commit().and_then(|()| {

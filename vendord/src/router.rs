@@ -7,7 +7,7 @@
 //! [`route`]; everything else the decision needs is in [`Context`].
 
 use accounting::admin::Refusal;
-use wire::{admin_op, Message};
+use wire::{admin_op, Message, MessageRef};
 
 /// What the shell knows when a request arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,27 @@ pub fn route(msg: &Message, ctx: Context, refusal: Option<Refusal>) -> Route {
             Route::LogSwitch
         }
         _ => Route::Core,
+    }
+}
+
+/// [`route`] for a message decoded in place: the same decision, without
+/// making the checkouts, checkins and heartbeats it answers most owned.
+pub fn route_request(msg: &MessageRef<'_>, ctx: Context, refusal: Option<Refusal>) -> Route {
+    match msg {
+        MessageRef::Other(m) => route(m, ctx, refusal),
+        MessageRef::Checkout(_) | MessageRef::Checkin(_) | MessageRef::Heartbeat(_) => {
+            if let Err(e) = wire::text::check_request_ref(msg) {
+                return Route::BadField(e);
+            }
+            if let Some(r) = refusal {
+                return Route::Refused(r);
+            }
+            if ctx.serving {
+                Route::Core
+            } else {
+                Route::NotMaster
+            }
+        }
     }
 }
 
@@ -239,5 +260,50 @@ mod tests {
             route(&admin(admin_op::SWITCH_LOG), open, None),
             Route::LogSwitch
         );
+    }
+
+    #[test]
+    fn in_place_the_decision_is_the_same() {
+        let long = "x".repeat(wire::text::MAX_FEATURE + 1);
+        let messages = [
+            checkout(),
+            Message::Checkout(Checkout {
+                feature: long.clone(),
+                ..Checkout::default()
+            }),
+            Message::Checkout(Checkout {
+                version: "1.0\n".into(),
+                ..Checkout::default()
+            }),
+            Message::Checkin(wire::Checkin::default()),
+            Message::Heartbeat(wire::Heartbeat::default()),
+            Message::StatusQuery(StatusQuery { feature: long }),
+            admin(admin_op::SHUTDOWN),
+            admin(admin_op::SWITCH_REPORT_LOG),
+            Message::StatsQuery(wire::StatsQuery {}),
+        ];
+        let refusal = Refusal {
+            code: -1,
+            text: "no".into(),
+        };
+        for serving in [true, false] {
+            for peer_is_local in [true, false] {
+                let ctx = Context {
+                    peer_is_local,
+                    serving,
+                    report_log_open: serving,
+                };
+                for m in &messages {
+                    for r in [None, Some(refusal.clone())] {
+                        let view = MessageRef::from(m);
+                        assert_eq!(
+                            route_request(&view, ctx, r.clone()),
+                            route(m, ctx, r),
+                            "{m:?} in {ctx:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wire::io::{FrameReader, LinkError, OutBuf};
-use wire::{admin_op, lmerr, AdminReply, Message};
+use wire::{admin_op, lmerr, AdminReply, Message, MessageRef};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -150,19 +150,23 @@ impl LogBatch {
         let line = &self.text[start..];
         if line.is_empty() || line.ends_with('\n') {
             // The logger reads such a message differently inside a batch
-            // (a blank line, or a trailing newline it strips): write it alone.
-            let line = line.to_string();
-            self.text.truncate(mark);
-            self.flush();
-            (self.sink)(&line);
+            // (a blank line, or a trailing newline it strips): what was
+            // gathered goes first, then this one alone.
+            if mark > 0 {
+                (self.sink)(&self.text[..mark]);
+            }
+            (self.sink)(&self.text[start..]);
+            self.text.clear();
+            self.lines = 0;
             return;
         }
         let added = 1 + line.bytes().filter(|&b| b == b'\n').count();
         if self.lines > 0 && self.rendered(self.text.len(), self.lines + added) > LOG_BATCH_BYTES {
-            let line = self.text[start..].to_string();
-            self.text.truncate(mark);
-            self.flush();
-            self.text.push_str(&line);
+            // What was gathered goes; this line starts the next batch
+            // (moved to the front of the buffer, not copied out of it).
+            (self.sink)(&self.text[..mark]);
+            self.text.drain(..start);
+            self.lines = 0;
         }
         self.lines += added;
     }
@@ -212,6 +216,12 @@ pub struct Server {
     spare_out: Vec<u8>,
     /// Connections an event's replies went to (kept for its capacity).
     touched: Vec<usize>,
+    /// Connections owed a read this turn (kept for its capacity).
+    owed: Vec<usize>,
+    /// Effects handed to the core for each request and taken back once
+    /// carried out, so that their lists keep their room from one request
+    /// to the next.
+    spare_fx: Effects,
     /// Connections whose replies wait for the end of the turn, when a
     /// report log is open: the turn's records are spooled first.
     held_output: Vec<usize>,
@@ -279,6 +289,8 @@ impl Server {
             read_buf: vec![0; READ_BUF],
             spare_out: Vec::new(),
             touched: Vec::new(),
+            owed: Vec::new(),
+            spare_fx: Effects::default(),
             held_output: Vec::new(),
             log: LogBatch::new(&core.config().vendor),
             borrows: None,
@@ -785,7 +797,8 @@ impl Server {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-            let owed = self.guard.take_turn();
+            let mut owed = std::mem::take(&mut self.owed);
+            self.guard.take_turn_into(&mut owed);
             for event in events.iter() {
                 if let Some(why) = self.abort {
                     return Ok(why);
@@ -823,9 +836,10 @@ impl Server {
                     }
                 }
             }
-            for t in owed {
+            for &t in &owed {
                 self.read(t);
             }
+            self.owed = owed;
             self.guard_housekeeping();
             if let Some(why) = self.abort {
                 return Ok(why);
@@ -975,7 +989,7 @@ impl Server {
                 return;
             };
             let pending = c.out.pending();
-            let msg = match self.guard.step(
+            match self.guard.step_ready(
                 token,
                 &mut budget,
                 &mut c.reader,
@@ -984,7 +998,7 @@ impl Server {
                 pending,
                 now,
             ) {
-                Next::Message(msg) => msg,
+                Next::Message(()) => {}
                 Next::Wait => return,
                 Next::Failed(LinkError::Closed) => {
                     self.close(token, None);
@@ -998,70 +1012,100 @@ impl Server {
                     self.close(token, Some(why));
                     return;
                 }
-            };
-            let peer = c.peer;
-            let (msg, who) = match msg {
-                m @ (Message::Admin(_) | Message::AdminFor(_) | Message::AdminAccessQuery(_)) => {
-                    match self.sort_admin(token, m) {
-                        Some(sorted) => sorted,
-                        None => continue,
-                    }
-                }
-                m => (m, None),
-            };
-            if matches!(msg, Message::Admin(_)) {
-                // Admin requests may log directly, or move the log
-                // (lmswitch): what is gathered goes first.
-                self.log.flush();
             }
-            let arrived = matches!(msg, Message::Checkout(_)).then(Instant::now);
-            let now = self.now();
-            let conn = ConnId(token as u64);
-            let refusal = who.as_ref().and_then(|w| self.admin_refusal(&msg, w));
-            let ctx = router::Context {
-                peer_is_local: who
-                    .as_ref()
-                    .map_or(peer.ip().is_loopback(), Requester::is_local),
-                serving: self.serving(),
-                report_log_open: self.report.is_some(),
-            };
-            let fx = match router::route(&msg, ctx, refusal) {
-                Route::BadField(e) => accounting::refuse_field(conn, &msg, &e),
-                Route::Refused(refusal) => refusal_reply(conn, refusal),
-                Route::RemoteShutdown => refuse_remote_shutdown(conn),
-                Route::NotMaster => self.not_master(conn),
-                Route::ReportLog | Route::LogSwitch => {
-                    let dir = self.debug_log_dir();
-                    self.report_admin(&msg, conn)
-                        .or_else(|| switch_log(&msg, conn, dir))
-                        .unwrap_or_default()
+            // The message is decoded where it lies (in `buf`, or in the
+            // reader's buffer): the reader is taken out of the connection
+            // while the message borrows it, and put back after.
+            let peer = c.peer;
+            let mut reader = std::mem::replace(&mut c.reader, FrameReader::new(MAX_FRAME));
+            match reader.message(buf) {
+                Ok(Some(msg)) => self.serve(token, peer, msg),
+                Ok(None) => {}
+                Err(e) => {
+                    self.close(token, Some(e.to_string()));
+                    return;
                 }
-                Route::Stats => {
-                    let reply =
-                        crate::stats::reply(self.core.counters(), &self.latency, self.conns.len());
-                    Effects {
-                        replies: vec![(conn, Message::Stats(reply))],
-                        ..Effects::default()
-                    }
-                }
-                Route::Usage => {
-                    let days = match &msg {
-                        Message::UsageQuery(q) => q.days,
-                        _ => 0,
-                    };
-                    let daily = self.report.as_ref().map(crate::report::Report::daily_use);
-                    Effects {
-                        replies: vec![(
-                            conn,
-                            Message::Usage(crate::stats::usage_reply(daily, days)),
-                        )],
-                        ..Effects::default()
-                    }
-                }
-                Route::Core => self.core.handle_message(now, conn, msg),
-            };
-            self.apply_timed(fx, arrived);
+            }
+            match self.conns.get_mut(&token) {
+                Some(c) => c.reader = reader,
+                None => return,
+            }
         }
+    }
+
+    /// Answers one message from `token`.
+    fn serve(&mut self, token: usize, peer: SocketAddr, msg: MessageRef<'_>) {
+        let (msg, who) = match msg {
+            MessageRef::Other(
+                m @ (Message::Admin(_) | Message::AdminFor(_) | Message::AdminAccessQuery(_)),
+            ) => match self.sort_admin(token, m) {
+                Some((m, who)) => (MessageRef::Other(m), who),
+                None => return,
+            },
+            m => (m, None),
+        };
+        let admin = match &msg {
+            MessageRef::Other(m @ Message::Admin(_)) => Some(m),
+            _ => None,
+        };
+        if admin.is_some() {
+            // Admin requests may log directly, or move the log
+            // (lmswitch): what is gathered goes first.
+            self.log.flush();
+        }
+        let arrived = matches!(msg, MessageRef::Checkout(_)).then(Instant::now);
+        let now = self.now();
+        let conn = ConnId(token as u64);
+        let refusal = match (&who, admin) {
+            (Some(w), Some(m)) => self.admin_refusal(m, w),
+            _ => None,
+        };
+        let ctx = router::Context {
+            peer_is_local: who
+                .as_ref()
+                .map_or(peer.ip().is_loopback(), Requester::is_local),
+            serving: self.serving(),
+            report_log_open: self.report.is_some(),
+        };
+        let route = router::route_request(&msg, ctx, refusal);
+        let fx = match (route, msg) {
+            (Route::Core, msg) => {
+                let mut fx = std::mem::take(&mut self.spare_fx);
+                self.core.handle_request(now, conn, msg, &mut fx);
+                fx
+            }
+            (Route::BadField(e), msg) => accounting::refuse_field(conn, &msg.into_owned(), &e),
+            (Route::Refused(refusal), _) => refusal_reply(conn, refusal),
+            (Route::RemoteShutdown, _) => refuse_remote_shutdown(conn),
+            (Route::NotMaster, _) => self.not_master(conn),
+            (Route::ReportLog | Route::LogSwitch, msg) => {
+                let msg = msg.into_owned();
+                let dir = self.debug_log_dir();
+                self.report_admin(&msg, conn)
+                    .or_else(|| switch_log(&msg, conn, dir))
+                    .unwrap_or_default()
+            }
+            (Route::Stats, _) => {
+                let reply =
+                    crate::stats::reply(self.core.counters(), &self.latency, self.conns.len());
+                Effects {
+                    replies: vec![(conn, Message::Stats(reply))],
+                    ..Effects::default()
+                }
+            }
+            (Route::Usage, msg) => {
+                let days = match msg {
+                    MessageRef::Other(Message::UsageQuery(q)) => q.days,
+                    _ => 0,
+                };
+                let daily = self.report.as_ref().map(crate::report::Report::daily_use);
+                Effects {
+                    replies: vec![(conn, Message::Usage(crate::stats::usage_reply(daily, days)))],
+                    ..Effects::default()
+                }
+            }
+        };
+        self.apply_timed(fx, arrived);
     }
 
     fn flush(&mut self, token: usize) {
@@ -1082,12 +1126,19 @@ impl Server {
     }
 
     /// Queues `records` (stamped now) for the end of this turn.
-    fn write_report(&mut self, records: Vec<reportlog::Record>) {
+    fn write_report(&mut self, mut records: Vec<reportlog::Record>) {
+        self.queue_report(&mut records);
+    }
+
+    /// Moves `records` (stamped now) to this turn's batch, leaving the
+    /// vector empty with its room.
+    fn queue_report(&mut self, records: &mut Vec<reportlog::Record>) {
         if self.report.is_none() {
+            records.clear();
             return;
         }
         let now_secs = self.now() / 1000;
-        self.report_batch.extend(records.into_iter().map(|mut r| {
+        self.report_batch.extend(records.drain(..).map(|mut r| {
             r.time = now_secs;
             r
         }));
@@ -1101,6 +1152,8 @@ impl Server {
         }
         let records = std::mem::take(&mut self.report_batch);
         if let Some(report) = &mut self.report {
+            // A batch the writer is done with comes back, with its room.
+            self.report_batch = report.spare_batch();
             if let Err(e) = report.append(records) {
                 self.log.flush();
                 log::error!(
@@ -1155,7 +1208,7 @@ impl Server {
 
     /// Writes a turn's log lines, report records and borrow changes, and
     /// sends its replies (in a triad, once committed).
-    fn carry_out(&mut self, fx: Effects, arrived: Option<Instant>) {
+    fn carry_out(&mut self, mut fx: Effects, arrived: Option<Instant>) {
         let options = std::sync::Arc::clone(&self.core.config().options);
         for line in &fx.log {
             if line.class().is_some_and(|class| options.nolog(class)) {
@@ -1164,7 +1217,7 @@ impl Server {
             self.log.push(line);
         }
         if !fx.report.is_empty() {
-            self.write_report(fx.report);
+            self.queue_report(&mut fx.report);
         }
         if let (Some(store), false) = (&self.borrows, fx.borrows.is_empty()) {
             if let Err(e) = store.apply(&fx.borrows) {
@@ -1172,18 +1225,23 @@ impl Server {
                 log::error!("{e}: borrowed seats taken now will not survive a restart");
             }
         }
-        self.deliver(fx.replies, fx.close, fx.shutdown);
+        self.deliver(&mut fx);
         if let Some(arrived) = arrived {
             self.latency.observe(arrived.elapsed());
+        }
+        // Its lists (and grants) serve the next request.
+        self.core.recycle(&mut fx);
+        if self.spare_fx.replies.capacity() < fx.replies.capacity() {
+            self.spare_fx = fx;
         }
     }
 
     /// Sends replies and closes connections, as decided (and, in a triad,
     /// committed).
-    fn deliver(&mut self, replies: Vec<(ConnId, Message)>, close: Vec<Close>, shutdown: bool) {
+    fn deliver(&mut self, fx: &mut Effects) {
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
-        for (conn, msg) in replies {
+        for (conn, msg) in &fx.replies {
             let token = conn.0 as usize;
             let Some(c) = self.conns.get_mut(&token) else {
                 continue;
@@ -1191,7 +1249,7 @@ impl Server {
             if c.out.capacity() == 0 {
                 c.out = OutBuf::with_spare(std::mem::take(&mut self.spare_out));
             }
-            c.out.push(&msg);
+            c.out.push(msg);
             if !touched.contains(&token) {
                 touched.push(token);
             }
@@ -1212,10 +1270,10 @@ impl Server {
             self.send(token);
         }
         self.touched = touched;
-        for Close { conn, reason } in close {
+        for Close { conn, reason } in fx.close.drain(..) {
             self.close(conn.0 as usize, reason);
         }
-        if shutdown {
+        if fx.shutdown {
             self.stop.get_or_insert(Stopped::AdminShutdown);
         }
     }
