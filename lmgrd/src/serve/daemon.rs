@@ -982,7 +982,7 @@ impl Daemon {
                 log::info!("{e}: still serving the old license files");
                 return AdminReply {
                     code: lmerr::LM_SERVNOREADLIC,
-                    text: e,
+                    text: e.to_string(),
                 };
             }
         };
