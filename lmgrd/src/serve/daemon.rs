@@ -6,6 +6,7 @@
 
 use super::children;
 use super::config::{self, ServeConfig, DEFAULT_PORTS};
+use super::peer_links;
 use super::supervisor::{Action, LookupError, Policy, Supervisor};
 use super::triad::{self, TriadPlan};
 use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
@@ -719,21 +720,18 @@ impl Daemon {
         let peer = self.conns.get(&token)?.peer;
         let checked = match &self.triad {
             None => Err("this lmgrd is not a member of a triad".to_string()),
-            Some(node) => node.check_hello(&hello),
+            Some(node) => node.check_hello(&hello).map_err(|e| e.to_string()),
         };
         let now = self.now();
+        let registry = self.poll.registry();
         let triad = &mut self.triad;
+        let member = u64::from(hello.member);
         let mut refuse = |why: String| {
             // A member retrying (or a stranger knocking) is logged once per
             // address and reason, not at every try.
-            let news = triad
-                .as_mut()
-                .is_none_or(|node| node.refusal_is_news(peer, &why, now));
-            if news {
-                log::warn!(
-                    "Refused a triad connection from {peer} (member {}): {why}",
-                    hello.member
-                );
+            match triad.as_mut() {
+                Some(node) => node.refuse(registry, peer, member, &why, now),
+                None => log::warn!("{}", peer_links::refusal_line(peer, member, &why)),
             }
             why
         };

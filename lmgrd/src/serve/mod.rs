@@ -4,6 +4,7 @@ pub mod children;
 pub mod config;
 pub mod console;
 pub mod daemon;
+pub mod peer_links;
 pub mod server_line;
 pub mod start;
 pub mod supervisor;
