@@ -36,10 +36,9 @@
 mod peers;
 mod vendors;
 
+use super::answer::TriadView;
 use super::peer_links::{HelloRefusal, LinkId, LinkKind, PeerLinks, Timing};
-use super::triad::{
-    quorum_line, role_lines, Replay, Role, TriadPlan, MINOR_NOT_MASTER, MINOR_NO_MASTER,
-};
+use super::triad::{quorum_line, role_lines, Replay, Role, TriadPlan};
 use super::triad_auth::{SystemNonces, TriadKey};
 use mio::{Registry, Token};
 use peers::PeerConn;
@@ -49,7 +48,7 @@ use std::path::{Path, PathBuf};
 use triad::{Event, Member, MemberConfig, Store};
 use vendors::VendorLink;
 use wire::codec::Blob;
-use wire::{lmerr, ErrorReply, TriadHello, TriadMember};
+use wire::{TriadHello, TriadMember};
 
 /// Outbound links use tokens `PEER_OUT_BASE + member`.
 pub const PEER_OUT_BASE: usize = 4;
@@ -324,38 +323,26 @@ impl TriadNode {
     }
 }
 
-impl TriadNode {
-    /// Why this member does not hand out vendor daemons now, or `None`
-    /// when it serves. LM_BUSYNEWSERV (-23, "License server system
-    /// temporarily busy (new server connecting)") is FLEXlm's error for a
-    /// server that cannot serve while the triad settles; the client moves on
-    /// to the next server of the triad. The text names the master when
-    /// there is one.
-    pub fn refusal(&self, now: u64) -> Option<ErrorReply> {
-        if self.role.serving {
-            return None;
-        }
-        let base = lmerr::text(lmerr::LM_BUSYNEWSERV);
-        Some(match self.role.master {
-            Some(m) if m != self.plan.me => ErrorReply {
-                code: lmerr::LM_BUSYNEWSERV,
-                minor: MINOR_NOT_MASTER,
-                text: format!(
-                    "{base} This license server is not the master; the master is {}.",
-                    self.plan.line(m).port_at_host()
-                ),
-            },
-            _ => ErrorReply {
-                code: lmerr::LM_BUSYNEWSERV,
-                minor: MINOR_NO_MASTER,
-                text: format!("{base} No master: {}.", self.member.status(now).reason),
-            },
-        })
+/// What lmgrd's answers to clients read of the triad (`answer.rs`).
+impl TriadView for TriadNode {
+    fn plan(&self) -> &TriadPlan {
+        &self.plan
     }
 
-    /// The three members as this one sees them, for lmstat and lmdiag.
-    pub fn members(&self, now: u64) -> Vec<TriadMember> {
-        let reason = self.member.status(now).reason;
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn reason(&self, now: u64) -> String {
+        self.member.status(now).reason
+    }
+
+    fn may_serve(&self, vendor: usize) -> bool {
+        TriadNode::may_serve(self, vendor)
+    }
+
+    fn members(&self, now: u64) -> Vec<TriadMember> {
+        let reason = self.reason(now);
         self.plan
             .lines
             .iter()
@@ -376,9 +363,7 @@ impl TriadNode {
             .collect()
     }
 
-    /// Whether a `TriadHello` on lmgrd's port comes from a peer of ours;
-    /// the member number when it does.
-    pub fn check_hello(&self, h: &TriadHello) -> Result<u64, HelloRefusal> {
+    fn check_hello(&self, h: &TriadHello) -> Result<u64, HelloRefusal> {
         self.links.check_hello(&self.plan, h)
     }
 }
