@@ -37,15 +37,21 @@
 //! triad key, an accepted link is held apart (`Proving`) until the dialer's
 //! proof checked, and nothing read from it reaches raft before.
 
+mod hello;
+mod reasons;
+mod refusals;
+
+pub use hello::{check_hello, HelloRefusal};
+pub use reasons::{DialFailure, LinkEnd};
+pub use refusals::refusal_line;
+
 use super::triad::TriadPlan;
-use super::triad_auth::{
-    self, KeyMismatch, NonceError, NonceSource, Side, Transcript, TriadKey, NONCE_LEN,
-};
+use super::triad_auth::{self, NonceSource, Side, Transcript, TriadKey, NONCE_LEN};
 use log::Level;
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use refusals::Refusals;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use wire::codec::Blob;
-use wire::io::LinkError;
 use wire::{Message, TriadHello, TriadProof};
 
 /// The first delay before a failed dial is retried; it doubles up to
@@ -55,12 +61,6 @@ pub const DIAL_FIRST_MS: u64 = 200;
 pub const DIAL_MAX_MS: u64 = 1_000;
 /// Output for one peer beyond this is dropped (raft sends again).
 pub const MAX_PEER_OUTPUT: usize = 8 << 20;
-/// A refused triad connection is logged again only after this long without
-/// another from the same address for the same reason.
-const REFUSAL_QUIET_MS: u64 = 30_000;
-/// Addresses remembered for that, at most.
-const MAX_REFUSALS: usize = 256;
-
 /// Which of a member's connections a link is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkKind {
@@ -120,129 +120,6 @@ pub enum Heard {
     /// The link proved the key and is now the member's `In` link: carry
     /// out the `Promote` before reading on from it as such.
     Promoted,
-}
-
-/// Why a dial did not get as far as a connection.
-#[derive(Debug, thiserror::Error)]
-pub enum DialFailure {
-    #[error("cannot resolve {host}: {source}")]
-    Resolve {
-        host: String,
-        source: std::io::Error,
-    },
-    #[error("{0} has no address")]
-    NoAddress(String),
-    #[error("connect to {addr}: {source}")]
-    Connect {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot watch the connection to {addr}: {source}")]
-    Watch {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Nonce(#[from] NonceError),
-}
-
-/// Why a link to a peer member ended. The text is the reason logged.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkEnd {
-    /// Reading or writing failed, the peer hung up or sent a bad frame.
-    #[error(transparent)]
-    Link(#[from] LinkError),
-    /// Our dial's connect failed.
-    #[error("connect: {0}")]
-    Connect(std::io::Error),
-    /// Our answer to the member's hello could not be written.
-    #[error(transparent)]
-    Answer(LinkError),
-    /// The connection could not be watched once it proved the key.
-    #[error("cannot watch the connection: {0}")]
-    Watch(std::io::Error),
-    #[error("unexpected message 0x{0:02x}")]
-    Unexpected(u8),
-    #[error("bad raft message: {0}")]
-    BadRaft(#[from] triad::StepError),
-    /// The member answered with an error.
-    #[error("refused: {text} ({code})")]
-    Refused { text: String, code: i32 },
-    #[error("{addr} answered as member {member} of triad {cluster}, not member {want} of {want_cluster}")]
-    WrongMember {
-        addr: SocketAddr,
-        member: u32,
-        cluster: String,
-        want: u64,
-        want_cluster: String,
-    },
-    #[error(transparent)]
-    KeyMismatch(#[from] KeyMismatch),
-    /// The member we dialed answered with a wrong proof.
-    #[error("{0} did not prove the triad key: its key differs from this member's")]
-    AcceptorProof(SocketAddr),
-    /// The member that dialed us sent a wrong proof. Its address is left
-    /// out: the refusal's log line has it, and repeats are told apart by
-    /// the reason.
-    #[error("it did not prove the triad key: its key differs from this member's")]
-    DialerProof,
-    #[error("it sent message 0x{0:02x} before proving the triad key")]
-    Unproven(u8),
-    #[error("no answer from {addr} within {ms} ms")]
-    NoAnswer { addr: SocketAddr, ms: u64 },
-    #[error("nothing heard for {0} ms")]
-    Silent(u64),
-    #[error("it did not prove the triad key within {0} ms")]
-    ProofTimeout(u64),
-}
-
-impl LinkEnd {
-    /// Whether the peer simply went away.
-    pub fn is_hang_up(&self) -> bool {
-        matches!(self, LinkEnd::Link(e) if e.is_hang_up())
-    }
-}
-
-/// Why a `TriadHello` on lmgrd's port is not from one of our peers.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HelloRefusal {
-    // Anyone may send a TriadHello to the client port: what it says goes
-    // into the log escaped.
-    #[error("it is a member of another triad (SERVER lines {ours} here, {} there)", wire::text::Esc(.theirs))]
-    OtherTriad { ours: String, theirs: String },
-    #[error("it says it is member {0}, which is not one of our two peers")]
-    NotAPeer(u64),
-    #[error(transparent)]
-    Key(#[from] KeyMismatch),
-    #[error("its challenge is {0} bytes, not {NONCE_LEN}")]
-    ChallengeSize(usize),
-}
-
-/// Whether a `TriadHello` comes from a peer of the triad `plan` describes,
-/// to a member with (`keyed`) or without a key: the member number when it
-/// does.
-pub fn check_hello(plan: &TriadPlan, keyed: bool, h: &TriadHello) -> Result<u64, HelloRefusal> {
-    if h.cluster != plan.cluster {
-        return Err(HelloRefusal::OtherTriad {
-            ours: plan.cluster.clone(),
-            theirs: h.cluster.clone(),
-        });
-    }
-    let m = u64::from(h.member);
-    if !(1..=3).contains(&m) || m == plan.me {
-        return Err(HelloRefusal::NotAPeer(m));
-    }
-    let (peer, us) = (format!("member {m}"), format!("member {}", plan.me));
-    triad_auth::key_use(keyed, !h.nonce.0.is_empty(), &peer, &us)?;
-    if keyed && h.nonce.0.len() != NONCE_LEN {
-        return Err(HelloRefusal::ChallengeSize(h.nonce.0.len()));
-    }
-    Ok(m)
-}
-
-/// The log line for a refused triad connection.
-pub fn refusal_line(addr: SocketAddr, member: u64, why: &str) -> String {
-    format!("Refused a triad connection from {addr} (member {member}): {why}")
 }
 
 /// The links' clocks, from raft's timing.
@@ -333,28 +210,6 @@ struct Peer {
     last_error: Option<String>,
     /// Raft messages dropped because it did not read.
     dropped: u64,
-}
-
-/// When each (address, reason) of a refused connection was last seen: a
-/// burst of refusals (a member retrying with the wrong key, a stranger
-/// knocking) is news once, and again after `REFUSAL_QUIET_MS` of quiet.
-#[derive(Debug, Default)]
-struct Refusals {
-    seen: HashMap<(IpAddr, String), u64>,
-}
-
-impl Refusals {
-    fn is_news(&mut self, ip: IpAddr, why: &str, now: u64) -> bool {
-        if self.seen.len() >= MAX_REFUSALS {
-            self.seen
-                .retain(|_, at| now.saturating_sub(*at) < REFUSAL_QUIET_MS);
-            if self.seen.len() >= MAX_REFUSALS {
-                self.seen.clear();
-            }
-        }
-        let last = self.seen.insert((ip, why.to_string()), now);
-        last.is_none_or(|at| now.saturating_sub(at) >= REFUSAL_QUIET_MS)
-    }
 }
 
 /// How one peer looks from here, for lmstat and the quorum.

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::serve::triad::{cluster_id, TriadLine};
+use crate::serve::triad_auth::{KeyMismatch, NonceError};
+use wire::io::LinkError;
 
 const KEY: [u8; 32] = [7; 32];
 const HEARTBEAT: u64 = 500;
@@ -729,24 +731,4 @@ fn hellos_on_lmgrds_port_are_checked() {
         check_hello(&p, true, &hello(2, &p.cluster, vec![1; 5])),
         Err(HelloRefusal::ChallengeSize(5))
     );
-}
-
-#[test]
-fn a_burst_of_refusals_is_news_once_per_address_and_reason() {
-    let mut r = Refusals::default();
-    let a = IpAddr::from([127, 0, 0, 2]);
-    let b = IpAddr::from([127, 0, 0, 3]);
-    assert!(r.is_news(a, "bad proof", 0));
-    assert!(!r.is_news(a, "bad proof", 1_000));
-    assert!(!r.is_news(a, "bad proof", 1_000 + REFUSAL_QUIET_MS - 1));
-    assert!(r.is_news(a, "no key", 2_000), "another reason");
-    assert!(r.is_news(b, "bad proof", 2_000), "another address");
-    // Still retrying: the burst goes on, quiet is counted from the last.
-    assert!(!r.is_news(a, "bad proof", 2 * REFUSAL_QUIET_MS - 2));
-    assert!(r.is_news(a, "bad proof", 4 * REFUSAL_QUIET_MS));
-    // Many addresses do not grow it without bound.
-    for i in 0..(3 * MAX_REFUSALS as u32) {
-        r.is_news(IpAddr::from(i.to_be_bytes()), "x", 10 * REFUSAL_QUIET_MS);
-    }
-    assert!(r.seen.len() <= MAX_REFUSALS);
 }
