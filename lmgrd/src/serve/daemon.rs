@@ -867,6 +867,7 @@ impl Daemon {
                 .triad
                 .as_ref()
                 .map_or_else(Vec::new, |t| t.members(now)),
+            next: 0,
         }
     }
 
