@@ -1,7 +1,6 @@
 //! lmreread and lmgrd's admin restrictions, against real processes.
 
 use e2e::*;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use wire::{admin_op, lmerr, AdminRequest, Message};
