@@ -38,6 +38,7 @@ mod reload;
 mod replica;
 mod report;
 mod status;
+pub use status::{fit_holders, STATUS_PAGE_BYTES, STATUS_PAGE_SCAN};
 #[cfg(test)]
 mod tests;
 mod timers;

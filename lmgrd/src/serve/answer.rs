@@ -239,6 +239,8 @@ fn status(view: &View<'_>) -> StatusReply {
         features: Vec::new(),
         license_files: vec![list_served(view.licenses)],
         triad: view.triad.map_or_else(Vec::new, |t| t.members(view.now)),
+        // lmgrd's status lists no holders, so it is never paged.
+        next: 0,
     }
 }
 

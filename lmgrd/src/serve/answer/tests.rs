@@ -207,6 +207,13 @@ fn status_of_a_single_server() {
     assert_eq!(vendors, vec![("demo", true, 27100), ("acme", false, 0)]);
     assert_eq!(s.license_files, vec!["a.lic:b.lic".to_string()]);
     assert!(s.triad.is_empty());
+    // No holders here: a paged query gets the one and only page.
+    assert_eq!(s.next, 0);
+    let paged = Message::StatusQuery(wire::StatusQuery {
+        paged: true,
+        ..Default::default()
+    });
+    assert_eq!(reply_of(ask(&v, paged)), Message::Status(s));
 }
 
 #[test]
