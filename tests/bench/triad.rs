@@ -338,6 +338,14 @@ fn storm_round(holders: usize, procs: usize) {
         .expect("no STORM line");
     let _ = load.wait();
     println!("storm: {settled}\nstorm: {line}");
+    // The survivors' logs, for a look at where the time went.
+    for (m, server) in triad.members.iter().enumerate() {
+        if let Some(server) = server {
+            let path = dir.join(format!("member-{}.log", m + 1));
+            let _ = std::fs::write(&path, server.log_text());
+            println!("storm: log of member {} in {}", m + 1, path.display());
+        }
+    }
     let last_back = kv(&line, "last_back_us");
     println!(
         "STORM holders={holders} processes={procs} all_back_ms={:.0} back={} lost={} regained={} \

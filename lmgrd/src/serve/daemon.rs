@@ -133,7 +133,7 @@ fn bind(ip: Option<IpAddr>, port: Option<u16>) -> io::Result<(TcpListener, u16)>
     let ports: Vec<u16> = port.map_or_else(|| DEFAULT_PORTS.collect(), |p| vec![p]);
     let mut last = io::Error::other("no port to try");
     for p in ports {
-        match TcpListener::bind(SocketAddr::new(ip, p)) {
+        match hostenv::accept::bind_listener(SocketAddr::new(ip, p)) {
             Ok(l) => return Ok((l, p)),
             Err(e) => last = e,
         }
