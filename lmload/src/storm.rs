@@ -192,6 +192,14 @@ pub fn retry_delay(attempt: u32, initial: Duration, max: Duration, draw: u64) ->
     Duration::from_micros(half + draw % (base - half + 1))
 }
 
+/// Holder `index`'s source address: 127.1.1.1 and up, never the address of
+/// a triad member (127.0.0.x), so that the daemons can tell the members'
+/// own links from this load.
+fn source_for(index: usize, spread: usize) -> std::net::Ipv4Addr {
+    let n = (index % spread.max(1)) as u32 + 1;
+    std::net::Ipv4Addr::new(127, 1 + (n >> 16) as u8, (n >> 8) as u8 + 1, n as u8)
+}
+
 /// Microseconds since the Unix epoch: the parent compares these across
 /// processes with the moment it killed the master.
 fn wall_us() -> u64 {
@@ -365,7 +373,7 @@ impl Storm {
     }
 
     fn connect(&mut self, i: usize, to: SocketAddr, phase: Phase) {
-        let source = net::source_for(self.cfg.first + i, self.cfg.spread);
+        let source = Some(source_for(self.cfg.first + i, self.cfg.spread));
         match net::connect_from(source, to) {
             Ok(mut stream) => {
                 let registered = self.poll.registry().register(

@@ -136,9 +136,16 @@ pub struct TriadNode {
     wait_until: u64,
     wait_s: u32,
     wait_logged: bool,
+    /// The other members' addresses, as last resolved.
+    peer_ips: Vec<std::net::IpAddr>,
 }
 
 impl TriadNode {
+    /// The other members' addresses, as resolved so far.
+    pub fn peer_ips(&self) -> &[std::net::IpAddr] {
+        &self.peer_ips
+    }
+
     /// Opens the store and starts the member. `wait_s` is `lmgrd -t`;
     /// `key` the triad key, `None` for unauthenticated links.
     pub fn new(
@@ -199,6 +206,7 @@ impl TriadNode {
             wait_until: now + u64::from(wait_s) * 1000,
             wait_s,
             wait_logged: false,
+            peer_ips: Vec::new(),
         })
     }
 

@@ -61,7 +61,15 @@ impl TriadNode {
                 Action::Resolve { member, host, port } => {
                     // A blocking lookup, as lmgrd always did: a member's
                     // SERVER host is usually an address or in /etc/hosts.
-                    let found = (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
+                    let found: std::io::Result<Vec<std::net::SocketAddr>> =
+                        (host.as_str(), port).to_socket_addrs().map(|a| a.collect());
+                    if let Ok(addrs) = &found {
+                        for a in addrs {
+                            if !self.peer_ips.contains(&a.ip()) {
+                                self.peer_ips.push(a.ip());
+                            }
+                        }
+                    }
                     self.links.handle_resolved(member, found, now);
                 }
                 Action::Dial { member, addr } => match dial(registry, member, addr) {
