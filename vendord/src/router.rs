@@ -277,7 +277,10 @@ mod tests {
             }),
             Message::Checkin(wire::Checkin::default()),
             Message::Heartbeat(wire::Heartbeat::default()),
-            Message::StatusQuery(StatusQuery { feature: long }),
+            Message::StatusQuery(StatusQuery {
+                feature: long,
+                ..StatusQuery::default()
+            }),
             admin(admin_op::SHUTDOWN),
             admin(admin_op::SWITCH_REPORT_LOG),
             Message::StatsQuery(wire::StatsQuery {}),
