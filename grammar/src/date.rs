@@ -96,23 +96,21 @@ impl Date {
             });
         }
         let shape = || DateError::Shape(text.to_string());
-        let mut parts = text.split('-');
-        let (Some(d), Some(m), Some(y), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some((d, rest)) = split_dash(text) else {
             return Err(shape());
         };
-        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits(d) || d.len() > 2 || !all_digits(y) || y.len() > 4 {
+        let Some((m, y)) = split_dash(rest).filter(|(_, y)| !y.contains('-')) else {
+            return Err(shape());
+        };
+        if !(1..=2).contains(&d.len()) || !(1..=4).contains(&y.len()) {
             return Err(shape());
         }
-        let month = MONTHS
-            .iter()
-            .position(|name| name.eq_ignore_ascii_case(m))
-            .ok_or_else(|| DateError::Month(m.to_string()))? as u8
-            + 1;
-        let day: u32 = d.parse().map_err(|_| shape())?;
-        let year: i32 = y.parse().map_err(|_| shape())?;
+        // At most four digits each: the numbers cannot overflow.
+        let (Some(day), Some(year)) = (digits(d), digits(y)) else {
+            return Err(shape());
+        };
+        let month = month_number(m).ok_or_else(|| DateError::Month(m.to_string()))?;
+        let year = year as i32;
         if year == 0 {
             // Still a date: 31-feb-0 is a typing mistake, not "permanent".
             if Date::new(2000, month, day.min(255) as u8).is_none() {
@@ -142,6 +140,33 @@ impl Date {
             two_digit_year,
         })
     }
+}
+
+/// `text` cut at its first `-` (as `split_once`, on bytes: date fields
+/// are short and read for every line).
+fn split_dash(text: &str) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == b'-')?;
+    Some((text.get(..at)?, text.get(at + 1..)?))
+}
+
+/// The value of a short run of ASCII digits; `None` if it has anything else.
+fn digits(text: &str) -> Option<u32> {
+    text.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.wrapping_mul(10).wrapping_add(u32::from(b - b'0')))
+    })
+}
+
+/// 1 to 12 for `jan` to `dec`, in any case.
+fn month_number(name: &str) -> Option<u8> {
+    let [a, b, c] = <[u8; 3]>::try_from(name.as_bytes()).ok()?;
+    let lower = [
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ];
+    let i = MONTHS.iter().position(|m| m.as_bytes() == lower)?;
+    Some(i as u8 + 1)
 }
 
 fn days_in_month(year: i32, month: u8) -> u8 {

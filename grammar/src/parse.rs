@@ -133,10 +133,7 @@ pub fn parse_license_with(name: &str, src: &str, use_fast_path: bool) -> License
         let (mut start, mut lines_before) = (0, 0u32);
         for &cut in &cuts {
             ranges.push((start..cut, lines_before));
-            lines_before += src.as_bytes()[start..cut]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u32;
+            lines_before += count_newlines(&src.as_bytes()[start..cut]);
             start = cut;
         }
         ranges.push((start..src.len(), lines_before));
@@ -172,6 +169,16 @@ pub fn parse_license_with(name: &str, src: &str, use_fast_path: bool) -> License
     }
 }
 
+/// The number of `\n` in `bytes`, in a form the compiler turns into
+/// vector instructions (this runs over the whole file before the threads
+/// start).
+fn count_newlines(bytes: &[u8]) -> u32 {
+    bytes
+        .chunks(4096)
+        .map(|chunk| chunk.iter().map(|&b| u32::from(b == b'\n')).sum::<u32>())
+        .fold(0u32, u32::wrapping_add)
+}
+
 /// Below this many bytes, threads cost more than they save.
 const PARALLEL_FROM: usize = 256 * 1024;
 
@@ -182,6 +189,8 @@ fn parse_lines(
 ) -> (Vec<Entry>, Vec<Diagnostic>) {
     let mut entries = Vec::with_capacity(lines.len());
     let mut diagnostics = Vec::new();
+    // One token list for all lines, rather than one allocation per line.
+    let mut scratch = Vec::new();
     for line in lines {
         if line.is_comment() {
             continue;
@@ -196,7 +205,7 @@ fn parse_lines(
             }
             continue;
         }
-        let (entry, issues) = parse_line(line, use_fast_path);
+        let (entry, issues) = parse_line(line, use_fast_path, &mut scratch);
         diagnostics.extend(issues.into_iter().map(|issue| place(name, line, issue)));
         if let Some(mut entry) = entry {
             entry.text = std::mem::take(&mut line.text);
@@ -239,9 +248,23 @@ fn near_keyword(word: &str) -> Option<&'static str> {
     })
 }
 
+/// An empty token list that keeps the allocation of `list`, whatever
+/// lines its tokens borrowed from.
+fn recycle<'b>(mut list: Vec<Token<'_>>) -> Vec<Token<'b>> {
+    list.clear();
+    // Collecting a vector's own items into a vector of a type of the same
+    // size and alignment reuses its allocation; there are no items.
+    list.into_iter().filter_map(|_| None).collect()
+}
+
 /// Parses one logical line into an entry. Any error drops the line. The
-/// entry's `text` is left empty for the caller to fill.
-fn parse_line(line: &LogicalLine, use_fast_path: bool) -> (Option<Entry>, Vec<LineIssue>) {
+/// entry's `text` is left empty for the caller to fill. `scratch` is an
+/// empty token list lent for the line and given back empty.
+fn parse_line(
+    line: &LogicalLine,
+    use_fast_path: bool,
+    scratch: &mut Vec<Token<'static>>,
+) -> (Option<Entry>, Vec<LineIssue>) {
     let text = line.text.as_str();
     let mut issues = Vec::new();
     // Bytes are never fewer than characters: count only when it matters.
@@ -268,15 +291,19 @@ fn parse_line(line: &LogicalLine, use_fast_path: bool) -> (Option<Entry>, Vec<Li
     }
     // The tokenizer accepts exactly what the grammar accepts, with the same
     // spans, or gives up; the grammar then decides, and words any error.
-    let fast = if use_fast_path { tokenize(text) } else { None };
+    let fast = if use_fast_path {
+        tokenize(text, recycle(std::mem::take(scratch)))
+    } else {
+        Err(recycle(std::mem::take(scratch)))
+    };
     let tokens = match fast {
-        Some(t) => t,
-        None => match LicenseGrammar::parse(Rule::line, text) {
+        Ok(t) => t,
+        Err(list) => match LicenseGrammar::parse(Rule::line, text) {
             Ok(mut pairs) => {
                 let tokens = pairs
                     .next()
                     .and_then(|p| p.into_inner().next())
-                    .and_then(tokens_from_pest);
+                    .and_then(|p| tokens_from_pest(p, list));
                 let Some(tokens) = tokens else {
                     issues.push(LineIssue::error(0, "empty line"));
                     return (None, issues);
@@ -301,6 +328,7 @@ fn parse_line(line: &LogicalLine, use_fast_path: bool) -> (Option<Entry>, Vec<Li
         Keyword::Package => b.package(&tokens),
         Keyword::FeatureSet => b.featureset(&tokens),
     };
+    *scratch = recycle(tokens.items);
     let failed = b.issues.iter().any(|i| i.severity == Severity::Error);
     let entry = kind.filter(|_| !failed).map(|kind| {
         for item in &mut b.items {
@@ -452,20 +480,60 @@ struct Tokens<'a> {
     items: Vec<Token<'a>>,
 }
 
+/// The character classes of license.pest per byte, so that the
+/// tokenizer's loops test one bit of a table entry per byte.
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let blank = matches!(b, b' ' | b'\t' | 0x0B..=0x0D);
+        let mut class = 0;
+        if blank {
+            class |= BLANK;
+        }
+        if !blank && b != b'"' {
+            class |= BARE;
+            if b != b'=' {
+                class |= NAME;
+            }
+        }
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            class |= WORD;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+};
+const BLANK: u8 = 1;
+const BARE: u8 = 2;
+const NAME: u8 = 4;
+const WORD: u8 = 8;
+
+fn class(b: u8) -> u8 {
+    CLASS[usize::from(b)]
+}
+
 /// `WHITESPACE` of license.pest.
 fn is_blank(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | 0x0B..=0x0D)
+    class(b) & BLANK != 0
 }
 
 /// `bare_char`: anything but white space and `"`. Bytes of multi-byte
 /// characters are all in the class, as the characters are.
 fn is_bare(b: u8) -> bool {
-    !is_blank(b) && b != b'"'
+    class(b) & BARE != 0
 }
 
 /// `name_char`: a `bare_char` that is not `=`.
 fn is_name(b: u8) -> bool {
-    is_bare(b) && b != b'='
+    class(b) & NAME != 0
+}
+
+/// The characters of `attr_name` after the first: ASCII letters, digits, `_`.
+fn is_word(b: u8) -> bool {
+    class(b) & WORD != 0
 }
 
 fn run_end(b: &[u8], from: usize, class: impl Fn(u8) -> bool) -> usize {
@@ -530,9 +598,27 @@ fn is_count(s: &[u8]) -> bool {
     s.eq_ignore_ascii_case(b"uncounted") || (!s.is_empty() && s.iter().all(u8::is_ascii_digit))
 }
 
-/// Cuts a line as license.pest's `line` rule does, without pest. Returns
-/// `None` for any line the grammar would refuse.
-fn tokenize(text: &str) -> Option<Tokens<'_>> {
+/// Cuts a line as license.pest's `line` rule does, without pest, putting
+/// its items in `items` (given empty). Gives `items` back, emptied, for any
+/// line the grammar would refuse.
+fn tokenize<'a>(text: &'a str, mut items: Vec<Token<'a>>) -> Result<Tokens<'a>, Vec<Token<'a>>> {
+    match cut(text, &mut items) {
+        Some((keyword, kw_start, fields)) => Ok(Tokens {
+            keyword,
+            kw_start,
+            fields,
+            items,
+        }),
+        None => {
+            items.clear();
+            Err(items)
+        }
+    }
+}
+
+/// The keyword of a line, where it starts and its positional fields, with
+/// its items pushed onto `items`; `None` if the grammar would refuse it.
+fn cut<'a>(text: &'a str, items: &mut Vec<Token<'a>>) -> Option<(Keyword, usize, Fields<'a>)> {
     let b = text.as_bytes();
     let mut i = run_end(b, 0, is_blank);
     let kw_start = i;
@@ -574,14 +660,13 @@ fn tokenize(text: &str) -> Option<Tokens<'_>> {
         });
         i = end;
     }
-    let mut items = Vec::with_capacity(16);
     loop {
         let start = run_end(b, i, is_blank);
         let Some(&c) = b.get(start) else {
             break;
         };
         let item = if c.is_ascii_alphabetic() || c == b'_' {
-            let name_end = run_end(b, start + 1, |c| c.is_ascii_alphanumeric() || c == b'_');
+            let name_end = run_end(b, start + 1, is_word);
             if b.get(name_end) == Some(&b'=') {
                 let name = &text[start..name_end];
                 let v = name_end + 1;
@@ -621,23 +706,19 @@ fn tokenize(text: &str) -> Option<Tokens<'_>> {
             item,
         });
     }
-    Some(Tokens {
-        keyword,
-        kw_start,
-        fields,
-        items,
-    })
+    Some((keyword, kw_start, fields))
 }
 
-/// The same cut, from the pairs of a line pest accepted.
-fn tokens_from_pest(pair: Pair<'_, Rule>) -> Option<Tokens<'_>> {
+/// The same cut, from the pairs of a line pest accepted, with the items in
+/// `items` (given empty).
+fn tokens_from_pest<'a>(pair: Pair<'a, Rule>, items: Vec<Token<'a>>) -> Option<Tokens<'a>> {
     let mut parts = pair.into_inner();
     let kw = parts.next()?;
     let mut tokens = Tokens {
         keyword: Keyword::from_rule(kw.as_rule())?,
         kw_start: kw.as_span().start(),
         fields: Fields::default(),
-        items: Vec::new(),
+        items,
     };
     for part in parts {
         if part.as_rule() == Rule::item {
@@ -1035,8 +1116,8 @@ impl LineBuilder {
         };
         let mut f = Feature {
             kind,
-            name: name.text.to_string(),
-            vendor: vendor.text.to_string(),
+            name: name.text.into(),
+            vendor: vendor.text.into(),
             version,
             expiry,
             count,
@@ -1114,7 +1195,7 @@ impl LineBuilder {
                         && !f.old_format
                         && !w.starts_with('=') =>
                 {
-                    f.legacy_key = Some(w.to_string());
+                    f.legacy_key = Some(w.into());
                 }
                 Item::Bare(w)
                     if !w.is_empty()
@@ -1139,7 +1220,7 @@ impl LineBuilder {
         f.signature = match (sign, auth, &f.legacy_key) {
             (Some(s), _, _) => SignField::parse(s),
             (None, Some(a), _) => SignField::Legacy(a.to_string()),
-            (None, None, Some(k)) => SignField::Legacy(k.clone()),
+            (None, None, Some(k)) => SignField::Legacy(k.to_string()),
             (None, None, None) => SignField::Missing,
         };
         self.feature_rules(&f, line_start, count_field);
@@ -1264,7 +1345,7 @@ impl LineBuilder {
             ("SUPERSEDE", Some(v)) => {
                 f.supersede = Some(v.split_whitespace().map(str::to_string).collect())
             }
-            ("SN", Some(v)) => f.serial = Some(v.to_string()),
+            ("SN", Some(v)) => f.serial = Some(v.into()),
             ("NOTICE", Some(v)) => f.notice = Some(collapse(v)),
             ("ISSUER", Some(v)) => f.issuer = Some(collapse(v)),
             ("TS_OK", _) => f.ts_ok = true,
@@ -1519,7 +1600,10 @@ fn bad_hostid_at(list: &str) -> Option<usize> {
 }
 
 /// Free text in quotes: runs of white space count as one space.
-fn collapse(s: &str) -> String {
+fn collapse(s: &str) -> SmallStr {
+    if is_collapsed(s) {
+        return SmallStr::new(s);
+    }
     let mut out = String::with_capacity(s.len());
     for word in s.split_whitespace() {
         if !out.is_empty() {
@@ -1527,7 +1611,21 @@ fn collapse(s: &str) -> String {
         }
         out.push_str(word);
     }
-    out
+    out.into()
+}
+
+/// Whether `collapse` would leave `s` as it is, decided on the bytes: ASCII
+/// (so no other character is white space), single spaces only between
+/// words, none at either end.
+fn is_collapsed(s: &str) -> bool {
+    let mut prev = b' ';
+    for &c in s.as_bytes() {
+        if !c.is_ascii() || matches!(c, b'\t'..=b'\r') || (c == b' ' && prev == b' ') {
+            return false;
+        }
+        prev = c;
+    }
+    prev != b' ' || s.is_empty()
 }
 
 #[cfg(test)]
@@ -1537,12 +1635,12 @@ mod tests {
     /// The tokenizer accepts exactly the lines pest accepts, with the same
     /// fields and items.
     fn same_tokens(text: &str) {
-        let fast = tokenize(text);
+        let fast = tokenize(text, Vec::new()).ok();
         let pest = LicenseGrammar::parse(Rule::line, text)
             .ok()
             .and_then(|mut p| p.next())
             .and_then(|p| p.into_inner().next())
-            .and_then(tokens_from_pest);
+            .and_then(|p| tokens_from_pest(p, Vec::new()));
         assert_eq!(format!("{fast:?}"), format!("{pest:?}"), "line {text:?}");
     }
 
