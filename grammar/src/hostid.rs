@@ -137,11 +137,12 @@ impl HostId {
 
     /// Parses a whitespace-separated list, as in `HOSTID="id1 id2"`.
     pub fn parse_list(text: &str) -> Result<Vec<HostId>, HostIdError> {
-        // Most lists are one id: count first, so the list is allocated once.
-        let words = || {
-            text.split(char::is_whitespace)
-                .filter(|w| !w.is_empty())
-        };
+        // Most lists are one id, in ASCII without white space.
+        if text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Ok(vec![HostId::parse(text)?]);
+        }
+        // Count first, so the list is allocated once.
+        let words = || text.split(char::is_whitespace).filter(|w| !w.is_empty());
         let mut ids = Vec::with_capacity(words().count());
         for word in words() {
             ids.push(HostId::parse(word)?);

@@ -543,6 +543,62 @@ fn run_end(b: &[u8], from: usize, class: impl Fn(u8) -> bool) -> usize {
         .map_or(b.len(), |n| from + n)
 }
 
+// Long runs (values, signatures, quoted text) are skipped eight bytes at a
+// time: a word is skipped only when none of its bytes can end the run, and
+// the byte loop then finds exactly where it ends. The word tests are exact
+// ("is any byte below n" for n <= 128), so no byte is skipped wrongly.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes of `b` from `at`, if there are as many.
+fn word(b: &[u8], at: usize) -> Option<u64> {
+    let bytes = b.get(at..at.checked_add(8)?)?;
+    <[u8; 8]>::try_from(bytes).ok().map(u64::from_le_bytes)
+}
+
+/// Whether any byte of `w` is below `n` (`n` at most 128).
+fn any_below(w: u64, n: u8) -> bool {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS != 0
+}
+
+/// Whether any byte of `w` is `c`.
+fn any_is(w: u64, c: u8) -> bool {
+    any_below(w ^ (ONES * u64::from(c)), 1)
+}
+
+/// Skips whole words of `b` from `from` while `inside` says that all
+/// their bytes belong to the run.
+fn skip_words(b: &[u8], mut from: usize, inside: impl Fn(u64) -> bool) -> usize {
+    while let Some(w) = word(b, from) {
+        if !inside(w) {
+            break;
+        }
+        from += 8;
+    }
+    from
+}
+
+/// End of a run of `bare_char`s. White space and the control characters
+/// are all below `!`, so a word without those and without `"` is all bare.
+fn bare_run_end(b: &[u8], from: usize) -> usize {
+    let from = skip_words(b, from, |w| !any_below(w, b'!') && !any_is(w, b'"'));
+    run_end(b, from, is_bare)
+}
+
+/// End of a run of `name_char`s: bare, and not `=`.
+fn name_run_end(b: &[u8], from: usize) -> usize {
+    let from = skip_words(b, from, |w| {
+        !any_below(w, b'!') && !any_is(w, b'"') && !any_is(w, b'=')
+    });
+    run_end(b, from, is_name)
+}
+
+/// End of a run of anything but white space.
+fn nonblank_run_end(b: &[u8], from: usize) -> usize {
+    let from = skip_words(b, from, |w| !any_below(w, b'!'));
+    run_end(b, from, |c| !is_blank(c))
+}
+
 /// Is `b` a quote that opens a quoted string where a value, an item or a
 /// hostid field starts? Double quotes everywhere; single quotes too, as
 /// FLEXlm's manuals print values (`HOSTID='12001234 1700ab12'`).
@@ -552,7 +608,11 @@ fn is_quote(b: u8) -> bool {
 
 /// Index of the `quote` closing a quoted string whose text starts at `from`.
 fn closing_quote(b: &[u8], from: usize, quote: u8) -> Option<usize> {
-    b[from..].iter().position(|&c| c == quote).map(|n| from + n)
+    let from = skip_words(b, from, |w| !any_is(w, quote));
+    b.get(from..)?
+        .iter()
+        .position(|&c| c == quote)
+        .map(|n| from + n)
 }
 
 /// A positional field without its quotes, and how many bytes the opening
@@ -622,23 +682,23 @@ fn cut<'a>(text: &'a str, items: &mut Vec<Token<'a>>) -> Option<(Keyword, usize,
     let b = text.as_bytes();
     let mut i = run_end(b, 0, is_blank);
     let kw_start = i;
-    i = run_end(b, i, |c| !is_blank(c));
+    i = nonblank_run_end(b, i);
     let keyword = Keyword::from_word(&text[kw_start..i])?;
     let shapes = keyword.fields();
     let mut fields = Fields::default();
     for shape in shapes {
         let start = run_end(b, i, is_blank);
         let end = match shape {
-            Shape::Name => run_end(b, start, is_name),
+            Shape::Name => name_run_end(b, start),
             Shape::HostIdField => {
                 if let Some(&q) = b.get(start).filter(|&&q| is_quote(q)) {
                     closing_quote(b, start + 1, q)? + 1
                 } else {
-                    run_end(b, start, is_bare)
+                    bare_run_end(b, start)
                 }
             }
             Shape::Version | Shape::Date | Shape::Count => {
-                let end = run_end(b, start, |c| !is_blank(c));
+                let end = nonblank_run_end(b, start);
                 let word = &b[start..end];
                 let ok = match shape {
                     Shape::Version => is_version(word),
@@ -679,7 +739,7 @@ fn cut<'a>(text: &'a str, items: &mut Vec<Token<'a>>) -> Option<(Keyword, usize,
                         value_offset: v + 1,
                     }
                 } else {
-                    i = run_end(b, v, is_bare);
+                    i = bare_run_end(b, v);
                     Item::Attr {
                         name,
                         value: &text[v..i],
@@ -687,7 +747,7 @@ fn cut<'a>(text: &'a str, items: &mut Vec<Token<'a>>) -> Option<(Keyword, usize,
                     }
                 }
             } else {
-                i = run_end(b, start, is_bare);
+                i = bare_run_end(b, start);
                 Item::Bare(&text[start..i])
             }
         } else if is_quote(c) {
@@ -697,7 +757,7 @@ fn cut<'a>(text: &'a str, items: &mut Vec<Token<'a>>) -> Option<(Keyword, usize,
                 inner: &text[start + 1..close],
             }
         } else {
-            i = run_end(b, start, is_bare);
+            i = bare_run_end(b, start);
             Item::Bare(&text[start..i])
         };
         items.push(Token {
@@ -1686,6 +1746,69 @@ mod tests {
                 same_tokens(&format!("{head}{tail}"));
                 same_tokens(&format!("  {head}{tail}  "));
             }
+        }
+    }
+
+    #[test]
+    fn word_tests_are_exact() {
+        // Every byte value at every position of a word, among bytes that
+        // are just past the limit tested, or far from it.
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                for n in [1u8, b'!'] {
+                    for other in [n, n + 1, b'x', 0x80, 0xFF] {
+                        let mut bytes = [other; 8];
+                        bytes[at] = b;
+                        let w = u64::from_le_bytes(bytes);
+                        assert_eq!(any_below(w, n), b < n, "{b:#x} at {at} below {n:#x}");
+                    }
+                }
+                for c in [b'"', b'=', b'\'', 0u8, 0xFF] {
+                    for other in [c ^ 1, c ^ 0x80, c.wrapping_add(1), c.wrapping_sub(1)] {
+                        let mut bytes = [other; 8];
+                        bytes[at] = b;
+                        let w = u64::from_le_bytes(bytes);
+                        assert_eq!(any_is(w, c), b == c, "{b:#x} at {at} is {c:#x}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn run_ends_match_the_byte_loops() {
+        let texts: [&[u8]; 6] = [
+            b"abcdefghijklmnopqrstuvwxyz0123456789 rest",
+            b"VENDOR_STRING=\"a long value with spaces\" x",
+            b"0123456789abcdef0123456789ABCDEF\x01\x0e\x1f!tail",
+            b"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9=\"\t",
+            b"12345678=12345678\"12345678'12345678\x0b",
+            b"",
+        ];
+        for text in texts {
+            for from in 0..=text.len() {
+                assert_eq!(bare_run_end(text, from), run_end(text, from, is_bare));
+                assert_eq!(name_run_end(text, from), run_end(text, from, is_name));
+                assert_eq!(
+                    nonblank_run_end(text, from),
+                    run_end(text, from, |c| !is_blank(c))
+                );
+                for q in [b'"', b'\''] {
+                    assert_eq!(
+                        closing_quote(text, from, q),
+                        text[from..].iter().position(|&c| c == q).map(|n| from + n)
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn collapse_shortcut_is_exact(s in "[ a\t\n\u{0B}\u{85}\u{A0}é]{0,12}") {
+            let slow = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            proptest::prop_assert_eq!(collapse(&s).to_string(), slow.clone());
+            proptest::prop_assert!(!is_collapsed(&s) || s == slow);
         }
     }
 

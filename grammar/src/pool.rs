@@ -210,6 +210,9 @@ struct Features<'a> {
     ids: FastMap<(&'a str, &'a str), usize>,
     keys: Vec<(&'a str, &'a str)>,
     pools: Vec<Vec<usize>>,
+    /// The empty proof every new pool starts with, shared: an `Arc` of
+    /// its own would be an allocation per pool.
+    no_proof: std::sync::Arc<[crate::sign_field::SignedLine]>,
 }
 
 impl<'a> Features<'a> {
@@ -528,7 +531,7 @@ fn new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> usize {
         package: c.package.as_deref().map(str::to_string),
         // Most pools have the one line that opened them.
         contributions: Vec::with_capacity(1),
-        proof: std::sync::Arc::new([]),
+        proof: groups.no_proof.clone(),
     });
     let idx = set.pools.len() - 1;
     groups.pools[c.group].push(idx);
