@@ -250,6 +250,8 @@ fn near_keyword(word: &str) -> Option<&'static str> {
 
 /// An empty token list that keeps the allocation of `list`, whatever
 /// lines its tokens borrowed from.
+// `filter` would keep the tokens' lifetime, which is what must change.
+#[allow(clippy::unnecessary_filter_map)]
 fn recycle<'b>(mut list: Vec<Token<'_>>) -> Vec<Token<'b>> {
     list.clear();
     // Collecting a vector's own items into a vector of a type of the same
