@@ -6,7 +6,8 @@
 #
 # Environment (default): ROUNDS (5) failovers, HOLDERS (10) applications
 # holding a seat through each, CONNS (1000, as in the serving benchmark) load connections, STEP_SECONDS (10)
-# per throughput step (STEP_SECONDS).
+# per throughput step (STEP_SECONDS), STORM (0: none) holders of a reconnect
+# storm over STORM_PROCS (4) processes (`lmload storm`).
 #
 # Usage: scripts/bench-triad.sh   (from anywhere; builds release binaries)
 set -euo pipefail
@@ -15,4 +16,5 @@ cargo build --release --quiet --manifest-path "$root/Cargo.toml" \
   -p lmgrd -p vendord -p lmload -p lmutil -p client -p e2e
 timeout 900 "$root/target/release/triad-bench" \
   --rounds "${ROUNDS:-5}" --holders "${HOLDERS:-10}" \
-  --conns "${CONNS:-1000}" --seconds "${STEP_SECONDS:-10}"
+  --conns "${CONNS:-1000}" --seconds "${STEP_SECONDS:-10}" \
+  --storm "${STORM:-0}" --storm-procs "${STORM_PROCS:-4}"

@@ -522,11 +522,35 @@ pub fn with_servers(text: &str, servers: &[String]) -> String {
     out
 }
 
+/// Changes a signed count in place and signs the file again with the demo key.
+pub fn resign_with_count(license: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(license).unwrap().replace(from, to);
+    std::fs::write(license, text).unwrap();
+    let dir = license.parent().unwrap();
+    std::fs::copy(examples().join("demo.key"), dir.join("demo.key")).unwrap();
+    let out = Command::new(bin("lmutil"))
+        .args([
+            "lmcrypt",
+            "-key",
+            "demo.key",
+            license.file_name().unwrap().to_str().unwrap(),
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Seats of `feature` in use, as the vendor daemon at `vendord` counts them.
 pub fn in_use(vendord: SocketAddr, feature: &str) -> u32 {
     let mut p = Peer::connect(vendord);
     match p.request(&Message::StatusQuery(wire::StatusQuery {
         feature: feature.into(),
+        ..Default::default()
     })) {
         Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),
         other => panic!("expected Status, got {other:?}"),

@@ -100,10 +100,11 @@ impl Core {
             }
         }
         if identity.job != 0 && !self.orphans.is_empty() {
+            let job = identity.job;
             let mine: Vec<u64> = self
-                .orphans
-                .iter()
-                .map(|(_, h)| *h)
+                .orphans_by_job
+                .range((job, 0)..=(job, u64::MAX))
+                .map(|&(_, h)| h)
                 .filter(|h| {
                     self.holdings.get(h).is_some_and(|h| {
                         h.job == identity.job
@@ -116,6 +117,7 @@ impl Core {
                 if let Some(h) = self.holdings.get_mut(&handle) {
                     if let Some(until) = h.orphan_until.take() {
                         self.orphans.remove(&(until, handle));
+                        self.orphans_by_job.remove(&(h.job, handle));
                     }
                     h.conn = conn;
                     moved.insert(handle);

@@ -19,10 +19,15 @@ impl Core {
                 }
             }
         }
+        assert_eq!(self.orphans.len(), self.orphans_by_job.len());
         for (handle, h) in &self.holdings {
             assert_eq!(
                 self.orphans
                     .contains(&(h.orphan_until.unwrap_or(0), *handle)),
+                h.orphan_until.is_some()
+            );
+            assert_eq!(
+                self.orphans_by_job.contains(&(h.job, *handle)),
                 h.orphan_until.is_some()
             );
             if h.conn == DETACHED {

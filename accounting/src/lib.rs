@@ -38,6 +38,7 @@ mod reload;
 mod replica;
 mod report;
 mod status;
+pub use status::{fit_holders, STATUS_PAGE_BYTES, STATUS_PAGE_SCAN};
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -637,6 +638,10 @@ pub struct Core {
     /// `(until, handle)` of seats a new master took over from the old one
     /// and whose application has not reconnected yet.
     orphans: BTreeSet<(u64, u64)>,
+    /// The same seats as `(job, handle)`: an application that reconnects
+    /// finds its own among thousands without looking at the others (after a
+    /// failover every application reconnects at once).
+    orphans_by_job: BTreeSet<(u64, u64)>,
     /// What this daemon has done, for the metrics.
     counters: Counters,
 }
@@ -661,6 +666,7 @@ impl Core {
             borrowed: BTreeSet::new(),
             standby: false,
             orphans: BTreeSet::new(),
+            orphans_by_job: BTreeSet::new(),
             counters: Counters::default(),
             today,
             config,

@@ -60,7 +60,10 @@ impl Core {
         }
         let (freed, heir) = self.pools[h.pool].leave(&h.key, handle);
         self.give_back_quota(&h.quota, freed, heir);
-        self.orphans.remove(&(h.orphan_until.unwrap_or(0), handle));
+        if let Some(until) = h.orphan_until {
+            self.orphans.remove(&(until, handle));
+            self.orphans_by_job.remove(&(h.job, handle));
+        }
         if self.config.replicate {
             fx.changes.push(Delta::Release(handle));
         }

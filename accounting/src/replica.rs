@@ -439,6 +439,7 @@ impl Core {
             if let Some(h) = self.holdings.get_mut(&handle) {
                 h.orphan_until = Some(until);
                 self.orphans.insert((until, handle));
+                self.orphans_by_job.insert((h.job, handle));
             }
         }
     }

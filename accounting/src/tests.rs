@@ -2116,6 +2116,110 @@ fn a_status_reply_always_fits_in_a_frame() {
     );
 }
 
+/// Every holder of `feature` (empty: all), read page by page as lmstat
+/// does: (user, pool place) in the order listed, and the pages it took.
+fn paged_holders(core: &Core, feature: &str) -> (Vec<(String, usize)>, usize) {
+    let (mut seen, mut after, mut pages) = (Vec::new(), 0, 0);
+    loop {
+        let page = core.status_page(feature, after);
+        pages += 1;
+        let frame = Message::Status(page.clone()).to_frame_bytes();
+        assert!(frame.len() - wire::frame::HEADER_LEN <= wire::frame::DEFAULT_MAX_PAYLOAD);
+        for (i, f) in page.features.iter().enumerate() {
+            assert_eq!(f.omitted, 0);
+            seen.extend(f.holders.iter().map(|h| (h.user.clone(), i)));
+        }
+        if page.next == 0 {
+            return (seen, pages);
+        }
+        assert!(page.next > after, "a page moves on");
+        after = page.next;
+    }
+}
+
+#[test]
+fn status_pages_list_every_holder_once_in_small_steps() {
+    let now = 1_700_000_000_000;
+    let mut core =
+        core_for("FEATURE big demo 1.0 permanent 5000\nFEATURE small demo 1.0 permanent 1\n");
+    for conn in 1..=2000u64 {
+        let _ = core.connect(now, ConnId(conn), ident(&format!("u{conn}"), "ws"));
+        granted(&core.checkout(now, ConnId(conn), &co("big", "1.0", 1)));
+    }
+    let _ = core.connect(now, ConnId(5000), ident("sam", "ws"));
+    granted(&core.checkout(now, ConnId(5000), &co("small", "1.0", 1)));
+    // A waiter shows on the first page.
+    let _ = core.connect(now, ConnId(5001), ident("wes", "ws"));
+    let _ = core.checkout(
+        now,
+        ConnId(5001),
+        &Checkout {
+            queue: true,
+            ..co("small", "1.0", 1)
+        },
+    );
+
+    let (seen, pages) = paged_holders(&core, "");
+    assert_eq!(seen.len(), 2002);
+    let first = core.status_page("", 0);
+    assert!(
+        first.features[1]
+            .holders
+            .iter()
+            .any(|h| h.user == "wes" && h.queued),
+        "waiters are on the first page"
+    );
+    let mut users: Vec<&str> = seen.iter().map(|(u, _)| u.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    assert_eq!(users.len(), 2002, "none twice");
+    assert!(seen.contains(&("sam".to_string(), 1)));
+    assert!(
+        pages > 2,
+        "2,000 holders take several pages, not one: {pages}"
+    );
+    // The unpaged reply of the same core is one frame that leaves most out.
+    let whole = core.status_reply("");
+    assert!(whole.features[0].omitted > 0);
+
+    // One feature among many holders: few pages, each a bounded scan.
+    let (seen, pages) = paged_holders(&core, "small");
+    assert_eq!(seen, [("wes".to_string(), 0), ("sam".to_string(), 0)]);
+    assert_eq!(pages, 2000 / STATUS_PAGE_SCAN + 1);
+}
+
+#[test]
+fn a_holder_that_comes_between_pages_is_listed_and_one_that_goes_is_not() {
+    let now = 1_700_000_000_000;
+    let mut core = core_for("FEATURE big demo 1.0 permanent 5000\n");
+    let mut handles = Vec::new();
+    for conn in 1..=600u64 {
+        let _ = core.connect(now, ConnId(conn), ident(&format!("u{conn}"), "ws"));
+        handles.push(granted(&core.checkout(
+            now,
+            ConnId(conn),
+            &co("big", "1.0", 1),
+        )));
+    }
+    let first = core.status_page("", 0);
+    assert_ne!(first.next, 0);
+    let listed = first.features[0].holders.len();
+    // u600 leaves, a newcomer arrives.
+    let _ = core.disconnect(now, ConnId(600));
+    let _ = core.connect(now, ConnId(601), ident("new", "ws"));
+    granted(&core.checkout(now, ConnId(601), &co("big", "1.0", 1)));
+    let mut rest = Vec::new();
+    let mut after = first.next;
+    while after != 0 {
+        let page = core.status_page("", after);
+        rest.extend(page.features[0].holders.iter().map(|h| h.user.clone()));
+        after = page.next;
+    }
+    assert_eq!(listed + rest.len(), 600);
+    assert!(rest.contains(&"new".to_string()));
+    assert!(!rest.contains(&"u600".to_string()));
+}
+
 #[test]
 fn a_refused_string_gets_badparam_naming_the_field_and_closes() {
     let hello = Message::Hello(wire::Hello {

@@ -29,6 +29,25 @@ pub const ACCEPTS_PER_TURN: usize = 256;
 /// memory).
 pub const RETRY_MS: u64 = 100;
 
+/// Connections the kernel may queue for a listener before the daemon
+/// accepts them (the kernel caps it at `net.core.somaxconn`). The usual
+/// 128 overflows when thousands of applications reconnect at once after a
+/// failover: the kernel then drops their SYNs, and each waits a second or
+/// more before its next try.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds a client listener on `addr` with a [`LISTEN_BACKLOG`]-deep queue.
+pub fn bind_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind(addr)?;
+    // SAFETY: listen(2) on a socket we own; calling it again on a
+    // listening socket only changes the length of its queue.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
 /// The listener's side of admission: who is let in, who is refused.
 #[derive(Debug)]
 pub struct Acceptor {
@@ -179,6 +198,26 @@ impl Acceptor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_listener_queues_hundreds_of_connections_before_the_first_accept() {
+        let listener = super::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Beyond a queue of 128 the kernel drops the SYNs and these
+        // connects would time out. The kernel's own cap bounds the test.
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        let n = cap.min(600);
+        let clients: Vec<std::net::TcpStream> = (0..n)
+            .map(|n| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {n} not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(clients.len(), n);
+    }
+
     use super::*;
     use std::io::Read;
     use std::time::Duration;

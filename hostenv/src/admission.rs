@@ -11,6 +11,10 @@ use std::net::IpAddr;
 /// itself opens (logs, stores, its own links and children) and for the
 /// administrator's tools when clients fill every slot.
 pub const RESERVED_FDS: u64 = 64;
+/// Connections let in beyond the limits from the addresses of the other
+/// members of a triad: a storm of clients must not refuse the links that
+/// keep the triad's majority (they still have to prove themselves).
+pub const PEER_HEADROOM: usize = 8;
 /// A burst of refusals is over once this long passes without one.
 pub const BURST_QUIET_MS: u64 = 5_000;
 
@@ -101,6 +105,8 @@ pub struct Admission {
     limits: Limits,
     by_address: HashMap<IpAddr, usize>,
     total: usize,
+    /// The other triad members' addresses (see [`PEER_HEADROOM`]).
+    peers: Vec<IpAddr>,
     burst: Burst,
     notes: Vec<String>,
 }
@@ -111,6 +117,7 @@ impl Admission {
             limits,
             by_address: HashMap::new(),
             total: 0,
+            peers: Vec::new(),
             burst: Burst::default(),
             notes: Vec::new(),
         }
@@ -131,13 +138,26 @@ impl Admission {
         self.total
     }
 
+    /// The addresses of the other members of a triad, which get
+    /// [`PEER_HEADROOM`] connections beyond the limits.
+    pub fn set_peers(&mut self, peers: &[IpAddr]) {
+        if self.peers != peers {
+            self.peers = peers.to_vec();
+        }
+    }
+
     /// Lets a connection from `ip` in, counting it, or says why not (and
     /// counts the refusal).
     pub fn admit(&mut self, ip: IpAddr, now: u64) -> Result<(), Refusal> {
         let from_ip = self.by_address.get(&ip).copied().unwrap_or(0);
-        let refusal = if self.total >= self.limits.max_connections {
+        let extra = if self.peers.contains(&ip) {
+            PEER_HEADROOM
+        } else {
+            0
+        };
+        let refusal = if self.total >= self.limits.max_connections + extra {
             Refusal::Full(self.limits.max_connections)
-        } else if from_ip >= self.limits.per_address {
+        } else if from_ip >= self.limits.per_address + extra {
             Refusal::PerAddress(ip, self.limits.per_address)
         } else {
             self.total += 1;
@@ -209,6 +229,25 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_triad_member_gets_in_when_clients_fill_every_slot() {
+        let member: IpAddr = [127, 0, 0, 3].into();
+        let client: IpAddr = [10, 0, 0, 1].into();
+        let mut a = Admission::new(Limits {
+            max_connections: 4,
+            per_address: 4,
+        });
+        a.set_peers(&[member]);
+        for _ in 0..4 {
+            a.admit(client, 0).unwrap();
+        }
+        assert_eq!(a.admit(client, 0), Err(Refusal::Full(4)));
+        for _ in 0..PEER_HEADROOM {
+            a.admit(member, 0).unwrap();
+        }
+        assert_eq!(a.admit(member, 0), Err(Refusal::Full(4)));
+    }
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])

@@ -168,6 +168,12 @@ impl ConnGuard {
         }
     }
 
+    /// The other triad members' addresses, let in beyond the limits
+    /// ([`crate::admission::PEER_HEADROOM`]).
+    pub fn set_peers(&mut self, peers: &[std::net::IpAddr]) {
+        self.acceptor.admission_mut().set_peers(peers);
+    }
+
     pub fn limits(&self) -> Limits {
         self.acceptor.admission().limits()
     }

@@ -5,6 +5,7 @@
 
 use crate::hist::Histogram;
 use crate::net;
+use crate::storm::{StormConfig, StormReport};
 use crate::worker::{Mode, Report, WorkerConfig};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -76,18 +77,35 @@ impl Workers {
 
     /// Starts a worker; returns its number.
     fn spawn(&mut self, cfg: &WorkerConfig) -> Result<usize, String> {
+        self.spawn_with(&[
+            "worker".into(),
+            "--target".into(),
+            cfg.target.to_string(),
+            "--mode".into(),
+            cfg.mode.name().into(),
+            "--connections".into(),
+            cfg.connections.to_string(),
+            "--first".into(),
+            cfg.first.to_string(),
+            "--spread".into(),
+            cfg.spread.to_string(),
+            "--feature".into(),
+            cfg.feature.clone(),
+            "--interval-ms".into(),
+            cfg.interval_ms.to_string(),
+            "--think-us".into(),
+            cfg.think_us.to_string(),
+            "--window".into(),
+            cfg.window.to_string(),
+        ])
+    }
+
+    /// Starts this executable with `args`, its standard streams piped to
+    /// us; returns its number.
+    fn spawn_with(&mut self, args: &[String]) -> Result<usize, String> {
         let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
         let mut child = Command::new(exe)
-            .arg("worker")
-            .args(["--target", &cfg.target.to_string()])
-            .args(["--mode", cfg.mode.name()])
-            .args(["--connections", &cfg.connections.to_string()])
-            .args(["--first", &cfg.first.to_string()])
-            .args(["--spread", &cfg.spread.to_string()])
-            .args(["--feature", &cfg.feature])
-            .args(["--interval-ms", &cfg.interval_ms.to_string()])
-            .args(["--think-us", &cfg.think_us.to_string()])
-            .args(["--window", &cfg.window.to_string()])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -549,6 +567,107 @@ pub fn held(a: &HeldArgs) -> Result<(), String> {
         return Err("some connections failed".into());
     }
     Ok(())
+}
+
+/// `lmload storm`.
+#[derive(Debug, Clone)]
+pub struct StormArgs {
+    pub storm: StormConfig,
+    pub processes: usize,
+    /// How long after `ready` the holders may take to go down and all come
+    /// back.
+    pub within: Duration,
+}
+
+/// Sets up the holders, says `READY` on standard output, waits for every
+/// worker to settle (all its holders back after their vendor daemon went
+/// away) or for `within`, says `SETTLED`, waits for a line (or the end) on
+/// standard input, and prints one `STORM` line with the totals. Whoever
+/// runs it kills the master after `READY`.
+pub fn storm(a: &StormArgs) -> Result<(), String> {
+    let mut workers = Workers::new();
+    let k = a.processes.clamp(1, a.storm.connections.max(1));
+    let mut ids = Vec::new();
+    let mut at = 0;
+    for i in 0..k {
+        let n = a.storm.connections / k + usize::from(i < a.storm.connections % k);
+        let cfg = StormConfig {
+            connections: n,
+            first: at,
+            window: (SETUP_WINDOW / k).max(8),
+            ..a.storm.clone()
+        };
+        at += n;
+        ids.push(workers.spawn_with(&storm_worker_args(&cfg))?);
+    }
+    let t0 = Instant::now();
+    let ready = workers.wait_for(&ids, "ready", READY_WITHIN)?;
+    let established: u64 = ready.iter().map(|(_, l)| field(l, "established")).sum();
+    println!(
+        "READY held={established} setup_ms={}",
+        t0.elapsed().as_millis()
+    );
+    let _ = std::io::stdout().flush();
+    let settled = workers.wait_for(&ids, "settled", a.within);
+    // The holders keep their seats until told (or until our input ends),
+    // so that whoever runs the storm can count them on the new master.
+    println!("SETTLED {}", settled.is_ok());
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read_line(&mut String::new());
+    workers.tell(ids.iter().copied(), "stop");
+    let lines = workers.wait_for(&ids, "storm ", REPORT_WITHIN)?;
+    let mut total = StormReport::default();
+    for (id, l) in &lines {
+        let r = StormReport::decode(l).ok_or_else(|| format!("worker {id}: bad report {l}"))?;
+        total.merge(&r);
+    }
+    let ms = |ns: u64| ns as f64 / 1e6;
+    println!(
+        "STORM held={} back={} lost={} regained={} foreign={} unresolved={} attempts={} \
+         first_down_us={} last_back_us={} reattach_p50_ms={:.1} reattach_p99_ms={:.1} \
+         reattach_max_ms={:.1} settled={}",
+        total.held,
+        total.back,
+        total.lost,
+        total.regained,
+        total.foreign,
+        total.unresolved,
+        total.attempts,
+        total.first_down_us,
+        total.last_back_us,
+        ms(total.reattach.quantile(0.5)),
+        ms(total.reattach.quantile(0.99)),
+        ms(total.reattach.max()),
+        settled.is_ok()
+    );
+    if let Err(e) = settled {
+        return Err(format!("not every holder came back: {e}"));
+    }
+    Ok(())
+}
+
+fn storm_worker_args(cfg: &StormConfig) -> Vec<String> {
+    let lmgrd: Vec<String> = cfg.lmgrd.iter().map(ToString::to_string).collect();
+    [
+        ("lmgrd", lmgrd.join(",")),
+        ("vendor", cfg.vendor.clone()),
+        ("feature", cfg.feature.clone()),
+        ("connections", cfg.connections.to_string()),
+        ("first", cfg.first.to_string()),
+        ("spread", cfg.spread.to_string()),
+        ("interval-ms", cfg.interval_ms.to_string()),
+        ("retry-fast-rounds", cfg.retry_fast_rounds.to_string()),
+        ("retry-fast-ms", cfg.retry_fast_ms.to_string()),
+        ("retry-initial-ms", cfg.retry_initial_ms.to_string()),
+        ("retry-max-ms", cfg.retry_max_ms.to_string()),
+        ("window", cfg.window.to_string()),
+    ]
+    .into_iter()
+    .fold(vec!["storm-worker".to_string()], |mut v, (k, val)| {
+        v.push(format!("--{k}"));
+        v.push(val);
+        v
+    })
 }
 
 #[cfg(test)]

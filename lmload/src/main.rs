@@ -5,6 +5,8 @@
 //!   clients over many connections, spread over worker processes.
 //! - `lmload held --target HOST:PORT ...`: many connections that only
 //!   heartbeat, a latency probe meanwhile, and the server's memory.
+//! - `lmload storm --lmgrd A,B,C ...`: holders of a triad that all lose
+//!   the master at once and must get their seats back from the next.
 //! - `lmload license --dir DIR --port P ...`: a signed benchmark license.
 //! - `lmload free-port`: a TCP port below the ephemeral range that was free
 //!   a moment ago.
@@ -16,6 +18,7 @@ mod echo_server;
 mod hist;
 mod license;
 mod net;
+mod storm;
 mod worker;
 
 use std::collections::HashMap;
@@ -35,6 +38,10 @@ usage:
              [--duration SECS] [--hold-feature F] [--probe-feature F]
              [--probe-connections P] [--probe-think-us T] [--vendord-pid PID]
              [--source-ips M]
+  lmload storm --lmgrd H:P,H:P,H:P --connections N [--processes K]
+             [--vendor V] [--feature F] [--interval-ms I] [--within SECS]
+             [--retry-fast-rounds F] [--retry-fast-ms D] [--retry-initial-ms R]
+             [--retry-max-ms M] [--source-ips M]
   lmload license --dir DIR --port P [--vendor-port VP] [--vendor V]
              [--features f1,held] [--seats N]
   lmload free-port
@@ -43,6 +50,9 @@ usage:
   (echo) as one request; latency is the checkout's (license) or the round
   trip's (echo). held reports vendord's VmRSS per held connection, missed
   heartbeats, and a probe's checkout latency while the connections are held.
+  storm prints READY once every holder has its seat (kill the master
+  then), and STORM once all are back or --within has passed: seats back,
+  lost, regained, given twice (foreign), and reattach times.
   --source-ips M spreads connections over 127.0.0.2.. (default: one address
   per 4000 connections above 4000).
 ";
@@ -184,6 +194,62 @@ fn held(mut f: Flags) -> Result<(), String> {
     driver::held(&a)
 }
 
+/// `--lmgrd H:P,H:P,...`: the triad members' lmgrd, in order.
+fn members(f: &mut Flags) -> Result<Vec<SocketAddr>, String> {
+    let list = f.required("lmgrd")?;
+    list.split(',')
+        .map(|t| {
+            t.to_socket_addrs()
+                .map_err(|e| format!("--lmgrd {t}: {e}"))?
+                .find(SocketAddr::is_ipv4)
+                .ok_or_else(|| format!("--lmgrd {t}: no IPv4 address"))
+        })
+        .collect()
+}
+
+fn storm_config(f: &mut Flags) -> Result<storm::StormConfig, String> {
+    let connections = positive("connections", f.number("connections", None)?)?;
+    Ok(storm::StormConfig {
+        lmgrd: members(f)?,
+        vendor: f.take("vendor").unwrap_or_else(|| "demo".into()),
+        feature: f.take("feature").unwrap_or_else(|| "f1".into()),
+        connections,
+        first: f.number("first", Some(0))?,
+        spread: match f.take("spread").or_else(|| f.take("source-ips")) {
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("bad value `{v}` for --source-ips"))?,
+            None => connections.div_ceil(4000),
+        },
+        interval_ms: positive("interval-ms", f.number("interval-ms", Some(20_000))?)? as u64,
+        // The client library's defaults for a triad.
+        retry_fast_rounds: f.number("retry-fast-rounds", Some(15))?,
+        retry_fast_ms: positive("retry-fast-ms", f.number("retry-fast-ms", Some(200))?)? as u64,
+        retry_initial_ms: positive(
+            "retry-initial-ms",
+            f.number("retry-initial-ms", Some(1_000))?,
+        )? as u64,
+        retry_max_ms: positive("retry-max-ms", f.number("retry-max-ms", Some(60_000))?)? as u64,
+        window: positive("window", f.number("window", Some(128))?)?,
+    })
+}
+
+fn storm(mut f: Flags) -> Result<(), String> {
+    let a = driver::StormArgs {
+        storm: storm_config(&mut f)?,
+        processes: positive("processes", f.number("processes", Some(4))?)?,
+        within: f.seconds("within", Some(60.0))?,
+    };
+    f.done()?;
+    driver::storm(&a)
+}
+
+fn storm_worker(mut f: Flags) -> Result<(), String> {
+    let cfg = storm_config(&mut f)?;
+    f.done()?;
+    storm::run(cfg).map_err(|e| format!("storm worker: {e}"))
+}
+
 fn license(mut f: Flags) -> Result<(), String> {
     let dir = PathBuf::from(f.required("dir")?);
     let spec = license::Spec {
@@ -245,6 +311,8 @@ fn main() -> ExitCode {
         "license" => license(f),
         "free-port" => free_port(f),
         "worker" => worker(f),
+        "storm" => storm(f),
+        "storm-worker" => storm_worker(f),
         other => Err(format!("unknown command `{other}`")),
     });
     match result {

@@ -204,7 +204,7 @@ impl Report {
 /// time, on the stack: its size does not matter.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-enum Reply {
+pub(crate) enum Reply {
     Granted { req: u32, handle: u64 },
     CheckedIn,
     HeartbeatAck,
@@ -213,7 +213,7 @@ enum Reply {
 
 /// The frame at the start of `data`, checked as `wire::frame` checks it,
 /// and its length; `Ok(None)` until it is whole.
-fn next_reply(data: &[u8]) -> Result<Option<(Reply, usize)>, String> {
+pub(crate) fn next_reply(data: &[u8]) -> Result<Option<(Reply, usize)>, String> {
     if data.len() < HEADER_LEN {
         return Ok(None);
     }
@@ -248,7 +248,7 @@ fn next_reply(data: &[u8]) -> Result<Option<(Reply, usize)>, String> {
 }
 
 /// A small deterministic generator, for heartbeat phases.
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -453,6 +453,7 @@ mod tests {
 
     fn triad_answer(host: &str, master: u32) -> StatusReply {
         StatusReply {
+            next: 0,
             server: "lmgrd".into(),
             version: "0.1.0".into(),
             host: host.into(),

@@ -70,10 +70,35 @@ impl Conn {
         }
     }
 
-    /// Asks for status (`feature` empty: every feature).
+    /// Asks for status (`feature` empty: every feature), reading a vendor
+    /// daemon's holders page by page until it has them all. lmgrd, and
+    /// servers that do not page, answer whole in one reply.
     pub fn status(&mut self, feature: &str) -> Result<StatusReply, LmFailure> {
+        let mut whole = self.status_page(feature, 0)?;
+        let mut pages = 1;
+        while whole.next != 0 {
+            if pages == MAX_STATUS_PAGES {
+                count_unlisted(&mut whole);
+                break;
+            }
+            let page = self.status_page(feature, whole.next)?;
+            // A page that does not move on would never end.
+            if page.next != 0 && page.next <= whole.next {
+                return Err(LmFailure::new(lmerr::LM_BADCOMM, minor::BAD_DATA));
+            }
+            merge_page(&mut whole, page);
+            pages += 1;
+        }
+        whole.next = 0;
+        Ok(whole)
+    }
+
+    /// One page of status, from the holder after handle `after`.
+    fn status_page(&mut self, feature: &str, after: u64) -> Result<StatusReply, LmFailure> {
         match self.request(&Message::StatusQuery(StatusQuery {
             feature: feature.to_string(),
+            paged: true,
+            after,
         }))? {
             Message::Status(mut s) => {
                 // Whatever a server sends, nothing printed from it may
@@ -305,6 +330,39 @@ fn io_failure(code: i32, minor: i32, e: &std::io::Error) -> LmFailure {
     }
 }
 
+/// Pages of status read at most (64 MiB of holders, hundreds of thousands
+/// of them): a server that keeps saying there is more is not followed for
+/// ever.
+const MAX_STATUS_PAGES: usize = 4096;
+
+/// Adds a status page's holders to the reply gathered so far. Pools are
+/// matched by place, name and version: a pool that is not where it was (the
+/// daemon reread its license between pages) gets nothing from this page.
+fn merge_page(whole: &mut StatusReply, page: StatusReply) {
+    for (i, f) in page.features.into_iter().enumerate() {
+        if let Some(w) = whole.features.get_mut(i) {
+            if w.name == f.name && w.version == f.version {
+                w.holders.extend(f.holders);
+                w.omitted = w.omitted.saturating_add(f.omitted);
+            }
+        }
+    }
+    whole.next = page.next;
+}
+
+/// Paging stopped before the end: each pool says how many of its seats in
+/// use have no holder listed.
+fn count_unlisted(whole: &mut StatusReply) {
+    for f in &mut whole.features {
+        let listed: u32 = f
+            .holders
+            .iter()
+            .filter(|h| !h.queued)
+            .fold(0, |n, h| n.saturating_add(h.count));
+        f.omitted = f.omitted.max(f.in_use.saturating_sub(listed));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +398,73 @@ mod tests {
             lmgrd(&spec, Timeouts::default()).unwrap_err().code,
             lmerr::LM_BADHOST
         );
+    }
+
+    fn feature(name: &str, in_use: u32, users: &[&str]) -> wire::FeatureStatus {
+        wire::FeatureStatus {
+            name: name.into(),
+            version: "1.0".into(),
+            in_use,
+            holders: users
+                .iter()
+                .map(|u| wire::Holder {
+                    user: (*u).into(),
+                    count: 1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn users(f: &wire::FeatureStatus) -> Vec<&str> {
+        f.holders.iter().map(|h| h.user.as_str()).collect()
+    }
+
+    #[test]
+    fn pages_add_holders_to_the_pool_they_came_from() {
+        let mut whole = StatusReply {
+            features: vec![feature("a", 3, &["ann"]), feature("b", 1, &[])],
+            next: 5,
+            ..Default::default()
+        };
+        let page = StatusReply {
+            features: vec![feature("a", 3, &["bob", "cy"]), feature("b", 1, &["dee"])],
+            next: 0,
+            ..Default::default()
+        };
+        merge_page(&mut whole, page);
+        assert_eq!(users(&whole.features[0]), ["ann", "bob", "cy"]);
+        assert_eq!(users(&whole.features[1]), ["dee"]);
+        assert_eq!(whole.next, 0);
+    }
+
+    #[test]
+    fn a_page_from_after_a_reread_adds_nothing_to_pools_that_moved() {
+        let mut whole = StatusReply {
+            features: vec![feature("a", 1, &["ann"])],
+            next: 5,
+            ..Default::default()
+        };
+        let page = StatusReply {
+            features: vec![feature("z", 1, &["zed"]), feature("a", 1, &["bob"])],
+            next: 0,
+            ..Default::default()
+        };
+        merge_page(&mut whole, page);
+        assert_eq!(users(&whole.features[0]), ["ann"]);
+        assert_eq!(whole.features.len(), 1);
+    }
+
+    #[test]
+    fn paging_cut_short_counts_the_seats_with_no_holder_listed() {
+        let mut whole = StatusReply {
+            features: vec![feature("a", 10, &["ann", "bob"]), feature("b", 1, &["cy"])],
+            next: 9,
+            ..Default::default()
+        };
+        count_unlisted(&mut whole);
+        assert_eq!(whole.features[0].omitted, 8);
+        assert_eq!(whole.features[1].omitted, 0);
     }
 }

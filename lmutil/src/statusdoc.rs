@@ -349,6 +349,7 @@ mod tests {
 
     fn reply(server: &str, features: Vec<FeatureStatus>) -> StatusReply {
         StatusReply {
+            next: 0,
             server: server.into(),
             version: "v1".into(),
             host: "alpha".into(),

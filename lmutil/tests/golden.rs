@@ -987,6 +987,7 @@ fn lmgrd_answer(
     triad: Vec<TriadMember>,
 ) -> StatusReply {
     StatusReply {
+        next: 0,
         server: "lmgrd".into(),
         version: version.into(),
         host: host.into(),
@@ -1008,6 +1009,7 @@ fn lmgrd_answer(
 
 fn vendor_answer(name: &str, version: &str, features: Vec<FeatureStatus>) -> StatusReply {
     StatusReply {
+        next: 0,
         server: name.into(),
         version: version.into(),
         host: String::new(),

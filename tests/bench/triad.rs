@@ -10,17 +10,25 @@
 //! has reconnected and got its seat back. Then the new master must count
 //! exactly HOLDERS seats in use (no seat lost, none twice).
 //!
+//! Reconnect storm (`--storm N`): N holders (`lmload storm`, spread over
+//! `--storm-procs` processes and several source addresses) each keep a
+//! seat of a triad master; the master is killed with SIGKILL; measured from
+//! the kill to the last holder back with its seat, with the seats lost,
+//! regained and given twice, and the new master's count afterwards.
+//!
 //! Throughput: `lmload run --mode license` (checkout + checkin, closed
 //! loop) against a single server's vendor daemon and then against a
 //! triad master's, in the same run; the ratio is reported.
 //!
 //! Usage (release binaries): `scripts/bench-triad.sh`, or
 //! `cargo run --release -p e2e --bin triad-bench -- [--rounds N]
-//! [--holders N] [--conns N] [--seconds S] [--skip-throughput]`.
+//! [--holders N] [--conns N] [--seconds S] [--skip-throughput]
+//! [--storm N] [--storm-procs K]`.
 
 use e2e::{bin, examples, free_port, in_use, tempdir, Peer, Server};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +40,8 @@ struct Opts {
     conns: usize,
     seconds: u64,
     throughput: bool,
+    storm: usize,
+    storm_procs: usize,
 }
 
 fn opts() -> Opts {
@@ -41,6 +51,8 @@ fn opts() -> Opts {
         conns: 1000,
         seconds: 10,
         throughput: true,
+        storm: 0,
+        storm_procs: 4,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -56,6 +68,8 @@ fn opts() -> Opts {
             "--conns" => o.conns = num(),
             "--seconds" => o.seconds = num() as u64,
             "--skip-throughput" => o.throughput = false,
+            "--storm" => o.storm = num(),
+            "--storm-procs" => o.storm_procs = num(),
             other => panic!("unknown option {other}"),
         }
     }
@@ -263,6 +277,89 @@ fn signed_license(dir: &std::path::Path, name: &str, text: &str) -> std::path::P
     path
 }
 
+fn wall_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+fn kv(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+}
+
+/// One reconnect storm: `holders` seats held through `lmload storm`, the
+/// master killed, and every holder back (or not) on the new master.
+fn storm_round(holders: usize, procs: usize) {
+    let dir = tempdir("triad-storm");
+    // Triad::start moves the SERVER lines to a port of its own (they are
+    // not signed).
+    let lic = signed_license(&dir, "storm.lic", &as_triad(BENCH_FEATURES, free_port()));
+    let mut triad = Triad::start("triad-storm-members", &lic);
+    let (master, _) = triad.wait_master();
+    let members: Vec<String> = (0..3).map(|m| addr(m, triad.port).to_string()).collect();
+    let mut load = Command::new(bin("lmload"))
+        .args(["storm", "--lmgrd", &members.join(",")])
+        .args(["--connections", &holders.to_string()])
+        .args(["--processes", &procs.to_string()])
+        .args(["--feature", "f1", "--within", "60"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("lmload storm");
+    let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("READY"))
+        .expect("lmload storm never READY");
+    println!("storm: {ready}");
+    let killed = triad.members[master].take().unwrap();
+    let kill_us = wall_us();
+    killed.signal(libc::SIGKILL);
+    drop(killed);
+    let settled = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("SETTLED"))
+        .expect("no SETTLED line");
+    // Counted while the holders still hold.
+    let (new_master, vport) = triad.wait_master();
+    assert_ne!(new_master, master);
+    let used = in_use(addr(new_master, vport), "f1");
+    drop(load.stdin.take());
+    let line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("STORM"))
+        .expect("no STORM line");
+    let _ = load.wait();
+    println!("storm: {settled}\nstorm: {line}");
+    // The survivors' logs, for a look at where the time went.
+    for (m, server) in triad.members.iter().enumerate() {
+        if let Some(server) = server {
+            let path = dir.join(format!("member-{}.log", m + 1));
+            let _ = std::fs::write(&path, server.log_text());
+            println!("storm: log of member {} in {}", m + 1, path.display());
+        }
+    }
+    let last_back = kv(&line, "last_back_us");
+    println!(
+        "STORM holders={holders} processes={procs} all_back_ms={:.0} back={} lost={} regained={} \
+         given_twice={} unresolved={} in_use_after={used} (targets: <= 5000 ms, 0 lost, 0 given twice, \
+         in use = holders)",
+        last_back.saturating_sub(kill_us) as f64 / 1e3,
+        kv(&line, "back"),
+        kv(&line, "lost"),
+        kv(&line, "regained"),
+        kv(&line, "foreign"),
+        kv(&line, "unresolved"),
+    );
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[(v.len() - 1) / 2]
@@ -293,6 +390,9 @@ fn main() {
         ms(median(backs.clone())),
         ms(*backs.iter().max().unwrap())
     );
+    }
+    if o.storm > 0 {
+        storm_round(o.storm, o.storm_procs);
     }
     if !o.throughput {
         return;

@@ -1,7 +1,6 @@
 //! lmreread and lmgrd's admin restrictions, against real processes.
 
 use e2e::*;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use wire::{admin_op, lmerr, AdminRequest, Message};
@@ -20,33 +19,11 @@ fn admin(lmgrd: std::net::SocketAddr, op: u8, vendor: &str) -> wire::AdminReply 
     }
 }
 
-/// Changes a signed count in place and signs the file again with the demo key.
-fn resign_with_count(license: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(license).unwrap().replace(from, to);
-    std::fs::write(license, text).unwrap();
-    let dir = license.parent().unwrap();
-    std::fs::copy(examples().join("demo.key"), dir.join("demo.key")).unwrap();
-    let out = Command::new(bin("lmutil"))
-        .args([
-            "lmcrypt",
-            "-key",
-            "demo.key",
-            license.file_name().unwrap().to_str().unwrap(),
-        ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn f1_usage(vendord: std::net::SocketAddr) -> (u32, u32) {
     let mut p = Peer::hello(vendord, "status", 0);
     match p.request(&Message::StatusQuery(wire::StatusQuery {
         feature: "f1".into(),
+        ..Default::default()
     })) {
         Message::Status(s) => {
             let f = &s.features[0];

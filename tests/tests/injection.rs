@@ -154,3 +154,49 @@ fn lmstat_shows_what_fits_says_what_it_left_out_and_fails_when_a_daemon_cannot_b
     assert_eq!(code, Some(1), "{text}");
     drop(peers);
 }
+
+#[test]
+fn lmstat_lists_every_holder_of_hundreds_with_long_names_page_by_page() {
+    let dir = tempdir("lmstat-pages");
+    let port = free_port();
+    let license = license_with_port("demo.lic", &dir, port);
+    resign_with_count(
+        &license,
+        "FEATURE f1 demo 1.0 permanent 4",
+        "FEATURE f1 demo 1.0 permanent 1000",
+    );
+    let server = Server::start(&license, port, &[]);
+    let addr = server.vendord_addr();
+    let host = "h".repeat(wire::text::MAX_HOST);
+    let display = "d".repeat(wire::text::MAX_DISPLAY);
+    // 600 holders of about 350 bytes each: three frames' worth, a dozen
+    // pages.
+    let holders = 600u32;
+    let mut peers = Vec::new();
+    for i in 0..holders {
+        let user = format!("{i:03}{}", "u".repeat(wire::text::MAX_USER - 3));
+        let (mut p, reply) = hello_as(addr, identity(&user, &host, &display));
+        assert!(matches!(reply, Message::Welcome(_)), "{reply:?}");
+        match p.checkout(1, "f1", 1) {
+            Message::Granted(_) => {}
+            other => panic!("{other:?}"),
+        }
+        peers.push(p);
+    }
+    let (code, text) = lmstat(&["-a", "-c", &server.at()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Total of 1000 licenses issued;  Total of 600 licenses in use"),
+        "{text}"
+    );
+    let mut shown: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&host))
+        .map(|l| &l.trim_start()[..3])
+        .collect();
+    assert!(!text.contains("not shown"), "{text}");
+    shown.sort_unstable();
+    shown.dedup();
+    assert_eq!(shown.len(), holders as usize, "each holder once");
+    drop(peers);
+}

@@ -182,6 +182,7 @@ impl Triad {
         let mut p = Peer::hello(addr(m, self.port), "status", 0);
         match p.request(&Message::StatusQuery(wire::StatusQuery {
             feature: String::new(),
+            ..Default::default()
         })) {
             Message::Status(s) => s,
             other => panic!("{other:?}"),
@@ -460,6 +461,7 @@ fn a_member_alone_serves_nothing_and_refuses_strangers() {
         let mut p = Peer::hello(lmgrd, "status", 0);
         match p.request(&Message::StatusQuery(wire::StatusQuery {
             feature: String::new(),
+            ..Default::default()
         })) {
             Message::Status(s) => s,
             other => panic!("{other:?}"),

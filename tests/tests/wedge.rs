@@ -360,6 +360,7 @@ fn a_status_query_blast_leaves_lmgrd_small_and_clients_served() {
     let mut frame = Vec::new();
     Message::StatusQuery(wire::StatusQuery {
         feature: String::new(),
+        ..Default::default()
     })
     .encode(&mut frame);
     let blasters: Vec<_> = (0..4)
@@ -521,6 +522,7 @@ fn silent_slow_and_deaf_peers_are_closed_after_their_deadline() {
     let mut query = Vec::new();
     Message::StatusQuery(wire::StatusQuery {
         feature: String::new(),
+        ..Default::default()
     })
     .encode(&mut query);
     let deaf = TcpStream::connect(lmgrd).unwrap();

@@ -242,7 +242,7 @@ impl Server {
     /// Binds `addr`, ready to serve `core`. The core learns the port.
     pub fn bind(addr: SocketAddr, mut core: Core, today: Today) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
+        let mut listener = hostenv::accept::bind_listener(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;

@@ -128,6 +128,7 @@ impl Daemon {
         let mut tool = Client::raw(self.port);
         tool.send(&Message::StatusQuery(StatusQuery {
             feature: feature.into(),
+            ..Default::default()
         }));
         match tool.recv() {
             Message::Status(s) => s.features.iter().map(|f| f.in_use).sum(),

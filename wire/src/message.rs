@@ -149,7 +149,19 @@ wire_struct!(
     Revoked { handle: u64, code: i32, text: String }
 );
 
-wire_struct!(StatusQuery { feature: String });
+wire_struct!(
+    /// Asks for usage and holders (`feature` empty: every feature).
+    /// Unpaged, the reply lists what fits in one frame. Paged, it lists the
+    /// holders after handle `after` (waiters too when `after` is 0) up to a
+    /// page's worth, and its `next` says where the following page starts,
+    /// so that a daemon with many thousands of holders answers in small
+    /// steps between checkouts (see `docs/protocol.md`, Status pages).
+    StatusQuery {
+        feature: String,
+        paged: bool,
+        after: u64,
+    }
+);
 
 wire_struct!(
     /// Asks a vendor daemon for its counters (lmgrd's `/metrics`).
@@ -303,6 +315,9 @@ wire_struct!(
         license_files: Vec<String>,
         /// For an lmgrd of a triad: the three members as it sees them.
         triad: Vec<TriadMember>,
+        /// A paged reply with more holders to come: the `after` of the next
+        /// page. 0: this reply is the last (or the only) one.
+        next: u64,
     }
 );
 

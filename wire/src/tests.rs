@@ -119,8 +119,11 @@ fn samples() -> Vec<Message> {
         }),
         Message::StatusQuery(StatusQuery {
             feature: String::new(),
+            paged: true,
+            after: 7,
         }),
         Message::Status(StatusReply {
+            next: 9,
             server: "demo".into(),
             version: "0.1.0".into(),
             host: "server1".into(),

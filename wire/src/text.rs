@@ -252,6 +252,7 @@ pub fn escape_status(reply: &mut StatusReply) {
         license_files,
         triad,
         port: _,
+        next: _,
     } = reply;
     for s in [server, version, host] {
         escape_in_place(s);

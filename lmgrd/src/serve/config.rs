@@ -7,7 +7,7 @@ pub use super::server_line::ConfigError;
 use super::triad::{self, TriadPlan};
 use grammar::hostid::{any_matches, HostIdentity};
 use grammar::LicenseFile;
-use hostenv::license_list::{self, Combined, Named};
+use hostenv::license_list::{self, Combined, ListError, Named, Skipped};
 use std::path::{Path, PathBuf};
 
 /// FLEXlm's default port range, tried in order when the SERVER line has none.
@@ -142,30 +142,51 @@ pub fn from_files(
     Ok(config)
 }
 
+/// Why a license list gives lmgrd nothing to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The list names no file, or a directory that cannot be read.
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error("Cannot read license file \"{}\": {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Every file was skipped; each says why.
+    #[error("No license file to serve in \"{list}\": {}", reasons(.skipped))]
+    NothingServed { list: String, skipped: Vec<Skipped> },
+}
+
+fn reasons(skipped: &[Skipped]) -> String {
+    let why: Vec<String> = skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.path.display(), s.reason))
+        .collect();
+    why.join("; ")
+}
+
 /// The license files of `list` that one lmgrd serves, read and combined
 /// (files whose SERVER lines disagree with the first are returned apart,
 /// with the reason); an error when nothing can be read.
-pub fn read_list(list: &str) -> Result<Combined, String> {
+pub fn read_list(list: &str) -> Result<Combined, ReadError> {
     // Clients' `port@host` entries may share the list; lmgrd skips them.
     let files_only: Vec<&str> = list.split(':').filter(|e| !e.contains('@')).collect();
-    let paths = license_list::expand(&files_only.join(":")).map_err(|e| e.to_string())?;
+    let paths = license_list::expand(&files_only.join(":"))?;
     let mut files = Vec::new();
     for path in paths {
-        let file = grammar::read_license(&path)
-            .map_err(|e| format!("Cannot read license file \"{}\": {e}", path.display()))?;
+        let file = grammar::read_license(&path).map_err(|source| ReadError::File {
+            path: path.clone(),
+            source,
+        })?;
         files.push((path, file));
     }
     let combined = license_list::combine(files);
     if combined.served.is_empty() {
-        let why: Vec<String> = combined
-            .skipped
-            .iter()
-            .map(|s| format!("{}: {}", s.path.display(), s.reason))
-            .collect();
-        return Err(format!(
-            "No license file to serve in \"{list}\": {}",
-            why.join("; ")
-        ));
+        return Err(ReadError::NothingServed {
+            list: list.to_string(),
+            skipped: combined.skipped,
+        });
     }
     Ok(combined)
 }
@@ -279,6 +300,24 @@ VENDOR demo
                 ("other", vec![PathBuf::from("b.lic")]),
             ]
         );
+    }
+
+    #[test]
+    fn a_list_with_nothing_to_serve_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.lic");
+        let list = missing.display().to_string();
+        let e = read_list(&list).unwrap_err();
+        assert!(matches!(e, ReadError::File { ref path, .. } if *path == missing));
+        assert!(e
+            .to_string()
+            .starts_with(&format!("Cannot read license file \"{list}\": ")));
+        let e = read_list("27000@elsewhere").unwrap_err();
+        assert!(matches!(e, ReadError::List(_)), "{e}");
+        let good = dir.path().join("a.lic");
+        std::fs::write(&good, "SERVER this_host ANY 27000\nVENDOR demo\n").unwrap();
+        let served = read_list(&format!("27000@elsewhere:{}", good.display())).unwrap();
+        assert_eq!(served.served.len(), 1, "port@host entries are skipped");
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! lmgrd's event loop: one mio `Poll` for the client port, the vendor
 //! daemons' notify pipes and signals, and in a triad the links to the other
-//! members and to the vendor daemons (`triad_node.rs`). Decisions about
-//! children are the supervisor's, about mastership the triad member's; this
-//! module only carries them out.
+//! members and to the vendor daemons (`triad_node.rs`). Decisions are made
+//! elsewhere: about children by the supervisor, about mastership by the
+//! triad member, about what to answer a client by `answer.rs`, about an
+//! lmreread by `reread.rs`; this module reads, writes and carries them out.
 
+use super::answer::{self, Client, Reply, TriadView, View};
 use super::children;
 use super::config::{self, ServeConfig, DEFAULT_PORTS};
-use super::supervisor::{Action, LookupError, Policy, Supervisor};
+use super::peer_links;
+use super::reread::{self, RereadError};
+use super::supervisor::{Action, Policy, Supervisor};
 use super::triad::{self, TriadPlan};
 use super::triad_node::{self, TriadNode, VENDOR_LINK_BASE};
 use crate::args::Args;
-use accounting::admin::{AdminKind, AdminPolicy, Requester};
+use accounting::admin::AdminPolicy;
 use grammar::HostIdentity;
 use hostenv::admin_socket::{self, AdminSocket, ConnAuth, Sorted, Stream};
 use hostenv::conn_guard::Next;
@@ -28,7 +32,7 @@ use std::time::{Duration, Instant};
 use wire::frame::DEFAULT_MAX_PAYLOAD;
 use wire::io::{FrameReader, LinkError, OutBuf};
 use wire::lmerr;
-use wire::{AdminReply, ErrorReply, Message, StatusReply, VendorInfo, VendorState, Welcome};
+use wire::{AdminReply, ErrorReply, Message};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -124,6 +128,13 @@ pub struct Readiness {
 
 /// Binds the SERVER port, or the first free one of 27000-27009, on `ip`
 /// (every IPv4 interface when `None`).
+///
+/// Unlike the vendor daemon, lmgrd keeps the kernel's usual short accept
+/// queue (128): when 10,000 applications look the new master up at once
+/// after a failover, a deep queue let lmgrd take more lookups per turn than
+/// it could answer before its triad links timed out, and the triad lost its
+/// majority again and again (`scripts/bench-triad.sh`, `STORM=10000`); with
+/// the short queue the kernel holds the rest back and the triad stays up.
 fn bind(ip: Option<IpAddr>, port: Option<u16>) -> io::Result<(TcpListener, u16)> {
     let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let ports: Vec<u16> = port.map_or_else(|| DEFAULT_PORTS.collect(), |p| vec![p]);
@@ -578,6 +589,9 @@ impl Daemon {
     /// (those over a limit are refused with -106 and closed there).
     fn accept(&mut self) {
         let now = self.now();
+        if let Some(node) = &self.triad {
+            self.guard.set_peers(node.peer_ips());
+        }
         for (mut stream, peer) in self.guard.accept(&self.listener, now) {
             let token = take_token(&mut self.next_conn);
             let interest = Interest::READABLE | Interest::WRITABLE;
@@ -683,7 +697,8 @@ impl Daemon {
                 // The dialing side waits for our answer before it sends
                 // more, so the client-sized reader here never holds a raft
                 // frame: anything after the hello is refused.
-                let alone = matches!(c.reader.next(&mut c.stream, &mut buf), Ok(None));
+                let alone = matches!(c.reader.next(&mut c.stream, &mut buf), Ok(None))
+                    && c.reader.buffered() == 0;
                 return self.adopt_peer(token, h, alone);
             }
             if let Err(e) = wire::text::check_request(&m) {
@@ -709,50 +724,25 @@ impl Daemon {
 
     /// Another lmgrd of the triad introduced itself on the client port: if
     /// it is one of ours, the triad node takes the connection over.
-    /// `alone`: nothing came after the hello, as the dialing side waits for
-    /// the answer before it sends more (so the client-sized decoder here
-    /// never holds a raft frame).
+    /// `alone`: nothing came after the hello (see
+    /// [`answer::triad_hello`]).
     fn adopt_peer(&mut self, token: usize, hello: wire::TriadHello, alone: bool) -> Option<String> {
-        if matches!(self.conns.get(&token)?.stream, Stream::Unix(_)) {
-            return Some("a triad hello on the admin socket".into());
-        }
-        let peer = self.conns.get(&token)?.peer;
-        let checked = match &self.triad {
-            None => Err("this lmgrd is not a member of a triad".to_string()),
-            Some(node) => node.check_hello(&hello),
-        };
-        let now = self.now();
-        let triad = &mut self.triad;
-        let mut refuse = |why: String| {
-            // A member retrying (or a stranger knocking) is logged once per
-            // address and reason, not at every try.
-            let news = triad
-                .as_mut()
-                .is_none_or(|node| node.refusal_is_news(peer, &why, now));
-            if news {
-                log::warn!(
-                    "Refused a triad connection from {peer} (member {}): {why}",
-                    hello.member
-                );
-            }
-            why
-        };
-        let member = match checked {
-            Ok(m) if alone && self.conns.get(&token)?.reader.buffered() == 0 => m,
-            Ok(_) => {
-                let why = refuse("it sent more before its hello was answered".into());
-                return Some(why);
-            }
-            Err(why) => {
-                let why = refuse(why);
-                if let Some(c) = self.conns.get_mut(&token) {
-                    c.out.push(&Message::Error(ErrorReply {
-                        code: lmerr::LM_BADCOMM,
-                        minor: 0,
-                        text: why.clone(),
-                    }));
+        let c = self.conns.get(&token)?;
+        let (peer, on_admin_socket) = (c.peer, matches!(c.stream, Stream::Unix(_)));
+        let triad = self.triad.as_ref().map(|t| t as &dyn TriadView);
+        let member = match answer::triad_hello(triad, &hello, on_admin_socket, alone) {
+            Ok(m) => m,
+            Err(refusal) => {
+                let why = refusal.to_string();
+                if refusal.is_logged() {
+                    self.log_triad_refusal(peer, u64::from(hello.member), &why);
                 }
-                let _ = self.flush(token);
+                if let Some(reply) = refusal.reply() {
+                    if let Some(c) = self.conns.get_mut(&token) {
+                        c.out.push(&reply);
+                    }
+                    let _ = self.flush(token);
+                }
                 return Some(why);
             }
         };
@@ -761,6 +751,7 @@ impl Daemon {
         let Stream::Tcp(stream) = c.stream else {
             return None;
         };
+        let now = self.now();
         let nonce = hello.nonce.0;
         if let Some(node) = self.triad.as_mut() {
             node.adopt(self.poll.registry(), stream, c.peer, member, nonce, now);
@@ -768,16 +759,14 @@ impl Daemon {
         None
     }
 
-    /// Whether lmgrd may send clients to this vendor's daemon: always for a
-    /// single server; in a triad, only while this member serves and the
-    /// daemon knows it.
-    fn vendor_may_serve(&self, vendor: &str) -> bool {
-        let Some(node) = &self.triad else {
-            return true;
-        };
-        (0..self.supervisor.len())
-            .find(|i| self.supervisor.name(*i) == vendor)
-            .is_some_and(|i| node.may_serve(i))
+    /// A member retrying (or a stranger knocking) is logged once per
+    /// address and reason, not at every try.
+    fn log_triad_refusal(&mut self, peer: SocketAddr, member: u64, why: &str) {
+        let now = self.now();
+        match self.triad.as_mut() {
+            Some(node) => node.refuse(self.poll.registry(), peer, member, why, now),
+            None => log::warn!("{}", peer_links::refusal_line(peer, member, why)),
+        }
     }
 
     fn flush(&mut self, token: usize) -> Option<String> {
@@ -789,254 +778,96 @@ impl Daemon {
         (c.out.pending() > MAX_PENDING_OUTPUT).then(|| "too much unread output".to_string())
     }
 
+    /// What the answers see of lmgrd now.
+    fn view(&self) -> View<'_> {
+        View {
+            supervisor: &self.supervisor,
+            triad: self.triad.as_ref().map(|t| t as &dyn TriadView),
+            port: self.port,
+            hostname: &self.hostname,
+            licenses: &self.licenses,
+            policy: self.policy,
+            now: self.now(),
+        }
+    }
+
+    /// Answers one request of connection `token` (`answer.rs` decides)
+    /// and carries out what the answer asks.
     fn handle(&mut self, token: usize, m: Message) -> Option<Message> {
-        let version = wire::version().to_string();
-        match m {
-            Message::Hello(h) => {
+        let request = if answer::is_admin(&m) {
+            // Who asks is what the connection proves.
+            let state_dir = &self.common.state_dir;
+            let token_key = |name: &str| hostenv::admin_tokens::key(state_dir, name);
+            let gate = admin_socket::Gate {
+                port: self.port,
+                socket: self.admin_socket.as_ref().map(|s| s.path.as_path()),
+                token_key: &token_key,
+            };
+            self.conns.get_mut(&token)?.auth.sort(m, &gate)
+        } else {
+            Sorted::Other(m)
+        };
+        let c = self.conns.get(&token)?;
+        let client = Client {
+            user: &c.user,
+            host: &c.host,
+        };
+        let outcome = answer::answer(&self.view(), &client, request);
+        for action in outcome.actions {
+            self.carry_out_answer(token, action);
+        }
+        Some(match outcome.reply {
+            Reply::Now(m) => m,
+            Reply::AfterReread { vendor } => Message::AdminReply(self.reread(&vendor)),
+        })
+    }
+
+    fn carry_out_answer(&mut self, token: usize, action: answer::Action) {
+        match action {
+            answer::Action::Identify { user, host } => {
                 if let Some(c) = self.conns.get_mut(&token) {
-                    // Kept for the log lines of admin requests: escaped,
-                    // although check_request let only clean strings in.
-                    c.user = wire::text::escape(&h.identity.user).into_owned();
-                    c.host = wire::text::escape(&h.identity.host).into_owned();
+                    (c.user, c.host) = (user, host);
                 }
-                Some(Message::Welcome(Welcome {
-                    server: "lmgrd".into(),
-                    version,
-                    heartbeat_interval_ms: 0,
-                    timeout_ms: 0,
-                    held: Vec::new(),
-                }))
             }
-            Message::VendorLookup(l) => {
+            answer::Action::Log(line) => log::info!("{line}"),
+            answer::Action::ShutDown => self.begin_shutdown(libc::SIGTERM, true),
+            answer::Action::StopVendor(vendor) => {
                 let now = self.now();
-                if let Some(refusal) = self.triad.as_ref().and_then(|t| t.refusal(now)) {
-                    return Some(Message::Error(refusal));
-                }
-                Some(self.lookup_reply(l))
-            }
-            Message::Heartbeat(h) => Some(Message::HeartbeatAck(h)),
-            Message::StatusQuery(_) => Some(Message::Status(self.status())),
-            m @ (Message::Admin(_) | Message::AdminFor(_) | Message::AdminAccessQuery(_)) => {
-                Some(self.admin_message(token, m))
-            }
-            _ => Some(error_reply(lmerr::LM_BADCOMM, 0)),
-        }
-    }
-
-    fn lookup_reply(&self, l: wire::VendorLookup) -> Message {
-        match self.supervisor.lookup(&l.vendor) {
-            Ok(port) if self.vendor_may_serve(&l.vendor) => Message::VendorInfo(VendorInfo {
-                vendor: l.vendor,
-                port,
-            }),
-            Ok(_) => error_reply(lmerr::LM_VENDOR_DOWN, 121),
-            Err(LookupError::Down) => error_reply(lmerr::LM_VENDOR_DOWN, 121),
-            Err(LookupError::Unknown) => error_reply(lmerr::LM_NOSERVSUPP, 0),
-        }
-    }
-
-    /// lmgrd's status. Every member of a triad answers it, with the triad
-    /// as it sees it; its host is then its SERVER line's, as lmstat shows
-    /// members, and a vendor daemon counts as up only where it serves.
-    fn status(&self) -> StatusReply {
-        let version = wire::version().to_string();
-        let now = self.now();
-        StatusReply {
-            server: "lmgrd".into(),
-            version: version.clone(),
-            host: self
-                .triad
-                .as_ref()
-                .map_or_else(|| self.hostname.clone(), |t| t.plan().mine().host.clone()),
-            port: self.port,
-            vendors: (0..self.supervisor.len())
-                .map(|i| {
-                    let name = self.supervisor.name(i).to_string();
-                    let port = self.supervisor.lookup(&name).ok();
-                    VendorState {
-                        up: port.is_some() && self.vendor_may_serve(&name),
-                        name,
-                        port: port.unwrap_or(0),
-                        version: version.clone(),
-                    }
-                })
-                .collect(),
-            features: Vec::new(),
-            license_files: vec![self.list_served()],
-            triad: self
-                .triad
-                .as_ref()
-                .map_or_else(Vec::new, |t| t.members(now)),
-        }
-    }
-
-    /// An admin request, or a question about how to make one: who asks
-    /// is what the connection proves (`hostenv::admin_socket`).
-    fn admin_message(&mut self, token: usize, m: Message) -> Message {
-        let state_dir = &self.common.state_dir;
-        let token_key = |name: &str| hostenv::admin_tokens::key(state_dir, name);
-        let gate = admin_socket::Gate {
-            port: self.port,
-            socket: self.admin_socket.as_ref().map(|s| s.path.as_path()),
-            token_key: &token_key,
-        };
-        let Some(c) = self.conns.get_mut(&token) else {
-            return error_reply(lmerr::LM_BADCOMM, 0);
-        };
-        match c.auth.sort(m, &gate) {
-            Sorted::Answer(Message::AdminReply(r)) => {
-                log::info!(
-                    "Admin request from {} at node {} refused: {}",
-                    c.user,
-                    c.host,
-                    r.text
-                );
-                Message::AdminReply(r)
-            }
-            Sorted::Answer(reply) => reply,
-            Sorted::Request(req, who) => Message::AdminReply(self.admin(token, &req, &who)),
-            Sorted::Other(_) => error_reply(lmerr::LM_BADCOMM, 0),
-        }
-    }
-
-    /// lmdown and lmreread (lmremove and log switching go to the vendor
-    /// daemon, which holds the checkouts).
-    fn admin(&mut self, token: usize, req: &wire::AdminRequest, who: &Requester) -> AdminReply {
-        let (user, host) = match self.conns.get(&token) {
-            Some(c) => (c.user.clone(), c.host.clone()),
-            None => {
-                return AdminReply {
-                    code: lmerr::LM_BADCOMM,
-                    text: String::new(),
-                }
-            }
-        };
-        let kind = AdminKind::of(req.op);
-        if let Err(refusal) = self.policy.check(kind, who) {
-            log::info!(
-                "{kind:?} request from {user} at node {host} ({}) refused: {}",
-                who.describe(),
-                refusal.text
-            );
-            return AdminReply {
-                code: refusal.code,
-                text: refusal.text,
-            };
-        }
-        match kind {
-            AdminKind::Down if req.vendor.is_empty() => {
-                log::info!("{}", logfmt::banner::shutdown_request(&user, &host));
-                self.begin_shutdown(libc::SIGTERM, true);
-                AdminReply {
-                    code: 0,
-                    text: "shutting down".into(),
-                }
-            }
-            AdminKind::Down => {
-                if self.supervisor.lookup(&req.vendor) == Err(LookupError::Unknown) {
-                    return AdminReply {
-                        code: lmerr::LM_NOSERVSUPP,
-                        text: format!("no vendor daemon {}", req.vendor),
-                    };
-                }
-                log::info!(
-                    "SHUTDOWN request for {} from {user} at node {host}",
-                    req.vendor
-                );
-                let now = self.now();
-                let actions = self.supervisor.stop_one(&req.vendor, now);
+                let actions = self.supervisor.stop_one(&vendor, now);
                 self.carry_out(actions);
-                AdminReply {
-                    code: 0,
-                    text: format!("{} shutting down", req.vendor),
-                }
             }
-            AdminKind::Reread => self.reread(&user, &host, &req.vendor),
-            AdminKind::Remove | AdminKind::SwitchLog => AdminReply {
-                code: lmerr::LM_NOSERVSUPP,
-                text: "send this request to the vendor daemon".into(),
-            },
         }
     }
 
-    /// lmreread: read the license file again, start new vendor daemons,
-    /// stop removed ones and tell the others (SIGHUP) to reread too.
-    /// The served license files as lmstat shows them: a `:` list.
-    fn list_served(&self) -> String {
-        let names: Vec<String> = self
-            .licenses
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        names.join(":")
-    }
-
-    fn reread(&mut self, user: &str, host: &str, vendor: &str) -> AdminReply {
-        log::info!("{}", logfmt::banner::reread_requested(user, host));
-        let hostenv::license_list::Combined {
-            served: files,
-            skipped,
-        } = match config::read_list(&self.list) {
-            Ok(f) => f,
-            Err(e) => {
-                log::info!("{e}: still serving the old license files");
-                return AdminReply {
-                    code: lmerr::LM_SERVNOREADLIC,
-                    text: e,
-                };
+    /// lmreread: read the license files again; if they can be served,
+    /// start new vendor daemons, stop removed ones and tell the others
+    /// (SIGHUP) to reread too.
+    fn reread(&mut self, vendor: &str) -> AdminReply {
+        let read = self.read_again();
+        if let Err(refusal) = reread::check(read.as_ref().map(|(_, c)| c), vendor) {
+            if let Some(line) = refusal.log {
+                log::info!("{line}");
             }
+            return refusal.reply;
+        }
+        let Ok((licenses, fresh)) = read else {
+            return reread::done();
         };
-        super::console::log_license_problems(&files, &skipped);
-        let fresh =
-            match config::from_files(&files, &self.me, &self.lmgrd_dir, self.args.server_line) {
-                Ok(c) => c,
-                Err(e) => {
-                    log::info!("{e}: still serving the old license file");
-                    return AdminReply {
-                        code: lmerr::LM_BADFILE,
-                        text: e.to_string(),
-                    };
-                }
-            };
-        if !vendor.is_empty() && !fresh.vendors.iter().any(|v| v.name == vendor) {
-            return AdminReply {
-                code: lmerr::LM_NOSERVSUPP,
-                text: format!("no VENDOR line for {vendor}"),
-            };
-        }
-        self.licenses = files.into_iter().map(|(p, _)| p).collect();
-        let names: Vec<String> = fresh.vendors.iter().map(|v| v.name.clone()).collect();
-        let only = (!vendor.is_empty()).then_some(vendor);
+        self.licenses = licenses;
         let now = self.now();
-        let (added, actions) = self.supervisor.reread(&names, only, now);
-        for spec in &fresh.vendors {
-            if let Some(old) = self.config.vendors.iter_mut().find(|v| v.name == spec.name) {
-                *old = spec.clone();
-            }
-        }
-        for idx in added {
-            let name = self.supervisor.name(idx).to_string();
-            if let Some(spec) = fresh.vendors.iter().find(|v| v.name == name) {
-                self.config.vendors.push(spec.clone());
-            }
-        }
+        let actions = reread::apply(&mut self.config, &mut self.supervisor, &fresh, vendor, now);
         self.carry_out(actions);
-        for line in logfmt::banner::DONE_REREADING {
-            log::info!("{line}");
-        }
-        AdminReply {
-            code: 0,
-            text: "lmreread successful".into(),
-        }
+        reread::done()
     }
-}
 
-fn error_reply(code: i32, minor: i32) -> Message {
-    Message::Error(ErrorReply {
-        code,
-        minor,
-        text: lmerr::text(code).to_string(),
-    })
+    /// The license list read again: the files served and their
+    /// configuration. Problems in the files are logged as they are found.
+    fn read_again(&self) -> Result<(Vec<PathBuf>, ServeConfig), RereadError> {
+        let hostenv::license_list::Combined { served, skipped } = config::read_list(&self.list)?;
+        super::console::log_license_problems(&served, &skipped);
+        let fresh = config::from_files(&served, &self.me, &self.lmgrd_dir, self.args.server_line)?;
+        Ok((served.into_iter().map(|(p, _)| p).collect(), fresh))
+    }
 }
 
 /// Binds lmgrd's admin socket in the state directory and watches it; a

@@ -49,7 +49,7 @@ pub fn run(args: Args, license_list: &str) -> i32 {
     } = match config::read_list(license_list) {
         Ok(f) => f,
         Err(e) => {
-            console.fail(&e);
+            console.fail(&e.to_string());
             return i32::from(EXIT_CONFIG);
         }
     };

@@ -22,7 +22,7 @@ use grammar::model::Server;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use wire::codec::{Blob, Reader, Wire, Writer};
-use wire::wire_struct;
+use wire::{wire_struct, DecodeError};
 
 /// Minor error number of a refused `VendorLookup` when this member knows
 /// who the master is (the text names it).
@@ -203,6 +203,23 @@ wire_struct!(
 /// The format of [`VendorEntry`] in the log. The log outlives the program
 /// that wrote it; a later format gets another number.
 const ENTRY_FORMAT: u8 = 1;
+/// The format of a compacted log ([`Replay::encode`]).
+const SNAPSHOT_FORMAT: u8 = 1;
+
+/// Why bytes from the replicated log, or a snapshot of it, are not what
+/// lmgrd writes there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogDataError {
+    #[error(transparent)]
+    Wire(#[from] DecodeError),
+    #[error("entry format {0} is not {ENTRY_FORMAT}")]
+    EntryFormat(u8),
+    #[error("unknown snapshot format {0}")]
+    SnapshotFormat(u8),
+    /// A vendor's part of a snapshot is not a batch.
+    #[error("the state of {0} is unreadable")]
+    VendorState(String),
+}
 
 impl VendorEntry {
     pub fn encode(&self) -> Vec<u8> {
@@ -212,14 +229,14 @@ impl VendorEntry {
         w.buf
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<VendorEntry, String> {
+    pub fn decode(bytes: &[u8]) -> Result<VendorEntry, LogDataError> {
         let mut r = Reader::new(bytes);
-        let format = u8::get(&mut r).map_err(|e| e.to_string())?;
+        let format = u8::get(&mut r)?;
         if format != ENTRY_FORMAT {
-            return Err(format!("entry format {format} is not {ENTRY_FORMAT}"));
+            return Err(LogDataError::EntryFormat(format));
         }
-        let entry = VendorEntry::get(&mut r).map_err(|e| e.to_string())?;
-        r.finish().map_err(|e| e.to_string())?;
+        let entry = VendorEntry::get(&mut r)?;
+        r.finish()?;
         Ok(entry)
     }
 }
@@ -308,7 +325,7 @@ impl Replay {
             })
             .collect();
         let mut w = Writer::default();
-        1u8.put(&mut w);
+        SNAPSHOT_FORMAT.put(&mut w);
         (states.len() as u32).put(&mut w);
         for s in &states {
             s.put(&mut w);
@@ -317,21 +334,21 @@ impl Replay {
     }
 
     /// The state a compacted log (or a snapshot from the master) holds.
-    pub fn decode(bytes: &[u8]) -> Result<Replay, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Replay, LogDataError> {
         let mut r = Reader::new(bytes);
-        let layout = u8::get(&mut r).map_err(|e| e.to_string())?;
-        if layout != 1 {
-            return Err(format!("unknown snapshot format {layout}"));
+        let layout = u8::get(&mut r)?;
+        if layout != SNAPSHOT_FORMAT {
+            return Err(LogDataError::SnapshotFormat(layout));
         }
-        let n = u32::get(&mut r).map_err(|e| e.to_string())? as usize;
+        let n = u32::get(&mut r)? as usize;
         let mut replay = Replay::default();
         for _ in 0..n.min(bytes.len()) {
-            let s = VendorState::get(&mut r).map_err(|e| e.to_string())?;
+            let s = VendorState::get(&mut r)?;
             if !replay.push(&s.vendor, s.index, &s.summary.0) {
-                return Err(format!("the state of {} is unreadable", s.vendor));
+                return Err(LogDataError::VendorState(s.vendor));
             }
         }
-        r.finish().map_err(|e| e.to_string())?;
+        r.finish()?;
         Ok(replay)
     }
 }
@@ -526,9 +543,14 @@ VENDOR demo
         assert!(VendorEntry::decode(&longer).is_err());
         let mut other_format = bytes;
         other_format[0] = 9;
-        assert!(VendorEntry::decode(&other_format)
-            .unwrap_err()
-            .contains("format 9"));
+        assert_eq!(
+            VendorEntry::decode(&other_format),
+            Err(LogDataError::EntryFormat(9))
+        );
+        assert_eq!(
+            LogDataError::EntryFormat(9).to_string(),
+            "entry format 9 is not 1"
+        );
         assert!(VendorEntry::decode(&[]).is_err());
     }
 
@@ -590,9 +612,24 @@ VENDOR demo
         assert_eq!(back, r);
         assert_eq!((back.seats("demo"), back.seats("other")), (2, 1));
         assert!(Replay::decode(&[]).is_err());
-        assert!(Replay::decode(&[9, 0, 0, 0, 0])
-            .unwrap_err()
-            .contains("format 9"));
+        assert_eq!(
+            Replay::decode(&[9, 0, 0, 0, 0]),
+            Err(LogDataError::SnapshotFormat(9))
+        );
+        // A vendor whose summary is not a batch.
+        let mut w = Writer::default();
+        SNAPSHOT_FORMAT.put(&mut w);
+        1u32.put(&mut w);
+        VendorState {
+            vendor: "demo".into(),
+            index: 3,
+            summary: Blob(b"garbage".to_vec()),
+        }
+        .put(&mut w);
+        assert_eq!(
+            Replay::decode(&w.buf),
+            Err(LogDataError::VendorState("demo".into()))
+        );
         let mut cut = r.encode();
         cut.truncate(cut.len() - 3);
         assert!(Replay::decode(&cut).is_err());

@@ -1,6 +1,8 @@
 //! How two triad members prove to each other that they hold the triad key
 //! before either takes a raft message from the other. Pure: the key, the
-//! nonces and the proofs in, a verdict out; `triad_node` moves the bytes.
+//! nonces and the proofs in, a verdict out; `peer_links` runs the
+//! handshake and `triad_node` moves the bytes. Nonces come from the
+//! operating system through [`NonceSource`], which tests replace.
 //!
 //! The dialing member D sends `TriadHello { member: d, cluster, nonce: Nd }`;
 //! the accepting member A answers `TriadHello { member: a, cluster, nonce:
@@ -86,29 +88,60 @@ impl std::fmt::Debug for TriadKey {
     }
 }
 
+/// The operating system's random source failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read random bytes for a triad nonce")]
+pub struct NonceError;
+
 /// A fresh nonce from the operating system's random source.
-pub fn nonce() -> Result<[u8; NONCE_LEN], String> {
+pub fn nonce() -> Result<[u8; NONCE_LEN], NonceError> {
     use ring::rand::SecureRandom;
     let mut n = [0u8; NONCE_LEN];
     ring::rand::SystemRandom::new()
         .fill(&mut n)
-        .map_err(|_| "cannot read random bytes for a triad nonce".to_string())?;
+        .map_err(|_| NonceError)?;
     Ok(n)
 }
 
-/// What a member says about a hello whose key use does not match its own:
-/// `ours` whether this member (`us`) has a key, `theirs` whether the
-/// hello carried a nonce. `None` when they agree. The text names both
-/// members, as it is logged on both sides.
-pub fn key_mismatch(ours: bool, theirs: bool, peer: &str, us: &str) -> Option<String> {
+/// Where the link state machine (`peer_links`) takes its nonces from: the
+/// operating system in lmgrd, a counter in tests, so that its handshakes
+/// can be replayed exactly.
+pub trait NonceSource {
+    /// A nonce never handed out before.
+    fn fresh(&mut self) -> Result<[u8; NONCE_LEN], NonceError>;
+}
+
+/// Nonces from the operating system ([`nonce`]).
+#[derive(Debug, Default)]
+pub struct SystemNonces;
+
+impl NonceSource for SystemNonces {
+    fn fresh(&mut self) -> Result<[u8; NONCE_LEN], NonceError> {
+        nonce()
+    }
+}
+
+/// Two members whose use of a triad key differs. `peer` and `us` name
+/// both members, as the text is logged on both sides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyMismatch {
+    /// The other member sent no challenge, but this one has a key.
+    #[error("{peer} has no triad key but {us} has one: give all three members the same key")]
+    PeerHasNone { peer: String, us: String },
+    /// The other member sent a challenge, but this one has no key.
+    #[error("{peer} uses a triad key but {us} has none: give all three members the same key")]
+    OnlyPeerHasOne { peer: String, us: String },
+}
+
+/// Checks that a hello's use of the key matches this member's: `ours`
+/// whether this member (`us`) has a key, `theirs` whether the hello
+/// carried a nonce.
+pub fn key_use(ours: bool, theirs: bool, peer: &str, us: &str) -> Result<(), KeyMismatch> {
+    let (peer, us) = (peer.to_string(), us.to_string());
     match (ours, theirs) {
-        (true, false) => Some(format!(
-            "{peer} has no triad key but {us} has one: give all three members the same key"
-        )),
-        (false, true) => Some(format!(
-            "{peer} uses a triad key but {us} has none: give all three members the same key"
-        )),
-        _ => None,
+        (true, false) => Err(KeyMismatch::PeerHasNone { peer, us }),
+        (false, true) => Err(KeyMismatch::OnlyPeerHasOne { peer, us }),
+        _ => Ok(()),
     }
 }
 
@@ -191,13 +224,21 @@ mod tests {
 
     #[test]
     fn mismatched_key_use_is_named() {
-        assert_eq!(key_mismatch(true, true, "m", "n"), None);
-        assert_eq!(key_mismatch(false, false, "m", "n"), None);
-        assert!(key_mismatch(true, false, "member 2", "member 1")
-            .unwrap()
+        assert_eq!(key_use(true, true, "m", "n"), Ok(()));
+        assert_eq!(key_use(false, false, "m", "n"), Ok(()));
+        assert!(key_use(true, false, "member 2", "member 1")
+            .unwrap_err()
+            .to_string()
             .starts_with("member 2 has no triad key but member 1 has one"));
-        assert!(key_mismatch(false, true, "member 2", "member 1")
-            .unwrap()
+        assert!(key_use(false, true, "member 2", "member 1")
+            .unwrap_err()
+            .to_string()
             .starts_with("member 2 uses a triad key but member 1 has none"));
+    }
+
+    #[test]
+    fn system_nonces_differ() {
+        let mut s = SystemNonces;
+        assert_ne!(s.fresh().unwrap(), s.fresh().unwrap());
     }
 }

@@ -5,6 +5,7 @@
 //! lmdown send them. Every decision is logged with the actor and source.
 
 use base64ct::{Base64, Encoding};
+use lmutil::common::LmFailure;
 use lmutil::net::{self, admin_request, Timeouts};
 use lmutil::secrets::Secrets;
 use serde::Deserialize;
@@ -202,9 +203,37 @@ pub struct ActionBody {
     pub path: String,
 }
 
+/// Why an admin action over HTTP did not happen. Its text is what the
+/// caller is told and what the log says.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// lmgrd or the vendor daemon could not be reached, or the link failed.
+    #[error("{0}")]
+    Link(LmFailure),
+    /// lmremove failed at the vendor daemons serving the feature.
+    #[error("{0}")]
+    Remove(String),
+    #[error("no vendor daemon serves {0}")]
+    NotServed(String),
+    /// The daemon refused: FLEXlm's error and the daemon's words.
+    #[error("{}", lmutil::admin::refusal(.0))]
+    Refused(wire::AdminReply),
+    #[error("no such action `{0}`")]
+    NoSuchAction(String),
+    /// The action's task ended without an answer.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<LmFailure> for ActionError {
+    fn from(e: LmFailure) -> ActionError {
+        ActionError::Link(e)
+    }
+}
+
 /// The actions: `remove`, `reread`, `switch` (a vendor daemon's debug
 /// log), `shutdown`.
-pub fn act(lmgrd: SocketAddr, action: &str, body: &ActionBody) -> Result<String, String> {
+pub fn act(lmgrd: SocketAddr, action: &str, body: &ActionBody) -> Result<String, ActionError> {
     let t = Timeouts {
         connect: Duration::from_secs(3),
         io: Duration::from_secs(10),
@@ -213,7 +242,7 @@ pub fn act(lmgrd: SocketAddr, action: &str, body: &ActionBody) -> Result<String,
         host: lmgrd.ip().to_string(),
         port: Some(lmgrd.port()),
     };
-    let mut lm = net::lmgrd(&spec, t).map_err(|e| e.to_string())?;
+    let mut lm = net::lmgrd(&spec, t)?;
     match action {
         "remove" => {
             let mut req = admin_request(if body.handle != 0 {
@@ -226,9 +255,10 @@ pub fn act(lmgrd: SocketAddr, action: &str, body: &ActionBody) -> Result<String,
             req.host = body.host.clone();
             req.display = body.display.clone();
             req.handle = body.handle;
-            match lmutil::lmremove::remove_at(&lm, &body.feature, &req, t)? {
-                true => Ok(format!("removed from {}", body.feature)),
-                false => Err(format!("no vendor daemon serves {}", body.feature)),
+            match lmutil::lmremove::remove_at(&lm, &body.feature, &req, t) {
+                Ok(true) => Ok(format!("removed from {}", body.feature)),
+                Ok(false) => Err(ActionError::NotServed(body.feature.clone())),
+                Err(why) => Err(ActionError::Remove(why)),
             }
         }
         "reread" | "shutdown" => {
@@ -238,31 +268,25 @@ pub fn act(lmgrd: SocketAddr, action: &str, body: &ActionBody) -> Result<String,
                 admin_op::SHUTDOWN
             });
             req.vendor = body.vendor.clone();
-            reply(lm.conn.admin(req), action)
+            reply(lm.conn.admin(req)?, action)
         }
         "switch" => {
             let mut req = admin_request(admin_op::SWITCH_LOG);
             req.vendor = body.vendor.clone();
             req.path = body.path.clone();
-            let conn = lm.vendor(&body.vendor, t).map_err(|e| e.to_string());
-            reply(
-                conn.and_then(|mut c| c.admin(req).map_err(|e| e.to_string())),
-                action,
-            )
+            let mut conn = lm.vendor(&body.vendor, t)?;
+            reply(conn.admin(req)?, action)
         }
-        other => Err(format!("no such action `{other}`")),
+        other => Err(ActionError::NoSuchAction(other.to_string())),
     }
 }
 
-fn reply<E: ToString>(r: Result<wire::AdminReply, E>, action: &str) -> Result<String, String> {
-    match r {
-        Ok(r) if r.code == 0 => Ok(if r.text.is_empty() {
-            format!("{action}: done")
-        } else {
-            r.text
-        }),
-        Ok(r) => Err(lmutil::admin::refusal(&r)),
-        Err(e) => Err(e.to_string()),
+/// What an admin reply comes to: its text, or the refusal.
+fn reply(r: wire::AdminReply, action: &str) -> Result<String, ActionError> {
+    match r.code {
+        0 if r.text.is_empty() => Ok(format!("{action}: done")),
+        0 => Ok(r.text),
+        _ => Err(ActionError::Refused(r)),
     }
 }
 
@@ -307,6 +331,29 @@ mod tests {
         assert_eq!(credential(Some("Basic !!!")), None);
         assert_eq!(credential(Some("Digest x")), None);
         assert_eq!(credential(None), None);
+    }
+
+    #[test]
+    fn admin_replies_are_the_result_or_a_named_refusal() {
+        let ok = |text: &str| wire::AdminReply {
+            code: 0,
+            text: text.into(),
+        };
+        assert_eq!(reply(ok(""), "reread").unwrap(), "reread: done");
+        assert_eq!(
+            reply(ok("lmreread successful"), "reread").unwrap(),
+            "lmreread successful"
+        );
+        let refused = wire::AdminReply {
+            code: wire::lmerr::LM_NOTLICADMIN,
+            text: "lmdown is disabled".into(),
+        };
+        let e = reply(refused.clone(), "shutdown").unwrap_err();
+        assert_eq!(e.to_string(), lmutil::admin::refusal(&refused));
+        assert_eq!(
+            ActionError::NoSuchAction("fly".into()).to_string(),
+            "no such action `fly`"
+        );
     }
 
     #[test]

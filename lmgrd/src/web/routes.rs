@@ -303,7 +303,7 @@ async fn admin_request(
     let what = action.to_string();
     let logged = format!("{parsed:?}");
     let result = tokio::task::spawn_blocking(move || admin::act(lmgrd, &what, &parsed)).await;
-    let result = result.unwrap_or_else(|_| Err("internal error".into()));
+    let result = result.unwrap_or(Err(admin::ActionError::Internal));
     match &result {
         Ok(text) => log::info!(
             "HTTP admin: {actor} from {}: {action} {logged}: {text}",
@@ -321,7 +321,7 @@ async fn admin_request(
         ),
         Err(e) => json_answer(
             409,
-            &json!({"ok": false, "actor": actor.to_string(), "error": e}),
+            &json!({"ok": false, "actor": actor.to_string(), "error": e.to_string()}),
         ),
     }
 }

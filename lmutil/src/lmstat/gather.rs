@@ -664,6 +664,7 @@ mod tests {
     /// as master (a 1-based SERVER line, 0 for none).
     fn answer(host: &str, up: [bool; 3], master: u32) -> StatusReply {
         StatusReply {
+            next: 0,
             server: "lmgrd".into(),
             version: "0.1.0".into(),
             host: host.into(),
@@ -839,6 +840,7 @@ mod tests {
         let section = section_from(&target(), answers, show, &mut |member, vendor| {
             asked.borrow_mut().push(member);
             Ok(StatusReply {
+                next: 0,
                 server: vendor.into(),
                 version: "0.1.0".into(),
                 host: String::new(),
