@@ -15,6 +15,7 @@ use crate::event::{lock, Events, JobEvent};
 use crate::identity::LocalIdentity;
 use crate::local::{io_text, plan_file, FilePlan, Request};
 use crate::policy::FailurePolicy;
+use crate::retry::Retry;
 use crate::route::{establish, Reached, Route};
 use crate::search::{self, LicensePath, PathEntry, ServerSpec};
 use crate::session::{JobCtx, Opened, Outcome, QueueState, Session, Settings};
@@ -40,6 +41,8 @@ pub struct JobConfig {
     /// How long a reply may take.
     pub io_timeout: Duration,
     /// The first wait between reconnect attempts; it doubles each time.
+    /// Each wait is spread at random between half of it and all of it, so
+    /// that applications cut off together do not all retry at once.
     pub retry_initial: Duration,
     /// The longest wait between reconnect attempts.
     pub retry_max: Duration,
@@ -281,9 +284,11 @@ impl Job {
             settings: Settings {
                 connect_timeout: config.connect_timeout,
                 io_timeout: config.io_timeout,
-                retry_initial: config.retry_initial,
-                retry_max: config.retry_max,
-                retry_count: config.retry_count,
+                retry: Retry {
+                    initial: config.retry_initial,
+                    max: config.retry_max,
+                    count: config.retry_count,
+                },
                 dup_group: config.dup_group,
                 policy: config.policy,
             },

@@ -26,7 +26,10 @@
 //! - [`borrow`]: the `LM_BORROW` setting and the local borrow store.
 //! - `route`: reaching a vendor daemon through lmgrd.
 //! - `session`: one server connection with its reader and keeper threads
-//!   (heartbeats, reconnect with the same job id).
+//!   (heartbeats, reconnect with the same job id), around two pure parts:
+//!   `seats` (the seats and queued checkouts, what a connection loss and a
+//!   reconnect do to them) and `retry` (when to try again, spread at
+//!   random).
 //! - [`policy`]: [`FailurePolicy`], what happens to held licenses while
 //!   their server is unreachable (restrictive, lenient, a grace period).
 //! - [`terms`]: VENDOR_STRING, NOTICE, ISSUER, SN and expiry of a
@@ -56,7 +59,9 @@ pub mod terms;
 
 mod conn;
 mod platform;
+mod retry;
 mod route;
+mod seats;
 mod session;
 mod trust;
 

@@ -13,23 +13,27 @@
 //! license the server did not give back in `Welcome.held`, a new checkout.
 //! Application threads only send requests and wait for their replies.
 //!
-//! A checkout that asked to wait in the queue is answered LM_FEATQUEUE at
-//! once; its request number then stays in `State::queue` and the reader
-//! turns the `Granted` that comes later under the same number into a seat
-//! (or gives it straight back when the application stopped waiting). The
-//! vendor daemon forgets a waiter whose connection closes, so a lost
-//! connection ends every wait with an error.
+//! What the session holds (seats, queued checkouts, whether the server is
+//! away, what a reconnect gives back) is decided by the pure
+//! [`SeatTable`] (`seats.rs`); when to retry, by [`Retry`] (`retry.rs`).
+//! This module owns the threads, the sockets and the clock, and tells the
+//! table what happened and when.
 //!
-//! A borrowed seat is held by the borrow on the server, connected or not:
-//! it is never checked out again after a reconnect, never reported lost,
-//! and alone it does not keep a connection being re-established.
+//! A checkout that asked to wait in the queue is answered LM_FEATQUEUE at
+//! once; its request number then stays in the table's queue and the
+//! reader turns the `Granted` that comes later under the same number into
+//! a seat (or gives it straight back when the application stopped
+//! waiting). The vendor daemon forgets a waiter whose connection closes,
+//! so a lost connection ends every wait with an error.
 
 use crate::conn::{send_on, unexpected, Conn};
 use crate::error::{minor, LmError, Step};
 use crate::event::{lock, Events, JobEvent};
 use crate::local::io_text;
-use crate::policy::{FailurePolicy, Verdict};
+use crate::policy::FailurePolicy;
+use crate::retry::Retry;
 use crate::route::{establish, Reached, Route};
+use crate::seats::{Ask, QueueAnswer, QueuePoll, Reattached, SeatTable};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,9 +52,7 @@ const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
 pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     pub(crate) io_timeout: Duration,
-    pub(crate) retry_initial: Duration,
-    pub(crate) retry_max: Duration,
-    pub(crate) retry_count: u32,
+    pub(crate) retry: Retry,
     pub(crate) dup_group: u8,
     /// What happens to held seats while the server is unreachable.
     pub(crate) policy: FailurePolicy,
@@ -79,91 +81,6 @@ impl crate::route::Caller for JobCtx {
     fn timeouts(&self) -> (Duration, Duration) {
         (self.settings.connect_timeout, self.settings.io_timeout)
     }
-}
-
-/// The delay before reconnect attempt `attempt` (1-based): doubling from
-/// `initial`, at most `max`.
-pub(crate) fn backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
-    let factor = 1u32 << attempt.saturating_sub(1).min(16);
-    initial.saturating_mul(factor).min(max)
-}
-
-/// Reconnect attempts made quickly after losing a triad's master: a new
-/// master is normally elected within about two seconds, and waiting a
-/// doubling backoff would keep the application away for longer than that.
-pub(crate) const TRIAD_FAST_RETRIES: u32 = 15;
-const TRIAD_FAST_DELAY: Duration = Duration::from_millis(200);
-
-/// The delay before reconnect attempt `attempt` to a route of `servers`
-/// servers: for a triad, [`TRIAD_FAST_RETRIES`] attempts every 200 ms
-/// first, then the usual backoff.
-pub(crate) fn reconnect_delay(attempt: u32, servers: usize, s: &Settings) -> Duration {
-    if servers > 1 && attempt <= TRIAD_FAST_RETRIES {
-        return TRIAD_FAST_DELAY.min(s.retry_initial);
-    }
-    let counted = if servers > 1 {
-        attempt - TRIAD_FAST_RETRIES
-    } else {
-        attempt
-    };
-    backoff(counted, s.retry_initial, s.retry_max)
-}
-
-/// After how many failed attempts the seats are reported lost: the
-/// triad's quick attempts do not count against the application's
-/// retry count.
-pub(crate) fn attempts_before_lost(servers: usize, s: &Settings) -> u32 {
-    if servers > 1 {
-        s.retry_count.saturating_add(TRIAD_FAST_RETRIES)
-    } else {
-        s.retry_count
-    }
-}
-
-/// Whether a seat is still ours.
-#[derive(Debug, Clone)]
-pub(crate) enum SeatState {
-    Held,
-    /// Reconnecting failed or the server would not give it back; a later
-    /// reconnect tries again.
-    Lost(LmError),
-    /// The server took it back; it is not asked for again.
-    Revoked(LmError),
-}
-
-impl Seat {
-    /// True if the seat is held only thanks to a grace period (a borrow
-    /// needs none).
-    fn in_grace(&self) -> bool {
-        matches!(self.state, SeatState::Held) && self.borrow_until == 0
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Seat {
-    id: u64,
-    feature: String,
-    /// The version asked for (the minimum), for checking out again.
-    version: String,
-    count: u32,
-    handle: u64,
-    state: SeatState,
-    /// Unix time the borrow ends; 0 for an ordinary checkout.
-    borrow_until: u64,
-}
-
-/// A checkout waiting in the vendor daemon's queue.
-#[derive(Debug)]
-struct Queued {
-    req: u32,
-    /// The version asked for (the minimum), for checking out again.
-    version: String,
-    borrow_until: u64,
-    /// The application no longer wants it: a late grant is checked in.
-    abandoned: bool,
-    /// `None` while waiting; the seat (id in `seats`) and grant, or why
-    /// the wait ended.
-    outcome: Option<Result<(u64, Granted), LmError>>,
 }
 
 /// What a checkout request came to.
@@ -204,12 +121,10 @@ struct State {
     replies: HashMap<u32, Message>,
     next_req: u32,
     next_seq: u32,
-    next_seat: u64,
     last_heard: Instant,
     last_sent: Instant,
     interval: Duration,
-    seats: Vec<Seat>,
-    queue: Vec<Queued>,
+    table: SeatTable,
     /// Send a heartbeat now (the idle state changed), not at the interval.
     beat_now: bool,
     error: Option<LmError>,
@@ -217,24 +132,12 @@ struct State {
     /// When the latest reconnects succeeded (at most [`RECENT_RECONNECTS`]).
     reconnected_at: Vec<Instant>,
     heartbeats_acked: u64,
-    /// Since when the server cannot be reached; `None` while connected.
-    unreachable: Option<Unreachable>,
     readers: Vec<JoinHandle<()>>,
 }
 
 /// How many reconnect times a session remembers, for
 /// [`Session::reconnects_within`].
 const RECENT_RECONNECTS: usize = 64;
-
-/// A connection loss in progress.
-#[derive(Debug, Clone, Copy)]
-struct Unreachable {
-    since: Instant,
-    /// The same moment on the calendar, to tell users when a grace period ends.
-    wall: SystemTime,
-    /// Reconnect attempts that failed since.
-    failed: u32,
-}
 
 /// A snapshot for `Job::status`.
 #[derive(Debug, Clone)]
@@ -301,18 +204,15 @@ impl Session {
                 replies: HashMap::new(),
                 next_req: 1,
                 next_seq: 1,
-                next_seat: 1,
                 last_heard: now,
                 last_sent: now,
                 interval: DEFAULT_HEARTBEAT,
-                seats: Vec::new(),
-                queue: Vec::new(),
+                table: SeatTable::default(),
                 beat_now: false,
                 error: None,
                 reconnects: 0,
                 reconnected_at: Vec::new(),
                 heartbeats_acked: 0,
-                unreachable: None,
                 readers: Vec::new(),
             }),
             changed: Condvar::new(),
@@ -349,11 +249,7 @@ impl Session {
     /// True if any seat is held or waiting to be re-acquired, or a
     /// checkout the application still wants is queued.
     pub(crate) fn holds_seats(&self) -> bool {
-        let st = lock(&self.shared.state);
-        st.seats
-            .iter()
-            .any(|s| !matches!(s.state, SeatState::Revoked(_)))
-            || st.queue.iter().any(|q| !q.abandoned)
+        lock(&self.shared.state).table.holds_or_waits()
     }
 
     /// Sends a heartbeat now rather than at the next interval.
@@ -364,21 +260,11 @@ impl Session {
 
     pub(crate) fn status(&self) -> SessionStatus {
         let st = lock(&self.shared.state);
-        let grace_until = match (self.shared.ctx.settings.policy, st.unreachable) {
-            (FailurePolicy::Grace(period), Some(u)) if st.seats.iter().any(Seat::in_grace) => {
-                Some(u.wall + period)
-            }
-            _ => None,
-        };
         SessionStatus {
-            failed_attempts: st.unreachable.map_or(0, |u| u.failed),
-            grace_until,
+            failed_attempts: st.table.failed_attempts(),
+            grace_until: st.table.grace_until(self.shared.ctx.settings.policy),
             connected: st.link.is_some(),
-            held: st
-                .seats
-                .iter()
-                .filter(|s| matches!(s.state, SeatState::Held))
-                .count(),
+            held: st.table.held(),
             reconnects: st.reconnects,
             heartbeats_acked: st.heartbeats_acked,
             error: st.error.clone(),
@@ -401,17 +287,17 @@ impl Session {
         let shared = &self.shared;
         let st = lock(&shared.state);
         let dup_group = shared.ctx.settings.dup_group;
+        let ask = Ask {
+            feature,
+            version,
+            count,
+            borrow_until,
+        };
         // A queued request is registered before it is sent: the grant may
         // follow the LM_FEATQUEUE answer before this thread wakes up.
         let register = |st: &mut State, req: u32| {
             if queue {
-                st.queue.push(Queued {
-                    req,
-                    version: version.to_string(),
-                    borrow_until,
-                    abandoned: false,
-                    outcome: None,
-                });
+                st.table.enqueue(req, &ask);
             }
         };
         let (mut st, req, reply) = request(shared, st, "checkout", register, |req| {
@@ -449,21 +335,11 @@ impl Session {
         let waits =
             matches!(&reply, Ok(Message::Denied(d)) if queue && d.code == lmerr::LM_FEATQUEUE);
         if !waits {
-            st.queue.retain(|q| q.req != req);
+            st.table.not_queued(req);
         }
         match reply.map_err(|e| e.on_entry(&entry))? {
             Message::Granted(g) => {
-                let id = st.next_seat;
-                st.next_seat += 1;
-                st.seats.push(Seat {
-                    id,
-                    feature: feature.to_string(),
-                    version: version.to_string(),
-                    count,
-                    handle: g.handle,
-                    state: SeatState::Held,
-                    borrow_until,
-                });
+                let id = st.table.checkout_granted(req, &ask, g.handle);
                 Ok(Outcome::Granted(id, g))
             }
             Message::Denied(d) if waits => Ok(Outcome::Queued(req, denied(&d))),
@@ -479,24 +355,21 @@ impl Session {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = lock(&self.shared.state);
         loop {
-            let Some(i) = st.queue.iter().position(|q| q.req == req) else {
-                return QueueState::Failed(LmError::new(
-                    lmerr::LM_BADPARAM,
-                    minor::BAD_PARAM,
-                    Step::CheckoutDenied,
-                    format!(
-                        "queued checkout at {} was already taken or cancelled",
-                        self.shared.route.entry
-                    ),
-                ));
-            };
-            if st.queue[i].outcome.is_some() {
-                let q = st.queue.remove(i);
-                return match q.outcome {
-                    Some(Ok((id, g))) => QueueState::Granted(id, g),
-                    Some(Err(e)) => QueueState::Failed(e),
-                    None => QueueState::Waiting,
-                };
+            match st.table.poll_queued(req) {
+                QueuePoll::Unknown => {
+                    return QueueState::Failed(LmError::new(
+                        lmerr::LM_BADPARAM,
+                        minor::BAD_PARAM,
+                        Step::CheckoutDenied,
+                        format!(
+                            "queued checkout at {} was already taken or cancelled",
+                            self.shared.route.entry
+                        ),
+                    ))
+                }
+                QueuePoll::Done(Ok((id, g))) => return QueueState::Granted(id, g),
+                QueuePoll::Done(Err(e)) => return QueueState::Failed(e),
+                QueuePoll::Waiting => {}
             }
             let left = match deadline {
                 Some(d) => {
@@ -528,27 +401,7 @@ impl Session {
     /// The application stops waiting for `req`: a grant that already came
     /// is checked in, one still to come will be.
     pub(crate) fn abandon_queued(&self, req: u32) {
-        let seat = {
-            let mut st = lock(&self.shared.state);
-            let Some(i) = st.queue.iter().position(|q| q.req == req) else {
-                return;
-            };
-            match &st.queue[i].outcome {
-                None => {
-                    st.queue[i].abandoned = true;
-                    None
-                }
-                Some(Ok((id, _))) => {
-                    let id = *id;
-                    st.queue.remove(i);
-                    Some(id)
-                }
-                Some(Err(_)) => {
-                    st.queue.remove(i);
-                    None
-                }
-            }
-        };
+        let seat = lock(&self.shared.state).table.abandon_queued(req);
         if let Some(id) = seat {
             let _ = self.checkin(id);
         }
@@ -560,11 +413,10 @@ impl Session {
     pub(crate) fn checkin(&self, seat: u64) -> Result<(), LmError> {
         let shared = &self.shared;
         let mut st = lock(&shared.state);
-        let Some(idx) = st.seats.iter().position(|s| s.id == seat) else {
+        let Some(s) = st.table.check_in(seat) else {
             return Ok(());
         };
-        let s = st.seats.remove(idx);
-        if !matches!(s.state, SeatState::Held) || st.link.is_none() {
+        if st.link.is_none() {
             return Ok(());
         }
         let (_st, _req, reply) = request(
@@ -608,17 +460,12 @@ impl Session {
 
     /// `Ok` while the seat is held; why not otherwise.
     pub(crate) fn seat_status(&self, seat: u64) -> Result<(), LmError> {
-        let st = lock(&self.shared.state);
-        match st.seats.iter().find(|s| s.id == seat).map(|s| &s.state) {
-            Some(SeatState::Held) | None => Ok(()),
-            Some(SeatState::Lost(e) | SeatState::Revoked(e)) => Err(e.clone()),
-        }
+        lock(&self.shared.state).table.seat_status(seat)
     }
 
     /// The seat's current handle at the server.
     pub(crate) fn seat_handle(&self, seat: u64) -> Option<u64> {
-        let st = lock(&self.shared.state);
-        st.seats.iter().find(|s| s.id == seat).map(|s| s.handle)
+        lock(&self.shared.state).table.seat_handle(seat)
     }
 
     /// Closes the connection (the server releases what it still holds)
@@ -631,7 +478,8 @@ impl Session {
             let _ = link.writer.shutdown(std::net::Shutdown::Both);
         }
         st.generation += 1;
-        end_waits(&self.shared, &mut st, "the connection was closed");
+        let why = queue_gone(&self.shared, "the connection was closed");
+        st.table.end_waits(&why);
         self.shared.changed.notify_all();
     }
 
@@ -815,12 +663,8 @@ fn read_loop(shared: &Shared, mut conn: Conn, generation: u64) {
             if let Some(req) = reply_req(&msg) {
                 if st.waiting.contains(&req) && !st.replies.contains_key(&req) {
                     st.replies.insert(req, msg);
-                } else if let Some(i) = st
-                    .queue
-                    .iter()
-                    .position(|q| q.req == req && q.outcome.is_none())
-                {
-                    queued_reply(shared, &mut st, i, msg);
+                } else if st.table.is_queued(req) {
+                    queued_reply(shared, &mut st, req, msg);
                 }
                 shared.changed.notify_all();
                 continue;
@@ -828,21 +672,19 @@ fn read_loop(shared: &Shared, mut conn: Conn, generation: u64) {
             match msg {
                 Message::HeartbeatAck(_) => st.heartbeats_acked += 1,
                 Message::Revoked(r) => {
-                    let entry = shared.route.entry.clone();
-                    if let Some(seat) = st.seats.iter_mut().find(|s| s.handle == r.handle) {
-                        let error = LmError::from_server(
+                    let entry = &shared.route.entry;
+                    let revoked = st.table.revoke(r.handle, |feature| {
+                        LmError::from_server(
                             r.code,
                             0,
                             &r.text,
                             Step::Keepalive,
-                            format!("{} revoked by the server at {entry}", seat.feature),
+                            format!("{feature} revoked by the server at {entry}"),
                         )
-                        .on_entry(&entry);
-                        seat.state = SeatState::Revoked(error.clone());
-                        events.push(JobEvent::Revoked {
-                            feature: seat.feature.clone(),
-                            error,
-                        });
+                        .on_entry(entry)
+                    });
+                    if let Some((feature, error)) = revoked {
+                        events.push(JobEvent::Revoked { feature, error });
                     }
                 }
                 Message::Error(e) => {
@@ -863,76 +705,54 @@ fn read_loop(shared: &Shared, mut conn: Conn, generation: u64) {
     }
 }
 
-/// A later answer to the queued checkout `st.queue[i]`: the grant becomes a
-/// seat (or is given back at once when nobody waits any more); a refusal
-/// other than "still queued" ends the wait.
-fn queued_reply(shared: &Shared, st: &mut State, i: usize, msg: Message) {
-    match msg {
-        Message::Granted(g) if st.queue[i].abandoned => {
-            st.queue.remove(i);
-            let req = st.next_req;
-            st.next_req = st.next_req.wrapping_add(1).max(1);
-            let checkin = Message::Checkin(Checkin {
-                req,
-                handle: g.handle,
-            });
-            if let Some(link) = st.link.as_mut() {
-                if let Err(e) = send_on(&mut link.writer, &checkin) {
-                    st.lost = Some(format!("write failed: {}", io_text(&e)));
-                }
-            }
-        }
-        Message::Granted(g) => {
-            let id = st.next_seat;
-            st.next_seat += 1;
-            let borrow_until = st.queue[i].borrow_until;
-            let version = st.queue[i].version.clone();
-            st.seats.push(Seat {
-                id,
-                feature: g.feature.clone(),
-                version,
-                count: g.count,
-                handle: g.handle,
-                state: SeatState::Held,
-                borrow_until,
-            });
-            st.queue[i].outcome = Some(Ok((id, g)));
-        }
-        Message::Denied(d) if d.code == lmerr::LM_FEATQUEUE => {}
-        Message::Denied(_) if st.queue[i].abandoned => {
-            st.queue.remove(i);
-        }
+/// A later answer to the queued checkout `req`: the table makes a seat of
+/// a grant, or ends the wait; a grant nobody waits for any more is
+/// checked in at once.
+fn queued_reply(shared: &Shared, st: &mut State, req: u32, msg: Message) {
+    let answer = match msg {
+        Message::Granted(g) => QueueAnswer::Granted(g),
+        Message::Denied(d) if d.code == lmerr::LM_FEATQUEUE => QueueAnswer::StillQueued,
         Message::Denied(d) => {
             let entry = &shared.route.entry;
-            st.queue[i].outcome = Some(Err(LmError::from_server(
-                d.code,
-                d.minor,
-                &d.text,
-                Step::CheckoutDenied,
-                format!("queued checkout at {entry}: denied by the vendor daemon"),
+            QueueAnswer::Refused(
+                LmError::from_server(
+                    d.code,
+                    d.minor,
+                    &d.text,
+                    Step::CheckoutDenied,
+                    format!("queued checkout at {entry}: denied by the vendor daemon"),
+                )
+                .on_entry(entry),
             )
-            .on_entry(entry)));
         }
-        _ => {}
+        _ => return,
+    };
+    let Some(handle) = st.table.queued_answer(req, answer) else {
+        return;
+    };
+    let req = st.next_req;
+    st.next_req = st.next_req.wrapping_add(1).max(1);
+    let checkin = Message::Checkin(Checkin { req, handle });
+    if let Some(link) = st.link.as_mut() {
+        if let Err(e) = send_on(&mut link.writer, &checkin) {
+            st.lost = Some(format!("write failed: {}", io_text(&e)));
+        }
     }
 }
 
-/// Ends every wait in the queue: the connection that held the place is
-/// gone (`why`).
-fn end_waits(shared: &Shared, st: &mut State, why: &str) {
-    st.queue.retain(|q| !(q.abandoned && q.outcome.is_none()));
-    for q in st.queue.iter_mut().filter(|q| q.outcome.is_none()) {
-        q.outcome = Some(Err(LmError::new(
-            lmerr::LM_CANTREAD,
-            minor::READ,
-            Step::Keepalive,
-            format!(
-                "queued at {}: {why}; the place in the queue is gone",
-                shared.route.entry
-            ),
-        )
-        .on_entry(&shared.route.entry)));
-    }
+/// Why every wait in the queue ended: the connection that held the place
+/// is gone (`why`).
+fn queue_gone(shared: &Shared, why: &str) -> LmError {
+    LmError::new(
+        lmerr::LM_CANTREAD,
+        minor::READ,
+        Step::Keepalive,
+        format!(
+            "queued at {}: {why}; the place in the queue is gone",
+            shared.route.entry
+        ),
+    )
+    .on_entry(&shared.route.entry)
 }
 
 /// The keeper thread: heartbeats, noticing a dead connection, reconnecting.
@@ -952,25 +772,17 @@ fn keep(shared: &Arc<Shared>) {
                 let _ = link.writer.shutdown(std::net::Shutdown::Both);
             }
             st.generation += 1;
-            end_waits(shared, &mut st, &reason);
-            shared.changed.notify_all();
-            // Borrowed seats stay the job's without a connection.
+            let why = queue_gone(shared, &reason);
             let wanted = st
-                .seats
-                .iter()
-                .any(|s| !matches!(s.state, SeatState::Revoked(_)) && s.borrow_until == 0);
+                .table
+                .connection_lost(Instant::now(), SystemTime::now(), &why);
+            shared.changed.notify_all();
             if !wanted {
-                // Nothing to keep: the job opens a new connection when it
-                // needs one.
+                // Nothing to keep (borrowed seats stay the job's without a
+                // connection): the job opens a new connection when it needs
+                // one.
                 st.closed = true;
                 return;
-            }
-            if st.unreachable.is_none() {
-                st.unreachable = Some(Unreachable {
-                    since: Instant::now(),
-                    wall: SystemTime::now(),
-                    failed: 0,
-                });
             }
             drop(st);
             shared.ctx.events.emit(&JobEvent::ConnectionLost {
@@ -1017,9 +829,12 @@ fn keep(shared: &Arc<Shared>) {
 
 /// Reconnects with backoff until connected or closed, applying the job's
 /// failure policy to the held seats on the way (`reason`: why the
-/// connection was lost).
+/// connection was lost). The waits are spread at random ([`Retry`]), so
+/// that the holders one crash disconnected do not all come back at once.
 fn reconnect(shared: &Arc<Shared>, reason: &str) {
-    let settings = &shared.ctx.settings;
+    let retry = shared.ctx.settings.retry;
+    let servers = shared.route.servers.len();
+    let mut rng = rand::thread_rng();
     let server = shared.route.entry.clone();
     let mut error = LmError::new(
         lmerr::LM_CANTCONNECT,
@@ -1029,12 +844,17 @@ fn reconnect(shared: &Arc<Shared>, reason: &str) {
     )
     .on_entry(&server);
     announce_grace(shared);
+    // A restrictive policy gives the seats up now, not after the first wait.
+    judge(shared, 0, &error);
     let mut attempt = 0u32;
+    let mut wait = retry.first_delay(servers, &mut rng);
     loop {
-        if lock(&shared.state).closed {
+        if !pause(shared, wait) {
             return;
         }
+        // The wait may have ended a grace period: report the loss on time.
         judge(shared, attempt, &error);
+        wait = Duration::ZERO;
         let result =
             establish(&shared.route, &shared.ctx, &|_| false).and_then(|reached| match reached {
                 Reached::New(conn, welcome) => Ok((reconcile(shared, conn, &welcome)?, welcome)),
@@ -1046,7 +866,7 @@ fn reconnect(shared: &Arc<Shared>, reason: &str) {
                 )),
             });
         match result {
-            Ok(((conn, kept, reacquired, lost), welcome)) => {
+            Ok(((conn, reattached), welcome)) => {
                 let mut st = lock(&shared.state);
                 if st.closed {
                     conn.shutdown();
@@ -1061,10 +881,10 @@ fn reconnect(shared: &Arc<Shared>, reason: &str) {
                     st.reconnected_at.remove(0);
                 }
                 st.reconnected_at.push(Instant::now());
-                st.unreachable = None;
-                st.error = lost.first().map(|(_, e)| e.clone());
+                st.table.reconnected();
+                st.error = reattached.lost.first().map(|(_, e)| e.clone());
                 drop(st);
-                for (feature, error) in lost {
+                for (feature, error) in reattached.lost {
                     shared
                         .ctx
                         .events
@@ -1072,8 +892,8 @@ fn reconnect(shared: &Arc<Shared>, reason: &str) {
                 }
                 shared.ctx.events.emit(&JobEvent::Reconnected {
                     server,
-                    kept,
-                    reacquired,
+                    kept: reattached.kept,
+                    reacquired: reattached.reacquired,
                 });
                 return;
             }
@@ -1083,9 +903,7 @@ fn reconnect(shared: &Arc<Shared>, reason: &str) {
                 {
                     let mut st = lock(&shared.state);
                     st.error = Some(error.clone());
-                    if let Some(u) = st.unreachable.as_mut() {
-                        u.failed = attempt;
-                    }
+                    st.table.attempt_failed(attempt);
                 }
                 shared.ctx.events.emit(&JobEvent::ReconnectFailed {
                     server: server.clone(),
@@ -1093,41 +911,41 @@ fn reconnect(shared: &Arc<Shared>, reason: &str) {
                     error: error.clone(),
                 });
                 let grace_left = judge(shared, attempt, &error);
-                let mut delay = reconnect_delay(attempt, shared.route.servers.len(), settings);
+                wait = retry.delay(attempt, servers, &mut rng);
                 if let Some(left) = grace_left {
                     // Wake when the grace period ends, to report the loss on time.
-                    delay = delay.min(left);
-                }
-                let deadline = Instant::now() + delay;
-                let mut st = lock(&shared.state);
-                while !st.closed {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    st = shared
-                        .changed
-                        .wait_timeout(st, deadline - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0;
+                    wait = wait.min(left);
                 }
             }
         }
     }
 }
 
+/// Waits `delay`, or less if the session is closed meanwhile. Returns
+/// false if and only if it was closed.
+fn pause(shared: &Shared, delay: Duration) -> bool {
+    let deadline = Instant::now() + delay;
+    let mut st = lock(&shared.state);
+    while !st.closed {
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        st = shared
+            .changed
+            .wait_timeout(st, deadline - now)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+    }
+    false
+}
+
 /// Tells the application that its licenses live on a grace period, if
 /// the policy gives one and some are held.
 fn announce_grace(shared: &Shared) {
-    let FailurePolicy::Grace(period) = shared.ctx.settings.policy else {
+    let policy = shared.ctx.settings.policy;
+    let Some(until) = lock(&shared.state).table.grace_until(policy) else {
         return;
-    };
-    let until = {
-        let st = lock(&shared.state);
-        match st.unreachable {
-            Some(u) if st.seats.iter().any(Seat::in_grace) => u.wall + period,
-            _ => return,
-        }
     };
     shared.ctx.events.emit(&JobEvent::InGrace {
         server: shared.route.entry.clone(),
@@ -1140,82 +958,42 @@ fn announce_grace(shared: &Shared) {
 /// Returns how long a grace period has left, if one runs.
 fn judge(shared: &Shared, failed: u32, error: &LmError) -> Option<Duration> {
     let settings = &shared.ctx.settings;
-    let allowed = attempts_before_lost(shared.route.servers.len(), settings);
-    let mut newly_lost = Vec::new();
-    let left = {
-        let mut st = lock(&shared.state);
-        let since = st.unreachable?.since;
-        match settings.policy.verdict(failed, allowed, since.elapsed()) {
-            Verdict::Keep => None,
-            Verdict::Grace { left } => Some(left),
-            Verdict::Lose => {
-                for seat in st.seats.iter_mut().filter(|s| s.in_grace()) {
-                    seat.state = SeatState::Lost(error.clone());
-                    newly_lost.push(seat.feature.clone());
-                }
-                None
-            }
-        }
-    };
-    for feature in newly_lost {
+    let allowed = settings
+        .retry
+        .attempts_before_lost(shared.route.servers.len());
+    let judgement =
+        lock(&shared.state)
+            .table
+            .judge(Instant::now(), settings.policy, failed, allowed, error);
+    for feature in judgement.newly_lost {
         shared.ctx.events.emit(&JobEvent::LicenseLost {
             feature,
             error: error.clone(),
         });
     }
-    left
+    judgement.grace_left
 }
 
-type Reconciled = (Conn, Vec<String>, Vec<String>, Vec<(String, LmError)>);
-
-/// After a reconnect: keeps the seats the server gave back, checks out
-/// again those it did not, and returns seats it holds that we no longer
-/// want. Runs before the new connection's reader starts.
-fn reconcile(shared: &Shared, mut conn: Conn, welcome: &Welcome) -> Result<Reconciled, LmError> {
-    let wanted: Vec<Seat> = lock(&shared.state)
-        .seats
-        .iter()
-        .filter(|s| !matches!(s.state, SeatState::Revoked(_)))
-        .cloned()
-        .collect();
-    let mut held: Vec<Option<&Granted>> = welcome.held.iter().map(Some).collect();
-    let mut take = |pred: &dyn Fn(&Granted) -> bool| {
-        held.iter_mut()
-            .find(|g| g.is_some_and(pred))
-            .and_then(Option::take)
-    };
-    let mut matched: Vec<(u64, Option<u64>)> = Vec::new();
-    for seat in &wanted {
-        let by_handle = take(&|g: &Granted| g.handle == seat.handle);
-        let found = by_handle
-            .or_else(|| take(&|g: &Granted| g.feature == seat.feature && g.count == seat.count));
-        matched.push((seat.id, found.map(|g| g.handle)));
-    }
-    let orphans: Vec<u64> = held.iter().flatten().map(|g| g.handle).collect();
-
+/// After a reconnect: carries out the table's plan against the vendor
+/// daemon's `Welcome`. Handles nobody claims are checked in first, then
+/// the seats not given back are checked out again, one by one; what the
+/// application checked in meanwhile is given back. Runs before the new
+/// connection's reader starts, so the replies are read here.
+fn reconcile(
+    shared: &Shared,
+    mut conn: Conn,
+    welcome: &Welcome,
+) -> Result<(Conn, Reattached), LmError> {
+    let plan = lock(&shared.state).table.plan_reconcile(&welcome.held);
     let entry = &shared.route.entry;
     let mut next = lock(&shared.state).next_req;
-    let mut handles: Vec<(u64, u64)> = Vec::new();
-    let mut kept = Vec::new();
-    let mut reacquired = Vec::new();
-    let mut lost: Vec<(u64, String, LmError)> = Vec::new();
-    for handle in orphans {
+    for &handle in &plan.orphans {
         let _ = exchange(&mut conn, &mut next, entry, |req| {
             Message::Checkin(Checkin { req, handle })
         });
     }
-    for (seat, (id, found)) in wanted.iter().zip(matched) {
-        if let Some(handle) = found {
-            handles.push((id, handle));
-            kept.push(seat.feature.clone());
-            continue;
-        }
-        if seat.borrow_until != 0 {
-            // The borrow holds it on the server, whichever connection.
-            handles.push((id, seat.handle));
-            kept.push(seat.feature.clone());
-            continue;
-        }
+    let mut again = Vec::with_capacity(plan.again.len());
+    for seat in plan.again {
         let reply = exchange(&mut conn, &mut next, entry, |req| {
             Message::Checkout(Checkout {
                 borrow_until: 0,
@@ -1228,57 +1006,36 @@ fn reconcile(shared: &Shared, mut conn: Conn, welcome: &Welcome) -> Result<Recon
                 queue: false,
             })
         })?;
-        match reply {
-            Message::Granted(g) => {
-                handles.push((id, g.handle));
-                reacquired.push(seat.feature.clone());
-            }
-            Message::Denied(d) => {
-                let e = LmError::from_server(
-                    d.code,
-                    d.minor,
-                    &d.text,
-                    Step::CheckoutDenied,
-                    format!(
-                        "checking {} out again after reconnecting to {entry}: denied",
-                        seat.feature
-                    ),
-                )
-                .on_entry(entry);
-                lost.push((id, seat.feature.clone(), e));
-            }
+        let result = match reply {
+            Message::Granted(g) => Ok(g.handle),
+            Message::Denied(d) => Err(LmError::from_server(
+                d.code,
+                d.minor,
+                &d.text,
+                Step::CheckoutDenied,
+                format!(
+                    "checking {} out again after reconnecting to {entry}: denied",
+                    seat.feature
+                ),
+            )
+            .on_entry(entry)),
             other => return Err(unexpected("checkout after reconnect", &other)),
-        }
+        };
+        again.push((seat, result));
     }
 
-    let mut st = lock(&shared.state);
-    st.next_req = next;
-    let mut abandoned = Vec::new();
-    for (id, handle) in handles {
-        match st.seats.iter_mut().find(|s| s.id == id) {
-            Some(s) => {
-                s.handle = handle;
-                s.state = SeatState::Held;
-            }
-            // Checked in while we were reconnecting.
-            None => abandoned.push(handle),
-        }
-    }
-    let mut lost_out = Vec::new();
-    for (id, feature, e) in lost {
-        if let Some(s) = st.seats.iter_mut().find(|s| s.id == id) {
-            s.state = SeatState::Lost(e.clone());
-            lost_out.push((feature, e));
-        }
-    }
-    drop(st);
-    for handle in abandoned {
+    let reattached = {
+        let mut st = lock(&shared.state);
+        st.next_req = next;
+        st.table.apply_reconcile(plan.kept, again)
+    };
+    for &handle in &reattached.abandoned {
         let _ = exchange(&mut conn, &mut next, entry, |req| {
             Message::Checkin(Checkin { req, handle })
         });
     }
     lock(&shared.state).next_req = next;
-    Ok((conn, kept, reacquired, lost_out))
+    Ok((conn, reattached))
 }
 
 /// The number of the request a reply answers, for replies that have one.
@@ -1317,43 +1074,5 @@ fn exchange(
         if reply_req(&m) == Some(want) {
             return Ok(m);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let ms = Duration::from_millis;
-        let seq: Vec<Duration> = (1..=6).map(|a| backoff(a, ms(100), ms(1000))).collect();
-        assert_eq!(
-            seq,
-            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
-        );
-        assert_eq!(backoff(1000, ms(100), ms(1000)), ms(1000));
-        assert_eq!(backoff(0, ms(100), ms(1000)), ms(100));
-    }
-
-    #[test]
-    fn a_triad_is_retried_quickly_first_and_its_quick_tries_do_not_lose_seats() {
-        let ms = Duration::from_millis;
-        let s = Settings {
-            connect_timeout: ms(5000),
-            io_timeout: ms(5000),
-            retry_initial: ms(1000),
-            retry_max: ms(60_000),
-            retry_count: 5,
-            dup_group: 0,
-            policy: FailurePolicy::AfterRetries,
-        };
-        let triad: Vec<Duration> = (1..=17).map(|a| reconnect_delay(a, 3, &s)).collect();
-        assert!(triad[..15].iter().all(|d| *d == ms(200)), "{triad:?}");
-        assert_eq!(&triad[15..], &[ms(1000), ms(2000)]);
-        let single: Vec<Duration> = (1..=3).map(|a| reconnect_delay(a, 1, &s)).collect();
-        assert_eq!(single, [ms(1000), ms(2000), ms(4000)]);
-        assert_eq!(attempts_before_lost(1, &s), 5);
-        assert_eq!(attempts_before_lost(3, &s), 20);
     }
 }

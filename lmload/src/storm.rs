@@ -458,6 +458,15 @@ impl Storm {
                 self.report.first_down_us = now_us;
             }
         }
+        if was == Phase::Held {
+            // The first try after the loss waits up to half a quick retry,
+            // as the client library does, so that every application a crash
+            // disconnected does not come back in the same millisecond.
+            let wait = self.draw() % (self.cfg.retry_fast_ms * 500 + 1);
+            self.timers
+                .push(Reverse((Instant::now() + Duration::from_micros(wait), i)));
+            return;
+        }
         h.tried += 1;
         if h.tried < members {
             self.timers.push(Reverse((Instant::now(), i)));
