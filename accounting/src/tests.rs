@@ -25,7 +25,7 @@ fn core_on(text: &str, day: Date) -> Core {
     let mut config = Config::new("demo");
     for (_, f) in file.features() {
         if let Some(g) = f.suite_dup_group {
-            config.suite_dup_groups.insert(f.name.clone(), g);
+            config.suite_dup_groups.insert(f.name.to_string(), g);
         }
     }
     Core::new(pools, day, config)

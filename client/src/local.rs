@@ -243,7 +243,7 @@ pub fn plan(
         match outcome {
             Ok(()) => {
                 return FilePlan::Local(LocalGrant {
-                    feature: f.name.clone(),
+                    feature: f.name.to_string(),
                     version: f.version.as_written().to_string(),
                     expiry: f.expiry.to_string(),
                     line: entry.line,

@@ -29,11 +29,12 @@ pub struct LineTerms {
 impl LineTerms {
     /// The terms of a line parsed from a license file.
     pub(crate) fn of_feature(f: &Feature) -> LineTerms {
+        let text = |t: &Option<grammar::small_str::SmallStr>| t.as_deref().map(str::to_string);
         LineTerms {
-            vendor_string: f.vendor_string.clone(),
-            notice: f.notice.clone(),
-            issuer: f.issuer.clone(),
-            serial: f.serial.clone(),
+            vendor_string: text(&f.vendor_string),
+            notice: text(&f.notice),
+            issuer: text(&f.issuer),
+            serial: text(&f.serial),
         }
     }
 

@@ -373,7 +373,7 @@ fn line_report(
     match &entry.kind {
         EntryKind::Feature(f) => LineReport {
             kind: f.kind.keyword().to_string(),
-            feature: Some(f.name.clone()),
+            feature: Some(f.name.to_string()),
             version: Some(f.version.to_string()),
             expiry: Some(f.expiry),
             count: Some(f.count),

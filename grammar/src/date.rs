@@ -2,6 +2,10 @@
 //!
 //! The grammar has no clock: callers pass "today" as a [`Date`], so every
 //! rule about expiry and START can be tested with any date they like.
+//!
+//! [`Date`] is the workspace's one calendar date: license fields, the
+//! tools' date options ([`Date::parse_day`]) and the report log's days
+//! (written ISO 8601 through [`Date::iso`]) all use it.
 
 use serde::Serialize;
 use std::fmt;
@@ -10,13 +14,22 @@ const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
 
-/// A calendar date. Ordering is chronological.
+/// A calendar date (proleptic Gregorian). Ordering is chronological.
+///
+/// `Display` and `Serialize` write it as license files do (`5-jan-2026`);
+/// [`Date::iso`] writes it ISO 8601 (`2026-01-05`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
     pub year: i32,
+    /// 1 to 12.
     pub month: u8,
+    /// 1 to the length of the month.
     pub day: u8,
 }
+
+/// A [`Date`] written ISO 8601: `2026-01-05`. See [`Date::iso`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsoDate(pub Date);
 
 /// When a line stops being valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +88,44 @@ impl Date {
         Date { year, month, day }
     }
 
+    /// The day of the week: 0 is Sunday.
+    pub fn weekday(&self) -> u8 {
+        // 1970-01-01 was a Thursday.
+        (self.days_since_epoch() + 4).rem_euclid(7) as u8
+    }
+
+    /// This date written ISO 8601 (`2026-01-05`), as the report log and
+    /// its JSON show days.
+    pub fn iso(self) -> IsoDate {
+        IsoDate(self)
+    }
+
+    /// Reads a date as the tools take one on their command line: FLEXlm's
+    /// `dd-mon-yyyy` (`5-jan-2026`, `05-Jan-2026`) with all four digits of
+    /// the year, or ISO `yyyy-mm-dd`. `None` unless the day exists. Unlike
+    /// [`Date::parse`], there is no `permanent`, year 0 or two-digit year:
+    /// these name a day, not an expiry.
+    pub fn parse_day(text: &str) -> Option<Date> {
+        let mut parts = text.trim().split('-');
+        let (Some(a), Some(b), Some(c), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let number = |x: &str| (!x.is_empty() && x.len() <= 4).then(|| digits(x)).flatten();
+        if a.len() == 4 {
+            let year = i32::try_from(number(a)?).ok()?;
+            let month = u8::try_from(number(b)?).ok()?;
+            return Date::new(year, month, u8::try_from(number(c)?).ok()?);
+        }
+        let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(b))? as u8 + 1;
+        if c.len() != 4 {
+            return None;
+        }
+        let year = i32::try_from(number(c)?).ok()?;
+        Date::new(year, month, u8::try_from(number(a)?).ok()?)
+    }
+
     /// Days since 1970-01-01.
     pub fn days_since_epoch(&self) -> i64 {
         let y = i64::from(self.year) - i64::from(self.month <= 2);
@@ -96,23 +147,21 @@ impl Date {
             });
         }
         let shape = || DateError::Shape(text.to_string());
-        let mut parts = text.split('-');
-        let (Some(d), Some(m), Some(y), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some((d, rest)) = split_dash(text) else {
             return Err(shape());
         };
-        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits(d) || d.len() > 2 || !all_digits(y) || y.len() > 4 {
+        let Some((m, y)) = split_dash(rest).filter(|(_, y)| !y.contains('-')) else {
+            return Err(shape());
+        };
+        if !(1..=2).contains(&d.len()) || !(1..=4).contains(&y.len()) {
             return Err(shape());
         }
-        let month = MONTHS
-            .iter()
-            .position(|name| name.eq_ignore_ascii_case(m))
-            .ok_or_else(|| DateError::Month(m.to_string()))? as u8
-            + 1;
-        let day: u32 = d.parse().map_err(|_| shape())?;
-        let year: i32 = y.parse().map_err(|_| shape())?;
+        // At most four digits each: the numbers cannot overflow.
+        let (Some(day), Some(year)) = (digits(d), digits(y)) else {
+            return Err(shape());
+        };
+        let month = month_number(m).ok_or_else(|| DateError::Month(m.to_string()))?;
+        let year = year as i32;
         if year == 0 {
             // Still a date: 31-feb-0 is a typing mistake, not "permanent".
             if Date::new(2000, month, day.min(255) as u8).is_none() {
@@ -144,6 +193,33 @@ impl Date {
     }
 }
 
+/// `text` cut at its first `-` (as `split_once`, on bytes: date fields
+/// are short and read for every line).
+fn split_dash(text: &str) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == b'-')?;
+    Some((text.get(..at)?, text.get(at + 1..)?))
+}
+
+/// The value of a short run of ASCII digits; `None` if it has anything else.
+fn digits(text: &str) -> Option<u32> {
+    text.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.wrapping_mul(10).wrapping_add(u32::from(b - b'0')))
+    })
+}
+
+/// 1 to 12 for `jan` to `dec`, in any case.
+fn month_number(name: &str) -> Option<u8> {
+    let [a, b, c] = <[u8; 3]>::try_from(name.as_bytes()).ok()?;
+    let lower = [
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ];
+    let i = MONTHS.iter().position(|m| m.as_bytes() == lower)?;
+    Some(i as u8 + 1)
+}
+
 fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -162,6 +238,19 @@ impl fmt::Display for Date {
 }
 
 impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for IsoDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Date { year, month, day } = self.0;
+        write!(f, "{year:04}-{month:02}-{day:02}")
+    }
+}
+
+impl Serialize for IsoDate {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
@@ -261,6 +350,52 @@ mod tests {
         assert!(!e.is_expired(Date::new(2026, 12, 31).unwrap()));
         assert!(e.is_expired(Date::new(2027, 1, 1).unwrap()));
         assert!(!Expiry::Permanent.is_expired(Date::new(9999, 1, 1).unwrap()));
+    }
+
+    #[test]
+    fn days_as_the_tools_take_them() {
+        let d = Date::new(2026, 1, 5).unwrap();
+        assert_eq!(Date::parse_day("5-jan-2026"), Some(d));
+        assert_eq!(Date::parse_day("05-Jan-2026"), Some(d));
+        assert_eq!(Date::parse_day(" 2026-01-05 "), Some(d));
+        assert_eq!(Date::parse_day("29-feb-2024"), Date::new(2024, 2, 29));
+        for bad in [
+            "29-feb-2025",
+            "31-apr-2026",
+            "5-foo-2026",
+            "5-jan-26",
+            "jan-5-2026",
+            "",
+            "5-jan",
+            "0-jan-2026",
+            "+5-jan-2026",
+            "2026-13-01",
+            "permanent",
+            "1-jan-0",
+            "2026-01-05-1",
+        ] {
+            assert_eq!(Date::parse_day(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn two_ways_of_writing_a_date() {
+        let d = Date::new(2026, 1, 5).unwrap();
+        assert_eq!(d.to_string(), "5-jan-2026");
+        assert_eq!(d.iso().to_string(), "2026-01-05");
+        assert_eq!(
+            Date::new(987, 12, 31).unwrap().iso().to_string(),
+            "0987-12-31"
+        );
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"5-jan-2026\"");
+        assert_eq!(serde_json::to_string(&d.iso()).unwrap(), "\"2026-01-05\"");
+    }
+
+    #[test]
+    fn weekdays() {
+        assert_eq!(Date::new(1970, 1, 1).unwrap().weekday(), 4, "a Thursday");
+        assert_eq!(Date::new(2026, 1, 5).unwrap().weekday(), 1, "a Monday");
+        assert_eq!(Date::new(1969, 12, 28).unwrap().weekday(), 0, "a Sunday");
     }
 
     #[test]

@@ -103,18 +103,24 @@ impl HostId {
             return Ok(HostId::Demo);
         }
         if let Some((kind, value)) = text.split_once('=') {
-            let upper = kind.to_ascii_uppercase();
-            return Ok(match upper.as_str() {
-                "INTERNET" => HostId::Internet(parse_internet(value)?),
-                "HOSTNAME" => HostId::Hostname(value.to_string()),
-                "USER" => HostId::User(value.to_string()),
-                "DISPLAY" => HostId::Display(value.to_string()),
-                "ID" => HostId::Id(value.to_string()),
-                _ if upper.is_empty() => return Err(HostIdError::Shape(text.to_string())),
-                _ => HostId::Other {
-                    kind: upper,
+            let is = |name: &str| kind.eq_ignore_ascii_case(name);
+            return Ok(if is("INTERNET") {
+                HostId::Internet(parse_internet(value)?)
+            } else if is("HOSTNAME") {
+                HostId::Hostname(value.to_string())
+            } else if is("USER") {
+                HostId::User(value.to_string())
+            } else if is("DISPLAY") {
+                HostId::Display(value.to_string())
+            } else if is("ID") {
+                HostId::Id(value.to_string())
+            } else if kind.is_empty() {
+                return Err(HostIdError::Shape(text.to_string()));
+            } else {
+                HostId::Other {
+                    kind: kind.to_ascii_uppercase(),
                     value: value.to_string(),
-                },
+                }
             });
         }
         if let Some(decimal) = text.strip_prefix('#') {
@@ -131,11 +137,20 @@ impl HostId {
 
     /// Parses a whitespace-separated list, as in `HOSTID="id1 id2"`.
     pub fn parse_list(text: &str) -> Result<Vec<HostId>, HostIdError> {
-        let ids: Result<Vec<_>, _> = text.split_whitespace().map(HostId::parse).collect();
-        match ids {
-            Ok(v) if v.is_empty() => Err(HostIdError::Empty),
-            other => other,
+        // Most lists are one id, in ASCII without white space.
+        if text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Ok(vec![HostId::parse(text)?]);
         }
+        // Count first, so the list is allocated once.
+        let words = || text.split(char::is_whitespace).filter(|w| !w.is_empty());
+        let mut ids = Vec::with_capacity(words().count());
+        for word in words() {
+            ids.push(HostId::parse(word)?);
+        }
+        if ids.is_empty() {
+            return Err(HostIdError::Empty);
+        }
+        Ok(ids)
     }
 
     /// True when this id locks nothing down (ANY, DEMO, ID=).
@@ -184,11 +199,11 @@ fn parse_hex(text: &str) -> Result<HostId, HostIdError> {
         .or_else(|| text.strip_prefix("0X"))
         .unwrap_or(text);
     // Ethernet addresses are sometimes pasted with separators: 08:00:20:00:05:ac.
-    let cleaned: String =
+    let cleaned: std::borrow::Cow<str> =
         if body.len() == 17 && body.chars().filter(|c| *c == ':' || *c == '-').count() == 5 {
             body.chars().filter(|c| *c != ':' && *c != '-').collect()
         } else {
-            body.to_string()
+            body.into()
         };
     if cleaned.is_empty() || !cleaned.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(HostIdError::Shape(text.to_string()));

@@ -67,10 +67,10 @@ pub fn lookup(c: char) -> Option<&'static Lookalike> {
 
 /// Every look-alike in `text`, with its byte offset.
 pub fn find(text: &str) -> impl Iterator<Item = (usize, &'static Lookalike)> + '_ {
-    // Every look-alike is outside ASCII: a pure-ASCII line costs one pass.
-    let any = !text.is_ascii();
-    text.char_indices()
-        .filter(move |_| any)
+    // Every look-alike is outside ASCII: a pure-ASCII line costs one pass
+    // of `is_ascii` and is not decoded character by character.
+    let scan = if text.is_ascii() { "" } else { text };
+    scan.char_indices()
         .filter_map(|(i, c)| lookup(c).map(|l| (i, l)))
 }
 

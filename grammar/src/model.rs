@@ -125,19 +125,23 @@ pub enum DupGroup {
 
 impl DupGroup {
     pub fn parse(text: &str) -> Option<DupGroup> {
-        let upper = text.to_ascii_uppercase();
-        match upper.as_str() {
-            "NONE" => Some(DupGroup::None),
-            "SITE" => Some(DupGroup::Site),
-            "" => None,
-            letters if letters.bytes().all(|b| b"UHDV".contains(&b)) => Some(DupGroup::Mask {
-                user: letters.contains('U'),
-                host: letters.contains('H'),
-                display: letters.contains('D'),
-                vendor: letters.contains('V'),
-            }),
-            _ => None,
+        if text.eq_ignore_ascii_case("NONE") {
+            return Some(DupGroup::None);
         }
+        if text.eq_ignore_ascii_case("SITE") {
+            return Some(DupGroup::Site);
+        }
+        let letters = text.as_bytes();
+        if letters.is_empty() || !letters.iter().all(|b| b"UHDVuhdv".contains(b)) {
+            return None;
+        }
+        let has = |c: u8| letters.iter().any(|b| b.eq_ignore_ascii_case(&c));
+        Some(DupGroup::Mask {
+            user: has(b'U'),
+            host: has(b'H'),
+            display: has(b'D'),
+            vendor: has(b'V'),
+        })
     }
 }
 
@@ -160,21 +164,25 @@ impl Attribute {
 }
 
 /// A FEATURE, INCREMENT or UPGRADE line.
+///
+/// Nearly every line of a large file is one of these, so its text fields
+/// are [`SmallStr`]s: names, serial numbers and most vendor strings fit in
+/// place, and a line of the model needs a few allocations fewer.
 #[derive(Debug, Clone)]
 pub struct Feature {
     pub kind: FeatureKind,
-    pub name: String,
-    pub vendor: String,
+    pub name: SmallStr,
+    pub vendor: SmallStr,
     pub version: Version,
     pub expiry: Expiry,
     /// 0 means uncounted.
     pub count: u32,
     /// A FLEXlm license key (pre-v7.1 lines, or kept beside SIGN=).
-    pub legacy_key: Option<String>,
+    pub legacy_key: Option<SmallStr>,
     /// The line was written in the pre-v3 positional form.
     pub old_format: bool,
     pub hostids: Option<Vec<HostId>>,
-    pub vendor_string: Option<String>,
+    pub vendor_string: Option<SmallStr>,
     pub start: Option<Date>,
     pub issued: Option<Date>,
     pub overdraft: u32,
@@ -190,9 +198,9 @@ pub struct Feature {
     pub host_based: Option<Option<u32>>,
     pub platforms: Vec<String>,
     pub supersede: Option<Vec<String>>,
-    pub serial: Option<String>,
-    pub notice: Option<String>,
-    pub issuer: Option<String>,
+    pub serial: Option<SmallStr>,
+    pub notice: Option<SmallStr>,
+    pub issuer: Option<SmallStr>,
     pub ts_ok: bool,
     pub sort: Option<u32>,
     pub ck: Option<u32>,

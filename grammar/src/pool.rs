@@ -210,6 +210,9 @@ struct Features<'a> {
     ids: FastMap<(&'a str, &'a str), usize>,
     keys: Vec<(&'a str, &'a str)>,
     pools: Vec<Vec<usize>>,
+    /// The empty proof every new pool starts with, shared: an `Arc` of
+    /// its own would be an allocation per pool.
+    no_proof: std::sync::Arc<[crate::sign_field::SignedLine]>,
 }
 
 impl<'a> Features<'a> {
@@ -329,7 +332,9 @@ pub fn build_pools(
             let outcome = set
                 .outcomes
                 .entry(c.entry)
-                .or_insert(LineOutcome::Pooled { pools: Vec::new() });
+                .or_insert_with(|| LineOutcome::Pooled {
+                    pools: Vec::with_capacity(1),
+                });
             // A PACKAGE line expands into several candidates: the line
             // serves if any of them is pooled, even if another is shadowed.
             if matches!(outcome, LineOutcome::Shadowed { .. }) {
@@ -362,7 +367,7 @@ fn superseded_by(
         let names_f = if listed.is_empty() {
             s.name == f.name
         } else {
-            listed.contains(&f.name)
+            listed.iter().any(|n| *n == f.name)
         };
         let newer = match (s.issued, f.issued_or_start()) {
             (Some(cut), Some(mine)) => mine < cut,
@@ -509,7 +514,7 @@ fn find_or_new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> 
 fn new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> usize {
     let f = c.feature;
     set.pools.push(Pool {
-        vendor: f.vendor.clone(),
+        vendor: f.vendor.as_str().to_owned(),
         feature: c.name.to_string(),
         version: c.version.clone(),
         counted: c.count > 0,
@@ -521,11 +526,12 @@ fn new_pool(set: &mut PoolSet, groups: &mut Features, c: &Candidate) -> usize {
         user_based: f.user_based,
         host_based: f.host_based,
         platforms: f.platforms.clone(),
-        vendor_string: f.vendor_string.clone(),
+        vendor_string: f.vendor_string.as_deref().map(str::to_string),
         suite: c.suite.as_deref().map(str::to_string),
         package: c.package.as_deref().map(str::to_string),
-        contributions: Vec::new(),
-        proof: std::sync::Arc::new([]),
+        // Most pools have the one line that opened them.
+        contributions: Vec::with_capacity(1),
+        proof: groups.no_proof.clone(),
     });
     let idx = set.pools.len() - 1;
     groups.pools[c.group].push(idx);

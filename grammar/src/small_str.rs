@@ -43,11 +43,22 @@ impl SmallStr {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Inline { len, bytes } => {
-                // Only ever filled from a whole `&str`, so the bytes are UTF-8.
-                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
+                let text = bytes.get(..usize::from(*len)).unwrap_or_default();
+                // SAFETY: `Inline` is only built by `new`, which copies all
+                // the bytes of a `&str` and sets `len` to their number; the
+                // bytes are never changed afterwards. They are UTF-8. (This
+                // is read for every comparison of names and versions, so
+                // checking them again each time was a noticeable cost.)
+                unsafe { std::str::from_utf8_unchecked(text) }
             }
             Repr::Heap(text) => text,
         }
+    }
+}
+
+impl Default for SmallStr {
+    fn default() -> SmallStr {
+        SmallStr::new("")
     }
 }
 
@@ -73,6 +84,26 @@ impl Borrow<str> for SmallStr {
 impl From<&str> for SmallStr {
     fn from(text: &str) -> SmallStr {
         SmallStr::new(text)
+    }
+}
+
+impl From<String> for SmallStr {
+    /// Keeps the string's allocation when the text does not fit in place.
+    fn from(text: String) -> SmallStr {
+        if text.len() <= INLINE {
+            SmallStr::new(&text)
+        } else {
+            SmallStr(Repr::Heap(text.into_boxed_str()))
+        }
+    }
+}
+
+impl From<SmallStr> for String {
+    fn from(text: SmallStr) -> String {
+        match text.0 {
+            Repr::Heap(boxed) => boxed.into_string(),
+            Repr::Inline { .. } => text.as_str().to_string(),
+        }
     }
 }
 
@@ -102,6 +133,24 @@ impl PartialEq<String> for SmallStr {
     }
 }
 
+impl PartialEq<SmallStr> for str {
+    fn eq(&self, other: &SmallStr) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<SmallStr> for &str {
+    fn eq(&self, other: &SmallStr) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<SmallStr> for String {
+    fn eq(&self, other: &SmallStr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
 impl PartialOrd for SmallStr {
     fn partial_cmp(&self, other: &SmallStr) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -117,6 +166,12 @@ impl Ord for SmallStr {
 impl Hash for SmallStr {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
+    }
+}
+
+impl serde::Serialize for SmallStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

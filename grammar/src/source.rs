@@ -20,13 +20,32 @@ pub struct LogicalLine {
     /// Byte range in the original source, from the start of the first
     /// physical line to the end of the last one (newline excluded).
     pub source_range: Range<usize>,
-    segments: Vec<Segment>,
+    segments: Segments,
     /// Whether `text` is all ASCII, so that columns are byte counts.
     ascii: bool,
 }
 
+/// The pieces of a logical line. Nearly every line has one to three, kept
+/// in place: a `Vec` for each line was an allocation per line.
+#[derive(Debug, Clone)]
+enum Segments {
+    Few { len: u8, list: [Segment; FEW] },
+    Many(Vec<Segment>),
+}
+
+const FEW: usize = 3;
+
+impl Segments {
+    fn as_slice(&self) -> &[Segment] {
+        match self {
+            Segments::Few { len, list } => &list[..usize::from(*len)],
+            Segments::Many(list) => list,
+        }
+    }
+}
+
 /// Where a stretch of the joined text came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Segment {
     /// Offset in `LogicalLine::text` where this piece starts.
     text_start: usize,
@@ -37,26 +56,30 @@ struct Segment {
 impl LogicalLine {
     /// 1-based number of the first physical line.
     pub fn first_line(&self) -> u32 {
-        self.segments[0].line
+        self.segments.as_slice().first().map_or(0, |s| s.line)
     }
 
     /// 1-based number of the last physical line.
     pub fn last_line(&self) -> u32 {
-        self.segments[self.segments.len() - 1].line
+        self.segments.as_slice().last().map_or(0, |s| s.line)
+    }
+
+    /// Whether the text is all ASCII (no look-alike punctuation, and
+    /// columns are byte counts).
+    pub fn is_ascii(&self) -> bool {
+        self.ascii
     }
 
     /// Maps a byte offset in `text` to a 1-based (line, column) pair in the
     /// original file. Columns count characters, as editors do.
     pub fn position(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
-        let idx = match self
-            .segments
-            .binary_search_by(|s| s.text_start.cmp(&offset))
-        {
+        let segments = self.segments.as_slice();
+        let idx = match segments.binary_search_by(|s| s.text_start.cmp(&offset)) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
-        let seg = self.segments[idx];
+        let seg = segments.get(idx).copied().unwrap_or_default();
         if self.ascii && offset >= seg.text_start {
             return (seg.line, (offset - seg.text_start) as u32 + 1);
         }
@@ -167,17 +190,30 @@ fn join(pieces: &mut Vec<(&str, u32)>, source_range: Range<usize>, continued: bo
     let spaces = pieces.len() - usize::from(!continued);
     let len = pieces.iter().map(|(p, _)| p.len()).sum::<usize>() + spaces;
     let mut text = String::with_capacity(len);
-    let mut segments = Vec::with_capacity(pieces.len());
+    let mut list = [Segment::default(); FEW];
+    let mut many = Vec::new();
     for (i, (content, line)) in pieces.iter().enumerate() {
-        segments.push(Segment {
+        let segment = Segment {
             text_start: text.len(),
             line: *line,
-        });
+        };
+        match list.get_mut(i) {
+            Some(slot) if pieces.len() <= FEW => *slot = segment,
+            _ => many.push(segment),
+        }
         text.push_str(content);
         if continued || i + 1 < pieces.len() {
             text.push(' ');
         }
     }
+    let segments = if pieces.len() <= FEW {
+        Segments::Few {
+            len: pieces.len() as u8,
+            list,
+        }
+    } else {
+        Segments::Many(many)
+    };
     pieces.clear();
     LogicalLine {
         ascii: text.is_ascii(),

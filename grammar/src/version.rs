@@ -44,12 +44,18 @@ impl Version {
         })
     }
 
-    fn int(&self) -> &str {
-        &self.text[self.int_start as usize..self.int_end as usize]
+    // Digits are ASCII: compare bytes, without the character-boundary
+    // checks of slicing a `str` (versions are compared in every sort).
+    fn int(&self) -> &[u8] {
+        let b = self.text.as_bytes();
+        b.get(self.int_start as usize..self.int_end as usize)
+            .unwrap_or_default()
     }
 
-    fn frac(&self) -> &str {
-        &self.text[self.frac_start as usize..self.frac_end as usize]
+    fn frac(&self) -> &[u8] {
+        let b = self.text.as_bytes();
+        b.get(self.frac_start as usize..self.frac_end as usize)
+            .unwrap_or_default()
     }
 
     /// The version exactly as the license file wrote it.
@@ -59,17 +65,11 @@ impl Version {
 
     /// The shortest form with the same value: `1.000` becomes `1.0`.
     pub fn normalized(&self) -> String {
-        let int = if self.int().is_empty() {
-            "0"
-        } else {
-            self.int()
+        let part = |digits: &[u8]| match std::str::from_utf8(digits) {
+            Ok("") | Err(_) => "0".to_string(),
+            Ok(d) => d.to_string(),
         };
-        let frac = if self.frac().is_empty() {
-            "0"
-        } else {
-            self.frac()
-        };
-        format!("{int}.{frac}")
+        format!("{}.{}", part(self.int()), part(self.frac()))
     }
 
     /// Number of digits after the point, as written.

@@ -2,7 +2,8 @@
 //! (lmreport, the dashboard's daily usage) count days as the site lives
 //! them, not in UTC.
 
-use reportlog::{Calendar, Civil, Date};
+use grammar::Date;
+use reportlog::{Calendar, Civil};
 
 /// Local dates and times, through the C library's time zone rules.
 #[derive(Debug, Clone, Copy, Default)]

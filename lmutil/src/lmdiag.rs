@@ -107,9 +107,9 @@ pub fn describe(f: &Feature, servers: &[String]) -> Line {
         }
     }
     Line {
-        feature: f.name.clone(),
+        feature: f.name.to_string(),
         version: f.version.as_written().to_string(),
-        vendor: f.vendor.clone(),
+        vendor: f.vendor.to_string(),
         server: (f.count > 0 && !servers.is_empty()).then(|| servers.join(",")),
         lock: line_lock(f.count > 0, f.hostids.as_deref()),
         dates,

@@ -9,8 +9,9 @@
 //! file.
 
 use crate::common;
+use grammar::Date;
 use hostenv::local_calendar::LocalCalendar as Local;
-use reportlog::{render, Calendar, Date, Filter, Reader, Summarizer};
+use reportlog::{render, Calendar, Filter, Reader, Summarizer};
 
 const USAGE: &str = "\
 usage: lmreport -f report_log [-feature name] [-from dd-mon-yyyy] [-to dd-mon-yyyy] [-json | -csv]
@@ -76,11 +77,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let file = file.ok_or("give the report log with -f")?;
     if let (Some(from), Some(to)) = (filter.from, filter.to) {
         if from > to {
-            return Err(format!(
-                "-from {} is after -to {}",
-                from.flexlm(),
-                to.flexlm()
-            ));
+            return Err(format!("-from {from} is after -to {to}"));
         }
     }
     Ok(Parsed::Run(Args {
@@ -91,7 +88,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
 }
 
 fn date(s: &str, flag: &str) -> Result<Date, String> {
-    Date::parse(s).ok_or_else(|| format!("{flag}: `{s}` is not a date (dd-mon-yyyy)"))
+    Date::parse_day(s).ok_or_else(|| format!("{flag}: `{s}` is not a date (dd-mon-yyyy)"))
 }
 
 fn one_format(current: Format, new: Format) -> Result<Format, String> {

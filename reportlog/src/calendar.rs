@@ -1,135 +1,31 @@
-//! Calendar days and times of day, without a clock or a time-zone database.
+//! Local days and times of day, without a clock or a time-zone database.
 //!
 //! Summaries group by day, and what a "day" is depends on where the
 //! administrator is. The summary code asks a [`Calendar`] to turn record
 //! times into local dates; the caller supplies one: [`Utc`] or a
-//! [`FixedOffset`] here, or the machine's local time in the tool.
+//! [`FixedOffset`] here, or the machine's local time in the tool. Days are
+//! the license grammar's [`Date`]; the report log writes them ISO 8601.
 
+use grammar::Date;
 use serde::{Serialize, Serializer};
-use std::fmt;
 
 /// The last second this module gives a date for: 31-dec-9999 23:59:59 UTC.
 /// Later times (only a damaged or hostile log has them) are taken as this
 /// one, so date arithmetic cannot overflow.
 pub const MAX_TIME: u64 = 253_402_300_799;
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
-/// A calendar date (proleptic Gregorian), as the report log shows it:
-/// the license grammar's [`grammar::Date`] written ISO 8601.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    pub year: i32,
-    /// 1 to 12.
-    pub month: u8,
-    /// 1 to the length of the month.
-    pub day: u8,
+/// Writes a day ISO 8601 (`2026-01-05`) in JSON: the report log's days are
+/// `grammar::Date`s, which otherwise write themselves as license files do.
+/// For `#[serde(serialize_with = "...")]`.
+pub fn iso<S: Serializer>(date: &Date, s: S) -> Result<S::Ok, S::Error> {
+    date.iso().serialize(s)
 }
 
-impl Date {
-    /// The date, if it exists.
-    pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
-        grammar::Date::new(year, month, day).map(Date::from)
-    }
-
-    /// Reads FLEXlm's `dd-mon-yyyy` (`5-jan-2026`, `05-Jan-2026`), as the
-    /// tools take dates, or ISO `yyyy-mm-dd`.
-    pub fn parse(s: &str) -> Option<Date> {
-        let parts: Vec<&str> = s.trim().split('-').collect();
-        let [a, b, c] = parts.as_slice() else {
-            return None;
-        };
-        let num = |x: &str| -> Option<u32> {
-            if x.is_empty() || x.len() > 4 || !x.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            x.parse().ok()
-        };
-        if a.len() == 4 {
-            let year = i32::try_from(num(a)?).ok()?;
-            return Date::new(
-                year,
-                u8::try_from(num(b)?).ok()?,
-                u8::try_from(num(c)?).ok()?,
-            );
-        }
-        let month = MONTHS
-            .iter()
-            .position(|m| m.eq_ignore_ascii_case(b))
-            .map(|i| i as u8 + 1)?;
-        if c.len() != 4 {
-            return None;
-        }
-        Date::new(
-            i32::try_from(num(c)?).ok()?,
-            month,
-            u8::try_from(num(a)?).ok()?,
-        )
-    }
-
-    /// Days since 1-jan-1970 (negative before).
-    pub fn days_since_epoch(self) -> i64 {
-        grammar::Date::from(self).days_since_epoch()
-    }
-
-    /// The date `days` days after 1-jan-1970. Callers keep `days` within
-    /// the range [`MAX_TIME`] allows.
-    pub fn from_days(days: i64) -> Date {
-        grammar::Date::from_days_since_epoch(days).into()
-    }
-
-    /// 0 = Sunday.
-    pub fn weekday(self) -> u8 {
-        (self.days_since_epoch() + 4).rem_euclid(7) as u8
-    }
-
-    /// `5-jan-2026`, as FLEXlm writes dates.
-    pub fn flexlm(self) -> String {
-        format!(
-            "{}-{}-{}",
-            self.day,
-            MONTHS[usize::from(self.month.clamp(1, 12) - 1)],
-            self.year
-        )
-    }
-}
-
-impl fmt::Display for Date {
-    /// ISO 8601: `2026-01-05`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-impl Serialize for Date {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-/// The same day as the license grammar's date, which does the calendar
-/// arithmetic for both; this one is written ISO 8601 (`Display`, JSON).
-impl From<grammar::Date> for Date {
-    fn from(d: grammar::Date) -> Date {
-        Date {
-            year: d.year,
-            month: d.month,
-            day: d.day,
-        }
-    }
-}
-
-impl From<Date> for grammar::Date {
-    fn from(d: Date) -> grammar::Date {
-        grammar::Date {
-            year: d.year,
-            month: d.month,
-            day: d.day,
-        }
-    }
+/// [`iso`] for an optional day (`null` when there is none).
+pub fn iso_opt<S: Serializer>(date: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+    date.map(Date::iso).serialize(s)
 }
 
 /// A local date and time of day.
@@ -159,7 +55,10 @@ impl Civil {
     pub fn iso(&self) -> String {
         format!(
             "{} {:02}:{:02}:{:02}",
-            self.date, self.hour, self.minute, self.second
+            self.date.iso(),
+            self.hour,
+            self.minute,
+            self.second
         )
     }
 }
@@ -194,7 +93,7 @@ impl Calendar for FixedOffset {
         let days = t.div_euclid(86_400);
         let secs = t.rem_euclid(86_400);
         Civil {
-            date: Date::from_days(days),
+            date: Date::from_days_since_epoch(days),
             hour: (secs / 3600) as u8,
             minute: (secs / 60 % 60) as u8,
             second: (secs % 60) as u8,
@@ -208,28 +107,27 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn dates_parse_as_flexlm_writes_them() {
-        let d = Date::new(2026, 1, 5).unwrap();
-        assert_eq!(Date::parse("5-jan-2026"), Some(d));
-        assert_eq!(Date::parse("05-Jan-2026"), Some(d));
-        assert_eq!(Date::parse("2026-01-05"), Some(d));
-        assert_eq!(Date::parse("29-feb-2024"), Date::new(2024, 2, 29));
-        for bad in [
-            "29-feb-2025",
-            "31-apr-2026",
-            "5-foo-2026",
-            "5-jan-26",
-            "jan-5-2026",
-            "",
-            "5-jan",
-            "0-jan-2026",
-            "+5-jan-2026",
-            "2026-13-01",
-        ] {
-            assert_eq!(Date::parse(bad), None, "{bad}");
+    fn days_serialize_iso() {
+        #[derive(Serialize)]
+        struct Day {
+            #[serde(serialize_with = "iso")]
+            date: Date,
+            #[serde(serialize_with = "iso_opt")]
+            first: Option<Date>,
+            #[serde(serialize_with = "iso_opt")]
+            none: Option<Date>,
         }
-        assert_eq!(d.flexlm(), "5-jan-2026");
-        assert_eq!(d.to_string(), "2026-01-05");
+        let d = Date::new(2026, 1, 5).unwrap();
+        let json = serde_json::to_string(&Day {
+            date: d,
+            first: Some(d),
+            none: None,
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"date":"2026-01-05","first":"2026-01-05","none":null}"#
+        );
     }
 
     #[test]
@@ -250,10 +148,12 @@ mod tests {
     proptest! {
         #[test]
         fn days_round_trip(days in -800_000i64..2_900_000) {
-            let d = Date::from_days(days);
+            let d = Date::from_days_since_epoch(days);
             prop_assert_eq!(d.days_since_epoch(), days);
             prop_assert_eq!(Date::new(d.year, d.month, d.day), Some(d));
-            prop_assert_eq!(Date::parse(&d.to_string()).filter(|_| d.year >= 1000), (d.year >= 1000).then_some(d));
+            let four_digits = (1000..=9999).contains(&d.year);
+            prop_assert_eq!(Date::parse_day(&d.iso().to_string()).filter(|_| four_digits), four_digits.then_some(d));
+            prop_assert_eq!(Date::parse_day(&d.to_string()).filter(|_| four_digits), four_digits.then_some(d));
         }
 
         #[test]

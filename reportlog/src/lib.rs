@@ -16,7 +16,9 @@
 //! - [`summary`]: per feature and day, checkouts, users, seat-hours, peak,
 //!   denials; pure, over any sequence of records.
 //! - [`render`]: the summary as a table or JSON, records as CSV; pure.
-//! - [`calendar`]: dates and a [`Calendar`] (time zone) for the summaries.
+//! - [`calendar`]: a [`Calendar`] (time zone) that turns record times into
+//!   local days (`grammar::Date`, written ISO 8601 in JSON) for the
+//!   summaries.
 //!
 //! The daemon's use, per event-loop turn:
 //!
@@ -40,7 +42,7 @@ pub mod spool;
 pub mod store;
 pub mod summary;
 
-pub use calendar::{Calendar, Civil, Date, FixedOffset, Utc};
+pub use calendar::{Calendar, Civil, FixedOffset, Utc};
 pub use codec::DecodeError;
 pub use record::{Kind, Record};
 #[cfg(feature = "store")]

@@ -85,7 +85,7 @@ fn feature_table(out: &mut String, f: &FeatureSummary) {
         "Day", "Checkouts", "Users", "Seat-hours", "Peak", "Denials", "Queued"
     );
     for d in &f.days {
-        let day = d.date.map_or_else(String::new, |d| d.flexlm());
+        let day = d.date.map_or_else(String::new, |d| d.to_string());
         let _ = writeln!(
             out,
             "  {:<12} {:>9} {:>6} {:>11} {:>5} {:>8} {:>7}",

@@ -19,8 +19,9 @@
 //! - A record whose time is earlier than the one before it (the clock was
 //!   set back) is taken as happening at that earlier record's time.
 
-use crate::calendar::{Calendar, Date};
+use crate::calendar::Calendar;
 use crate::record::{Kind, Record};
+use grammar::Date;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,6 +51,7 @@ impl Filter {
 /// One feature on one day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DaySummary {
+    #[serde(serialize_with = "crate::calendar::iso_opt")]
     pub date: Option<Date>,
     /// Checkouts and borrows made that day.
     pub checkouts: u64,
@@ -170,6 +172,7 @@ pub struct DailyUse {
 /// One feature on one day: the short form of [`DaySummary`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DayUse {
+    #[serde(serialize_with = "crate::calendar::iso")]
     pub date: Date,
     /// Most seats in use at once.
     pub peak: u64,

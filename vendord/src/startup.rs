@@ -85,7 +85,7 @@ pub fn load_license(path: &Path, publisher: &Publisher, today: Date) -> io::Resu
         .iter()
         .filter_map(|e| match &e.kind {
             EntryKind::Feature(f) if f.vendor == vendor => {
-                f.suite_dup_group.map(|g| (f.name.clone(), g))
+                f.suite_dup_group.map(|g| (f.name.to_string(), g))
             }
             _ => None,
         })

@@ -92,7 +92,7 @@ fn last_days(f: &reportlog::DailyUse, keep: usize) -> FeatureUsage {
         days: f.days[skip..]
             .iter()
             .map(|d| UsageDay {
-                date: d.date.to_string(),
+                date: d.date.iso().to_string(),
                 peak: d.peak,
                 checkouts: d.checkouts,
                 denied: d.denied,
@@ -124,14 +124,16 @@ mod tests {
     }
 
     fn many_days(features: usize, days: usize) -> Vec<reportlog::DailyUse> {
-        let first = reportlog::Date::new(2025, 1, 1).unwrap();
+        let first = grammar::Date::new(2025, 1, 1).unwrap();
         (0..features)
             .map(|i| reportlog::DailyUse {
                 feature: format!("feature_with_a_long_name_{i}"),
                 issued: 10,
                 days: (0..days)
                     .map(|d| reportlog::DayUse {
-                        date: reportlog::Date::from_days(first.days_since_epoch() + d as i64),
+                        date: grammar::Date::from_days_since_epoch(
+                            first.days_since_epoch() + d as i64,
+                        ),
                         peak: 5,
                         checkouts: 100,
                         denied: 1,

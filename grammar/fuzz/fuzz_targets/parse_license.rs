@@ -1,5 +1,6 @@
-//! Arbitrary bytes through the whole front end: logical lines, the parser,
-//! and `check` (signatures, pools, report). None of it may panic.
+//! Arbitrary bytes through the whole front end: logical lines, the parser
+//! (whose fast tokenizer must agree with the pest grammar), and `check`
+//! (signatures, pools, report). None of it may panic.
 #![no_main]
 
 use grammar::check::check;
@@ -30,6 +31,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(text.get(entry.source_range.clone()).is_some());
         assert!(entry.line <= entry.end_line);
     }
+
+    // The hand-written tokenizer and pest read every line the same way.
+    let by_pest = grammar::parse_license_with("fuzz.lic", &text, false);
+    assert_eq!(file.diagnostics, by_pest.diagnostics);
+    assert_eq!(
+        format!("{:?}", file.entries),
+        format!("{:?}", by_pest.entries)
+    );
 
     let keys = KeyRing::new();
     let today = Date::new(2024, 6, 15).expect("valid date");

@@ -428,8 +428,8 @@ fn names(local: &[&Feature], show: &Show) -> Vec<String> {
         if show.feature.as_ref().is_some_and(|w| *w != f.name) || show.active_only {
             continue;
         }
-        if !out.contains(&f.name) {
-            out.push(f.name.clone());
+        if !out.iter().any(|n| *n == f.name) {
+            out.push(f.name.to_string());
         }
     }
     out
@@ -491,7 +491,7 @@ pub fn features(
             }
             match unsupported.iter_mut().find(|(n, _)| *n == f.name) {
                 Some((_, c)) => *c += f.count,
-                None => unsupported.push((f.name.clone(), f.count)),
+                None => unsupported.push((f.name.to_string(), f.count)),
             }
         }
         out.extend(unsupported.into_iter().map(|(name, count)| FeatureUsage {
@@ -528,7 +528,7 @@ fn line_block(
         vendor: vendor.to_string(),
         expiry: Some(expiry_text(&p.expiry)),
         vendor_string: if p.vendor_string.is_empty() {
-            line.and_then(|f| f.vendor_string.clone())
+            line.and_then(|f| f.vendor_string.as_deref().map(str::to_string))
         } else {
             Some(p.vendor_string.clone())
         },
@@ -627,7 +627,7 @@ pub fn increment_rows(lines: &[Feature], feature: Option<&str>) -> Vec<Increment
         .iter()
         .filter(|f| feature.is_none_or(|w| w == f.name))
         .map(|f| IncrementRow {
-            feature: f.name.clone(),
+            feature: f.name.to_string(),
             version: f.version.as_written().to_string(),
             count: if f.count == 0 {
                 "uncounted".to_string()
@@ -638,7 +638,7 @@ pub fn increment_rows(lines: &[Feature], feature: Option<&str>) -> Vec<Increment
                 Expiry::Permanent => "permanent(no expiration date)".to_string(),
                 Expiry::On(d) => d.to_string(),
             },
-            vendor: f.vendor.clone(),
+            vendor: f.vendor.to_string(),
         })
         .collect()
 }
