@@ -240,6 +240,16 @@ impl App {
             .map(|(t, _)| *t)
     }
 
+    /// What it printed, for a failure's message.
+    fn said(&self) -> Vec<String> {
+        self.err
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
     fn lost_a_license(&self) -> bool {
         self.err
             .lock()
@@ -597,7 +607,17 @@ fn members_restarted_in_every_order_keep_every_seat_and_one_master() {
     wait_until(WAIT, "the applications to hold their seats again", || {
         in_use(vd, "f1") == 3 && apps.iter().all(|a| a.reconnects() >= 1)
     });
-    assert!(apps.iter().all(|a| !a.lost_a_license()));
+    assert!(
+        apps.iter().all(|a| !a.lost_a_license()),
+        "{:#?}\n{}",
+        apps.iter().map(App::said).collect::<Vec<_>>(),
+        triad
+            .all_logs()
+            .lines()
+            .filter(|l| l.contains("(lmgrd)"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let logs = triad.all_logs();
     assert!(
         logs.contains("Triad log compacted up to entry"),
