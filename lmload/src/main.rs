@@ -13,6 +13,7 @@
 //!
 //! `scripts/bench-serving.sh` runs the whole benchmark.
 
+mod control;
 mod driver;
 mod echo_server;
 mod hist;

@@ -17,10 +17,10 @@
 //! back (or lost its seat and checked out again), and one `storm ...` line
 //! on `stop`.
 
+use crate::control::{self, Timers, STDIN};
 use crate::hist::Histogram;
 use crate::net;
 use crate::worker::{mix, next_reply, Reply};
-use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,8 +28,6 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wire::{Checkout, ClientIdentity, Heartbeat, Hello, Message, VendorLookup};
-
-const STDIN: Token = Token(usize::MAX);
 
 /// What one storm worker does.
 #[derive(Debug, Clone)]
@@ -212,7 +210,7 @@ struct Storm {
     cfg: StormConfig,
     poll: Poll,
     holders: Vec<Holder>,
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    timers: Timers,
     setting_up: usize,
     started: usize,
     report: StormReport,
@@ -224,13 +222,7 @@ struct Storm {
 /// Runs a storm worker until `stop` or end of input.
 pub fn run(cfg: StormConfig) -> io::Result<()> {
     let poll = Poll::new()?;
-    // SAFETY: fcntl on our own standard input.
-    unsafe {
-        let flags = libc::fcntl(0, libc::F_GETFL);
-        libc::fcntl(0, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-    poll.registry()
-        .register(&mut SourceFd(&0), STDIN, Interest::READABLE)?;
+    control::watch_stdin(&poll)?;
     let pid = std::process::id();
     let mut s = Storm {
         holders: (0..cfg.connections)
@@ -265,7 +257,7 @@ impl Storm {
     fn serve(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; 64 * 1024];
-        let mut stdin_text = String::new();
+        let mut commands = control::Commands::default();
         let (mut ready_sent, mut settled_sent) = (false, false);
         loop {
             while self.started < self.holders.len() && self.setting_up < self.cfg.window {
@@ -285,27 +277,14 @@ impl Storm {
                 println!("settled");
                 settled_sent = true;
             }
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((due, _))| due.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(100))
-                .min(Duration::from_millis(100));
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            if !control::wait(&mut self.poll, &mut events, &self.timers)? {
+                continue;
             }
             for event in events.iter() {
                 if event.token() == STDIN {
-                    if read_stdin(&mut buf, &mut stdin_text) {
+                    let (lines, ended) = commands.read(&mut buf);
+                    if ended || lines.iter().any(|l| l == "stop") {
                         return self.finish();
-                    }
-                    while let Some(nl) = stdin_text.find('\n') {
-                        let line: String = stdin_text.drain(..=nl).collect();
-                        if line.trim() == "stop" {
-                            return self.finish();
-                        }
                     }
                     continue;
                 }
@@ -499,22 +478,7 @@ impl Storm {
         let Some(stream) = h.stream.as_mut() else {
             return;
         };
-        let mut sent = 0;
-        let mut broken = false;
-        while sent < h.out.len() {
-            match stream.write(&h.out[sent..]) {
-                Ok(0) => break,
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    broken = true;
-                    break;
-                }
-            }
-        }
-        h.out.drain(..sent);
-        if broken {
+        if control::write_out(stream, &mut h.out).is_err() {
             self.failed(i);
         }
     }
@@ -708,19 +672,6 @@ impl Storm {
         let mut out = io::stdout().lock();
         writeln!(out, "{line}")?;
         out.flush()
-    }
-}
-
-/// Reads what standard input has; true at its end.
-fn read_stdin(buf: &mut [u8], text: &mut String) -> bool {
-    loop {
-        match io::stdin().lock().read(buf) {
-            Ok(0) => return true,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return true,
-        }
     }
 }
 

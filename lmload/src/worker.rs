@@ -9,9 +9,9 @@
 //! every socket closes cleanly), prints one `result ...` line and exits.
 //! Requests keep flowing before `go`; only the counting waits for it.
 
+use crate::control::{self, STDIN};
 use crate::hist::Histogram;
 use crate::net;
-use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,8 +23,6 @@ use wire::{Checkin, Checkout, ClientIdentity, Heartbeat, Hello, Message};
 
 /// Size of an echo request and of its reply.
 pub const ECHO_SIZE: usize = 64;
-
-const STDIN: Token = Token(usize::MAX);
 
 /// Type codes of the replies read in place on the hot path
 /// (docs/protocol.md); what lmload sends is encoded by `wire` itself.
@@ -288,13 +286,7 @@ fn heartbeat(seq: u32) -> Message {
 /// Runs a worker until `stop` or end of input on standard input.
 pub fn run(cfg: WorkerConfig) -> io::Result<()> {
     let poll = Poll::new()?;
-    // SAFETY: fcntl on our own standard input.
-    unsafe {
-        let flags = libc::fcntl(0, libc::F_GETFL);
-        libc::fcntl(0, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-    poll.registry()
-        .register(&mut SourceFd(&0), STDIN, Interest::READABLE)?;
+    control::watch_stdin(&poll)?;
     let checkout_frame = Message::Checkout(Checkout {
         req: 1,
         feature: cfg.feature.clone(),
@@ -329,7 +321,7 @@ impl Worker {
     fn serve(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; 64 * 1024];
-        let mut stdin_text = String::new();
+        let mut commands = control::Commands::default();
         let mut ready_sent = false;
         let mut started = Instant::now();
         loop {
@@ -344,37 +336,14 @@ impl Worker {
                 );
                 ready_sent = true;
             }
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((due, _))| due.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(100))
-                .min(Duration::from_millis(100));
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            if !control::wait(&mut self.poll, &mut events, &self.timers)? {
+                continue;
             }
             for event in events.iter() {
                 if event.token() == STDIN {
-                    loop {
-                        match io::stdin().lock().read(&mut buf) {
-                            Ok(0) => {
-                                self.stop(started);
-                                break;
-                            }
-                            Ok(n) => stdin_text.push_str(&String::from_utf8_lossy(&buf[..n])),
-                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                            Err(_) => {
-                                self.stop(started);
-                                break;
-                            }
-                        }
-                    }
-                    while let Some(nl) = stdin_text.find('\n') {
-                        let line: String = stdin_text.drain(..=nl).collect();
-                        match line.trim() {
+                    let (lines, ended) = commands.read(&mut buf);
+                    for line in lines {
+                        match line.as_str() {
                             "go" => {
                                 self.measuring = true;
                                 started = Instant::now();
@@ -382,6 +351,9 @@ impl Worker {
                             "stop" => self.stop(started),
                             _ => {}
                         }
+                    }
+                    if ended {
+                        self.stop(started);
                     }
                     continue;
                 }
@@ -596,20 +568,9 @@ impl Worker {
         let Some(stream) = c.stream.as_mut() else {
             return;
         };
-        let mut sent = 0;
-        while sent < c.out.len() {
-            match stream.write(&c.out[sent..]) {
-                Ok(0) => break,
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.fail(i);
-                    return;
-                }
-            }
+        if control::write_out(stream, &mut c.out).is_err() {
+            self.fail(i);
         }
-        c.out.drain(..sent);
     }
 
     fn read(&mut self, i: usize, buf: &mut [u8]) {
