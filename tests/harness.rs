@@ -526,23 +526,18 @@ pub fn with_servers(text: &str, servers: &[String]) -> String {
 pub fn resign_with_count(license: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(license).unwrap().replace(from, to);
     std::fs::write(license, text).unwrap();
-    let dir = license.parent().unwrap();
-    std::fs::copy(examples().join("demo.key"), dir.join("demo.key")).unwrap();
-    let out = Command::new(bin("lmutil"))
-        .args([
-            "lmcrypt",
-            "-key",
-            "demo.key",
-            license.file_name().unwrap().to_str().unwrap(),
-        ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sign_with_demo_key(license);
+}
+
+/// Signs `license` in place with the demo publisher's key.
+pub fn sign_with_demo_key(license: &Path) {
+    let key = examples().join("demo.key");
+    lmutil_ok(&[
+        "lmcrypt",
+        "-key",
+        key.to_str().unwrap(),
+        license.to_str().unwrap(),
+    ]);
 }
 
 /// Seats of `feature` in use, as the vendor daemon at `vendord` counts them.

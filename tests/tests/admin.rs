@@ -205,13 +205,5 @@ fn two_p_refuses_lmdown_from_an_ordinary_user() {
         "still serving"
     );
     // root may.
-    let out = Command::new(bin("lmutil"))
-        .args(["lmdown", "-q", "-c", &format!("{port}@localhost")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lmutil_ok(&["lmdown", "-q", "-c", &format!("{port}@localhost")]);
 }

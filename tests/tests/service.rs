@@ -362,18 +362,7 @@ fn license_expiring_in(dir: &Path, port: u16, days: u32) -> PathBuf {
     let mut text = std::fs::read_to_string(&license).unwrap();
     text.push_str(&format!("FEATURE soon demo 1.0 {date} 2\n"));
     std::fs::write(&license, text).unwrap();
-    let out = Command::new(bin("lmutil"))
-        .arg("lmcrypt")
-        .arg("-key")
-        .arg(examples().join("demo.key"))
-        .arg(&license)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sign_with_demo_key(&license);
     license
 }
 
