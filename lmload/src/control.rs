@@ -72,6 +72,29 @@ pub fn wait(poll: &mut Poll, events: &mut Events, timers: &Timers) -> io::Result
     }
 }
 
+/// What one read from a connection gave.
+pub enum Got {
+    /// This many bytes (a short read means the socket is drained).
+    Bytes(usize),
+    /// Nothing now; the next bytes raise a new event.
+    Nothing,
+    /// The peer closed the connection, or it broke.
+    Closed,
+}
+
+/// One read into `buf`, retried when a signal cuts it short.
+pub fn read_in(stream: &mut impl Read, buf: &mut [u8]) -> Got {
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return Got::Closed,
+            Ok(n) => return Got::Bytes(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Got::Nothing,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Got::Closed,
+        }
+    }
+}
+
 /// Writes what `out` holds until the socket would block, and drops what
 /// was written; an error means the connection is broken.
 pub fn write_out(stream: &mut impl Write, out: &mut Vec<u8>) -> io::Result<()> {

@@ -17,14 +17,14 @@
 //! back (or lost its seat and checked out again), and one `storm ...` line
 //! on `stop`.
 
-use crate::control::{self, Timers, STDIN};
+use crate::control::{self, Got, Timers, STDIN};
 use crate::hist::Histogram;
 use crate::net;
 use crate::worker::{mix, next_reply, Reply};
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wire::{Checkout, ClientIdentity, Heartbeat, Hello, Message, VendorLookup};
@@ -488,20 +488,15 @@ impl Storm {
             let Some(stream) = self.holders[i].stream.as_mut() else {
                 return;
             };
-            match stream.read(buf) {
-                Ok(0) => {
-                    self.failed(i);
-                    return;
-                }
-                Ok(n) => {
+            match control::read_in(stream, buf) {
+                Got::Bytes(n) => {
                     self.holders[i].inbuf.extend_from_slice(&buf[..n]);
                     if !self.replies(i) || n < buf.len() {
                         return;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
+                Got::Nothing => return,
+                Got::Closed => {
                     self.failed(i);
                     return;
                 }

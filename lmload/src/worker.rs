@@ -9,13 +9,13 @@
 //! every socket closes cleanly), prints one `result ...` line and exits.
 //! Requests keep flowing before `go`; only the counting waits for it.
 
-use crate::control::{self, STDIN};
+use crate::control::{self, Got, STDIN};
 use crate::hist::Histogram;
 use crate::net;
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wire::frame::{DEFAULT_MAX_PAYLOAD, HEADER_LEN, MAGIC, VERSION};
@@ -578,12 +578,8 @@ impl Worker {
             let Some(stream) = self.conns[i].stream.as_mut() else {
                 return;
             };
-            match stream.read(buf) {
-                Ok(0) => {
-                    self.fail(i);
-                    return;
-                }
-                Ok(n) => {
+            match control::read_in(stream, buf) {
+                Got::Bytes(n) => {
                     if self.cfg.mode == Mode::Echo {
                         self.echo_bytes(i, n);
                     } else {
@@ -596,9 +592,8 @@ impl Worker {
                         return;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
+                Got::Nothing => return,
+                Got::Closed => {
                     self.fail(i);
                     return;
                 }
