@@ -76,6 +76,12 @@ impl From<String> for Failure {
     }
 }
 
+impl From<borrow_store::StoreError> for Failure {
+    fn from(e: borrow_store::StoreError) -> Failure {
+        Failure::Other(e.to_string())
+    }
+}
+
 impl From<StateError> for Failure {
     fn from(e: StateError) -> Failure {
         Failure::Config(e.to_string())

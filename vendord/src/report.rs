@@ -49,12 +49,44 @@ enum Command {
     /// Commit these records, spooled up to number `spooled`.
     Append(Vec<Record>, Option<u64>),
     /// lmswitchr: what is queued goes to the old file, then switch.
-    Switch(PathBuf, mpsc::Sender<Result<PathBuf, String>>),
+    Switch(PathBuf, mpsc::Sender<Result<PathBuf, ReportError>>),
     /// lmnewlog: likewise, then rotate; answers where the old log went.
     NewLog(
         Option<PathBuf>,
-        mpsc::Sender<Result<(PathBuf, PathBuf), String>>,
+        mpsc::Sender<Result<(PathBuf, PathBuf), ReportError>>,
     ),
+}
+
+/// Why the report log cannot be written. Cloned to every caller once the
+/// writer thread has stopped, so the causes are kept as their messages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// The log itself (opening, committing, switching): the store's error
+    /// names the file.
+    #[error("{0}")]
+    Log(String),
+    /// The spool beside the log.
+    #[error("report log spool {path}: {reason}")]
+    Spool { path: PathBuf, reason: String },
+    /// The writer thread could not be started.
+    #[error("cannot start the report log's writer: {0}")]
+    Thread(String),
+    /// The writer thread is gone (after a failure it reported, or at exit).
+    #[error("the report log's writer has stopped")]
+    Stopped,
+}
+
+impl From<reportlog::Error> for ReportError {
+    fn from(e: reportlog::Error) -> ReportError {
+        ReportError::Log(e.to_string())
+    }
+}
+
+fn spool_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
+    ReportError::Spool {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
 }
 
 /// The open report log. Records are spooled by the event loop and
@@ -67,7 +99,7 @@ pub struct Report {
     to_writer: Option<mpsc::Sender<Command>>,
     writer: Option<std::thread::JoinHandle<()>>,
     /// Set by the writer thread when a commit failed (it then stops).
-    failed: Arc<Mutex<Option<String>>>,
+    failed: Arc<Mutex<Option<ReportError>>>,
     /// Batches the writer has emptied, sent back for their room.
     spent: mpsc::Receiver<Vec<Record>>,
     usage: Summarizer<'static>,
@@ -77,28 +109,25 @@ impl Report {
     /// Opens (`append`: continues) the log at `path` and records the start.
     /// Records a crash left in the spool are committed first; the last
     /// [`USAGE_DAYS`] of what the log holds are read for the daily use.
-    pub fn open(path: &Path, append: bool, now_secs: u64) -> Result<Report, String> {
+    pub fn open(path: &Path, append: bool, now_secs: u64) -> Result<Report, ReportError> {
         // What the spool holds belongs to the file there now, before a new
         // log moves it aside.
         recover_spool(path)?;
-        let mut log = ReportLog::open(path, append).map_err(|e| e.to_string())?;
+        let mut log = ReportLog::open(path, append)?;
         if let Some(old) = log.moved_aside() {
             log::info!("Previous report log kept as {}", old.display());
         }
-        let committed = log.spooled_through().map_err(|e| e.to_string())?;
+        let committed = log.spooled_through()?;
         let spool_path = spool_path(path);
-        let (mut spool, _) = Spool::open(&spool_path, committed)
-            .map_err(|e| format!("report log spool {}: {e}", spool_path.display()))?;
-        spool
-            .clear()
-            .map_err(|e| format!("report log spool {}: {e}", spool_path.display()))?;
+        let (mut spool, _) =
+            Spool::open(&spool_path, committed).map_err(|e| spool_error(&spool_path, e))?;
+        spool.clear().map_err(|e| spool_error(&spool_path, e))?;
         let mut usage = Summarizer::new(&CALENDAR, &EVERY_DAY);
         if let Err(e) = read_recent(&log, now_secs, &mut usage) {
             log::warn!("Daily use from {}: {e}", path.display());
         }
         let start = Record::marker(now_secs, Kind::Start);
-        log.append(std::slice::from_ref(&start))
-            .map_err(|e| e.to_string())?;
+        log.append(std::slice::from_ref(&start))?;
         usage.push(&start);
         log::info!("Report log: {}", path.display());
         let spool = Arc::new(Mutex::new(spool));
@@ -110,7 +139,7 @@ impl Report {
             std::thread::Builder::new()
                 .name("report-log".into())
                 .spawn(move || write_loop(log, &commands, &give_back, &spool, &failed))
-                .map_err(|e| format!("cannot start the report log's writer: {e}"))?
+                .map_err(|e| ReportError::Thread(e.to_string()))?
         };
         Ok(Report {
             path: path.to_path_buf(),
@@ -133,7 +162,7 @@ impl Report {
     }
 
     /// Why the log stopped being written, once it has.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<ReportError> {
         lock(&self.failed).clone()
     }
 
@@ -151,7 +180,7 @@ impl Report {
     }
 
     /// Writes records stamped `now_secs`.
-    pub fn write(&mut self, now_secs: u64, mut records: Vec<Record>) -> Result<(), String> {
+    pub fn write(&mut self, now_secs: u64, mut records: Vec<Record>) -> Result<(), ReportError> {
         for r in &mut records {
             r.time = now_secs;
         }
@@ -160,7 +189,7 @@ impl Report {
 
     /// Writes records with the times they carry: spooled now (one write),
     /// committed by the writer thread soon after.
-    pub fn append(&mut self, records: Vec<Record>) -> Result<(), String> {
+    pub fn append(&mut self, records: Vec<Record>) -> Result<(), ReportError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -181,13 +210,11 @@ impl Report {
         self.send(Command::Append(records, spooled))
     }
 
-    fn send(&self, c: Command) -> Result<(), String> {
+    fn send(&self, c: Command) -> Result<(), ReportError> {
         let sent = self.to_writer.as_ref().map(|tx| tx.send(c));
         match sent {
             Some(Ok(())) => Ok(()),
-            _ => Err(self
-                .failure()
-                .unwrap_or_else(|| "the report log's writer has stopped".into())),
+            _ => Err(self.failure().unwrap_or(ReportError::Stopped)),
         }
     }
 
@@ -195,12 +222,11 @@ impl Report {
     /// (it comes once everything queued before it is committed).
     fn ask<T>(
         &self,
-        command: impl FnOnce(mpsc::Sender<Result<T, String>>) -> Command,
-    ) -> Result<T, String> {
+        command: impl FnOnce(mpsc::Sender<Result<T, ReportError>>) -> Command,
+    ) -> Result<T, ReportError> {
         let (tx, rx) = mpsc::channel();
         self.send(command(tx))?;
-        rx.recv()
-            .map_err(|_| "the report log's writer has stopped".to_string())?
+        rx.recv().map_err(|_| ReportError::Stopped)?
     }
 
     /// lmswitchr: go on in `path`, starting it with the seats in use.
@@ -211,7 +237,7 @@ impl Report {
                 let _ = self.write(now_secs, held);
                 (0, format!("report log switched to {}", self.path.display()))
             }
-            Err(e) => (lmerr::LM_BADPARAM, e),
+            Err(e) => (lmerr::LM_BADPARAM, e.to_string()),
         }
     }
 
@@ -236,7 +262,7 @@ impl Report {
                     ),
                 )
             }
-            Err(e) => (lmerr::LM_BADPARAM, e),
+            Err(e) => (lmerr::LM_BADPARAM, e.to_string()),
         }
     }
 }
@@ -253,23 +279,22 @@ impl Drop for Report {
 
 /// Writes to the log at `path` what its spool holds beyond what the log
 /// says it committed: the records a crash of the daemon left behind.
-fn recover_spool(path: &Path) -> Result<(), String> {
+fn recover_spool(path: &Path) -> Result<(), ReportError> {
     let spool_path = spool_path(path);
     if !spool_path.exists() || !path.exists() {
         return Ok(());
     }
-    let mut log = ReportLog::open(path, true).map_err(|e| e.to_string())?;
-    let committed = log.spooled_through().map_err(|e| e.to_string())?;
-    let (spool, held) = Spool::open(&spool_path, committed)
-        .map_err(|e| format!("report log spool {}: {e}", spool_path.display()))?;
+    let mut log = ReportLog::open(path, true)?;
+    let committed = log.spooled_through()?;
+    let (spool, held) =
+        Spool::open(&spool_path, committed).map_err(|e| spool_error(&spool_path, e))?;
     let lost: Vec<Record> = held
         .into_iter()
         .filter(|(sid, _)| committed.is_none_or(|c| *sid > c))
         .map(|(_, r)| r)
         .collect();
     if !lost.is_empty() {
-        log.append_through(&lost, spool.last_sid())
-            .map_err(|e| e.to_string())?;
+        log.append_through(&lost, spool.last_sid())?;
         log::warn!(
             "Report log: {} record(s) spooled before the last stop were not yet in {}: written now",
             lost.len(),
@@ -297,7 +322,7 @@ fn write_loop(
     commands: &mpsc::Receiver<Command>,
     give_back: &mpsc::Sender<Vec<Record>>,
     spool: &Mutex<Spool>,
-    failed: &Mutex<Option<String>>,
+    failed: &Mutex<Option<ReportError>>,
 ) {
     let mut w = Writer {
         log,
@@ -317,13 +342,13 @@ fn write_loop(
                     Ok(())
                 }
                 Command::Switch(path, reply) => w.commit().and_then(|()| {
-                    let switched = w.log.switch(&path).map_err(|e| e.to_string());
+                    let switched = w.log.switch(&path).map_err(ReportError::from);
                     let stamped = w.stamp_new_file(switched.is_ok());
                     let _ = reply.send(switched.map(|()| w.log.path().to_path_buf()));
                     stamped
                 }),
                 Command::NewLog(renamed, reply) => w.commit().and_then(|()| {
-                    let rotated = w.log.new_log(renamed.as_deref()).map_err(|e| e.to_string());
+                    let rotated = w.log.new_log(renamed.as_deref()).map_err(ReportError::from);
                     let stamped = w.stamp_new_file(rotated.is_ok());
                     let _ = reply.send(rotated.map(|old| (w.log.path().to_path_buf(), old)));
                     stamped
@@ -363,13 +388,11 @@ struct Writer {
 
 impl Writer {
     /// Commits the batch in one transaction, with its spool number.
-    fn commit(&mut self) -> Result<(), String> {
+    fn commit(&mut self) -> Result<(), ReportError> {
         if self.batch.is_empty() && self.pending.is_none() {
             return Ok(());
         }
-        self.log
-            .append_through(&self.batch, self.pending)
-            .map_err(|e| e.to_string())?;
+        self.log.append_through(&self.batch, self.pending)?;
         self.batch.clear();
         self.committed = self.pending.take().or(self.committed);
         Ok(())
@@ -378,13 +401,13 @@ impl Writer {
     /// A file lmswitchr or lmnewlog just started learns the spool number
     /// committed so far, so that a restart never writes into it again
     /// what the previous file holds.
-    fn stamp_new_file(&mut self, started: bool) -> Result<(), String> {
+    fn stamp_new_file(&mut self, started: bool) -> Result<(), ReportError> {
         match self.committed {
             Some(sid) if started => self
                 .log
                 .append_through(&[], Some(sid))
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(ReportError::from),
             _ => Ok(()),
         }
     }

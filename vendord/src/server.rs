@@ -518,8 +518,8 @@ impl Server {
     pub fn keep_borrows_in(
         &mut self,
         store: crate::borrow_store::BorrowStore,
-    ) -> Result<(), String> {
-        let (records, problems) = store.load().map_err(|e| e.to_string())?;
+    ) -> Result<(), crate::borrow_store::StoreError> {
+        let (records, problems) = store.load()?;
         for problem in problems {
             log::warn!("{problem}");
         }
@@ -578,7 +578,7 @@ impl Server {
         if !self.core.pools().any(|p| p.borrow_hours.is_some()) {
             return;
         }
-        let opened = crate::borrow_store::BorrowStore::open(&path).map_err(|e| e.to_string());
+        let opened = crate::borrow_store::BorrowStore::open(&path);
         if let Err(e) = opened.and_then(|store| self.keep_borrows_in(store)) {
             self.log.flush();
             log::error!("{e}: borrowing is refused until the store can be opened");
@@ -1375,11 +1375,26 @@ fn switch_log(msg: &Message, conn: ConnId, dir: Option<PathBuf>) -> Option<Effec
     })
 }
 
-fn switch_debug_log(requested: &str, dir: Option<PathBuf>) -> Result<PathBuf, String> {
-    let dir = dir.ok_or("this vendor daemon has no log directory (no debug log file, no state directory, no --log-dir)")?;
-    let (file, path) = crate::log_switch::create_in(&dir, requested).map_err(|r| r.0)?;
+/// Why lmswitch could not move the debug log.
+#[derive(Debug, thiserror::Error)]
+enum SwitchLogError {
+    #[error(
+        "this vendor daemon has no log directory (no debug log file, no state directory, no --log-dir)"
+    )]
+    NoDirectory,
+    /// Refused by the rules of `log_switch` (its words).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Redirect(#[from] io::Error),
+}
+
+fn switch_debug_log(requested: &str, dir: Option<PathBuf>) -> Result<PathBuf, SwitchLogError> {
+    let dir = dir.ok_or(SwitchLogError::NoDirectory)?;
+    let (file, path) =
+        crate::log_switch::create_in(&dir, requested).map_err(|r| SwitchLogError::Refused(r.0))?;
     log::info!("Switching debug log to {}", path.display());
-    redirect_log(&file).map_err(|e| e.to_string())?;
+    redirect_log(&file)?;
     remember_log_file(path.clone());
     log::info!("Debug log switched here by lmswitch");
     Ok(path)
