@@ -5,9 +5,10 @@
 //! Each holder behaves like an application built on the client library:
 //! it asks a member's lmgrd where the vendor daemon is (`VendorLookup`),
 //! says `Hello` to it as the same job every time, and checks one seat out.
-//! When its connection drops it retries the members in turn, waiting a
-//! jittered, doubling delay between tries, until a vendor daemon welcomes
-//! it. The `Welcome` of a new master lists the seats the job still holds:
+//! When its connection drops it retries the members in turn, with the
+//! client library's policy for a triad (quick rounds 100 to 200 ms apart,
+//! then a doubling backoff lengthened by up to a tenth), until a vendor
+//! daemon welcomes it. The `Welcome` of a new master lists the seats the job still holds:
 //! a holder whose seat is listed is *back*; one whose seat is missing has
 //! *lost* it (and checks out again: *regained*); a seat listed that is not
 //! the holder's own is *foreign* (given twice).
@@ -188,6 +189,14 @@ pub fn retry_delay(attempt: u32, initial: Duration, max: Duration, draw: u64) ->
     let base = doubled.min(max).as_micros() as u64;
     let half = base / 2;
     Duration::from_micros(half + draw % (base - half + 1))
+}
+
+/// The delay before backoff retry number `attempt` (1 for the first):
+/// doubling from `initial` up to `max`, lengthened by up to a tenth.
+pub fn backoff_delay(attempt: u32, initial: Duration, max: Duration, draw: u64) -> Duration {
+    let doubled = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let base = doubled.min(max).as_micros() as u64;
+    Duration::from_micros(base + draw % (base / 10 + 1))
 }
 
 /// Holder `index`'s source address: 127.1.1.1 and up, never the address of
@@ -459,7 +468,10 @@ impl Storm {
         let ms = Duration::from_millis;
         let delay = match attempt.checked_sub(c.retry_fast_rounds) {
             None | Some(0) => retry_delay(1, ms(c.retry_fast_ms), ms(c.retry_fast_ms), draw),
-            Some(n) => retry_delay(n, ms(c.retry_initial_ms), ms(c.retry_max_ms), draw),
+            // As the client library: the backoff keeps its whole wait and
+            // adds up to a tenth, so the spread never shortens an outage
+            // the application rides out.
+            Some(n) => backoff_delay(n, ms(c.retry_initial_ms), ms(c.retry_max_ms), draw),
         };
         self.timers.push(Reverse((Instant::now() + delay, i)));
     }
@@ -686,6 +698,19 @@ mod tests {
                 assert!(
                     d >= ms(base / 2) && d <= ms(base),
                     "{attempt} {draw}: {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_backoff_is_never_shortened_and_grows_by_a_tenth_at_most() {
+        for (attempt, base) in [(1, 1000), (2, 2000), (7, 60_000), (40, 60_000)] {
+            for draw in [0, 1, 99_999, u64::MAX] {
+                let d = backoff_delay(attempt, ms(1000), ms(60_000), draw);
+                assert!(
+                    d >= ms(base) && d <= ms(base + base / 10),
+                    "{attempt}: {d:?}"
                 );
             }
         }
