@@ -212,8 +212,8 @@ fn block(out: &mut String, b: &LineBlock, layout: Layout) {
         // Not FLEXlm's: its lmstat has no such limit to report.
         let _ = writeln!(
             out,
-            "    ({} more {} not shown: the server's reply lists at most what fits in one message; \
-             ask for this feature alone with -f to see more)",
+            "    ({} more {} not shown: the vendor daemon lists at most half a message of \
+             waiting users, and lmstat reads at most 4096 pages of users)",
             b.omitted,
             if b.omitted == 1 { "user" } else { "users" }
         );
