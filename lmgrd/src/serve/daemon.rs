@@ -127,20 +127,16 @@ pub struct Readiness {
 }
 
 /// Binds the SERVER port, or the first free one of 27000-27009, on `ip`
-/// (every IPv4 interface when `None`).
-///
-/// Unlike the vendor daemon, lmgrd keeps the kernel's usual short accept
-/// queue (128): when 10,000 applications look the new master up at once
-/// after a failover, a deep queue let lmgrd take more lookups per turn than
-/// it could answer before its triad links timed out, and the triad lost its
-/// majority again and again (`scripts/bench-triad.sh`, `STORM=10000`); with
-/// the short queue the kernel holds the rest back and the triad stays up.
+/// (every IPv4 interface when `None`), with the deep accept queue of
+/// `hostenv::accept::bind_listener`: after a failover every application
+/// looks the new master up at once, and with the kernel's usual 128 the
+/// SYNs beyond it were dropped and retried by TCP 1, 3, 7 and 15 s later.
 fn bind(ip: Option<IpAddr>, port: Option<u16>) -> io::Result<(TcpListener, u16)> {
     let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let ports: Vec<u16> = port.map_or_else(|| DEFAULT_PORTS.collect(), |p| vec![p]);
     let mut last = io::Error::other("no port to try");
     for p in ports {
-        match TcpListener::bind(SocketAddr::new(ip, p)) {
+        match hostenv::accept::bind_listener(SocketAddr::new(ip, p)) {
             Ok(l) => return Ok((l, p)),
             Err(e) => last = e,
         }
