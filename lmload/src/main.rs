@@ -54,6 +54,7 @@ usage:
   storm prints READY once every holder has its seat (kill the master
   then), and STORM once all are back or --within has passed: seats back,
   lost, regained, given twice (foreign), and reattach times.
+  LMLOAD_DEBUG=1 makes storm workers tell every failed connection.
   --source-ips M spreads connections over 127.0.0.2.. (default: one address
   per 4000 connections above 4000).
 ";

@@ -226,6 +226,8 @@ struct Storm {
     draws: u64,
     pid: u32,
     frame: Vec<u8>,
+    /// `LMLOAD_DEBUG` set: every failed connection is told on stderr.
+    debug: bool,
 }
 
 /// Runs a storm worker until `stop` or end of input.
@@ -258,6 +260,7 @@ pub fn run(cfg: StormConfig) -> io::Result<()> {
         draws: u64::from(pid),
         pid,
         frame: Vec::new(),
+        debug: std::env::var_os("LMLOAD_DEBUG").is_some(),
     };
     s.serve()
 }
@@ -304,7 +307,7 @@ impl Storm {
                 match self.holders[i].phase {
                     Phase::LookupConnect | Phase::VendorConnect => {
                         if event.is_error() || event.is_write_closed() {
-                            if std::env::var_os("LMLOAD_DEBUG").is_some() {
+                            if self.debug {
                                 eprintln!("lmload storm-worker: connect event {event:?}");
                             }
                             self.failed(i);
@@ -379,7 +382,7 @@ impl Storm {
                 }
             }
             Err(e) => {
-                if std::env::var_os("LMLOAD_DEBUG").is_some() {
+                if self.debug {
                     eprintln!("lmload storm-worker: connect to {to}: {e}");
                 }
                 self.holders[i].phase = phase;
@@ -428,7 +431,7 @@ impl Storm {
             let _ = self.poll.registry().deregister(&mut s);
         }
         let was = h.phase;
-        if std::env::var_os("LMLOAD_DEBUG").is_some() {
+        if self.debug {
             eprintln!(
                 "lmload storm-worker: holder {i} failed while {was:?} (member {})",
                 h.member

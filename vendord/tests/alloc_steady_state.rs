@@ -23,6 +23,8 @@
 //! prints a backtrace, which is how the allocations were found:
 //! `ALLOC_TRACE=1 cargo test -p vendord --test alloc_steady_state -- --nocapture`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -116,33 +118,10 @@ const SEATS: u32 = 1_000;
 /// key (which the daemon has built in): `f1` floating, `f2` shared by
 /// user and host (DUP_GROUP=UH).
 fn signed_license(dir: &Path) -> PathBuf {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses");
-    let key = grammar::signature::read_private_key(&demo.join("demo.key")).expect("demo.key");
-    let lines = [
-        "SERVER this_host ANY".to_string(),
-        "VENDOR demo".to_string(),
-        format!("FEATURE f1 demo 1.0 permanent {SEATS} NOTICE=\"allocation test\""),
-        format!("FEATURE f2 demo 2.5 permanent {SEATS} DUP_GROUP=UH"),
-    ];
-    let file = grammar::parse_license("alloc.lic", &(lines.join("\n") + "\n"));
-    let mut text = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        text.push_str(line);
-        if line.starts_with("FEATURE") {
-            let entry = file
-                .entries
-                .iter()
-                .find(|e| e.line as usize == i + 1)
-                .expect("the line parsed");
-            let sign = grammar::signature::sign_entry(&file, entry, &key).expect("signable");
-            text.push_str(" SIGN=");
-            text.push_str(&sign);
-        }
-        text.push('\n');
-    }
-    let path = dir.join("alloc.lic");
-    std::fs::write(&path, text).expect("write the license");
-    path
+    let f1 = format!("FEATURE f1 demo 1.0 permanent {SEATS} NOTICE=\"allocation test\"");
+    let f2 = format!("FEATURE f2 demo 2.5 permanent {SEATS} DUP_GROUP=UH");
+    let lines = ["SERVER this_host ANY", "VENDOR demo", &f1, &f2];
+    common::sign_lines(dir, "alloc.lic", &lines, |l| l.starts_with("FEATURE"))
 }
 
 /// A server running in a thread of this process.

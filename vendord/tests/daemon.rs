@@ -1,5 +1,8 @@
 //! The real `vendord` binary, spoken to over TCP.
 
+mod common;
+
+use common::licenses;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -12,10 +15,6 @@ use wire::io::{Link, LinkError};
 use wire::{Checkin, Checkout, ClientIdentity, Hello, Message, StatusQuery, Welcome};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn licenses() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/licenses")
-}
 
 /// Polls `cond` until it holds or the deadline passes.
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
@@ -445,32 +444,13 @@ fn bad_command_lines_print_usage() {
 fn signed_license(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vendord-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let key = grammar::signature::read_private_key(&licenses().join("demo.key")).expect("demo.key");
     let lines = [
         "SERVER this_host ANY",
         "VENDOR demo",
         "FEATURE big demo 2.0 permanent 2 OVERDRAFT=1",
         "FEATURE nosig demo 1.0 permanent 5",
     ];
-    let file = grammar::parse_license("signed.lic", &(lines.join("\n") + "\n"));
-    let mut text = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        text.push_str(line);
-        if line.contains(" big ") {
-            let entry = file
-                .entries
-                .iter()
-                .find(|e| e.line as usize == i + 1)
-                .expect("the line parsed");
-            let sign = grammar::signature::sign_entry(&file, entry, &key).expect("signable");
-            text.push_str(" SIGN=");
-            text.push_str(&sign);
-        }
-        text.push('\n');
-    }
-    let path = dir.join("signed.lic");
-    std::fs::write(&path, text).expect("write license");
-    path
+    common::sign_lines(&dir, "signed.lic", &lines, |l| l.contains(" big "))
 }
 
 #[test]

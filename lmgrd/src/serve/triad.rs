@@ -414,6 +414,27 @@ pub fn quorum_line(plan: &TriadPlan, had: bool, has: bool, heard: &[u64]) -> Opt
     }
 }
 
+/// TEST ONLY: a triad on 127.0.0.1-3, port 27000, with the default
+/// timing, as member `me` sees it.
+#[cfg(test)]
+pub(crate) fn loopback_plan(me: u64) -> TriadPlan {
+    let lines: Vec<TriadLine> = (1..=3)
+        .map(|m| TriadLine {
+            member: m,
+            host: format!("127.0.0.{m}"),
+            port: 27000,
+        })
+        .collect();
+    TriadPlan {
+        me,
+        cluster: cluster_id(&lines),
+        lines,
+        heartbeat_interval: None,
+        server_timeout: None,
+        primary_is_master: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

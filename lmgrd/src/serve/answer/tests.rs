@@ -4,7 +4,6 @@
 use super::*;
 use crate::serve::peer_links::check_hello;
 use crate::serve::supervisor::Policy;
-use crate::serve::triad::{cluster_id, TriadLine};
 use accounting::admin::HOW_TO_AUTHENTICATE;
 use std::net::SocketAddr;
 use wire::{admin_op, AdminAccess};
@@ -56,22 +55,8 @@ struct Member {
 
 impl Member {
     fn new(me: u64, role: Role) -> Member {
-        let lines: Vec<TriadLine> = (1..=3)
-            .map(|m| TriadLine {
-                member: m,
-                host: format!("127.0.0.{m}"),
-                port: 27000,
-            })
-            .collect();
         Member {
-            plan: TriadPlan {
-                me,
-                cluster: cluster_id(&lines),
-                lines,
-                heartbeat_interval: None,
-                server_timeout: None,
-                primary_is_master: false,
-            },
+            plan: crate::serve::triad::loopback_plan(me),
             role,
             told: vec![0],
             keyed: false,

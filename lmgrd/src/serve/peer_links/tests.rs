@@ -2,7 +2,6 @@
 //! machine with made-up events and reads the actions it queues.
 
 use super::*;
-use crate::serve::triad::{cluster_id, TriadLine};
 use crate::serve::triad_auth::{KeyMismatch, NonceError};
 use wire::io::LinkError;
 
@@ -11,21 +10,7 @@ const HEARTBEAT: u64 = 500;
 const ELECTION: u64 = 2_000;
 
 fn plan(me: u64) -> TriadPlan {
-    let lines: Vec<TriadLine> = (1..=3)
-        .map(|m| TriadLine {
-            member: m,
-            host: format!("127.0.0.{m}"),
-            port: 27000,
-        })
-        .collect();
-    TriadPlan {
-        me,
-        cluster: cluster_id(&lines),
-        lines,
-        heartbeat_interval: None,
-        server_timeout: None,
-        primary_is_master: false,
-    }
+    crate::serve::triad::loopback_plan(me)
 }
 
 fn addr(member: u64) -> SocketAddr {
